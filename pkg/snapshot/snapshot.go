@@ -1,0 +1,176 @@
+// Package snapshot defines the on-storage layout of a dsync-export snapshot and
+// its manifest, shared by the export (which writes them) and the verifier
+// (which checks them).
+//
+// A snapshot of date D under a destination prefix P is:
+//
+//	P/<table>/dt=D/part-00000.parquet   data files, Hive-partitioned for Athena
+//	P/_manifests/dt=D/manifest.json     written last: the commit record
+//
+// Athena treats paths starting with "_" as hidden, so manifests never show up
+// as table data. A snapshot without a manifest is incomplete and must not be
+// trusted; a manifest lists exactly the data objects of its snapshot.
+package snapshot
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// FormatVersion is the version of the manifest format.
+const FormatVersion = 1
+
+// DateLayout is the Go layout of the dt partition value (Athena: yyyy-MM-dd).
+const DateLayout = "2006-01-02"
+
+// ManifestsDir is the top-level folder of manifests under the prefix.
+const ManifestsDir = "_manifests"
+
+// PartitionPrefix returns the key prefix of one table's partition for date,
+// relative to the destination prefix, with a trailing slash.
+func PartitionPrefix(table, date string) string {
+	return table + "/dt=" + date + "/"
+}
+
+// PartKey returns the key of data file number part of a table's partition.
+func PartKey(table, date string, part int) string {
+	return fmt.Sprintf("%spart-%05d.parquet", PartitionPrefix(table, date), part)
+}
+
+// ManifestKey returns the manifest key of the snapshot of date, relative to the
+// destination prefix.
+func ManifestKey(date string) string {
+	return ManifestsDir + "/dt=" + date + "/manifest.json"
+}
+
+var manifestKeyRE = regexp.MustCompile(`(?:^|/)` + ManifestsDir + `/dt=(\d{4}-\d{2}-\d{2})/manifest\.json$`)
+
+// ParseManifestKey extracts the prefix and snapshot date from a full object key
+// such as "exports/workos/_manifests/dt=2026-11-28/manifest.json". The prefix
+// is returned without a trailing slash ("" at the bucket root).
+func ParseManifestKey(key string) (prefix, date string, ok bool) {
+	m := manifestKeyRE.FindStringSubmatchIndex(key)
+	if m == nil {
+		return "", "", false
+	}
+	date = key[m[2]:m[3]]
+	if _, err := ParseDate(date); err != nil {
+		return "", "", false
+	}
+	prefix = strings.TrimSuffix(key[:m[0]], "/")
+	return prefix, date, true
+}
+
+// ParseDate validates a snapshot date in yyyy-MM-dd form.
+func ParseDate(s string) (time.Time, error) {
+	t, err := time.Parse(DateLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("snapshot: date %q is not a calendar date in YYYY-MM-DD form", s)
+	}
+	return t, nil
+}
+
+// Manifest is the commit record of one snapshot, written after every data file.
+type Manifest struct {
+	FormatVersion int    `json:"format_version"`
+	SnapshotDate  string `json:"snapshot_date"` // the dt partition value
+	// SnapshotTime is the exported_at value of every row in the snapshot.
+	SnapshotTime       time.Time `json:"snapshot_time"`
+	StartedAt          time.Time `json:"started_at"`
+	FinishedAt         time.Time `json:"finished_at"`
+	DsyncExportVersion string    `json:"dsync_export_version"`
+	SchemaVersion      string    `json:"schema_version"`
+	// Trigger says what started the export (scheduled, scheduler, manual, local).
+	Trigger     string                   `json:"trigger"`
+	Tables      map[string]TableManifest `json:"tables"`
+	Directories []DirectoryManifest      `json:"directories"`
+	API         APIStats                 `json:"api"`
+}
+
+// TableManifest lists one table's files in the snapshot.
+type TableManifest struct {
+	Rows  int64  `json:"rows"`
+	Files []File `json:"files"`
+}
+
+// File is one data object of the snapshot.
+type File struct {
+	Key    string `json:"key"` // relative to the destination prefix
+	Bytes  int64  `json:"bytes"`
+	Rows   int64  `json:"rows"`
+	SHA256 string `json:"sha256"`
+}
+
+// Directory statuses recorded in the manifest.
+const (
+	DirectoryOK      = "ok"
+	DirectoryDeleted = "deleted" // deleted at WorkOS while the export ran (404); its rows are not exported
+)
+
+// Membership routes: how a directory's group memberships were fetched.
+const (
+	RouteByGroup = "by_group" // GET /directory_users?directory=D&group=G for each group
+	RouteByUser  = "by_user"  // GET /directory_groups?user=U for each user
+	RouteLegacy  = "legacy"   // the deprecated groups array on users
+)
+
+// DirectoryManifest records what was exported of one directory.
+type DirectoryManifest struct {
+	ID             string `json:"id"`
+	OrganizationID string `json:"organization_id"`
+	Name           string `json:"name"`
+	Status         string `json:"status"`
+	Error          string `json:"error,omitempty"`
+	Users          int64  `json:"users"`
+	Groups         int64  `json:"groups"`
+	Memberships    int64  `json:"memberships"`
+	// MembershipRoute is the route chosen for memberships, with the
+	// estimated seconds of each route that the choice was made from.
+	MembershipRoute    string  `json:"membership_route"`
+	EstimateByGroupSec float64 `json:"estimate_by_group_seconds,omitempty"`
+	EstimateByUserSec  float64 `json:"estimate_by_user_seconds,omitempty"`
+	Requests           int64   `json:"requests"`
+	DurationMillis     int64   `json:"duration_ms"`
+}
+
+// APIStats are the WorkOS API statistics of the export.
+type APIStats struct {
+	Requests    int64 `json:"requests"`
+	Pages       int64 `json:"pages"`
+	Retries     int64 `json:"retries"`
+	RateLimited int64 `json:"rate_limited"` // 429 responses received
+}
+
+// Marshal encodes the manifest as indented JSON.
+func (m *Manifest) Marshal() ([]byte, error) {
+	return json.MarshalIndent(m, "", "  ")
+}
+
+// Unmarshal decodes a manifest and checks its format version and date.
+func Unmarshal(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("snapshot: manifest is not valid JSON: %w", err)
+	}
+	if m.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("snapshot: manifest format_version %d is not supported (want %d): upgrade dsync-export", m.FormatVersion, FormatVersion)
+	}
+	if _, err := ParseDate(m.SnapshotDate); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Keys returns every data key listed by the manifest.
+func (m *Manifest) Keys() []string {
+	var keys []string
+	for _, t := range m.Tables {
+		for _, f := range t.Files {
+			keys = append(keys, f.Key)
+		}
+	}
+	return keys
+}
