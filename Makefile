@@ -37,5 +37,35 @@ lint:
 	$(GO) mod tidy -diff
 	cfn-lint template.yaml
 
+## run: one export end to end with no cloud account: the built-in WorkOS fake -> ./out.
+## With WORKOS_API_KEY set it exports that account; EXPORT_DESTINATION=s3://... writes to S3.
+run:
+	@if [ -n "$$WORKOS_API_KEY$$WORKOS_API_KEY_SECRET_ID" ]; then \
+		EXPORT_DESTINATION=$${EXPORT_DESTINATION:-out} $(GO) run ./functions/export; \
+	else \
+		$(GO) run ./functions/export --demo; \
+	fi
+
+## fake: the WorkOS fake on 127.0.0.1:4100 (flags: make fake FAKE_FLAGS="--users 5000").
+fake:
+	$(GO) run ./cmd/workos-fake $(FAKE_FLAGS)
+
+## athena-ddl: print CREATE EXTERNAL TABLE statements (make athena-ddl LOCATION=s3://bucket/prefix).
+LOCATION ?= s3://YOUR-BUCKET/exports/workos
+athena-ddl:
+	$(GO) run ./cmd/athena-ddl --location $(LOCATION)
+
+## build: the Lambda bootstraps under ./dist (linux/$(GOARCH_LAMBDA)).
+build:
+	$(LAMBDA_BUILD) -o dist/export/bootstrap ./functions/export
+	$(LAMBDA_BUILD) -o dist/verify/bootstrap ./functions/verify
+
+# SAM (BuildMethod: makefile) calls these with ARTIFACTS_DIR set.
+build-ExportFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/export
+
+build-VerifyFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/verify
+
 clean:
-	rm -rf $(BIN) out .aws-sam
+	rm -rf $(BIN) out dist .aws-sam
