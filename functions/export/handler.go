@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/sink"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/workos"
+)
+
+// keySource yields the WorkOS API key: from Secrets Manager in Lambda
+// (cached across warm invocations), or a fixed key for local runs.
+type keySource interface {
+	APIKey(ctx context.Context) (string, error)
+	Invalidate()
+	// Describe names where the key comes from, for error messages.
+	Describe() string
+}
+
+// staticKey is WORKOS_API_KEY (local runs only).
+type staticKey string
+
+func (k staticKey) APIKey(context.Context) (string, error) { return string(k), nil }
+func (staticKey) Invalidate()                              {}
+func (staticKey) Describe() string                         { return "the WORKOS_API_KEY variable" }
+
+// Output is the function's JSON result.
+type Output struct {
+	SnapshotDate        string            `json:"snapshot_date"`
+	ManifestKey         string            `json:"manifest_key"`
+	Destination         string            `json:"destination"`
+	Trigger             string            `json:"trigger"`
+	Rows                map[string]int64  `json:"rows"`
+	Files               int               `json:"files"`
+	Bytes               int64             `json:"bytes"`
+	Directories         int               `json:"directories"`
+	DeletedDirectories  []string          `json:"deleted_directories,omitempty"`
+	StaleObjectsDeleted int               `json:"stale_objects_deleted"`
+	DurationMillis      int64             `json:"duration_ms"`
+	API                 snapshot.APIStats `json:"api"`
+}
+
+// handler runs one export per invocation. Its dependencies are built once per
+// cold start and reused by warm invocations.
+type handler struct {
+	cfg        config
+	sink       sink.Sink
+	keys       keySource
+	log        *slog.Logger
+	metrics    io.Writer // CloudWatch Embedded Metric Format lines
+	httpClient *http.Client
+	now        func() time.Time
+
+	mu        sync.Mutex
+	client    *workos.Client
+	clientKey string
+}
+
+// Handle runs one export for the trigger in.
+func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
+	start := h.now()
+	date, trigger, err := in.Resolve(start)
+	if err != nil {
+		return Output{}, err
+	}
+	cfg := h.cfg.Export
+	in.Apply(&cfg)
+	if err := cfg.Validate(); err != nil {
+		return Output{}, err
+	}
+	client, err := h.workosClient(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	h.log.Info("export starting", "snapshot_date", date, "trigger", trigger, "destination", h.sink.String(),
+		"concurrency", cfg.Concurrency, "membership_mode", cfg.MembershipMode)
+	ex := &export.Exporter{Client: client, Sink: h.sink, Log: h.log, Config: cfg}
+	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger})
+	if err != nil {
+		if workos.IsUnauthorized(err) {
+			h.keys.Invalidate() // re-read a rotated secret on the next invocation
+			err = fmt.Errorf("%w; the key comes from %s: update it with a valid WorkOS secret key that has Directory Sync access", err, h.keys.Describe())
+		}
+		h.log.Error("export failed: no manifest written", "snapshot_date", date, "error", err.Error())
+		h.emit(date, nil, err)
+		return Output{}, err
+	}
+	out := summarize(res, h.sink.String(), trigger)
+	h.log.Info("export committed", "snapshot_date", date, "manifest", out.ManifestKey, "rows", out.Rows,
+		"files", out.Files, "bytes", out.Bytes, "duration_ms", out.DurationMillis,
+		"requests", out.API.Requests, "retries", out.API.Retries, "rate_limited", out.API.RateLimited,
+		"stale_deleted", out.StaleObjectsDeleted)
+	h.emit(date, &out, nil)
+	return out, nil
+}
+
+// workosClient returns the cached client, rebuilding it when the key changes.
+func (h *handler) workosClient(ctx context.Context) (*workos.Client, error) {
+	key, err := h.keys.APIKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.client != nil && h.clientKey == key {
+		return h.client, nil
+	}
+	opts := []workos.Option{
+		workos.WithBaseURL(h.cfg.BaseURL),
+		workos.WithRateLimits(h.cfg.RateLimits),
+		workos.WithMaxAttempts(h.cfg.MaxAttempts),
+		workos.WithLogger(h.log),
+	}
+	if h.httpClient != nil {
+		opts = append(opts, workos.WithHTTPClient(h.httpClient))
+	}
+	c, err := workos.NewClient(key, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("export: WorkOS client from %s: %w", h.keys.Describe(), err)
+	}
+	h.client, h.clientKey = c, key
+	return c, nil
+}
+
+func summarize(res *export.Result, dest, trigger string) Output {
+	m := res.Manifest
+	out := Output{
+		SnapshotDate:        m.SnapshotDate,
+		ManifestKey:         res.ManifestKey,
+		Destination:         dest,
+		Trigger:             trigger,
+		Rows:                map[string]int64{},
+		Directories:         len(m.Directories),
+		StaleObjectsDeleted: len(res.StaleDeleted),
+		DurationMillis:      res.Duration.Milliseconds(),
+		API:                 m.API,
+	}
+	for name, t := range m.Tables {
+		out.Rows[name] = t.Rows
+		out.Files += len(t.Files)
+		for _, f := range t.Files {
+			out.Bytes += f.Bytes
+		}
+	}
+	for _, d := range m.Directories {
+		if d.Status == snapshot.DirectoryDeleted {
+			out.DeletedDirectories = append(out.DeletedDirectories, d.ID)
+		}
+	}
+	sort.Strings(out.DeletedDirectories)
+	return out
+}
+
+// emit writes one CloudWatch Embedded Metric Format line: rows per table,
+// pages, retries, 429s, duration, and ExportSucceeded (1 or 0).
+func (h *handler) emit(date string, out *Output, failure error) {
+	if h.metrics == nil {
+		return
+	}
+	type metric struct {
+		Name string `json:"Name"`
+		Unit string `json:"Unit"`
+	}
+	doc := map[string]any{}
+	metrics := []metric{{"ExportSucceeded", "None"}}
+	doc["ExportSucceeded"] = 0
+	if out != nil && failure == nil {
+		doc["ExportSucceeded"] = 1
+		for _, t := range schema.Tables() {
+			name := "Rows_" + t.Name
+			metrics = append(metrics, metric{name, "Count"})
+			doc[name] = out.Rows[t.Name]
+		}
+		metrics = append(metrics, metric{"Requests", "Count"}, metric{"Pages", "Count"}, metric{"Retries", "Count"},
+			metric{"RateLimited", "Count"}, metric{"DurationMs", "Milliseconds"}, metric{"Bytes", "Bytes"})
+		doc["Requests"], doc["Pages"], doc["Retries"] = out.API.Requests, out.API.Pages, out.API.Retries
+		doc["RateLimited"], doc["DurationMs"], doc["Bytes"] = out.API.RateLimited, out.DurationMillis, out.Bytes
+	}
+	doc["_aws"] = map[string]any{
+		"Timestamp": h.now().UnixMilli(),
+		"CloudWatchMetrics": []any{map[string]any{
+			"Namespace":  "DsyncExport",
+			"Dimensions": [][]string{{"Function"}},
+			"Metrics":    metrics,
+		}},
+	}
+	doc["Function"] = "export"
+	doc["snapshot_date"] = date
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return
+	}
+	_, _ = fmt.Fprintf(h.metrics, "%s\n", b)
+}
+
+// errConfig marks configuration errors (exit code 2 outside Lambda).
+var errConfig = errors.New("configuration")

@@ -1,0 +1,489 @@
+package export_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/dsync-export/dsync-export/pkg/awstest"
+	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/sink"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/workos"
+	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
+)
+
+const testKey = "sk_test_export_e2e"
+
+var snapTime = time.Date(2026, 11, 28, 2, 0, 0, 123_000_000, time.UTC)
+
+// startFake starts the WorkOS fake on loopback and returns it with a client
+// tuned for tests: fast backoff, short Retry-After cap, no client pacing.
+func startFake(t *testing.T, cfg workostest.Config, wrap func(http.Handler) http.Handler) (*workostest.Server, *workos.Client) {
+	t.Helper()
+	cfg.APIKey = testKey
+	fake, err := workostest.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h http.Handler = fake
+	if wrap != nil {
+		h = wrap(fake)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return fake, newClient(t, srv.URL, testKey)
+}
+
+func newClient(t *testing.T, baseURL, key string) *workos.Client {
+	t.Helper()
+	c, err := workos.NewClient(key,
+		workos.WithBaseURL(baseURL),
+		workos.WithRateLimits(workos.RateLimits{}),
+		workos.WithBackoff(time.Millisecond, 20*time.Millisecond),
+		workos.WithRetryAfterCap(20*time.Millisecond),
+		workos.WithMaxAttempts(12),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newS3Sink(t *testing.T) (sink.Sink, *awstest.S3Server) {
+	t.Helper()
+	s3srv := awstest.StartS3(t)
+	s3srv.CreateBucket(t, "lake")
+	dst, err := sink.Open(context.Background(), "s3://lake/exports/workos", sink.Options{S3Client: s3srv.Client(t), PartSize: 5 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst, s3srv
+}
+
+func testConfig() export.Config {
+	cfg := export.DefaultConfig()
+	cfg.Concurrency = 4
+	cfg.DeadlineMargin = 0
+	cfg.PerDirectoryRate, cfg.GlobalRate = 0, 0
+	return cfg
+}
+
+// readTable reads every file of a table listed by the manifest.
+func readTable[T any](t *testing.T, dst sink.Sink, m *snapshot.Manifest, table string) []T {
+	t.Helper()
+	tm, ok := m.Tables[table]
+	if !ok {
+		t.Fatalf("manifest has no table %s", table)
+	}
+	var out []T
+	for _, f := range tm.Files {
+		b, err := dst.Get(context.Background(), f.Key)
+		if err != nil {
+			t.Fatalf("get %s: %v", f.Key, err)
+		}
+		if int64(len(b)) != f.Bytes {
+			t.Errorf("%s: %d bytes, manifest says %d", f.Key, len(b), f.Bytes)
+		}
+		rows, err := parquet.Read[T](bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatalf("read %s: %v", f.Key, err)
+		}
+		if int64(len(rows)) != f.Rows {
+			t.Errorf("%s: %d rows, manifest says %d", f.Key, len(rows), f.Rows)
+		}
+		out = append(out, rows...)
+	}
+	if int64(len(out)) != tm.Rows {
+		t.Errorf("%s: %d rows, manifest says %d", table, len(out), tm.Rows)
+	}
+	return out
+}
+
+// expected is the fake's dataset mapped through pkg/schema, the rows a
+// perfect export must contain.
+type expected struct {
+	dirs        []schema.Directory
+	users       []schema.DirectoryUser
+	groups      []schema.DirectoryGroup
+	memberships []schema.DirectoryGroupMembership
+}
+
+func expectedRows(fake *workostest.Server, at time.Time) expected {
+	var e expected
+	for _, d := range fake.Directories() {
+		e.dirs = append(e.dirs, schema.FromDirectory(&d, at))
+		for u := range fake.Users(d.ID) {
+			e.users = append(e.users, schema.FromDirectoryUser(&u, at))
+		}
+		for g := range fake.Groups(d.ID) {
+			e.groups = append(e.groups, schema.FromDirectoryGroup(&g, at))
+		}
+		for gid, uid := range fake.Memberships(d.ID) {
+			e.memberships = append(e.memberships, schema.DirectoryGroupMembership{
+				DirectoryID: d.ID, OrganizationID: d.OrganizationID, GroupID: gid, UserID: uid, ExportedAt: at,
+			})
+		}
+	}
+	return e
+}
+
+func sortByKey[T any](rows []T, key func(T) string) []T {
+	s := slices.Clone(rows)
+	sort.SliceStable(s, func(i, j int) bool { return key(s[i]) < key(s[j]) })
+	return s
+}
+
+func memKey(m schema.DirectoryGroupMembership) string { return m.GroupID + "|" + m.UserID }
+
+// checkExact compares an exported snapshot with the fake's dataset: every ID
+// once, every value equal.
+func checkExact(t *testing.T, dst sink.Sink, m *snapshot.Manifest, want expected) {
+	t.Helper()
+	dirs := readTable[schema.Directory](t, dst, m, schema.TableDirectories)
+	users := readTable[schema.DirectoryUser](t, dst, m, schema.TableDirectoryUsers)
+	groups := readTable[schema.DirectoryGroup](t, dst, m, schema.TableDirectoryGroups)
+	ms := readTable[schema.DirectoryGroupMembership](t, dst, m, schema.TableMemberships)
+	if len(want.users) == 0 || len(want.memberships) == 0 {
+		t.Fatal("the fake dataset is empty: the test would prove nothing")
+	}
+	if d := cmp.Diff(sortByKey(want.dirs, func(r schema.Directory) string { return r.ID }), sortByKey(dirs, func(r schema.Directory) string { return r.ID })); d != "" {
+		t.Errorf("directories differ (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(sortByKey(want.users, func(r schema.DirectoryUser) string { return r.ID }), sortByKey(users, func(r schema.DirectoryUser) string { return r.ID })); d != "" {
+		t.Errorf("directory_users differ (-want +got):\n%.3000s", d)
+	}
+	if d := cmp.Diff(sortByKey(want.groups, func(r schema.DirectoryGroup) string { return r.ID }), sortByKey(groups, func(r schema.DirectoryGroup) string { return r.ID })); d != "" {
+		t.Errorf("directory_groups differ (-want +got):\n%.3000s", d)
+	}
+	if d := cmp.Diff(sortByKey(want.memberships, memKey), sortByKey(ms, memKey)); d != "" {
+		t.Errorf("memberships differ (-want +got):\n%.3000s", d)
+	}
+}
+
+// listAll lists every object under the snapshot's table partitions and
+// manifest folder.
+func listSnapshot(t *testing.T, dst sink.Sink, date string) []string {
+	t.Helper()
+	var keys []string
+	for _, tb := range schema.Tables() {
+		objs, err := dst.List(context.Background(), snapshot.PartitionPrefix(tb.Name, date))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			keys = append(keys, o.Key)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func TestExportToS3WithFaultsMatchesDatasetExactly(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{
+		Seed: 7, Directories: 3, UsersPerDirectory: 450, GroupsPerDirectory: 9,
+		Faults: workostest.Faults{Seed: 3, ServerError: 0.10, RateLimited: 0.05, Reset: 0.01, Truncate: 0.01},
+	}, nil)
+	dst, _ := newS3Sink(t)
+	ex := &export.Exporter{Client: client, Sink: dst, Config: testConfig()}
+	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime, Trigger: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := fake.Stats()
+	if fs.FaultsInjected == 0 {
+		t.Fatal("no faults were injected: the test proves nothing about retries")
+	}
+	if res.Manifest.API.Retries == 0 || res.Manifest.API.RateLimited == 0 {
+		t.Errorf("manifest API stats %+v: want retries and 429s recorded", res.Manifest.API)
+	}
+	checkExact(t, dst, res.Manifest, expectedRows(fake, snapTime))
+
+	// The manifest is the commit record and lists exactly the stored objects.
+	if res.ManifestKey != "_manifests/dt=2026-11-28/manifest.json" {
+		t.Errorf("manifest key %q", res.ManifestKey)
+	}
+	b, err := dst.Get(context.Background(), res.ManifestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := snapshot.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := listSnapshot(t, dst, "2026-11-28")
+	want := m.Keys()
+	sort.Strings(want)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("stored objects differ from the manifest (-manifest +stored):\n%s", d)
+	}
+	for _, dm := range m.Directories {
+		users, groups, mems := fake.Counts(dm.ID)
+		if dm.Users != int64(users) || dm.Groups != int64(groups) || dm.Memberships != int64(mems) || dm.Status != snapshot.DirectoryOK {
+			t.Errorf("directory %s manifest %+v, fake has %d users %d groups %d memberships", dm.ID, dm, users, groups, mems)
+		}
+	}
+	t.Logf("faults injected %d, retries %d, 429s %d, requests %d", fs.FaultsInjected, m.API.Retries, m.API.RateLimited, m.API.Requests)
+}
+
+func TestMembershipRoutesAgree(t *testing.T) {
+	for _, mode := range []string{export.MembershipByGroup, export.MembershipByUser, export.MembershipLegacy, export.MembershipAuto} {
+		t.Run(mode, func(t *testing.T) {
+			fake, client := startFake(t, workostest.Config{Seed: 11, Directories: 2, UsersPerDirectory: 230, GroupsPerDirectory: 6, LegacyGroups: mode == export.MembershipLegacy}, nil)
+			dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := testConfig()
+			cfg.MembershipMode = mode
+			ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+			res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-01-02", Time: snapTime})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkExact(t, dst, res.Manifest, expectedRows(fake, snapTime))
+			for _, dm := range res.Manifest.Directories {
+				if mode != export.MembershipAuto && dm.MembershipRoute != mode {
+					t.Errorf("directory %s route %q, want %q", dm.ID, dm.MembershipRoute, mode)
+				}
+				if mode == export.MembershipAuto && (dm.EstimateByGroupSec <= 0 || dm.EstimateByUserSec <= 0) {
+					t.Errorf("auto mode recorded no estimates: %+v", dm)
+				}
+			}
+		})
+	}
+}
+
+func TestAutoRouteChoosesByUserForManySmallGroups(t *testing.T) {
+	// 20 users in 150 groups: one request per user beats one per group.
+	fake, client := startFake(t, workostest.Config{Seed: 5, Directories: 1, UsersPerDirectory: 20, GroupsPerDirectory: 150}, nil)
+	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.PerDirectoryRate, cfg.GlobalRate = 4, 100 // the estimates use the real limits
+	ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-01-02", Time: snapTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Manifest.Directories[0].MembershipRoute; got != snapshot.RouteByUser {
+		t.Errorf("route %q, want by_user (%+v)", got, res.Manifest.Directories[0])
+	}
+	checkExact(t, dst, res.Manifest, expectedRows(fake, snapTime))
+}
+
+func TestRerunRemovesStalePartsAndIsIdempotent(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 2, Directories: 2, UsersPerDirectory: 120, GroupsPerDirectory: 4}, nil)
+	dst, _ := newS3Sink(t)
+	ctx := context.Background()
+	// Leftovers of an earlier failed attempt at the same date.
+	stale := []string{
+		snapshot.PartKey(schema.TableDirectoryUsers, "2026-11-28", 7),
+		snapshot.PartitionPrefix(schema.TableMemberships, "2026-11-28") + "part-00003.parquet",
+	}
+	for _, k := range stale {
+		if err := dst.Put(ctx, k, []byte("stale"), "application/octet-stream"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another date's objects must be left alone.
+	other := snapshot.PartKey(schema.TableDirectoryUsers, "2026-11-27", 0)
+	if err := dst.Put(ctx, other, []byte("other day"), "application/octet-stream"); err != nil {
+		t.Fatal(err)
+	}
+	ex := &export.Exporter{Client: client, Sink: dst, Config: testConfig()}
+	var first []string
+	for run := range 2 {
+		res, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run == 0 {
+			if d := cmp.Diff(sortByKey(stale, func(s string) string { return s }), sortByKey(res.StaleDeleted, func(s string) string { return s })); d != "" {
+				t.Errorf("stale deleted (-want +got):\n%s", d)
+			}
+		} else if len(res.StaleDeleted) != 0 {
+			t.Errorf("second run deleted %v, want nothing", res.StaleDeleted)
+		}
+		got := listSnapshot(t, dst, "2026-11-28")
+		want := res.Manifest.Keys()
+		sort.Strings(want)
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("run %d: stored objects differ from the manifest (-manifest +stored):\n%s", run, d)
+		}
+		if run == 0 {
+			first = got
+		} else if d := cmp.Diff(first, got); d != "" {
+			t.Errorf("re-run changed the object set:\n%s", d)
+		}
+		checkExact(t, dst, res.Manifest, expectedRows(fake, snapTime))
+	}
+	if _, err := dst.Get(ctx, other); err != nil {
+		t.Errorf("another date's object was touched: %v", err)
+	}
+}
+
+func TestDeadlineStopsBeforeTimeoutWithoutManifest(t *testing.T) {
+	_, client := startFake(t, workostest.Config{Seed: 3, Directories: 2, UsersPerDirectory: 3000, GroupsPerDirectory: 5, Latency: 20 * time.Millisecond}, nil)
+	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.DeadlineMargin = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	defer cancel()
+	ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+	start := time.Now()
+	_, err = ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	elapsed := time.Since(start)
+	if !errors.Is(err, export.ErrDeadline) {
+		t.Fatalf("err = %v, want ErrDeadline", err)
+	}
+	var pe *export.ProgressError
+	if !errors.As(err, &pe) || pe.DirectoriesTotal != 2 || pe.RowsWritten == 0 || !strings.Contains(pe.Error(), "timeout") {
+		t.Errorf("progress error %#v (%v): want totals, rows written and a hint", pe, err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the export returned after the caller's deadline (%s): it must stop before", elapsed)
+	}
+	if _, err := dst.Get(context.Background(), snapshot.ManifestKey("2026-11-28")); !errors.Is(err, sink.ErrNotExist) {
+		t.Errorf("manifest exists after a failed run (err %v)", err)
+	}
+	if got := listSnapshot(t, dst, "2026-11-28"); len(got) != 0 {
+		t.Errorf("aborted run left committed objects: %v", got)
+	}
+}
+
+func TestWrongKeyStopsAtOnceWithoutRetries(t *testing.T) {
+	fake, _ := startFake(t, workostest.Config{Seed: 1, Directories: 2, UsersPerDirectory: 10, GroupsPerDirectory: 2}, nil)
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	client := newClient(t, srv.URL, "sk_test_wrong_key_value")
+	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &export.Exporter{Client: client, Sink: dst, Config: testConfig()}
+	_, err = ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	if !workos.IsUnauthorized(err) {
+		t.Fatalf("err = %v, want a 401", err)
+	}
+	if strings.Contains(err.Error(), "sk_test_wrong_key_value") {
+		t.Errorf("the error leaks the API key: %v", err)
+	}
+	if s := client.Stats(); s.Requests != 1 || s.Retries != 0 {
+		t.Errorf("client stats %+v: a 401 must not be retried", s)
+	}
+	if _, err := dst.Get(context.Background(), snapshot.ManifestKey("2026-11-28")); !errors.Is(err, sink.ErrNotExist) {
+		t.Errorf("manifest written after a 401 (err %v)", err)
+	}
+}
+
+func TestDirectoryDeletedMidExportIsRecordedAndOthersComplete(t *testing.T) {
+	var fake *workostest.Server
+	var victim atomic.Value
+	var pages atomic.Int32
+	wrap := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, _ := victim.Load().(string)
+			if id != "" && r.URL.Path == "/directory_users" && r.URL.Query().Get("directory") == id && r.URL.Query().Get("group") == "" {
+				if pages.Add(1) == 2 { // delete after the first users page was served
+					fake.DeleteDirectory(id)
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	f, client := startFake(t, workostest.Config{Seed: 9, Directories: 3, UsersPerDirectory: 350, GroupsPerDirectory: 4}, wrap)
+	fake = f
+	dirs := fake.Directories()
+	victim.Store(dirs[1].ID)
+	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.MembershipMode = export.MembershipByGroup
+	ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deleted, ok int
+	for _, dm := range res.Manifest.Directories {
+		switch {
+		case dm.ID == dirs[1].ID && dm.Status == snapshot.DirectoryDeleted && dm.Error != "":
+			deleted++
+		case dm.Status == snapshot.DirectoryOK:
+			ok++
+			users, _, _ := fake.Counts(dm.ID)
+			if dm.Users != int64(users) {
+				t.Errorf("directory %s: %d users, want %d", dm.ID, dm.Users, users)
+			}
+		}
+	}
+	if deleted != 1 || ok != 2 {
+		t.Errorf("manifest directories %+v: want the victim deleted and the other two ok", res.Manifest.Directories)
+	}
+}
+
+func TestConfigValidateNamesEveryProblem(t *testing.T) {
+	cfg := export.DefaultConfig()
+	cfg.Concurrency = 0
+	cfg.MembershipMode = "sometimes"
+	cfg.DirectoryIDs = []string{"directory_user_01ABC"}
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{"concurrency 0", `"sometimes"`, "directory_user_01ABC"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestInputResolve(t *testing.T) {
+	now := time.Date(2026, 11, 28, 23, 59, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in          export.Input
+		date, trig  string
+		wantErrPart string
+	}{
+		{in: export.Input{SnapshotDate: "2026-01-05", ScheduledTime: "2026-02-01T00:00:00Z"}, date: "2026-01-05", trig: export.TriggerManual},
+		{in: export.Input{ScheduledTime: "2026-02-01T02:00:00Z", Time: "2026-03-01T00:00:00Z"}, date: "2026-02-01", trig: export.TriggerScheduler},
+		{in: export.Input{DetailType: "Scheduled Event", Time: "2026-03-01T23:30:00Z"}, date: "2026-03-01", trig: export.TriggerEventBridge},
+		{in: export.Input{}, date: "2026-11-28", trig: export.TriggerNow},
+		{in: export.Input{SnapshotDate: "2026-13-01"}, wantErrPart: "2026-13-01"},
+		{in: export.Input{ScheduledTime: "tomorrow"}, wantErrPart: "scheduled_time"},
+	} {
+		date, trig, err := tc.in.Resolve(now)
+		if tc.wantErrPart != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErrPart) {
+				t.Errorf("%+v: err %v, want mention of %q", tc.in, err, tc.wantErrPart)
+			}
+			continue
+		}
+		if err != nil || date != tc.date || trig != tc.trig {
+			t.Errorf("%+v: got %q %q %v, want %q %q", tc.in, date, trig, err, tc.date, tc.trig)
+		}
+	}
+}
+
+var _ = fmt.Sprint

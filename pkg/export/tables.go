@@ -1,0 +1,122 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/sink"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+)
+
+// parquetContentType is the media type of the data objects.
+const parquetContentType = "application/vnd.apache.parquet"
+
+// tableWriter owns the one schema.Writer of a table for a snapshot. Directory
+// workers send row batches (one per API page) over a bounded channel; a single
+// goroutine encodes them, so rows stream to the sink as pages arrive and
+// memory stays bounded by the channel depth and the writer's row group.
+type tableWriter[T any] struct {
+	name string
+	ch   chan []T
+	done chan struct{}
+
+	mu   sync.Mutex
+	err  error
+	w    *schema.Writer[T]
+	rows int64
+}
+
+func startTable[T any](ctx context.Context, s sink.Sink, table, date string, opts schema.WriterOptions) (*tableWriter[T], error) {
+	open := func(part int) (io.WriteCloser, error) {
+		return s.Create(ctx, snapshot.PartKey(table, date, part), parquetContentType)
+	}
+	w, err := schema.NewWriter[T](open, opts)
+	if err != nil {
+		return nil, fmt.Errorf("export: open %s writer: %w", table, err)
+	}
+	t := &tableWriter[T]{name: table, ch: make(chan []T, 8), done: make(chan struct{}), w: w}
+	go t.loop()
+	return t, nil
+}
+
+func (t *tableWriter[T]) loop() {
+	defer close(t.done)
+	for batch := range t.ch {
+		if t.failed() != nil {
+			continue // drain so senders never block on a dead writer
+		}
+		if err := t.w.Write(batch); err != nil {
+			t.fail(fmt.Errorf("export: write %s: %w", t.name, err))
+			continue
+		}
+		t.mu.Lock()
+		t.rows += int64(len(batch))
+		t.mu.Unlock()
+	}
+}
+
+func (t *tableWriter[T]) failed() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+func (t *tableWriter[T]) fail(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err == nil {
+		t.err = err
+	}
+}
+
+// Rows returns the rows written so far.
+func (t *tableWriter[T]) Rows() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rows
+}
+
+// send queues one batch; it blocks while the writer is busy (backpressure).
+func (t *tableWriter[T]) send(ctx context.Context, batch []T) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := t.failed(); err != nil {
+		return err
+	}
+	select {
+	case t.ch <- batch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// finish closes the table: the last part gets its footer and is committed.
+func (t *tableWriter[T]) finish() ([]schema.Part, error) {
+	close(t.ch)
+	<-t.done
+	if err := t.failed(); err != nil {
+		t.w.Abort(err)
+		return nil, err
+	}
+	parts, err := t.w.Close()
+	if err != nil {
+		return nil, fmt.Errorf("export: finish %s: %w", t.name, err)
+	}
+	return parts, nil
+}
+
+// abort stops the table without committing its current part.
+func (t *tableWriter[T]) abort(cause error) {
+	close(t.ch)
+	<-t.done
+	if cause == nil {
+		cause = errors.New("export aborted")
+	}
+	t.w.Abort(cause)
+}
