@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsync-export/dsync-export/pkg/awstest"
+	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
+)
+
+// cloud starts the three services the Lambda talks to: the WorkOS fake, a
+// real S3 server (versitygw) and the Secrets Manager fake, sharing one set of
+// AWS credentials, and points the process environment at them.
+type cloud struct {
+	fake *workostest.Server
+	s3   *awstest.S3Server
+	sm   *awstest.SecretsManager
+	env  map[string]string
+}
+
+func startCloud(t *testing.T, secretValue string) *cloud {
+	t.Helper()
+	fake, err := workostest.New(workostest.Config{APIKey: "sk_test_handler", Seed: 4, Directories: 2, UsersPerDirectory: 150, GroupsPerDirectory: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	s3srv := awstest.StartS3(t)
+	s3srv.CreateBucket(t, "datalake")
+	sm := awstest.StartSecretsManager(t, map[string]string{"prod/workos": secretValue})
+	sm.SetCredentials(s3srv.AccessKey, s3srv.SecretKey)
+	c := &cloud{fake: fake, s3: s3srv, sm: sm, env: map[string]string{}}
+	for k, v := range s3srv.Env() {
+		t.Setenv(k, v)
+	}
+	for k, v := range sm.Env() {
+		t.Setenv(k, v)
+	}
+	c.env = map[string]string{
+		"EXPORT_DESTINATION":                "s3://datalake/exports/workos",
+		"WORKOS_API_KEY_SECRET_ID":          sm.ARN("prod/workos"),
+		"WORKOS_BASE_URL":                   srv.URL,
+		"EXPORT_S3_PATH_STYLE":              "true",
+		"WORKOS_RATE_LIMIT_DIRECTORY_USERS": "0",
+		"WORKOS_RATE_LIMIT_GLOBAL":          "0",
+		"EXPORT_DEADLINE_MARGIN":            "1s",
+	}
+	return c
+}
+
+func (c *cloud) getenv(k string) string { return c.env[k] }
+
+func TestHandlerExportsWithKeyFromSecretsManagerAndCachesIt(t *testing.T) {
+	c := startCloud(t, `{"api_key":"sk_test_handler","note":"rotated 2026-11"}`)
+	var metrics bytes.Buffer
+	h, err := newHandler(context.Background(), c.getenv, &metrics, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, in := range []export.Input{
+		{ScheduledTime: "2026-11-28T02:00:00Z"},
+		{DetailType: "Scheduled Event", Source: "aws.events", Time: "2026-11-29T02:00:00Z"},
+	} {
+		out, err := h.Handle(context.Background(), in)
+		if err != nil {
+			t.Fatalf("invocation %d: %v", i, err)
+		}
+		wantDate := []string{"2026-11-28", "2026-11-29"}[i]
+		if out.SnapshotDate != wantDate || out.ManifestKey != snapshot.ManifestKey(wantDate) {
+			t.Errorf("invocation %d: output %+v, want date %s", i, out, wantDate)
+		}
+		var users int64
+		for _, d := range c.fake.Directories() {
+			u, _, _ := c.fake.Counts(d.ID)
+			users += int64(u)
+		}
+		if out.Rows[schema.TableDirectoryUsers] != users || out.Rows[schema.TableDirectories] != 2 {
+			t.Errorf("invocation %d: rows %v, want %d users and 2 directories", i, out.Rows, users)
+		}
+	}
+	if n := c.sm.Calls(); n != 1 {
+		t.Errorf("GetSecretValue called %d times over two warm invocations, want 1", n)
+	}
+	// The manifest object is in the bucket under the prefix.
+	if _, err := h.sink.Get(context.Background(), snapshot.ManifestKey("2026-11-29")); err != nil {
+		t.Errorf("manifest: %v", err)
+	}
+	// One EMF line per invocation with the success metric and rows.
+	lines := strings.Split(strings.TrimSpace(metrics.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("EMF lines: %q", metrics.String())
+	}
+	var emf map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &emf); err != nil {
+		t.Fatal(err)
+	}
+	if emf["ExportSucceeded"] != float64(1) || emf["Rows_directory_users"] == nil || emf["_aws"] == nil {
+		t.Errorf("EMF line %s", lines[1])
+	}
+}
+
+func TestHandlerWrongKeyNamesTheSecretAndRereadsIt(t *testing.T) {
+	c := startCloud(t, "sk_test_WRONG_value_123")
+	h, err := newHandler(context.Background(), c.getenv, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
+	if err == nil {
+		t.Fatal("want an error for a wrong key")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "401") || !strings.Contains(msg, "prod/workos") || strings.Contains(msg, "sk_test_WRONG_value_123") {
+		t.Errorf("error %q: want the 401 and the secret named, without the key", msg)
+	}
+	// After the 401 the cached key is dropped: the fixed secret is used next.
+	c.sm.Set("prod/workos", "sk_test_handler")
+	if _, err := h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"}); err != nil {
+		t.Fatalf("after rotating the secret: %v", err)
+	}
+	if n := c.sm.Calls(); n != 2 {
+		t.Errorf("GetSecretValue calls %d, want 2 (re-read after the 401)", n)
+	}
+}
+
+func TestHandlerMissingSecretAndBucketNameTheResource(t *testing.T) {
+	c := startCloud(t, "sk_test_handler")
+	c.env["WORKOS_API_KEY_SECRET_ID"] = "prod/does-not-exist"
+	h, err := newHandler(context.Background(), c.getenv, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
+	if err == nil || !strings.Contains(err.Error(), "prod/does-not-exist") {
+		t.Errorf("missing secret: err %v, want it named", err)
+	}
+
+	c.env["WORKOS_API_KEY_SECRET_ID"] = "prod/workos"
+	c.env["EXPORT_DESTINATION"] = "s3://no-such-bucket-here/x"
+	h, err = newHandler(context.Background(), c.getenv, nil, true)
+	if err == nil {
+		_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
+	}
+	if err == nil || !strings.Contains(err.Error(), "no-such-bucket-here") {
+		t.Errorf("missing bucket: err %v, want the bucket named", err)
+	}
+}
+
+func TestLoadConfigNamesEveryBadVariable(t *testing.T) {
+	env := map[string]string{
+		"EXPORT_CONCURRENCY":       "lots",
+		"EXPORT_MEMBERSHIP_MODE":   "sometimes",
+		"EXPORT_DIRECTORY_IDS":     "directory_01ABC, org_123",
+		"WORKOS_BASE_URL":          "api.workos.com",
+		"EXPORT_S3_PATH_STYLE":     "yes please",
+		"EXPORT_DEADLINE_MARGIN":   "soon",
+		"WORKOS_RATE_LIMIT_GLOBAL": "-3",
+		"LOG_LEVEL":                "chatty",
+	}
+	_, err := loadConfig(func(k string) string { return env[k] }, true)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, name := range []string{"EXPORT_DESTINATION", "WORKOS_API_KEY_SECRET_ID", "EXPORT_CONCURRENCY", "EXPORT_MEMBERSHIP_MODE",
+		"EXPORT_DIRECTORY_IDS", "WORKOS_BASE_URL", "EXPORT_S3_PATH_STYLE", "EXPORT_DEADLINE_MARGIN", "WORKOS_RATE_LIMIT_GLOBAL", "LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), "directory_01ABC") {
+		t.Errorf("the valid directory ID is reported as bad:\n%v", err)
+	}
+
+	good := map[string]string{"EXPORT_DESTINATION": "s3://b/p", "WORKOS_API_KEY_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:1:secret:x", "EXPORT_ORGANIZATION_IDS": "org_1,org_2"}
+	cfg, err := loadConfig(func(k string) string { return good[k] }, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SecretField != "api_key" || cfg.Export.Concurrency != export.DefaultConfig().Concurrency || len(cfg.Export.OrganizationIDs) != 2 || cfg.Compression != "zstd" {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+}
+
+// TestEventsDecodeIntoInput walks the export's events/*.json, decodes each into
+// the handler's input with unknown fields disallowed, and checks the snapshot
+// date each one resolves to.
+func TestEventsDecodeIntoInput(t *testing.T) {
+	for file, wantTrigger := range map[string]string{
+		"scheduled.json":       export.TriggerEventBridge,
+		"scheduler.json":       export.TriggerScheduler,
+		"manual.json":          export.TriggerManual,
+		"manual-filtered.json": export.TriggerManual,
+	} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "events", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		var in export.Input
+		if err := dec.Decode(&in); err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		date, trigger, err := in.Resolve(time.Now())
+		if err != nil || trigger != wantTrigger {
+			t.Errorf("%s: resolves to %q %q %v, want trigger %q", file, date, trigger, err, wantTrigger)
+		}
+		if _, err := snapshot.ParseDate(date); err != nil {
+			t.Errorf("%s: %v", file, err)
+		}
+		cfg := export.DefaultConfig()
+		in.Apply(&cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%s: overrides are invalid: %v", file, err)
+		}
+		// Re-marshalling keeps every field the file had.
+		again, _ := json.Marshal(in)
+		var a, bb map[string]any
+		_ = json.Unmarshal(b, &a)
+		_ = json.Unmarshal(again, &bb)
+		for k := range a {
+			if _, ok := bb[k]; !ok {
+				t.Errorf("%s: field %q lost in a round trip", file, k)
+			}
+		}
+	}
+}
+
+func TestRunLocalDemoWritesASnapshot(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	env := map[string]string{}
+	code := runLocal([]string{"--demo", "--destination", dir, "--snapshot-date", "2026-11-28"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr: %s", code, stderr.String())
+	}
+	var out Output
+	dec := json.NewDecoder(&stdout)
+	if err := dec.Decode(&out); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, stdout.String())
+	}
+	wantUsers := int64(demoDataset.Directories * demoDataset.UsersPerDirectory)
+	if out.Rows[schema.TableDirectoryUsers] != wantUsers || out.Rows[schema.TableMemberships] == 0 {
+		t.Errorf("demo rows %v, want %d users and some memberships", out.Rows, wantUsers)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "_manifests", "dt=2026-11-28", "manifest.json")); err != nil {
+		t.Errorf("manifest file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "directory_users", "dt=2026-11-28", "part-00000.parquet")); err != nil {
+		t.Errorf("users file: %v", err)
+	}
+}
+
+func TestRunLocalWithoutKeyExplainsHowToRunTheDemo(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := runLocal(nil, func(string) string { return "" }, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "WORKOS_API_KEY_SECRET_ID") || !strings.Contains(stderr.String(), "--demo") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
