@@ -1,0 +1,271 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// tmpMarker is part of the name of files being written; List skips them.
+const tmpMarker = ".sink-tmp-"
+
+type localSink struct {
+	root string // absolute, cleaned
+}
+
+func openLocal(dir string) (*localSink, error) {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("sink: destination %q: %w", dir, err)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("sink: create destination folder %s: %w: create it or choose a writable folder", root, err)
+	}
+	return &localSink{root: root}, nil
+}
+
+func (s *localSink) String() string { return "file://" + filepath.ToSlash(s.root) }
+
+func (s *localSink) path(key string) string { return filepath.Join(s.root, filepath.FromSlash(key)) }
+
+func (s *localSink) Create(ctx context.Context, key, contentType string) (Object, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sink: create %s: %w", s.path(key), err)
+	}
+	final := s.path(key)
+	dir := filepath.Dir(final)
+	var f *os.File
+	// Retry once: a concurrent Delete may prune the folder between the two calls.
+	for attempt := 0; ; attempt++ {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, s.describe(key, fmt.Errorf("create folder: %w", err))
+		}
+		var err error
+		f, err = os.CreateTemp(dir, "."+filepath.Base(final)+tmpMarker+"*")
+		if err == nil {
+			break
+		}
+		if attempt == 1 || !errors.Is(err, fs.ErrNotExist) {
+			return nil, s.describe(key, err)
+		}
+	}
+	return &localObject{ctx: ctx, f: f, final: final}, nil
+}
+
+// localObject writes to a hidden temporary file next to the final name and
+// renames it into place on Close.
+type localObject struct {
+	ctx   context.Context
+	f     *os.File
+	final string
+
+	once sync.Once
+	err  error
+}
+
+func (o *localObject) Write(p []byte) (int, error) {
+	if err := o.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("sink: write %s: %w", o.final, err)
+	}
+	n, err := o.f.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("sink: write %s: %w", o.final, err)
+	}
+	return n, nil
+}
+
+func (o *localObject) Close() error {
+	o.once.Do(func() {
+		tmp := o.f.Name()
+		err := o.ctx.Err()
+		if err == nil {
+			err = o.f.Chmod(0o644) // CreateTemp makes 0600
+		}
+		if err == nil {
+			err = o.f.Sync()
+		}
+		if cerr := o.f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp, o.final)
+		}
+		if err == nil {
+			err = syncDir(filepath.Dir(o.final))
+		}
+		if err != nil {
+			os.Remove(tmp)
+			o.err = fmt.Errorf("sink: commit %s: %w", o.final, err)
+		}
+	})
+	return o.err
+}
+
+func (o *localObject) CloseWithError(error) error {
+	o.once.Do(func() {
+		o.f.Close()
+		if err := os.Remove(o.f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			o.err = fmt.Errorf("sink: abort %s: %w", o.final, err)
+		}
+	})
+	return o.err
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (s *localSink) Put(ctx context.Context, key string, body []byte, contentType string) error {
+	o, err := s.Create(ctx, key, contentType)
+	if err != nil {
+		return err
+	}
+	if _, err := o.Write(body); err != nil {
+		o.CloseWithError(err)
+		return err
+	}
+	return o.Close()
+}
+
+func (s *localSink) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(s.path(key))
+	if err != nil {
+		return nil, s.describe(key, err)
+	}
+	return b, nil
+}
+
+func (s *localSink) describe(key string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return &kindError{msg: fmt.Sprintf("sink: %s does not exist", s.path(key)), kind: ErrNotExist, err: err}
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return &kindError{msg: fmt.Sprintf("sink: access denied on %s: fix the folder's permissions", s.path(key)), kind: ErrAccessDenied, err: err}
+	}
+	return fmt.Errorf("sink: %s: %w", s.path(key), err)
+}
+
+func (s *localSink) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return nil, err
+	}
+	// Walk only the deepest folder the prefix names.
+	start := s.root
+	if dir := path.Dir(prefix + "x"); dir != "." {
+		start = s.path(dir)
+	}
+	var infos []ObjectInfo
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == start && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || (strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), tmpMarker)) {
+			return nil
+		}
+		key, err := toSlash(s.root, p)
+		if err != nil || !strings.HasPrefix(key, prefix) {
+			return err
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted while walking
+		} else if err != nil {
+			return err
+		}
+		infos = append(infos, ObjectInfo{Key: key, Size: fi.Size()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sink: list %s: %w", s.path(prefix), err)
+	}
+	// WalkDir orders by path element; S3 orders by the whole key's bytes.
+	slices.SortFunc(infos, func(a, b ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
+	return infos, nil
+}
+
+func (s *localSink) Delete(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if err := checkKey(k); err != nil {
+			return err
+		}
+	}
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p := s.path(k)
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return s.describe(k, err)
+		}
+		// Folders are an artefact of the local layout (S3 has none): drop the
+		// ones this delete emptied, up to the root.
+		for dir := filepath.Dir(p); dir != s.root && strings.HasPrefix(dir, s.root); dir = filepath.Dir(dir) {
+			if os.Remove(dir) != nil {
+				break // not empty (or gone)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *localSink) OpenRange(ctx context.Context, key string) (RangeReader, int64, error) {
+	if err := checkKey(key); err != nil {
+		return nil, 0, err
+	}
+	f, err := os.Open(s.path(key))
+	if err != nil {
+		return nil, 0, s.describe(key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, s.describe(key, err)
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, 0, &kindError{msg: fmt.Sprintf("sink: %s is a folder, not an object", s.path(key)), kind: ErrNotExist}
+	}
+	return &fileRangeReader{f: f}, fi.Size(), nil
+}
+
+// fileRangeReader counts ReadAt calls on a local file.
+type fileRangeReader struct {
+	statsCounter
+	f *os.File
+}
+
+func (r *fileRangeReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.f.ReadAt(p, off)
+	r.add(n)
+	return n, err
+}
+
+func (r *fileRangeReader) Close() error { return r.f.Close() }

@@ -1,0 +1,402 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// abortTimeout bounds the cleanup of a failed multipart upload, which runs on
+// a fresh context so it happens even when the caller's context was cancelled.
+const abortTimeout = 30 * time.Second
+
+// maxDeleteBatch is S3's limit of keys per DeleteObjects request.
+const maxDeleteBatch = 1000
+
+type s3Sink struct {
+	client      *s3.Client
+	tm          *transfermanager.Client
+	bucket      string
+	prefix      string // "" or ends with "/"
+	deleteBatch int
+}
+
+func openS3(ctx context.Context, dest string, opts Options) (*s3Sink, error) {
+	rest := strings.TrimPrefix(dest, "s3://")
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	if bucket == "" {
+		return nil, fmt.Errorf("sink: destination %q has no bucket: use s3://bucket/prefix", dest)
+	}
+	prefix = strings.Trim(prefix, "/")
+	if prefix != "" {
+		if err := checkKey(prefix); err != nil {
+			return nil, fmt.Errorf("sink: destination %q has an invalid prefix: use s3://bucket/some/prefix", dest)
+		}
+		prefix += "/"
+	}
+	if opts.PartSize == 0 {
+		opts.PartSize = DefaultPartSize
+	}
+	if opts.PartSize < minPartSize {
+		return nil, fmt.Errorf("sink: part size %d is below S3's minimum of 5 MiB (%d bytes): raise it", opts.PartSize, minPartSize)
+	}
+	if opts.Concurrency == 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.Concurrency < 0 {
+		return nil, fmt.Errorf("sink: concurrency %d is negative: use 0 for the default (%d)", opts.Concurrency, DefaultConcurrency)
+	}
+	client := opts.S3Client
+	if client == nil {
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sink: load AWS configuration for %s: %w", dest, err)
+		}
+		client = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = opts.PathStyle })
+	}
+	tm := transfermanager.New(client, func(o *transfermanager.Options) {
+		o.PartSizeBytes = opts.PartSize
+		// One part's worth is buffered before deciding on multipart, instead
+		// of the default 16 MiB: keeps memory at PartSize × (Concurrency+2).
+		o.MultipartUploadThreshold = opts.PartSize
+		o.Concurrency = opts.Concurrency
+		o.FailTimeout = abortTimeout
+	})
+	return &s3Sink{client: client, tm: tm, bucket: bucket, prefix: prefix, deleteBatch: maxDeleteBatch}, nil
+}
+
+func (s *s3Sink) String() string {
+	return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/")
+}
+
+func (s *s3Sink) url(key string) string { return "s3://" + s.bucket + "/" + s.prefix + key }
+
+func (s *s3Sink) Create(ctx context.Context, key, contentType string) (Object, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	o := &s3Object{sink: s, key: key, ctx: ctx, pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		_, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+			Bucket:      aws.String(s.bucket),
+			Key:         aws.String(s.prefix + key),
+			Body:        pr,
+			ContentType: nonEmpty(contentType),
+		})
+		if err != nil {
+			var mpu transfermanager.MultipartUploadError
+			if errors.As(err, &mpu) {
+				o.uploadID = mpu.UploadID()
+			}
+			err = s.describe(opWrite, key, err)
+			// Unblock the writer: its next Write returns this error.
+			pr.CloseWithError(err)
+		}
+		o.uploadErr = err
+	}()
+	return o, nil
+}
+
+// s3Object streams writes through an io.Pipe into transfermanager.UploadObject.
+type s3Object struct {
+	sink *s3Sink
+	key  string
+	ctx  context.Context
+	pw   *io.PipeWriter
+	done chan struct{}
+	// Set by the upload goroutine before done is closed.
+	uploadErr error
+	uploadID  string
+
+	once     sync.Once
+	closeErr error
+}
+
+func (o *s3Object) Write(p []byte) (int, error) { return o.pw.Write(p) }
+
+func (o *s3Object) Close() error {
+	o.once.Do(func() {
+		o.pw.Close()
+		<-o.done
+		if o.uploadErr != nil {
+			o.closeErr = errors.Join(o.uploadErr, o.abort())
+		}
+	})
+	return o.closeErr
+}
+
+func (o *s3Object) CloseWithError(err error) error {
+	o.once.Do(func() {
+		if err == nil {
+			err = errors.New("sink: write aborted")
+		}
+		o.pw.CloseWithError(err)
+		<-o.done
+		if o.uploadErr == nil {
+			// Unreachable with the pipe (no EOF was sent), but never leave a
+			// committed object behind an abort.
+			o.closeErr = o.sink.Delete(context.WithoutCancel(o.ctx), []string{o.key})
+			return
+		}
+		o.closeErr = o.abort()
+	})
+	return o.closeErr
+}
+
+// abort makes sure a failed multipart upload leaves no parts behind. The
+// transfer manager already tries; this confirms it (NoSuchUpload = done).
+func (o *s3Object) abort() error {
+	if o.uploadID == "" {
+		return nil // nothing was created (single PutObject, or failed before)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(o.ctx), abortTimeout)
+	defer cancel()
+	_, err := o.sink.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket:   aws.String(o.sink.bucket),
+		Key:      aws.String(o.sink.prefix + o.key),
+		UploadId: aws.String(o.uploadID),
+	})
+	var noUpload *s3types.NoSuchUpload
+	if err == nil || errors.As(err, &noUpload) || apiCode(err) == "NoSuchUpload" {
+		return nil
+	}
+	return fmt.Errorf("sink: abort multipart upload %s of %s (remove it with `aws s3api abort-multipart-upload`, or add a lifecycle rule that aborts incomplete uploads): %w",
+		o.uploadID, o.sink.url(o.key), err)
+}
+
+func (s *s3Sink) Put(ctx context.Context, key string, body []byte, contentType string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(s.bucket),
+		Key:           aws.String(s.prefix + key),
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		ContentType:   nonEmpty(contentType),
+	})
+	if err != nil {
+		return s.describe(opWrite, key, err)
+	}
+	return nil
+}
+
+func (s *s3Sink) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)})
+	if err != nil {
+		return nil, s.describe(opRead, key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, s.describe(opRead, key, err)
+	}
+	return b, nil
+}
+
+func (s *s3Sink) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return nil, err
+	}
+	var infos []ObjectInfo
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.bucket),
+		Prefix: aws.String(s.prefix + prefix),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, s.describe(opList, prefix, err)
+		}
+		for _, obj := range page.Contents {
+			infos = append(infos, ObjectInfo{
+				Key:  strings.TrimPrefix(aws.ToString(obj.Key), s.prefix),
+				Size: aws.ToInt64(obj.Size),
+			})
+		}
+	}
+	return infos, nil
+}
+
+func (s *s3Sink) Delete(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if err := checkKey(k); err != nil {
+			return err
+		}
+	}
+	for start := 0; start < len(keys); start += s.deleteBatch {
+		batch := keys[start:min(start+s.deleteBatch, len(keys))]
+		ids := make([]s3types.ObjectIdentifier, len(batch))
+		for i, k := range batch {
+			ids[i] = s3types.ObjectIdentifier{Key: aws.String(s.prefix + k)}
+		}
+		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(s.bucket),
+			Delete: &s3types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return s.describe(opDelete, batch[0], err)
+		}
+		if len(out.Errors) > 0 {
+			// Per-key failures come back in a 200 response.
+			var errs []error
+			for _, e := range out.Errors {
+				key := strings.TrimPrefix(aws.ToString(e.Key), s.prefix)
+				errs = append(errs, s.describe(opDelete, key, &smithy.GenericAPIError{Code: aws.ToString(e.Code), Message: aws.ToString(e.Message)}))
+				if len(errs) == 5 {
+					errs = append(errs, fmt.Errorf("sink: … and %d more keys failed to delete", len(out.Errors)-5))
+					break
+				}
+			}
+			return errors.Join(errs...)
+		}
+	}
+	return nil
+}
+
+func (s *s3Sink) OpenRange(ctx context.Context, key string) (RangeReader, int64, error) {
+	if err := checkKey(key); err != nil {
+		return nil, 0, err
+	}
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)})
+	if err != nil {
+		return nil, 0, s.describe(opRead, key, err)
+	}
+	r := &s3RangeReader{
+		ctx:  ctx,
+		sink: s,
+		key:  key,
+		etag: head.ETag,
+		size: aws.ToInt64(head.ContentLength),
+	}
+	return r, r.size, nil
+}
+
+// s3RangeReader serves ReadAt with ranged GetObject requests pinned to the
+// ETag seen by OpenRange, so a replaced object fails instead of mixing bytes.
+type s3RangeReader struct {
+	statsCounter
+	ctx  context.Context
+	sink *s3Sink
+	key  string
+	etag *string
+	size int64
+}
+
+func (r *s3RangeReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("sink: ReadAt %s: negative offset %d", r.sink.url(r.key), off)
+	}
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	end := min(off+int64(len(p)), r.size) // exclusive
+	out, err := r.sink.client.GetObject(r.ctx, &s3.GetObjectInput{
+		Bucket:  aws.String(r.sink.bucket),
+		Key:     aws.String(r.sink.prefix + r.key),
+		Range:   aws.String(fmt.Sprintf("bytes=%d-%d", off, end-1)),
+		IfMatch: r.etag,
+	})
+	if err != nil {
+		r.add(0)
+		return 0, r.sink.describe(opRead, r.key, err)
+	}
+	defer out.Body.Close()
+	n, err := io.ReadFull(out.Body, p[:end-off])
+	r.add(n)
+	if err != nil {
+		return n, fmt.Errorf("sink: read %s at %d: %w", r.sink.url(r.key), off, err)
+	}
+	if end < off+int64(len(p)) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (r *s3RangeReader) Close() error { return nil }
+
+type op int
+
+const (
+	opWrite op = iota
+	opRead
+	opList
+	opDelete
+)
+
+func (o op) String() string {
+	return [...]string{"write", "read", "list", "delete"}[o]
+}
+
+// permission is the IAM action op needs.
+func (o op) permission() string {
+	return [...]string{"s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:DeleteObject"}[o]
+}
+
+// describe turns an S3 error into one naming the bucket, key and fix.
+func (s *s3Sink) describe(o op, key string, err error) error {
+	where := s.url(key)
+	resource := "arn:aws:s3:::" + s.bucket + "/" + s.prefix + "*"
+	if o == opList {
+		resource = "arn:aws:s3:::" + s.bucket
+	}
+	code := apiCode(err)
+	switch code {
+	case "NoSuchBucket":
+		return &kindError{msg: fmt.Sprintf("sink: bucket %s does not exist: create it or fix EXPORT_DESTINATION", s.bucket), kind: ErrNoSuchBucket, err: err}
+	case "NoSuchKey", "NotFound":
+		return &kindError{msg: fmt.Sprintf("sink: %s does not exist", where), kind: ErrNotExist, err: err}
+	case "AccessDenied", "Forbidden", "AllAccessDisabled":
+		hint := ""
+		switch o {
+		case opRead:
+			hint = " (S3 also answers AccessDenied for a missing key when s3:ListBucket is not granted)"
+		case opWrite:
+			hint = " (and s3:AbortMultipartUpload; kms:GenerateDataKey if the bucket uses SSE-KMS)"
+		}
+		return &kindError{msg: fmt.Sprintf("sink: access denied on %s: grant %s on %s to the function's role%s", where, o.permission(), resource, hint), kind: ErrAccessDenied, err: err}
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "XAdminUserNotFound":
+		return &kindError{msg: fmt.Sprintf("sink: access denied on %s: S3 rejected the AWS credentials (%s): check the function's role or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN", where, code), kind: ErrAccessDenied, err: err}
+	case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
+		return &kindError{msg: fmt.Sprintf("sink: bucket %s is not in the configured region: set AWS_REGION to the bucket's region", s.bucket), err: err}
+	case "PreconditionFailed":
+		return &kindError{msg: fmt.Sprintf("sink: %s changed while being read: read it again", where), err: err}
+	}
+	return &kindError{msg: fmt.Sprintf("sink: %s %s", o, where), err: err}
+}
+
+// apiCode returns the S3 error code of err, or "".
+func apiCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
+}

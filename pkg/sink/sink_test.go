@@ -1,0 +1,309 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dsync-export/dsync-export/pkg/awstest"
+)
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// sinks returns one sink of each kind, each on a fresh destination.
+func sinks(t *testing.T) map[string]Sink {
+	srv := awstest.StartS3(t)
+	srv.CreateBucket(t, "conformance")
+	s3s, err := Open(testCtx(t), "s3://conformance/exports/v1/", Options{S3Client: srv.Client(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := Open(testCtx(t), filepath.Join(t.TempDir(), "out"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]Sink{"s3": s3s, "local": local}
+}
+
+func TestSinkConformance(t *testing.T) {
+	t.Parallel()
+	for name, s := range sinks(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t)
+
+			// Create + Close commits; Get reads it back.
+			o, err := s.Create(ctx, "users/dt=2026-01-02/part-0.parquet", "application/vnd.apache.parquet")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, chunk := range []string{"PAR1", "-data-", "PAR1"} {
+				if _, err := io.WriteString(o, chunk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := o.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if err := o.CloseWithError(errors.New("too late")); err != nil {
+				t.Errorf("CloseWithError after Close = %v, want the Close result (nil)", err)
+			}
+			got, err := s.Get(ctx, "users/dt=2026-01-02/part-0.parquet")
+			if err != nil || string(got) != "PAR1-data-PAR1" {
+				t.Fatalf("Get = %q, %v", got, err)
+			}
+
+			// Abort leaves nothing.
+			o, err = s.Create(ctx, "users/dt=2026-01-02/aborted.parquet", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(o, "partial")
+			if err := o.CloseWithError(errors.New("writer failed")); err != nil {
+				t.Fatalf("CloseWithError: %v", err)
+			}
+			if _, err := s.Get(ctx, "users/dt=2026-01-02/aborted.parquet"); !errors.Is(err, ErrNotExist) {
+				t.Errorf("Get of aborted object: err = %v, want ErrNotExist", err)
+			}
+
+			// Put, then List with prefixes, sorted like S3 ("-" sorts before "/").
+			for _, k := range []string{"users/dt=2026-01-03/part-0.parquet", "users-extra.txt", "_manifest.json", "groups/x"} {
+				if err := s.Put(ctx, k, []byte(k), "text/plain"); err != nil {
+					t.Fatalf("Put(%s): %v", k, err)
+				}
+			}
+			all, err := s.List(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []ObjectInfo{
+				{"_manifest.json", 14},
+				{"groups/x", 8},
+				{"users-extra.txt", 15},
+				{"users/dt=2026-01-02/part-0.parquet", 14},
+				{"users/dt=2026-01-03/part-0.parquet", 34},
+			}
+			if diff := cmp.Diff(want, all); diff != "" {
+				t.Errorf("List(\"\") mismatch (-want +got):\n%s", diff)
+			}
+			for prefix, wantKeys := range map[string][]string{
+				"users/":                  {"users/dt=2026-01-02/part-0.parquet", "users/dt=2026-01-03/part-0.parquet"},
+				"users":                   {"users-extra.txt", "users/dt=2026-01-02/part-0.parquet", "users/dt=2026-01-03/part-0.parquet"},
+				"users/dt=2026-01-03":     {"users/dt=2026-01-03/part-0.parquet"},
+				"users/dt=2026-01-03/par": {"users/dt=2026-01-03/part-0.parquet"},
+				"nothing/":                nil,
+			} {
+				infos, err := s.List(ctx, prefix)
+				if err != nil {
+					t.Fatalf("List(%q): %v", prefix, err)
+				}
+				var keys []string
+				for _, i := range infos {
+					keys = append(keys, i.Key)
+				}
+				if diff := cmp.Diff(wantKeys, keys); diff != "" {
+					t.Errorf("List(%q) mismatch (-want +got):\n%s", prefix, diff)
+				}
+			}
+
+			// OpenRange: ranged reads, EOF at the end, counted.
+			r, size, err := s.OpenRange(ctx, "users/dt=2026-01-02/part-0.parquet")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if size != 14 {
+				t.Errorf("size = %d, want 14", size)
+			}
+			buf := make([]byte, 4)
+			if n, err := r.ReadAt(buf, 10); n != 4 || err != nil || string(buf) != "PAR1" {
+				t.Errorf("ReadAt(4, 10) = %d, %v, %q", n, err, buf)
+			}
+			buf = make([]byte, 8)
+			if n, err := r.ReadAt(buf, 8); n != 6 || err != io.EOF || string(buf[:n]) != "a-PAR1" {
+				t.Errorf("ReadAt(8, 8) = %d, %v, %q; want 6, EOF, \"a-PAR1\"", n, err, buf[:n])
+			}
+			if n, err := r.ReadAt(buf, 14); n != 0 || err != io.EOF {
+				t.Errorf("ReadAt at size = %d, %v; want 0, EOF", n, err)
+			}
+			if st := r.Stats(); st.Bytes != 10 || st.Requests < 2 {
+				t.Errorf("Stats = %+v, want 10 bytes in at least 2 requests", st)
+			}
+			if err := r.Close(); err != nil {
+				t.Error(err)
+			}
+			if _, _, err := s.OpenRange(ctx, "missing.parquet"); !errors.Is(err, ErrNotExist) {
+				t.Errorf("OpenRange(missing): err = %v, want ErrNotExist", err)
+			}
+			if _, err := s.Get(ctx, "missing.parquet"); !errors.Is(err, ErrNotExist) || !strings.Contains(err.Error(), "missing.parquet does not exist") {
+				t.Errorf("Get(missing): err = %v, want ErrNotExist naming the key", err)
+			}
+
+			// Delete: present and missing keys alike.
+			if err := s.Delete(ctx, []string{"users/dt=2026-01-02/part-0.parquet", "groups/x", "never-existed"}); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+			all, err = s.List(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, i := range all {
+				keys = append(keys, i.Key)
+			}
+			if diff := cmp.Diff([]string{"_manifest.json", "users-extra.txt", "users/dt=2026-01-03/part-0.parquet"}, keys); diff != "" {
+				t.Errorf("after Delete (-want +got):\n%s", diff)
+			}
+
+			// Keys that could escape the destination are refused everywhere.
+			for _, bad := range []string{"", "/abs", "a/../b", "..", "a//b", "dir/", `a\b`} {
+				if _, err := s.Create(ctx, bad, ""); err == nil {
+					t.Errorf("Create(%q) succeeded", bad)
+				}
+				if err := s.Put(ctx, bad, nil, ""); err == nil {
+					t.Errorf("Put(%q) succeeded", bad)
+				}
+				if err := s.Delete(ctx, []string{bad}); err == nil {
+					t.Errorf("Delete(%q) succeeded", bad)
+				}
+			}
+			if _, err := s.List(ctx, "../"); err == nil {
+				t.Error(`List("../") succeeded`)
+			}
+		})
+	}
+}
+
+func TestString(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	for dest, want := range map[string]string{
+		"s3://bucket/a/b/": "s3://bucket/a/b",
+		"s3://bucket":      "s3://bucket/",
+		"file://" + dir:    "file://" + dir,
+		dir + "/sub/":      "file://" + dir + "/sub",
+	} {
+		s, err := Open(ctx, dest, Options{S3Client: awsDummyClient()})
+		if err != nil {
+			t.Fatalf("Open(%s): %v", dest, err)
+		}
+		if got := s.String(); got != want {
+			t.Errorf("Open(%s).String() = %q, want %q", dest, got, want)
+		}
+	}
+	for _, bad := range []string{"", "s3://", "s3:///prefix", "gs://bucket/x", "file://host/x", "s3://b/a/../c"} {
+		if _, err := Open(ctx, bad, Options{S3Client: awsDummyClient()}); err == nil {
+			t.Errorf("Open(%q) succeeded", bad)
+		}
+	}
+	if _, err := Open(ctx, "s3://b/p", Options{S3Client: awsDummyClient(), PartSize: 1 << 20}); err == nil || !strings.Contains(err.Error(), "5 MiB") {
+		t.Errorf("Open with a 1 MiB part size: err = %v, want the S3 minimum named", err)
+	}
+}
+
+func TestLocalCommitIsAtomic(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	root := t.TempDir()
+	s, err := Open(ctx, root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.Create(ctx, "t/dt=1/f.parquet", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(o, "half")
+	// Before Close: the final name does not exist and List hides the temp file.
+	if _, err := os.Stat(filepath.Join(root, "t/dt=1/f.parquet")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("final file visible before Close: %v", err)
+	}
+	if infos, err := s.List(ctx, ""); err != nil || len(infos) != 0 {
+		t.Errorf("List during the write = %v, %v; want nothing", infos, err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, "t/dt=1"))
+	if len(entries) != 1 || !strings.Contains(entries[0].Name(), tmpMarker) {
+		t.Errorf("folder holds %v, want one temporary file", entries)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(root, "t/dt=1/f.parquet"))
+	if err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("after Close: %v, %v; want a 0644 file", fi, err)
+	}
+	// Deleting the last file removes the folders it emptied, not the root.
+	if err := s.Delete(ctx, []string{"t/dt=1/f.parquet"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "t")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("empty folder t left behind: %v", err)
+	}
+	if _, err := os.Stat(root); err != nil {
+		t.Errorf("root removed: %v", err)
+	}
+}
+
+func TestLocalCancelledContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	root := t.TempDir()
+	s, err := Open(ctx, "file://"+root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.Create(ctx, "f", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := o.Write([]byte("x")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Write after cancel: %v, want context.Canceled", err)
+	}
+	if err := o.Close(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Close after cancel: %v, want context.Canceled", err)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("cancelled write left %v", entries)
+	}
+}
+
+func TestConcurrentPuts(t *testing.T) {
+	t.Parallel()
+	for name, s := range sinks(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t)
+			var wg sync.WaitGroup
+			errs := make(chan error, 40)
+			for i := range 40 {
+				wg.Go(func() {
+					errs <- s.Put(ctx, fmt.Sprintf("p/%02d", i), bytes.Repeat([]byte{'x'}, i), "")
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			infos, err := s.List(ctx, "p/")
+			if err != nil || len(infos) != 40 || infos[39].Size != 39 {
+				t.Errorf("List after 40 concurrent puts: %d objects, %v", len(infos), err)
+			}
+		})
+	}
+}
