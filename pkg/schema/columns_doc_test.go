@@ -1,0 +1,47 @@
+package schema
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestColumnsMarkdown keeps COLUMNS.md (pasted into the README) in step with
+// the row structs; regenerate it with go test ./pkg/schema -update.
+func TestColumnsMarkdown(t *testing.T) {
+	golden(t, "COLUMNS.md", []byte(columnsMarkdown()))
+}
+
+func columnsMarkdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "<!-- Generated from pkg/schema by `go test ./pkg/schema -update`; do not edit. -->\n")
+	fmt.Fprintf(&b, "## Tables and columns (schema version %s)\n\n", Version)
+	b.WriteString("Every table is Parquet under `<prefix>/<table>/dt=<yyyy-MM-dd>/`, partitioned by `" + PartitionColumn +
+		"` (string, the snapshot date in UTC), which is in the S3 path, not in the files. ")
+	b.WriteString("Timestamps are `TIMESTAMP(MILLIS)` adjusted to UTC (Athena `timestamp`); text is UTF-8. ")
+	b.WriteString("JSON columns hold compact JSON text: query them with `json_extract_scalar(custom_attributes, '$.department')`. ")
+	b.WriteString("Columns are only ever added (always nullable), never renamed or retyped.\n")
+	for _, tb := range Tables() {
+		fmt.Fprintf(&b, "\n### `%s`\n\n%s.", tb.Name, tb.Description)
+		if tb.IDColumn != "" {
+			fmt.Fprintf(&b, " Key: `%s` (unique within a snapshot).", tb.IDColumn)
+		} else {
+			b.WriteString(" Key: (`group_id`, `user_id`).")
+		}
+		b.WriteString("\n\n| column | type | nullable | meaning | source (WorkOS field) |\n|---|---|---|---|---|\n")
+		for _, c := range tb.Columns() {
+			sf, _ := tb.field(c.Name)
+			null := "no"
+			if c.Nullable {
+				null = "yes"
+			}
+			source := sf.Tag.Get("source")
+			if !strings.HasPrefix(source, "(") {
+				source = "`" + source + "`"
+			}
+			fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s |\n", c.Name, c.HiveType, null, c.Comment, source)
+		}
+		fmt.Fprintf(&b, "| `%s` | `string` | no | Snapshot date, yyyy-MM-dd (UTC), partition column in the S3 path | (export run) |\n", PartitionColumn)
+	}
+	return b.String()
+}

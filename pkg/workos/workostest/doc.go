@@ -1,0 +1,66 @@
+// Package workostest is a fake WorkOS Directory Sync API for tests,
+// benchmarks, the local demo and development without a WorkOS account.
+//
+// It speaks the wire format of the official WorkOS OpenAPI spec, so any
+// WorkOS SDK pointed at it works unchanged (for the Node SDK:
+// new WorkOS(key, {apiHostname: "127.0.0.1", port: 4100, https: false})):
+//
+//	GET    /directories            filters organization_id, search, domain
+//	GET    /directories/{id}
+//	DELETE /directories/{id}       202, empty body; deletes its users and groups
+//	GET    /directory_users        filters directory, group, idp_id, email
+//	GET    /directory_users/{id}
+//	GET    /directory_groups       filters directory, user
+//	GET    /directory_groups/{id}
+//
+// Usage:
+//
+//	srv, err := workostest.New(workostest.Config{Directories: 2, UsersPerDirectory: 500, GroupsPerDirectory: 8})
+//	if err != nil {
+//		return err
+//	}
+//	baseURL, err := srv.Start("127.0.0.1:0") // "http://127.0.0.1:PORT/"
+//	defer srv.Close()
+//	// Point a client at baseURL with the key workostest.DefaultAPIKey, then
+//	// compare what it exported with srv.Users(dirID), srv.Groups(dirID) and
+//	// srv.Memberships(dirID).
+//
+// # Data
+//
+// The dataset is a pure function of Config.Seed and the sizes: nothing is
+// stored, every page is generated when served, and the same seed serves the
+// same bytes. A directory of 1,000,000 users costs memory proportional to its
+// groups only, and a page of 100 users takes well under a millisecond of CPU
+// at any depth. IDs look like WorkOS IDs (prefix plus a 26-character ULID
+// whose time part is created_at) and encode their position, so a cursor
+// decodes back to its place; IDs the server did not mint are rejected.
+//
+// Directories cycle through every directory type and state of the spec, with
+// rare unknown values ("future scim v3.0", "paused"); some have no domain or
+// no metadata, and organizations own one to three directories. Users have
+// ASCII and unicode names, unique lower-case e-mails (some null), the
+// deprecated emails, job_title and username fields, custom attributes of
+// every JSON type, roles, and mostly "active" states with some "inactive",
+// "suspended" and rare "pending_review". Each user is in 0–3 groups; some
+// groups are empty. Memberships are arithmetic progressions over user
+// indices, so members of a group are listed from any cursor at the same cost.
+//
+// # Pagination
+//
+// limit is 1..100 (default 10) and order asc, desc or normal (default desc);
+// anything else, or a cursor that is not an ID of the listed kind, is 422.
+// Lists are ordered by created_at, then id. after=X returns the items nearest
+// X in the "after direction" (newer for asc and normal, older for desc);
+// before=X those nearest X the other way. list_metadata.after is the page's
+// last item in the after direction when more follow, and list_metadata.before
+// its last item in the other direction when more lie there; both are null
+// otherwise. So for asc and desc, follow after to walk forwards; for normal,
+// which lists newest first, follow before to walk towards older items.
+//
+// # Failures
+//
+// Config.RateLimit enforces the documented limits and Config.Faults injects
+// 5xx HTML pages, 429s, connection resets and truncated bodies, from a seeded
+// generator so that a run is reproducible given the order of requests.
+// Server.Stats counts requests, pages, 429s and faults per endpoint.
+package workostest

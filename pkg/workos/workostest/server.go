@@ -1,0 +1,444 @@
+package workostest
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultAPIKey is the API key the server accepts when Config.APIKey is empty.
+// It is the key of the WorkOS emulator, so demo configuration carries over.
+const DefaultAPIKey = "sk_test_default"
+
+// Config describes the fake account and how the server misbehaves.
+type Config struct {
+	// APIKey is the only accepted Bearer token (default DefaultAPIKey). A
+	// missing or different key gets 401 {"message":"Unauthorized"}.
+	APIKey string
+	// Seed makes the dataset: the same seed serves byte-identical data.
+	Seed int64
+	// Directories is the number of directories (0..10,000).
+	Directories int
+	// UsersPerDirectory and GroupsPerDirectory size every directory unless
+	// Sizes is set.
+	UsersPerDirectory  int
+	GroupsPerDirectory int
+	// LegacyGroups fills the deprecated groups array of users with their
+	// groups, as for WorkOS teams created before May 2026; otherwise it is [].
+	LegacyGroups bool
+	// Latency is added to every request.
+	Latency time.Duration
+	// RateLimit enforces the documented WorkOS limits: 4 requests per second
+	// per directory on /directory_users (a token bucket of rate 4 and burst 4,
+	// keyed by the directory filter, or by the group's directory for a group
+	// filter), and 6,000 requests per 60 seconds per API key. A refused
+	// request gets 429 with the JSON string "Ratelimited" and Retry-After in
+	// whole seconds (at least 1).
+	RateLimit bool
+	// Faults injects failures into list and get requests.
+	Faults Faults
+	// Sizes, when set, returns the (users, groups) of directory dir and
+	// overrides UsersPerDirectory and GroupsPerDirectory.
+	Sizes func(dir int) (users, groups int)
+}
+
+// Faults are the fractions of list and get requests that fail, each kind
+// drawn from a generator seeded with Seed. The fractions must add up to at
+// most 1.
+type Faults struct {
+	// Seed seeds the fault generator.
+	Seed int64
+	// ServerError is the fraction answered 500, 502 or 503 with an HTML body.
+	ServerError float64
+	// RateLimited is the fraction answered 429 "Ratelimited" with Retry-After: 1.
+	RateLimited float64
+	// Reset is the fraction whose connection is reset without a response.
+	Reset float64
+	// Truncate is the fraction of 200 responses whose body is cut in half
+	// after a Content-Length announcing the full body.
+	Truncate float64
+}
+
+// Server is a fake WorkOS Directory Sync API. It implements http.Handler; use
+// Start to serve it on a local port.
+type Server struct {
+	apiKey  string
+	latency time.Duration
+	ds      *dataset
+	limits  *limiter
+	faults  faulter
+
+	requests, pages, rateLimited, faulted atomic.Int64
+	statsMu                               sync.Mutex
+	byEndpoint                            map[string]*EndpointStats
+
+	mu   sync.Mutex
+	srv  *http.Server
+	done chan struct{}
+
+	bufPool sync.Pool
+}
+
+// Stats counts what the server has answered.
+type Stats struct {
+	// Requests counts every request, whatever its outcome.
+	Requests int64
+	// Pages counts list responses sent with status 200 (not faulted).
+	Pages int64
+	// RateLimited counts 429 responses, from rate limiting and from faults.
+	RateLimited int64
+	// FaultsInjected counts injected faults of every kind.
+	FaultsInjected int64
+	// ByEndpoint breaks the counts down by endpoint, keyed like
+	// "GET /directory_users" or "GET /directory_users/{id}"; requests for
+	// unknown paths are under "unknown".
+	ByEndpoint map[string]EndpointStats
+}
+
+// EndpointStats counts the requests of one endpoint.
+type EndpointStats struct {
+	Requests    int64
+	Pages       int64
+	RateLimited int64
+}
+
+// New builds a server for cfg. It checks the configuration but generates no
+// data: objects are derived on demand from the seed.
+func New(cfg Config) (*Server, error) {
+	if cfg.Directories < 0 || cfg.UsersPerDirectory < 0 || cfg.GroupsPerDirectory < 0 {
+		return nil, fmt.Errorf("workostest: Directories, UsersPerDirectory and GroupsPerDirectory must not be negative (got %d, %d, %d)",
+			cfg.Directories, cfg.UsersPerDirectory, cfg.GroupsPerDirectory)
+	}
+	if cfg.Latency < 0 {
+		return nil, fmt.Errorf("workostest: Latency is %v: want 0 or more", cfg.Latency)
+	}
+	if err := cfg.Faults.validate(); err != nil {
+		return nil, err
+	}
+	key := cfg.APIKey
+	if key == "" {
+		key = DefaultAPIKey
+	}
+	sizes := cfg.Sizes
+	if sizes == nil {
+		sizes = func(int) (int, int) { return cfg.UsersPerDirectory, cfg.GroupsPerDirectory }
+	}
+	ds, err := newDataset(cfg.Seed, cfg.Directories, sizes, cfg.LegacyGroups)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		apiKey:     key,
+		latency:    cfg.Latency,
+		ds:         ds,
+		byEndpoint: make(map[string]*EndpointStats),
+	}
+	if cfg.RateLimit {
+		s.limits = newLimiter()
+	}
+	s.faults.set(cfg.Faults)
+	s.bufPool.New = func() any { b := make([]byte, 0, 64<<10); return &b }
+	return s, nil
+}
+
+// SetFaults replaces the fault configuration and reseeds the fault generator
+// with f.Seed. Fractions outside [0, 1] are clamped and fractions adding up to
+// more than 1 are scaled down.
+func (s *Server) SetFaults(f Faults) { s.faults.set(f) }
+
+// Start listens on addr (for example "127.0.0.1:0"; empty means that) and
+// serves in the background until Close. It returns the base URL with a
+// trailing slash, such as "http://127.0.0.1:4100/".
+func (s *Server) Start(addr string) (baseURL string, err error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return "", errors.New("workostest: server already started; call Close first")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("workostest: listen on %s: %w", addr, err)
+	}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.done = make(chan struct{})
+	srv, done := s.srv, s.done
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln) // returns http.ErrServerClosed after Close
+	}()
+	return "http://" + ln.Addr().String() + "/", nil
+}
+
+// Close stops a started server, closing its listener and connections, and
+// waits for it to finish. It is a no-op if the server is not running.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	srv, done := s.srv, s.done
+	s.srv, s.done = nil, nil
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Close()
+	<-done
+	return err
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Requests:       s.requests.Load(),
+		Pages:          s.pages.Load(),
+		RateLimited:    s.rateLimited.Load(),
+		FaultsInjected: s.faulted.Load(),
+		ByEndpoint:     make(map[string]EndpointStats),
+	}
+	s.statsMu.Lock()
+	for k, v := range s.byEndpoint {
+		st.ByEndpoint[k] = *v
+	}
+	s.statsMu.Unlock()
+	return st
+}
+
+func (s *Server) count(endpoint string, f func(*EndpointStats)) {
+	s.statsMu.Lock()
+	e := s.byEndpoint[endpoint]
+	if e == nil {
+		e = new(EndpointStats)
+		s.byEndpoint[endpoint] = e
+	}
+	f(e)
+	s.statsMu.Unlock()
+}
+
+// DeleteDirectory deletes a directory with its users and groups, as
+// DELETE /directories/{id} does. It reports whether the directory existed.
+func (s *Server) DeleteDirectory(id string) bool {
+	d := s.ds.lookupDir(id)
+	return d != nil && d.deleted.CompareAndSwap(false, true)
+}
+
+// ---- HTTP ----
+
+// route is a matched endpoint.
+type route struct {
+	endpoint string // stats key, "unknown" when nothing matched
+	id       string // path parameter
+	handler  func(s *Server, req *request) response
+	list     bool // answers a list (counts as a page)
+	faulty   bool // subject to faults and rate limits
+}
+
+func match(method, path string) route {
+	seg := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(seg) > 2 || (len(seg) == 2 && seg[1] == "") {
+		return route{endpoint: "unknown"}
+	}
+	id := ""
+	if len(seg) == 2 {
+		var err error
+		if id, err = url.PathUnescape(seg[1]); err != nil {
+			return route{endpoint: "unknown"}
+		}
+	}
+	switch {
+	case method == http.MethodGet && seg[0] == "directories" && id == "":
+		return route{"GET /directories", id, (*Server).listDirectories, true, true}
+	case method == http.MethodGet && seg[0] == "directories":
+		return route{"GET /directories/{id}", id, (*Server).getDirectory, false, true}
+	case method == http.MethodDelete && seg[0] == "directories" && id != "":
+		return route{"DELETE /directories/{id}", id, (*Server).deleteDirectory, false, false}
+	case method == http.MethodGet && seg[0] == "directory_users" && id == "":
+		return route{"GET /directory_users", id, (*Server).listUsers, true, true}
+	case method == http.MethodGet && seg[0] == "directory_users":
+		return route{"GET /directory_users/{id}", id, (*Server).getUser, false, true}
+	case method == http.MethodGet && seg[0] == "directory_groups" && id == "":
+		return route{"GET /directory_groups", id, (*Server).listGroups, true, true}
+	case method == http.MethodGet && seg[0] == "directory_groups":
+		return route{"GET /directory_groups/{id}", id, (*Server).getGroup, false, true}
+	}
+	return route{endpoint: "unknown"}
+}
+
+// request is what a handler sees.
+type request struct {
+	id    string
+	query url.Values
+	buf   []byte
+}
+
+// response is a handler's answer; body is JSON unless contentType says not.
+type response struct {
+	status      int
+	body        []byte
+	contentType string
+	retryAfter  int
+}
+
+// ServeHTTP answers one API request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	h := w.Header()
+	h.Set("X-Request-ID", requestID(r.Header.Get("X-Request-ID")))
+	h.Set("Content-Type", "application/json")
+	if s.latency > 0 {
+		t := time.NewTimer(s.latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	rt := match(r.Method, r.URL.Path)
+	s.count(rt.endpoint, func(e *EndpointStats) { e.Requests++ })
+
+	bp := s.bufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 1<<20 {
+			s.bufPool.Put(bp)
+		}
+	}()
+	buf := (*bp)[:0]
+
+	if rt.handler == nil {
+		s.write(w, response{status: http.StatusNotFound, body: appendMessage(buf, "Not Found")})
+		return
+	}
+	if !s.authorized(r.Header.Get("Authorization")) {
+		s.write(w, response{status: http.StatusUnauthorized, body: appendMessage(buf, "Unauthorized")})
+		return
+	}
+	req := &request{id: rt.id, query: r.URL.Query(), buf: buf}
+	if rt.faulty && s.limits != nil {
+		users, dir := s.rateKey(rt, req)
+		if ok, retry := s.limits.allow(time.Now(), users, dir); !ok {
+			s.rateLimit(w, rt, retry)
+			return
+		}
+	}
+	fault := faultNone
+	if rt.faulty {
+		var status int
+		switch fault, status = s.faults.draw(); fault {
+		case faultServerError:
+			s.faulted.Add(1)
+			w.Header().Set("Content-Type", "text/html")
+			s.write(w, response{status: status, body: htmlError(status)})
+			return
+		case faultRateLimited:
+			s.faulted.Add(1)
+			s.rateLimit(w, rt, 1)
+			return
+		case faultReset:
+			s.faulted.Add(1)
+			resetConnection(w)
+			return
+		}
+	}
+	resp := rt.handler(s, req)
+	*bp = resp.body[:0] // keep the grown buffer
+	if fault == faultTruncate && resp.status == http.StatusOK && len(resp.body) > 1 {
+		s.faulted.Add(1)
+		h.Set("Content-Length", strconv.Itoa(len(resp.body)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(resp.body[:len(resp.body)/2])
+		// net/http closes the connection because the body is short of its
+		// Content-Length; the client reads an unexpected EOF.
+		return
+	}
+	if rt.list && resp.status == http.StatusOK {
+		s.pages.Add(1)
+		s.count(rt.endpoint, func(e *EndpointStats) { e.Pages++ })
+	}
+	s.write(w, resp)
+}
+
+func (s *Server) write(w http.ResponseWriter, resp response) {
+	h := w.Header()
+	if resp.contentType != "" {
+		h.Set("Content-Type", resp.contentType)
+	}
+	if resp.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(resp.retryAfter))
+	}
+	h.Set("Content-Length", strconv.Itoa(len(resp.body)))
+	w.WriteHeader(resp.status)
+	_, _ = w.Write(resp.body)
+}
+
+func (s *Server) rateLimit(w http.ResponseWriter, rt route, retry int) {
+	s.rateLimited.Add(1)
+	s.count(rt.endpoint, func(e *EndpointStats) { e.RateLimited++ })
+	s.write(w, response{status: http.StatusTooManyRequests, body: []byte(`"Ratelimited"`), retryAfter: retry})
+}
+
+// resetConnection drops the connection without a response: an RST when the
+// connection can be hijacked, otherwise an aborted handler.
+func resetConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+func (s *Server) authorized(header string) bool {
+	token, ok := strings.CutPrefix(header, "Bearer ")
+	return ok && token == s.apiKey
+}
+
+// rateKey returns whether the per-directory limit applies and its key.
+func (s *Server) rateKey(rt route, req *request) (users bool, dir int) {
+	switch rt.endpoint {
+	case "GET /directory_users":
+		if d := s.ds.lookupDir(req.query.Get("directory")); d != nil {
+			return true, d.idx
+		}
+		if d, _, ok := s.ds.lookupGroup(req.query.Get("group")); ok {
+			return true, d.idx
+		}
+		return true, -1
+	case "GET /directory_users/{id}":
+		if d, _, ok := s.ds.lookupUser(rt.id); ok {
+			return true, d.idx
+		}
+		return true, -1
+	}
+	return false, 0
+}
+
+// requestID echoes a sane client-supplied request ID, or makes a new
+// "req_" + ULID one.
+func requestID(given string) string {
+	if given != "" && len(given) <= 200 && strings.IndexFunc(given, func(r rune) bool { return r < 0x21 || r > 0x7E }) < 0 {
+		return given
+	}
+	var rnd [16]byte
+	_, _ = rand.Read(rnd[:])
+	b := make([]byte, 0, 4+ulidLen)
+	b = append(b, "req_"...)
+	t := uint64(time.Now().UnixMilli())
+	for i := 45; i >= 0; i -= 5 {
+		b = append(b, crockford[t>>uint(i)&31])
+	}
+	for _, r := range rnd {
+		b = append(b, crockford[r&31])
+	}
+	return string(b)
+}
