@@ -150,6 +150,7 @@ func TestCancelMidWalkAgainstFake(t *testing.T) {
 	fake, c := startFake(t, workostest.Config{Seed: 2, Directories: 1, UsersPerDirectory: 5000, GroupsPerDirectory: 1, Latency: 5 * time.Millisecond},
 		workos.WithRateLimits(workos.RateLimits{}))
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	n := 0
 	var gotErr error
 	for _, err := range c.DirectoryUsers(ctx, &workos.ListDirectoryUsersOptions{Directory: fake.Directories()[0].ID}) {

@@ -322,6 +322,35 @@ func TestMemberships(t *testing.T) {
 			t.Errorf("%d of %d groups empty", empty, len(groups))
 		}
 	}
+	// Filters combine: e-mail or idp_id with a group finds the user only in
+	// its groups.
+	d0 := f.Directories()[0].ID
+	for g, u := range f.Memberships(d0) {
+		var user struct {
+			Email *string `json:"email"`
+			IdpID string  `json:"idp_id"`
+		}
+		f.getOK("directory_users/"+u, &user)
+		if user.Email == nil {
+			continue
+		}
+		userGroups, _, _ := f.page("directory_groups?limit=100&user=" + u)
+		for gr := range f.Groups(d0) {
+			want := []string(nil)
+			if slices.Contains(userGroups, gr.ID) {
+				want = []string{u}
+			}
+			got, _, _ := f.page(withQuery("directory_users", "directory", d0, "group", gr.ID, "email", *user.Email))
+			got2, _, _ := f.page(withQuery("directory_users", "directory", d0, "group", gr.ID, "idp_id", user.IdpID))
+			if !slices.Equal(got, want) || !slices.Equal(got2, want) {
+				t.Errorf("user %s in group %s: email filter %v, idp_id filter %v, want %v", u, gr.ID, got, got2, want)
+			}
+		}
+		if !slices.Contains(userGroups, g) {
+			t.Errorf("?user=%s lacks %s", u, g)
+		}
+		break
+	}
 	// Filters combine: a group of one directory with another directory is empty.
 	dirs := f.Directories()
 	g := collect(f.Groups(dirs[0].ID))[0].ID

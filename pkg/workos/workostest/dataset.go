@@ -1,7 +1,6 @@
 package workostest
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -312,9 +311,6 @@ func (ds *dataset) lookupGroup(id string) (*dirData, int, bool) {
 	}
 	return dd, int(idx), true
 }
-
-// errNoDirectory is returned by accessors given an unknown or deleted ID.
-var errNoDirectory = errors.New("workostest: no such directory")
 
 // ---- per-object hashes and timestamps ----
 

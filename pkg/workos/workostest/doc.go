@@ -44,6 +44,8 @@
 // "suspended" and rare "pending_review". Each user is in 0–3 groups; some
 // groups are empty. Memberships are arithmetic progressions over user
 // indices, so members of a group are listed from any cursor at the same cost.
+// Directory metadata counts are computed on first use, in time proportional
+// to the directory's users (a few milliseconds per million).
 //
 // # Pagination
 //

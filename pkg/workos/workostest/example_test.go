@@ -41,9 +41,20 @@ func Example() {
 		log.Fatal(err)
 	}
 	for _, u := range page.Data {
-		fmt.Println(*u.Name, *u.Email)
+		fmt.Printf("%s <%s>\n", orNull(u.Name), orNull(u.Email))
 	}
 	users, groups, memberships := srv.Counts(dir.ID)
 	fmt.Println(users, groups, memberships, page.ListMetadata.After != nil)
 	// Output:
+	// Ava Müller <null>
+	// Olivia Murphy <olivia.murphy@foo-corp.com>
+	// Ines <ines.vanderberg@foo-corp.com>
+	// 25 4 21 true
+}
+
+func orNull(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
 }

@@ -58,13 +58,6 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-func appendNullString(b []byte, s *string) []byte {
-	if s == nil {
-		return append(b, "null"...)
-	}
-	return appendString(b, *s)
-}
-
 // appendTime appends ms (Unix milliseconds, year 1970..9999) as
 // "2026-01-15T12:00:00.123Z", without going through time.Format.
 func appendTime(b []byte, ms int64) []byte {

@@ -27,21 +27,26 @@ type Config struct {
 	Seed int64
 	// Directories is the number of directories (0..10,000).
 	Directories int
-	// UsersPerDirectory and GroupsPerDirectory size every directory unless
-	// Sizes is set.
-	UsersPerDirectory  int
+	// UsersPerDirectory is the number of users of every directory (up to
+	// 2^30) unless Sizes is set.
+	UsersPerDirectory int
+	// GroupsPerDirectory is the number of groups of every directory (up to
+	// 2^20) unless Sizes is set.
 	GroupsPerDirectory int
 	// LegacyGroups fills the deprecated groups array of users with their
 	// groups, as for WorkOS teams created before May 2026; otherwise it is [].
 	LegacyGroups bool
 	// Latency is added to every request.
 	Latency time.Duration
-	// RateLimit enforces the documented WorkOS limits: 4 requests per second
-	// per directory on /directory_users (a token bucket of rate 4 and burst 4,
-	// keyed by the directory filter, or by the group's directory for a group
-	// filter), and 6,000 requests per 60 seconds per API key. A refused
-	// request gets 429 with the JSON string "Ratelimited" and Retry-After in
-	// whole seconds (at least 1).
+	// RateLimit enforces the documented WorkOS limits on list and get
+	// requests: 4 requests per second per directory on /directory_users (a
+	// token bucket of rate 4 and burst 4, keyed by the directory filter, the
+	// group's directory for a group filter without one, or the user's
+	// directory for GET /directory_users/{id}; unfiltered lists share one
+	// bucket), and 6,000 requests per 60 seconds per API key (rate 100/s,
+	// burst 6,000). A refused request gets 429 with the JSON string
+	// "Ratelimited" and Retry-After in whole seconds (at least 1); it does
+	// not use up the key's budget.
 	RateLimit bool
 	// Faults injects failures into list and get requests.
 	Faults Faults
@@ -105,13 +110,17 @@ type Stats struct {
 
 // EndpointStats counts the requests of one endpoint.
 type EndpointStats struct {
-	Requests    int64
-	Pages       int64
+	// Requests counts every request to the endpoint.
+	Requests int64
+	// Pages counts its list responses sent with status 200.
+	Pages int64
+	// RateLimited counts its 429 responses.
 	RateLimited int64
 }
 
 // New builds a server for cfg. It checks the configuration but generates no
-// data: objects are derived on demand from the seed.
+// data: objects are derived on demand from the seed. Zero counts are valid
+// (an account without directories, a directory without users).
 func New(cfg Config) (*Server, error) {
 	if cfg.Directories < 0 || cfg.UsersPerDirectory < 0 || cfg.GroupsPerDirectory < 0 {
 		return nil, fmt.Errorf("workostest: Directories, UsersPerDirectory and GroupsPerDirectory must not be negative (got %d, %d, %d)",
@@ -246,12 +255,9 @@ func match(method, path string) route {
 	if len(seg) > 2 || (len(seg) == 2 && seg[1] == "") {
 		return route{endpoint: "unknown"}
 	}
-	id := ""
+	id := "" // path is already unescaped by net/http
 	if len(seg) == 2 {
-		var err error
-		if id, err = url.PathUnescape(seg[1]); err != nil {
-			return route{endpoint: "unknown"}
-		}
+		id = seg[1]
 	}
 	switch {
 	case method == http.MethodGet && seg[0] == "directories" && id == "":
@@ -279,12 +285,11 @@ type request struct {
 	buf   []byte
 }
 
-// response is a handler's answer; body is JSON unless contentType says not.
+// response is a handler's answer.
 type response struct {
-	status      int
-	body        []byte
-	contentType string
-	retryAfter  int
+	status     int
+	body       []byte
+	retryAfter int // seconds, for 429
 }
 
 // ServeHTTP answers one API request.
@@ -368,9 +373,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) write(w http.ResponseWriter, resp response) {
 	h := w.Header()
-	if resp.contentType != "" {
-		h.Set("Content-Type", resp.contentType)
-	}
 	if resp.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(resp.retryAfter))
 	}

@@ -1,0 +1,23 @@
+// Command workos-fake serves a fake WorkOS Directory Sync API on a local port,
+// for the demo (make run) and for developing without a WorkOS account.
+//
+//	go run ./cmd/workos-fake --directories 3 --users 1000 --groups 10
+//
+// It prints its base URL (http://127.0.0.1:4100/ by default) on a line of its
+// own and serves until interrupted. Point any WorkOS SDK or the exporter at
+// that URL with the API key sk_test_default (or --api-key). Run with --help
+// for the flags; see package workostest for the data and the API behaviour.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}

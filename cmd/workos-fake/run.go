@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
+)
+
+// options are the parsed command line.
+type options struct {
+	addr string
+	cfg  workostest.Config
+}
+
+// parseFlags parses the command line into options. Usage and errors go to
+// output.
+func parseFlags(args []string, output io.Writer) (options, error) {
+	fs := flag.NewFlagSet("workos-fake", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprint(output, "Usage: workos-fake [flags]\n\n"+
+			"Serves a fake WorkOS Directory Sync API and prints its base URL.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var o options
+	var rateLimit string
+	var faultRate float64
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:4100", "`host:port` to listen on (port 0 picks a free one)")
+	fs.StringVar(&o.cfg.APIKey, "api-key", workostest.DefaultAPIKey, "the only accepted Bearer `key`")
+	fs.IntVar(&o.cfg.Directories, "directories", 3, "number of directories")
+	fs.IntVar(&o.cfg.UsersPerDirectory, "users", 1000, "users per directory")
+	fs.IntVar(&o.cfg.GroupsPerDirectory, "groups", 10, "groups per directory")
+	fs.Int64Var(&o.cfg.Seed, "seed", 1, "dataset and fault seed: the same seed serves the same data")
+	fs.DurationVar(&o.cfg.Latency, "latency", 0, "`delay` added to every request, e.g. 50ms")
+	fs.StringVar(&rateLimit, "rate-limit", "off", "`off`, or workos to enforce 4 req/s per directory on /directory_users and 6,000 req/min")
+	fs.Float64Var(&faultRate, "fault-rate", 0, "`fraction` of list and get requests that fail, split evenly across 5xx, 429, connection reset and truncated body")
+	fs.BoolVar(&o.cfg.LegacyGroups, "legacy-groups", false, "fill the deprecated groups array of users")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q: workos-fake takes flags only", fs.Arg(0))
+	}
+	switch rateLimit {
+	case "off":
+	case "workos":
+		o.cfg.RateLimit = true
+	default:
+		return o, fmt.Errorf("--rate-limit is %q: want off or workos", rateLimit)
+	}
+	if !(faultRate >= 0 && faultRate <= 1) {
+		return o, fmt.Errorf("--fault-rate is %v: want a fraction between 0 and 1", faultRate)
+	}
+	if o.cfg.Directories < 0 || o.cfg.UsersPerDirectory < 0 || o.cfg.GroupsPerDirectory < 0 {
+		return o, errors.New("--directories, --users and --groups must not be negative")
+	}
+	if o.cfg.Latency < 0 {
+		return o, fmt.Errorf("--latency is %v: want 0 or more", o.cfg.Latency)
+	}
+	if o.cfg.APIKey == "" {
+		return o, errors.New("--api-key is empty: give the key clients will send")
+	}
+	o.cfg.Faults = workostest.Faults{
+		Seed:        o.cfg.Seed,
+		ServerError: faultRate / 4,
+		RateLimited: faultRate / 4,
+		Reset:       faultRate / 4,
+		Truncate:    faultRate / 4,
+	}
+	return o, nil
+}
+
+// run serves until ctx is done and returns the exit code: 0 after a clean
+// shutdown, 2 for bad flags, 1 when the server cannot start.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "workos-fake: %v\n", err)
+		return 2
+	}
+	srv, err := workostest.New(o.cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "workos-fake: %v\n", err)
+		return 2
+	}
+	baseURL, err := srv.Start(o.addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "workos-fake: %v (is another server on that port? try --addr 127.0.0.1:0)\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "workos-fake: %d directories of %d users and %d groups (seed %d); press Ctrl-C to stop\n",
+		o.cfg.Directories, o.cfg.UsersPerDirectory, o.cfg.GroupsPerDirectory, o.cfg.Seed)
+	fmt.Fprintln(stdout, baseURL)
+	<-ctx.Done()
+	start := time.Now()
+	if err := srv.Close(); err != nil {
+		fmt.Fprintf(stderr, "workos-fake: closing: %v\n", err)
+		return 1
+	}
+	st := srv.Stats()
+	fmt.Fprintf(stderr, "workos-fake: stopped in %v after %d requests (%d pages, %d rate limited, %d faults)\n",
+		time.Since(start).Round(time.Millisecond), st.Requests, st.Pages, st.RateLimited, st.FaultsInjected)
+	return 0
+}
