@@ -101,17 +101,19 @@ func (r *run) exportDirectory(ctx context.Context, d *workos.Directory, total in
 			if _, err := r.ex.Client.GetDirectory(ctx, d.ID); workos.IsNotFound(err) {
 				dr.dm.Status = snapshot.DirectoryDeleted
 				dr.dm.Error = "deleted at WorkOS during the export (404); rows fetched before the deletion are kept"
+				r.dirsDone.Add(1)
 				r.log.Warn("directory deleted during export", "directory_id", d.ID, "users", dr.dm.Users, "groups", dr.dm.Groups)
 				return dr.dm, nil
 			}
 		}
 		return dr.dm, fmt.Errorf("directory %s (%s): %w", d.ID, d.Name, firstErr)
 	}
+	done := r.dirsDone.Add(1)
 	r.log.Info("directory exported",
 		"directory_id", d.ID, "organization_id", d.OrganizationID,
 		"users", dr.dm.Users, "groups", dr.dm.Groups, "memberships", dr.dm.Memberships,
 		"membership_route", dr.dm.MembershipRoute, "requests", dr.dm.Requests,
-		"duration_ms", dr.dm.DurationMillis, "done", r.dirsDone.Load()+1, "total", total)
+		"duration_ms", dr.dm.DurationMillis, "done", done, "total", total)
 	return dr.dm, nil
 }
 

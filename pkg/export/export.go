@@ -448,9 +448,7 @@ func (r *run) exportDirectories(ctx context.Context, cancel context.CancelCauseF
 					firstErr = err
 					cancel(err)
 				})
-				return
 			}
-			r.dirsDone.Add(1)
 		}(i)
 	}
 	wg.Wait()
