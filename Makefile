@@ -46,6 +46,11 @@ run:
 		$(GO) run ./functions/export --demo; \
 	fi
 
+SOAK_SEEDS ?= 50
+## soak: the fault soak: $(SOAK_SEEDS) seeds under 17% faults, SIGKILL + re-run, deadline (about 4 min on 2 cores).
+soak: tools
+	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -race -v -run TestSoak -count=1 -timeout 30m ./pkg/soak -args -seeds=$(SOAK_SEEDS)
+
 ## fake: the WorkOS fake on 127.0.0.1:4100 (flags: make fake FAKE_FLAGS="--users 5000").
 fake:
 	$(GO) run ./cmd/workos-fake $(FAKE_FLAGS)

@@ -339,14 +339,14 @@ func TestRerunRemovesStalePartsAndIsIdempotent(t *testing.T) {
 }
 
 func TestDeadlineStopsBeforeTimeoutWithoutManifest(t *testing.T) {
-	_, client := startFake(t, workostest.Config{Seed: 3, Directories: 2, UsersPerDirectory: 3000, GroupsPerDirectory: 5, Latency: 20 * time.Millisecond}, nil)
+	_, client := startFake(t, workostest.Config{Seed: 3, Directories: 2, UsersPerDirectory: 20000, GroupsPerDirectory: 5, Latency: 20 * time.Millisecond}, nil)
 	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig()
-	cfg.DeadlineMargin = 300 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	cfg.DeadlineMargin = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
 	start := time.Now()

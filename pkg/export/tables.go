@@ -113,10 +113,11 @@ func (t *tableWriter[T]) finish() ([]schema.Part, error) {
 
 // abort stops the table without committing its current part.
 func (t *tableWriter[T]) abort(cause error) {
-	close(t.ch)
-	<-t.done
 	if cause == nil {
 		cause = errors.New("export aborted")
 	}
+	t.fail(cause) // queued batches are drained, not encoded
+	close(t.ch)
+	<-t.done
 	t.w.Abort(cause)
 }
