@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/verify"
+	"github.com/dsync-export/dsync-export/pkg/workos"
+)
+
+// Input is the function's event. It is one of:
+//
+//   - the EventBridge event S3 sends when an object is created, for the
+//     manifest key <prefix>/_manifests/dt=YYYY-MM-DD/manifest.json (see
+//     events/manifest-created.json);
+//   - a manual {"snapshot_date":"YYYY-MM-DD"} (events/verify-manual.json).
+type Input struct {
+	// EventBridge envelope.
+	Version    string          `json:"version,omitempty"`
+	ID         string          `json:"id,omitempty"`
+	DetailType string          `json:"detail-type,omitempty"`
+	Source     string          `json:"source,omitempty"`
+	Account    string          `json:"account,omitempty"`
+	Time       string          `json:"time,omitempty"`
+	Region     string          `json:"region,omitempty"`
+	Resources  []string        `json:"resources,omitempty"`
+	Detail     *S3ObjectDetail `json:"detail,omitempty"`
+
+	// SnapshotDate selects the snapshot to verify in a manual invocation.
+	SnapshotDate string `json:"snapshot_date,omitempty"`
+}
+
+// S3ObjectDetail is the detail of an S3 "Object Created" EventBridge event.
+type S3ObjectDetail struct {
+	Version         string   `json:"version,omitempty"`
+	Bucket          S3Bucket `json:"bucket"`
+	Object          S3Object `json:"object"`
+	RequestID       string   `json:"request-id,omitempty"`
+	Requester       string   `json:"requester,omitempty"`
+	SourceIPAddress string   `json:"source-ip-address,omitempty"`
+	Reason          string   `json:"reason,omitempty"`
+}
+
+// S3Bucket names the bucket of an S3 event.
+type S3Bucket struct {
+	Name string `json:"name"`
+}
+
+// S3Object describes the object of an S3 event.
+type S3Object struct {
+	Key       string `json:"key"`
+	Size      int64  `json:"size,omitempty"`
+	ETag      string `json:"etag,omitempty"`
+	VersionID string `json:"version-id,omitempty"`
+	Sequencer string `json:"sequencer,omitempty"`
+}
+
+// keySource yields the WorkOS API key: from Secrets Manager in Lambda (cached
+// across warm invocations), or a fixed key for local runs.
+type keySource interface {
+	APIKey(ctx context.Context) (string, error)
+	Invalidate()
+}
+
+// staticKey is WORKOS_API_KEY (local runs only).
+type staticKey string
+
+func (k staticKey) APIKey(context.Context) (string, error) { return string(k), nil }
+func (staticKey) Invalidate()                              {}
+
+// handler verifies one snapshot per invocation. Its dependencies are built
+// once per cold start and reused by warm invocations.
+type handler struct {
+	cfg        config
+	src        verify.Source
+	keys       keySource // nil when cfg.Sample is 0
+	log        *slog.Logger
+	stdout     io.Writer // the report and the EMF metric line
+	httpClient *http.Client
+	now        func() time.Time
+
+	mu        sync.Mutex
+	client    *workos.Client
+	clientKey string
+}
+
+// Handle verifies the snapshot named by in. It prints the report (JSON
+// Lines) and the SnapshotValid metric (EMF) on stdout, and returns the report.
+// It returns an error when the snapshot is invalid, so that the function's
+// Errors alarm fires, and when the snapshot could not be checked (bad input,
+// storage or WorkOS failure); no metric is printed then.
+func (h *handler) Handle(ctx context.Context, in Input) (*verify.Report, error) {
+	date, err := h.resolve(in)
+	if err != nil {
+		return nil, err
+	}
+	log := h.log.With("snapshot_date", date, "destination", h.cfg.Destination)
+	opts := verify.Options{Sample: h.cfg.Sample}
+	if h.cfg.Sample > 0 {
+		if opts.WorkOS, err = h.workosClient(ctx); err != nil {
+			return nil, err
+		}
+	}
+	log.Info("verifying snapshot", "sample", h.cfg.Sample)
+	rep, err := verify.Verify(ctx, h.src, date, opts)
+	if err != nil {
+		if workos.IsUnauthorized(err) && h.keys != nil {
+			h.keys.Invalidate() // the next invocation re-reads a rotated secret
+		}
+		log.Error("verification did not finish", "error", err)
+		return nil, fmt.Errorf("verify: snapshot %s in %s could not be verified: %w", date, h.cfg.Destination, err)
+	}
+	if _, err := h.stdout.Write(append(rep.JSONLines(), rep.EMF(h.now())...)); err != nil {
+		return nil, fmt.Errorf("verify: writing the report: %w", err)
+	}
+	if !rep.Valid {
+		log.Error("snapshot is invalid", "failed_checks", rep.Failed())
+		return nil, fmt.Errorf("verify: snapshot %s in %s is invalid: failed checks: %s (the report is in the function's log)",
+			date, h.cfg.Destination, strings.Join(rep.Failed(), ", "))
+	}
+	log.Info("snapshot is valid", "files", rep.Stats.Files, "rows", rep.Stats.Rows, "bytes_fetched", rep.Stats.BytesFetched)
+	return rep, nil
+}
+
+// resolve returns the snapshot date an input asks for.
+func (h *handler) resolve(in Input) (string, error) {
+	event := in.Detail != nil || in.Source != "" || in.DetailType != ""
+	switch {
+	case event && in.SnapshotDate != "":
+		return "", errors.New(`verify: the input has both snapshot_date and an S3 event: send one of them`)
+	case in.SnapshotDate != "":
+		if _, err := snapshot.ParseDate(in.SnapshotDate); err != nil {
+			return "", fmt.Errorf("verify: snapshot_date: %w", err)
+		}
+		return in.SnapshotDate, nil
+	case !event:
+		return "", errors.New(`verify: the input has neither snapshot_date nor an S3 "Object Created" event: send {"snapshot_date":"YYYY-MM-DD"}`)
+	}
+	if in.Source != "aws.s3" || in.DetailType != "Object Created" || in.Detail == nil {
+		return "", fmt.Errorf(`verify: the event has source %q and detail-type %q: want an S3 "Object Created" event (source aws.s3) for a manifest; check the EventBridge rule`, in.Source, in.DetailType)
+	}
+	bucket, key := in.Detail.Bucket.Name, in.Detail.Object.Key
+	if h.cfg.Bucket == "" {
+		return "", fmt.Errorf("verify: the event is for s3://%s/%s but EXPORT_DESTINATION is %s, not an S3 destination: fix EXPORT_DESTINATION", bucket, key, h.cfg.Destination)
+	}
+	if bucket != h.cfg.Bucket {
+		return "", fmt.Errorf("verify: the event is for bucket %q but EXPORT_DESTINATION is %s: fix the EventBridge rule or EXPORT_DESTINATION", bucket, h.cfg.Destination)
+	}
+	prefix, date, ok := snapshot.ParseManifestKey(key)
+	if !ok {
+		// Keys in S3 notifications may be URL-encoded (dt%3D2026-11-28).
+		if k, err := url.QueryUnescape(key); err == nil {
+			prefix, date, ok = snapshot.ParseManifestKey(k)
+		}
+	}
+	if !ok {
+		return "", fmt.Errorf("verify: object %q is not a manifest (want <prefix>/%s): fix the EventBridge rule's key filter", key, snapshot.ManifestKey("YYYY-MM-DD"))
+	}
+	if prefix != h.cfg.Prefix {
+		return "", fmt.Errorf("verify: manifest %q is under prefix %q but EXPORT_DESTINATION is %s: fix the EventBridge rule or EXPORT_DESTINATION", key, prefix, h.cfg.Destination)
+	}
+	return date, nil
+}
+
+// workosClient returns a client with the current API key, rebuilt when the
+// key changes (a rotated secret).
+func (h *handler) workosClient(ctx context.Context) (*workos.Client, error) {
+	key, err := h.keys.APIKey(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("verify: the WorkOS API key for sampling (VERIFY_SAMPLE=%d): %w", h.cfg.Sample, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.client != nil && h.clientKey == key {
+		return h.client, nil
+	}
+	opts := []workos.Option{workos.WithBaseURL(h.cfg.BaseURL), workos.WithLogger(h.log)}
+	if h.httpClient != nil {
+		opts = append(opts, workos.WithHTTPClient(h.httpClient))
+	}
+	c, err := workos.NewClient(key, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("verify: WorkOS client: %w", err)
+	}
+	h.client, h.clientKey = c, key
+	return c, nil
+}

@@ -1,0 +1,370 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/sink"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/verify"
+	"github.com/dsync-export/dsync-export/pkg/version"
+)
+
+const testDate = "2026-11-28"
+
+var exportedAt = time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
+
+// writeSnapshot writes a small valid snapshot of testDate (one directory, 3
+// users, 2 groups, 3 memberships) to the folder dir.
+func writeSnapshot(t *testing.T, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sink.Open(ctx, dir, sink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := &snapshot.Manifest{
+		FormatVersion: snapshot.FormatVersion, SnapshotDate: testDate, SnapshotTime: exportedAt,
+		DsyncExportVersion: version.Version, SchemaVersion: schema.Version, Trigger: "test",
+		Tables: map[string]snapshot.TableManifest{},
+		Directories: []snapshot.DirectoryManifest{{ID: "directory_1", OrganizationID: "org_1", Status: snapshot.DirectoryOK,
+			Users: 3, Groups: 2, Memberships: 3, MembershipRoute: snapshot.RouteByGroup}},
+	}
+	writeTable(t, s, m, schema.TableDirectories, []schema.Directory{{ID: "directory_1", OrganizationID: "org_1", Name: "D", State: "linked", CreatedAt: t0, UpdatedAt: t0, ExportedAt: exportedAt}})
+	var users []schema.DirectoryUser
+	for _, id := range []string{"directory_user_a", "directory_user_b", "directory_user_c"} {
+		users = append(users, schema.DirectoryUser{ID: id, DirectoryID: "directory_1", OrganizationID: "org_1", State: "active", CreatedAt: t0, UpdatedAt: t0, ExportedAt: exportedAt})
+	}
+	writeTable(t, s, m, schema.TableDirectoryUsers, users)
+	writeTable(t, s, m, schema.TableDirectoryGroups, []schema.DirectoryGroup{
+		{ID: "directory_group_x", DirectoryID: "directory_1", OrganizationID: "org_1", Name: "X", CreatedAt: t0, UpdatedAt: t0, ExportedAt: exportedAt},
+		{ID: "directory_group_y", DirectoryID: "directory_1", OrganizationID: "org_1", Name: "Y", CreatedAt: t0, UpdatedAt: t0, ExportedAt: exportedAt},
+	})
+	var members []schema.DirectoryGroupMembership
+	for _, p := range [][2]string{{"directory_group_x", "directory_user_a"}, {"directory_group_x", "directory_user_b"}, {"directory_group_y", "directory_user_c"}} {
+		members = append(members, schema.DirectoryGroupMembership{DirectoryID: "directory_1", OrganizationID: "org_1", GroupID: p[0], UserID: p[1], ExportedAt: exportedAt})
+	}
+	writeTable(t, s, m, schema.TableMemberships, members)
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, snapshot.ManifestKey(testDate), b, "application/json"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeTable[T any](t *testing.T, s sink.Sink, m *snapshot.Manifest, table string, rows []T) {
+	t.Helper()
+	w, err := schema.NewWriter[T](func(part int) (io.WriteCloser, error) {
+		return s.Create(context.Background(), snapshot.PartKey(table, testDate, part), "application/vnd.apache.parquet")
+	}, schema.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := snapshot.TableManifest{}
+	for _, p := range parts {
+		tm.Files = append(tm.Files, snapshot.File{Key: snapshot.PartKey(table, testDate, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
+		tm.Rows += p.Rows
+	}
+	m.Tables[table] = tm
+}
+
+// newTestHandler builds a handler on the folder dir from env (plus
+// EXPORT_DESTINATION=dir unless set), printing to out.
+func newTestHandler(t *testing.T, dir string, env map[string]string, out io.Writer) *handler {
+	t.Helper()
+	getenv := func(k string) string {
+		if k == "EXPORT_DESTINATION" && env[k] == "" {
+			return dir
+		}
+		return env[k]
+	}
+	h, err := newHandler(context.Background(), getenv, out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.now = func() time.Time { return time.UnixMilli(1795000000000) }
+	return h
+}
+
+// emfValue returns the SnapshotValid value of the EMF line in out, or -1.
+func emfValue(t *testing.T, out string) int {
+	t.Helper()
+	for line := range strings.Lines(out) {
+		if !strings.Contains(line, `"_aws"`) {
+			continue
+		}
+		var v struct {
+			AWS struct {
+				Timestamp         int64
+				CloudWatchMetrics []struct{ Namespace string }
+			} `json:"_aws"`
+			SnapshotValid int
+		}
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("EMF line %q: %v", line, err)
+		}
+		if v.AWS.Timestamp <= 0 || len(v.AWS.CloudWatchMetrics) != 1 || v.AWS.CloudWatchMetrics[0].Namespace != "DsyncExport" {
+			t.Errorf("EMF line = %s", line)
+		}
+		return v.SnapshotValid
+	}
+	return -1
+}
+
+func TestHandleValid(t *testing.T) {
+	dir := t.TempDir()
+	writeSnapshot(t, dir)
+	var out bytes.Buffer
+	h := newTestHandler(t, dir, nil, &out)
+	rep, err := h.Handle(context.Background(), Input{SnapshotDate: testDate})
+	if err != nil {
+		t.Fatalf("Handle: %v\n%s", err, out.String())
+	}
+	if !rep.Valid || rep.SnapshotDate != testDate {
+		t.Errorf("report = %+v", rep)
+	}
+	if got := emfValue(t, out.String()); got != 1 || !strings.Contains(out.String(), `{"_aws":{"Timestamp":1795000000000,`) {
+		t.Errorf("SnapshotValid = %d, want 1 at the handler's clock:\n%s", got, out.String())
+	}
+	// One JSON line per check, a summary, and the metric.
+	if n := strings.Count(out.String(), "\n"); n != len(rep.Checks)+2 {
+		t.Errorf("%d lines for %d checks:\n%s", n, len(rep.Checks), out.String())
+	}
+}
+
+func TestHandleInvalidFails(t *testing.T) {
+	dir := t.TempDir()
+	writeSnapshot(t, dir)
+	stray := filepath.Join(dir, "directory_users", "dt="+testDate, "part-00001.parquet")
+	if err := os.WriteFile(stray, []byte("leftover"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	h := newTestHandler(t, dir, nil, &out)
+	rep, err := h.Handle(context.Background(), Input{SnapshotDate: testDate})
+	if err == nil || rep != nil {
+		t.Fatalf("Handle = %v, %v; want an error", rep, err)
+	}
+	if !strings.Contains(err.Error(), "snapshot 2026-11-28 in "+dir+" is invalid: failed checks: stray_objects") {
+		t.Errorf("err = %v", err)
+	}
+	if got := emfValue(t, out.String()); got != 0 {
+		t.Errorf("SnapshotValid = %d, want 0", got)
+	}
+	if !strings.Contains(out.String(), "directory_users/dt=2026-11-28/part-00001.parquet (8 bytes) is not listed in the manifest") {
+		t.Errorf("report does not name the stray file:\n%s", out.String())
+	}
+}
+
+func TestHandleMissingManifest(t *testing.T) {
+	var out bytes.Buffer
+	h := newTestHandler(t, t.TempDir(), nil, &out)
+	_, err := h.Handle(context.Background(), Input{SnapshotDate: "2026-11-27"})
+	if err == nil || !strings.Contains(err.Error(), "failed checks: manifest,") {
+		t.Errorf("err = %v", err)
+	}
+	if got := emfValue(t, out.String()); got != 0 {
+		t.Errorf("SnapshotValid = %d, want 0", got)
+	}
+	if !strings.Contains(out.String(), "_manifests/dt=2026-11-27/manifest.json is missing") {
+		t.Errorf("report:\n%s", out.String())
+	}
+}
+
+// decodeStrict decodes b into an Input, refusing unknown fields.
+func decodeStrict(b []byte) (Input, error) {
+	var in Input
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&in)
+	return in, err
+}
+
+// TestEventFiles decodes the events the function is invoked with (the same
+// files feed sam local invoke) strictly, and round-trips them.
+func TestEventFiles(t *testing.T) {
+	for _, tc := range []struct {
+		file, date string
+	}{
+		{"../../events/manifest-created.json", "2026-11-28"},
+		{"../../events/verify-manual.json", "2026-11-28"},
+		{"testdata/manifest-created-versioned.json", "2026-11-28"},
+	} {
+		t.Run(filepath.Base(tc.file), func(t *testing.T) {
+			b, err := os.ReadFile(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := decodeStrict(b)
+			if err != nil {
+				t.Fatalf("%s does not decode into Input: %v", tc.file, err)
+			}
+			again, err := json.Marshal(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want, got any
+			if err := json.Unmarshal(b, &want); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(again, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("round trip (-file +re-encoded):\n%s", diff)
+			}
+			h := &handler{cfg: config{Destination: "s3://dsync-export-local/workos", Bucket: "dsync-export-local", Prefix: "workos"}}
+			date, err := h.resolve(in)
+			if err != nil || date != tc.date {
+				t.Errorf("resolve = %q, %v; want %s", date, err, tc.date)
+			}
+		})
+	}
+}
+
+// The export's manual event carries export options; Lambda decodes
+// leniently, so it verifies that date too.
+func TestExportManualEventAccepted(t *testing.T) {
+	b, err := os.ReadFile("../../events/manual.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in Input
+	if err := json.Unmarshal(b, &in); err != nil {
+		t.Fatal(err)
+	}
+	h := &handler{cfg: config{Destination: "/tmp/x"}}
+	if date, err := h.resolve(in); err != nil || date != "2026-11-28" {
+		t.Errorf("resolve = %q, %v", date, err)
+	}
+}
+
+func s3Event(bucket, key string) Input {
+	return Input{Version: "0", Source: "aws.s3", DetailType: "Object Created",
+		Detail: &S3ObjectDetail{Bucket: S3Bucket{Name: bucket}, Object: S3Object{Key: key}}}
+}
+
+func TestResolve(t *testing.T) {
+	s3h := &handler{cfg: config{Destination: "s3://exports/workos/dsync", Bucket: "exports", Prefix: "workos/dsync"}}
+	rooth := &handler{cfg: config{Destination: "s3://exports", Bucket: "exports"}}
+	localh := &handler{cfg: config{Destination: "/data/out"}}
+	for name, tc := range map[string]struct {
+		h    *handler
+		in   Input
+		date string // or want, an error substring
+		want string
+	}{
+		"manual":             {s3h, Input{SnapshotDate: "2026-02-28"}, "2026-02-28", ""},
+		"manual bad date":    {s3h, Input{SnapshotDate: "2026-02-30"}, "", "snapshot_date: snapshot: date \"2026-02-30\" is not a calendar date"},
+		"event":              {s3h, s3Event("exports", "workos/dsync/_manifests/dt=2026-11-28/manifest.json"), "2026-11-28", ""},
+		"event url-encoded":  {s3h, s3Event("exports", "workos/dsync/_manifests/dt%3D2026-11-28/manifest.json"), "2026-11-28", ""},
+		"event bucket root":  {rooth, s3Event("exports", "_manifests/dt=2026-11-28/manifest.json"), "2026-11-28", ""},
+		"other bucket":       {s3h, s3Event("other", "workos/dsync/_manifests/dt=2026-11-28/manifest.json"), "", `the event is for bucket "other" but EXPORT_DESTINATION is s3://exports/workos/dsync`},
+		"other prefix":       {s3h, s3Event("exports", "staging/_manifests/dt=2026-11-28/manifest.json"), "", `is under prefix "staging" but EXPORT_DESTINATION is s3://exports/workos/dsync`},
+		"not a manifest":     {s3h, s3Event("exports", "workos/dsync/directory_users/dt=2026-11-28/part-00000.parquet"), "", "is not a manifest"},
+		"local destination":  {localh, s3Event("exports", "_manifests/dt=2026-11-28/manifest.json"), "", "not an S3 destination"},
+		"both":               {s3h, func() Input { in := s3Event("exports", "x"); in.SnapshotDate = "2026-11-28"; return in }(), "", "both snapshot_date and an S3 event"},
+		"neither":            {s3h, Input{}, "", `send {"snapshot_date":"YYYY-MM-DD"}`},
+		"scheduled event":    {s3h, Input{Source: "aws.events", DetailType: "Scheduled Event"}, "", `source "aws.events" and detail-type "Scheduled Event"`},
+		"created w/o detail": {s3h, Input{Source: "aws.s3", DetailType: "Object Created"}, "", "want an S3"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			date, err := tc.h.resolve(tc.in)
+			if tc.want == "" {
+				if err != nil || date != tc.date {
+					t.Errorf("resolve = %q, %v; want %s", date, err, tc.date)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "verify: ") {
+				t.Errorf("resolve = %q, %v; want an error containing %q", date, err, tc.want)
+			}
+		})
+	}
+}
+
+// countingKeys is a keySource that counts Invalidate calls.
+type countingKeys struct {
+	key         string
+	invalidated atomic.Int32
+}
+
+func (k *countingKeys) APIKey(context.Context) (string, error) { return k.key, nil }
+func (k *countingKeys) Invalidate()                            { k.invalidated.Add(1) }
+
+// A WorkOS 401 while sampling is not a verdict on the snapshot: the
+// invocation fails without a metric, and the cached key is dropped so a
+// rotated secret is re-read.
+func TestHandleSamplingUnauthorized(t *testing.T) {
+	dir := t.TempDir()
+	writeSnapshot(t, dir)
+	var calls atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.Header.Get("Authorization") != "Bearer sk_test_verify" {
+			t.Errorf("Authorization = %q", r.Header.Get("Authorization"))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"message":"Unauthorized"}`))
+	}))
+	defer api.Close()
+	var out bytes.Buffer
+	h := newTestHandler(t, dir, map[string]string{"VERIFY_SAMPLE": "2", "WORKOS_API_KEY": "sk_test_verify", "WORKOS_BASE_URL": api.URL + "/"}, &out)
+	keys := &countingKeys{key: "sk_test_verify"}
+	h.keys = keys
+	_, err := h.Handle(context.Background(), Input{SnapshotDate: testDate})
+	if err == nil || !strings.Contains(err.Error(), "could not be verified") || !strings.Contains(err.Error(), "401") {
+		t.Errorf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "sk_test_verify") {
+		t.Errorf("the error shows the API key: %v", err)
+	}
+	if calls.Load() == 0 || keys.invalidated.Load() != 1 {
+		t.Errorf("%d WorkOS calls, %d invalidations", calls.Load(), keys.invalidated.Load())
+	}
+	if got := emfValue(t, out.String()); got != -1 {
+		t.Errorf("a metric was printed for an unverified snapshot:\n%s", out.String())
+	}
+}
+
+func TestWorkOSClientCachedPerKey(t *testing.T) {
+	keys := &countingKeys{key: "sk_test_one"}
+	h := &handler{cfg: config{Sample: 1, BaseURL: "https://api.workos.com/"}, keys: keys, log: slog.New(slog.DiscardHandler)}
+	a, err := h.workosClient(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.workosClient(context.Background())
+	keys.key = "sk_test_two"
+	c, _ := h.workosClient(context.Background())
+	if a != b || a == c {
+		t.Errorf("clients: same key %v, rotated key %v", a == b, a != c)
+	}
+}
+
+var _ verify.Source = sink.Sink(nil)

@@ -1,0 +1,496 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/sink"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/workos"
+)
+
+// Source is the storage the verifier reads a snapshot from. sink.Sink
+// satisfies it. Keys are relative to the destination prefix.
+type Source interface {
+	// Get returns a small object (the manifest); an error wrapping
+	// sink.ErrNotExist when it is missing.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// List returns every object under prefix with its size.
+	List(ctx context.Context, prefix string) ([]sink.ObjectInfo, error)
+	// OpenRange opens key for ranged reads: each ReadAt fetches only the
+	// bytes asked for (an S3 GetObject with a Range header). ctx must
+	// outlive the reader.
+	OpenRange(ctx context.Context, key string) (sink.RangeReader, int64, error)
+}
+
+// WorkOS is the part of *workos.Client that sampling uses.
+type WorkOS interface {
+	GetDirectory(ctx context.Context, id string) (*workos.Directory, error)
+	GetDirectoryUser(ctx context.Context, id string) (*workos.DirectoryUser, error)
+	GetDirectoryGroup(ctx context.Context, id string) (*workos.DirectoryGroup, error)
+}
+
+// DefaultConcurrency is the default number of files verified at once.
+const DefaultConcurrency = 4
+
+// Options configures Verify. The zero value verifies everything but samples
+// nothing.
+type Options struct {
+	// Sample is the number of records of each of the directories,
+	// directory_users and directory_groups tables to re-fetch by ID from
+	// WorkOS and compare (0: no sampling). It needs WorkOS.
+	Sample int
+	// WorkOS fetches sampled records; usually a *workos.Client.
+	WorkOS WorkOS
+	// Concurrency is the number of files read at once (default 4).
+	Concurrency int
+	// Rand picks the sampled rows; nil uses a randomly seeded source.
+	Rand *rand.Rand
+}
+
+// Verify checks the snapshot of date (yyyy-MM-dd) in src and returns a report
+// with one Check per check (see the Check… constants). A bad snapshot is not
+// an error: it gives a report whose Valid is false. Verify returns an error
+// only when it cannot finish checking: invalid arguments, storage or WorkOS
+// failures (other than a sampled record deleted since the snapshot), or a
+// cancelled ctx.
+func Verify(ctx context.Context, src Source, date string, opts Options) (*Report, error) {
+	if src == nil {
+		return nil, errors.New("verify: no source: pass the sink of the export destination")
+	}
+	if _, err := snapshot.ParseDate(date); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	if opts.Sample < 0 {
+		return nil, fmt.Errorf("verify: Sample is %d: use 0 (no sampling) or a positive number of records", opts.Sample)
+	}
+	if opts.Sample > 0 && opts.WorkOS == nil {
+		return nil, fmt.Errorf("verify: Sample is %d but no WorkOS client is set: pass Options.WorkOS or set Sample to 0", opts.Sample)
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	v := newVerifier(src, date, opts)
+	start := time.Now()
+	err := v.run(ctx)
+	for _, df := range v.files {
+		if df.rd != nil {
+			_ = df.rd.r.Close() // read-only: nothing to lose
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := v.report
+	r.Valid = len(r.Failed()) == 0
+	r.Stats.BytesFetched = v.bytes.Load()
+	r.Stats.Reads = v.reads.Load()
+	r.Stats.DurationMillis = time.Since(start).Milliseconds()
+	return r, nil
+}
+
+func newVerifier(src Source, date string, opts Options) *verifier {
+	v := &verifier{
+		src: src, date: date, opts: opts,
+		hash:     newHasher(),
+		dirIdx:   make(map[string]uint32),
+		dirOrg:   make(map[string]string),
+		dirFirst: make(map[string]directoryRow),
+		counts:   make(map[string]*dirCount),
+		report:   &Report{SnapshotDate: date},
+	}
+	if s, ok := src.(fmt.Stringer); ok {
+		v.report.Destination = s.String()
+	}
+	return v
+}
+
+// dataFile is one data object listed by the manifest.
+type dataFile struct {
+	table  schema.Table
+	entry  snapshot.File
+	size   int64 // size in storage; -1 when missing
+	f      *parquet.File
+	rd     *countingReaderAt
+	usable bool // opened, with the expected schema
+}
+
+// dirCount counts the rows of one directory.
+type dirCount struct{ users, groups, memberships int64 }
+
+type verifier struct {
+	src    Source
+	date   string
+	opts   Options
+	report *Report
+
+	m       *snapshot.Manifest
+	files   []*dataFile
+	byTable map[string][]*dataFile
+
+	bytes, reads atomic.Int64
+	hash         hasher
+
+	dirMu    sync.Mutex
+	dirIdx   map[string]uint32 // directory ID -> index, for compact entries
+	dirNames []string          // index -> directory ID
+	dirOrg   map[string]string // directories table: id -> organization_id; read-only after readDirectories
+	dirFirst map[string]directoryRow
+
+	users, groups idSet
+	pairs         hashSet
+
+	countMu sync.Mutex
+	counts  map[string]*dirCount
+
+	columns, unique, refs findings
+}
+
+func (v *verifier) add(c Check) { v.report.Checks = append(v.report.Checks, c) }
+
+func (v *verifier) skipRest(why string, names ...string) {
+	for _, n := range names {
+		if n == CheckSample && v.opts.Sample == 0 {
+			continue
+		}
+		v.add(skipped(n, why))
+	}
+}
+
+func (v *verifier) run(ctx context.Context) error {
+	ok, err := v.loadManifest(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	if err := v.listObjects(ctx); err != nil {
+		return err
+	}
+	if err := v.openFiles(ctx); err != nil {
+		return err
+	}
+	dataChecks := []string{CheckColumns, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
+	if bad := v.unusable(); bad > 0 {
+		v.skipRest(fmt.Sprintf("%d data file(s) are missing, unreadable or of the wrong schema (see above)", bad), dataChecks...)
+		return nil
+	}
+	if err := v.readColumns(ctx); err != nil {
+		return err
+	}
+	v.add(v.columns.check(CheckColumns, fmt.Sprintf(
+		"decoded the id and reference columns of %d files through ranged reads: fetched %d of %d bytes (%s) in %d reads",
+		len(v.files), v.bytes.Load(), v.report.Stats.BytesTotal, percent(v.bytes.Load(), v.report.Stats.BytesTotal), v.reads.Load())))
+	if v.columns.failed() {
+		v.skipRest("columns could not be decoded (see columns)", dataChecks[1:]...)
+		return nil
+	}
+	if err := v.checkUnique(ctx); err != nil {
+		return err
+	}
+	v.add(v.refs.check(CheckReferences, fmt.Sprintf(
+		"%d users and %d groups reference exported directories of the same organization; %d memberships reference a user and a group of their directory",
+		v.users.len(), v.groups.len(), len(v.pairs.h))))
+	v.checkDirectoryCounts()
+	if v.opts.Sample > 0 {
+		if err := v.sample(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadManifest reads and checks the manifest. ok is false when there is no
+// usable manifest; the remaining checks are then reported as skipped.
+func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
+	key := snapshot.ManifestKey(v.date)
+	all := []string{CheckObjects, CheckStrayObjects, CheckFooters, CheckSchema, CheckRowCounts,
+		CheckColumns, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
+	raw, err := v.src.Get(ctx, key)
+	if errors.Is(err, sink.ErrNotExist) {
+		var f findings
+		f.errorf("manifest %s is missing: the export of %s did not finish or never ran; its data must not be used: re-run the export for %s", key, v.date, v.date)
+		v.add(f.check(CheckManifest, "looked for "+key))
+		v.skipRest("no manifest", all...)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("verify: reading manifest %s: %w", key, err)
+	}
+	m, err := snapshot.Unmarshal(raw)
+	if err != nil {
+		var f findings
+		f.errorf("manifest %s cannot be read: %v", key, err)
+		v.add(f.check(CheckManifest, "read "+key))
+		v.skipRest("the manifest cannot be read", all...)
+		return false, nil
+	}
+	v.m = m
+	v.byTable = make(map[string][]*dataFile)
+
+	var f findings
+	if m.SnapshotDate != v.date {
+		f.errorf("manifest %s: snapshot_date is %q, want %q: the manifest was copied from another snapshot", key, m.SnapshotDate, v.date)
+	}
+	if m.SchemaVersion != schema.Version {
+		f.errorf("manifest %s: schema_version is %q, this verifier checks schema version %q: verify with the dsync-export version that wrote it, or re-export", key, m.SchemaVersion, schema.Version)
+	}
+	known := make(map[string]bool)
+	seen := make(map[string]bool)
+	for _, t := range schema.Tables() {
+		known[t.Name] = true
+		tm, ok := m.Tables[t.Name]
+		if !ok {
+			f.errorf("manifest %s: table %s is not listed: every snapshot has at least one file per table", key, t.Name)
+			continue
+		}
+		if len(tm.Files) == 0 {
+			f.errorf("manifest %s: table %s lists no files: every snapshot has at least one file per table", key, t.Name)
+		}
+		prefix := snapshot.PartitionPrefix(t.Name, v.date)
+		var sum int64
+		for _, file := range tm.Files {
+			sum += file.Rows
+			switch {
+			case seen[file.Key]:
+				f.errorf("manifest %s: %s is listed twice", key, file.Key)
+				continue
+			case !strings.HasPrefix(file.Key, prefix) || strings.Contains(file.Key[len(prefix):], "/") || !strings.HasSuffix(file.Key, ".parquet"):
+				f.errorf("manifest %s: %s is not a Parquet file of the %s partition %s", key, file.Key, t.Name, prefix)
+				continue
+			case file.Rows < 0 || file.Bytes <= 0:
+				f.errorf("manifest %s: %s has rows %d and bytes %d: a data file has at least a footer", key, file.Key, file.Rows, file.Bytes)
+			}
+			seen[file.Key] = true
+			df := &dataFile{table: t, entry: file, size: -1}
+			v.files = append(v.files, df)
+			v.byTable[t.Name] = append(v.byTable[t.Name], df)
+		}
+		if sum != tm.Rows {
+			f.errorf("manifest %s: table %s has rows %d, but its files' rows add up to %d", key, t.Name, tm.Rows, sum)
+		}
+		v.report.Stats.Rows += tm.Rows
+	}
+	for _, name := range sortedKeys(m.Tables) {
+		if !known[name] {
+			f.errorf("manifest %s: unknown table %q: this verifier knows %s", key, name, strings.Join(tableNames(), ", "))
+		}
+	}
+	dirs := make(map[string]bool)
+	for _, d := range m.Directories {
+		if dirs[d.ID] {
+			f.errorf("manifest %s: directory %s is listed twice", key, d.ID)
+		}
+		dirs[d.ID] = true
+		if d.Status != snapshot.DirectoryOK && d.Status != snapshot.DirectoryDeleted {
+			f.errorf("manifest %s: directory %s has status %q, want %q or %q", key, d.ID, d.Status, snapshot.DirectoryOK, snapshot.DirectoryDeleted)
+		}
+	}
+	v.report.Stats.Files = len(v.files)
+	v.add(f.check(CheckManifest, fmt.Sprintf("%s lists %d files, %d rows, %d directories (format %d, schema %s, written by dsync-export %s)",
+		key, len(v.files), v.report.Stats.Rows, len(m.Directories), m.FormatVersion, m.SchemaVersion, m.DsyncExportVersion)))
+	return true, nil
+}
+
+// listObjects lists each table's partition: every listed file must exist with
+// its size, and nothing else may be there.
+func (v *verifier) listObjects(ctx context.Context) error {
+	var objects, stray findings
+	var listed int
+	for _, t := range schema.Tables() {
+		prefix := snapshot.PartitionPrefix(t.Name, v.date)
+		infos, err := v.src.List(ctx, prefix)
+		if err != nil {
+			return fmt.Errorf("verify: listing %s: %w", prefix, err)
+		}
+		listed += len(infos)
+		sizes := make(map[string]int64, len(infos))
+		for _, o := range infos {
+			sizes[o.Key] = o.Size
+		}
+		inManifest := make(map[string]bool)
+		for _, df := range v.byTable[t.Name] {
+			inManifest[df.entry.Key] = true
+			size, ok := sizes[df.entry.Key]
+			switch {
+			case !ok:
+				objects.errorf("%s is listed in the manifest but missing: the snapshot is incomplete; re-run the export for %s", df.entry.Key, v.date)
+				continue
+			case size != df.entry.Bytes:
+				objects.errorf("%s is %d bytes, the manifest says %d: the file was truncated or overwritten; re-run the export for %s", df.entry.Key, size, df.entry.Bytes, v.date)
+			}
+			df.size = size
+		}
+		for _, o := range infos {
+			if !inManifest[o.Key] {
+				stray.errorf("%s (%d bytes) is not listed in the manifest: Athena reads every file of the partition, so its rows would be counted; delete it (a leftover of an interrupted or concurrent export)", o.Key, o.Size)
+			}
+		}
+	}
+	v.add(objects.check(CheckObjects, fmt.Sprintf("%d listed files checked for existence and size", len(v.files))))
+	v.add(stray.check(CheckStrayObjects, fmt.Sprintf("%d objects found in the %d table partitions of %s", listed, len(schema.Tables()), v.date)))
+	return nil
+}
+
+// openFiles reads every existing file's footer through ranged reads, and
+// checks its schema, metadata and row counts.
+func (v *verifier) openFiles(ctx context.Context) error {
+	var footers, schemas, rows findings
+	var opened atomic.Int64
+	outer := ctx // readers are used after forEach returns: not its ctx
+	err := v.forEach(ctx, v.files, func(ctx context.Context, df *dataFile) error {
+		if df.size < 0 {
+			return nil // reported by objects
+		}
+		r, size, err := v.src.OpenRange(outer, df.entry.Key)
+		if errors.Is(err, sink.ErrNotExist) {
+			footers.errorf("%s disappeared while it was being verified: re-run the verifier", df.entry.Key)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("verify: opening %s: %w", df.entry.Key, err)
+		}
+		df.size = size
+		df.rd = &countingReaderAt{r: r, bytes: &v.bytes, reads: &v.reads}
+		f, err := parquet.OpenFile(df.rd, size, fileOptions...)
+		if err != nil {
+			if serr := df.rd.storageErr(); serr != nil {
+				return fmt.Errorf("verify: reading the footer of %s: %w", df.entry.Key, serr)
+			}
+			footers.errorf("%s is not a readable Parquet file (%v): it is truncated or corrupt; re-run the export for %s", df.entry.Key, err, v.date)
+			return nil
+		}
+		df.f = f
+		opened.Add(1)
+
+		ok := true
+		for _, d := range diffSchema(f.Schema(), df.table.Schema) {
+			schemas.errorf("%s: %s", df.entry.Key, d)
+			ok = false
+		}
+		if sv, found := f.Lookup(schema.MetadataSchemaVersion); sv != schema.Version {
+			if !found {
+				sv = "(none)"
+			}
+			schemas.errorf("%s: key-value metadata %s is %s, want %s", df.entry.Key, schema.MetadataSchemaVersion, sv, schema.Version)
+			ok = false
+		}
+		if tn, found := f.Lookup(schema.MetadataTable); found && tn != df.table.Name {
+			schemas.errorf("%s: key-value metadata %s is %s: the file belongs to another table", df.entry.Key, schema.MetadataTable, tn)
+			ok = false
+		}
+		df.usable = ok
+
+		var groupRows int64
+		for _, rg := range f.RowGroups() {
+			groupRows += rg.NumRows()
+		}
+		if groupRows != f.NumRows() {
+			rows.errorf("%s: its row groups hold %d rows, its footer says %d: the file is corrupt", df.entry.Key, groupRows, f.NumRows())
+		}
+		if f.NumRows() != df.entry.Rows {
+			rows.errorf("%s has %d rows, the manifest says %d: re-run the export for %s", df.entry.Key, f.NumRows(), df.entry.Rows, v.date)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, df := range v.files {
+		if df.f != nil {
+			v.report.Stats.BytesTotal += df.size
+		}
+	}
+	v.add(footers.check(CheckFooters, fmt.Sprintf("%d of %d footers read through ranged reads (%d bytes fetched of %d)",
+		opened.Load(), len(v.files), v.bytes.Load(), v.report.Stats.BytesTotal)))
+	detail := fmt.Sprintf("%d files compared with pkg/schema version %s", opened.Load(), schema.Version)
+	if schemas.failed() {
+		detail += ": files must have exactly the schema of this dsync-export version (columns are only ever added); re-export the snapshot, or verify it with the version that wrote it"
+	}
+	v.add(schemas.check(CheckSchema, detail))
+	v.add(rows.check(CheckRowCounts, fmt.Sprintf("footer row counts of %d files compared with the manifest (%d rows)", opened.Load(), v.report.Stats.Rows)))
+	return nil
+}
+
+// unusable returns the number of files that are missing, unreadable or of
+// the wrong schema.
+func (v *verifier) unusable() int {
+	n := 0
+	for _, df := range v.files {
+		if !df.usable {
+			n++
+		}
+	}
+	return n
+}
+
+// forEach runs fn for each file, Concurrency at a time, and returns the first
+// error (the others are cancelled).
+func (v *verifier) forEach(ctx context.Context, files []*dataFile, fn func(context.Context, *dataFile) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, v.opts.Concurrency)
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for _, df := range files {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := fn(ctx, df); err != nil {
+				once.Do(func() { firstErr = err; cancel() })
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	return nil
+}
+
+func percent(part, whole int64) string {
+	if whole == 0 {
+		return "0%"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(whole))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func tableNames() []string {
+	var names []string
+	for _, t := range schema.Tables() {
+		names = append(names, t.Name)
+	}
+	return names
+}
