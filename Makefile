@@ -12,8 +12,13 @@ LAMBDA_BUILD = GOOS=linux GOARCH=$(GOARCH_LAMBDA) CGO_ENABLED=0 $(GO) build -tag
 
 all: test
 
-## tools: install the pinned test tools into ./bin (versitygw, an S3 server that checks SigV4).
-tools: $(VERSITYGW)
+## tools: install the pinned test tools into ./bin (versitygw, an S3 server that checks SigV4; the Lambda RIE).
+tools: $(VERSITYGW) $(BIN)/aws-lambda-rie
+
+# The Lambda Runtime Interface Emulator pinned by go.mod's tool directive (pkg/rie reuses it while newer than go.mod).
+$(BIN)/aws-lambda-rie: go.mod
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 
 $(VERSITYGW):
 	@mkdir -p $(BIN)
@@ -64,6 +69,18 @@ athena-ddl:
 build:
 	$(LAMBDA_BUILD) -o dist/export/bootstrap ./functions/export
 	$(LAMBDA_BUILD) -o dist/verify/bootstrap ./functions/verify
+
+EXPORT_EVENT ?= events/scheduled.json
+VERIFY_EVENT ?= events/verify-manual.json
+
+## invoke-export: run the export Lambda once under the Runtime Interface Emulator (no Docker) with events/env.json
+## (WorkOS fake on 127.0.0.1:4100 = make fake; S3 on 127.0.0.1:7070, credentials from your shell).
+invoke-export:
+	$(GO) run ./cmd/invoke --function export --event $(EXPORT_EVENT) --env events/env.json
+
+## invoke-verify: run the verify Lambda once the same way.
+invoke-verify:
+	$(GO) run ./cmd/invoke --function verify --event $(VERIFY_EVENT) --env events/env.json
 
 # SAM (BuildMethod: makefile) calls these with ARTIFACTS_DIR set.
 build-ExportFunction:

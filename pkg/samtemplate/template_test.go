@@ -1,0 +1,834 @@
+package samtemplate
+
+// Tests of the repository's template.yaml, events/ and Makefile against the
+// code. Run `go test ./pkg/samtemplate -update` to rewrite the Glue columns of
+// template.yaml from pkg/schema.
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/verify"
+)
+
+var update = flag.Bool("update", false, "rewrite the Glue columns of template.yaml from pkg/schema")
+
+const (
+	root         = "../.."
+	templatePath = root + "/template.yaml"
+	eventsDir    = root + "/events"
+)
+
+// Environment variables each function reads. A variable read in the code but
+// missing here is caught by TestEnvironmentDeclaredForEverySourceLiteral.
+var (
+	exportEnv = []string{
+		"EXPORT_DESTINATION",
+		"WORKOS_API_KEY_SECRET_ID",
+		"WORKOS_API_KEY_SECRET_FIELD",
+		"WORKOS_API_KEY",
+		"WORKOS_BASE_URL",
+		"EXPORT_CONCURRENCY",
+		"EXPORT_MEMBERSHIP_MODE",
+		"EXPORT_ORGANIZATION_IDS",
+		"EXPORT_DIRECTORY_IDS",
+		"EXPORT_S3_PATH_STYLE",
+		"EXPORT_DEADLINE_MARGIN",
+		"WORKOS_RATE_LIMIT_DIRECTORY_USERS",
+		"WORKOS_RATE_LIMIT_GLOBAL",
+		"WORKOS_MAX_ATTEMPTS",
+		"EXPORT_COMPRESSION",
+		"EXPORT_MAX_FILE_MIB",
+		"LOG_LEVEL",
+		"AWS_ENDPOINT_URL_S3",
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER",
+	}
+	verifyEnv = []string{
+		"EXPORT_DESTINATION",
+		"VERIFY_SAMPLE",
+		"WORKOS_API_KEY_SECRET_ID",
+		"WORKOS_API_KEY_SECRET_FIELD",
+		"WORKOS_API_KEY",
+		"WORKOS_BASE_URL",
+		"EXPORT_S3_PATH_STYLE",
+		"LOG_LEVEL",
+		"AWS_ENDPOINT_URL_S3",
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER",
+	}
+	functionEnv = map[string][]string{"ExportFunction": exportEnv, "VerifyFunction": verifyEnv}
+	// functionDirs maps each function to the folder of its main package.
+	functionDirs = map[string]string{"ExportFunction": "functions/export", "VerifyFunction": "functions/verify"}
+)
+
+// Lambda rejects these names in a function's configuration.
+var lambdaReserved = []string{
+	"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+	"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+	"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+	"AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+	"AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ",
+}
+
+func load(t *testing.T) *Template {
+	t.Helper()
+	tmpl, err := Load(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl
+}
+
+// bucketExpr is how the template names the data bucket everywhere.
+const bucketExpr = "!If [CreateBucket, !Ref DataBucket, !Ref ExistingBucketName]"
+
+// checkBucketVar checks that a !Sub's ${Bucket} variable is the data bucket.
+func checkBucketVar(t *testing.T, where string, n *yaml.Node) {
+	t.Helper()
+	v := SubVariables(n)["Bucket"]
+	if v == nil {
+		t.Errorf("%s: !Sub has no Bucket variable", where)
+		return
+	}
+	if got := flow(v); got != bucketExpr {
+		t.Errorf("%s: Bucket = %s, want %s", where, got, bucketExpr)
+	}
+}
+
+// flow renders a node in one line of YAML flow style, tags included.
+func flow(n *yaml.Node) string {
+	n = deref(n)
+	tag := ""
+	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		tag = n.Tag + " "
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		parts := make([]string, len(n.Content))
+		for i, c := range n.Content {
+			parts[i] = flow(c)
+		}
+		return tag + "[" + strings.Join(parts, ", ") + "]"
+	case yaml.MappingNode:
+		parts := make([]string, 0, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			parts = append(parts, n.Content[i].Value+": "+flow(n.Content[i+1]))
+		}
+		return tag + "{" + strings.Join(parts, ", ") + "}"
+	}
+	return tag + n.Value
+}
+
+// ------------------------------------------------------------ Glue vs schema
+
+func TestGlueTablesMatchSchema(t *testing.T) {
+	if *update {
+		if err := updateColumns(templatePath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmpl := load(t)
+	tables, err := tmpl.GlueTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, st := range schema.Tables() {
+		want = append(want, st.Name)
+	}
+	var got []string
+	for name := range tables {
+		got = append(got, name)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("Glue tables in template.yaml differ from schema.Tables() (-schema +template):\n%s", diff)
+	}
+
+	for _, st := range schema.Tables() {
+		t.Run(st.Name, func(t *testing.T) {
+			g := tables[st.Name]
+			var wantCols []Column
+			for _, c := range st.Columns() {
+				wantCols = append(wantCols, Column{Name: c.Name, Type: c.HiveType, Comment: c.Comment})
+			}
+			if diff := cmp.Diff(wantCols, g.Columns); diff != "" {
+				t.Errorf("%s columns differ from pkg/schema (-schema +template):\n%s\n"+
+					"Run `go test ./pkg/samtemplate -update` to rewrite them, or paste:\n%s",
+					g.LogicalID, diff, columnsYAML(st, "            "))
+			}
+			if diff := cmp.Diff([]Column{{Name: "dt", Type: "string", Comment: "Snapshot date (yyyy-MM-dd, UTC)"}}, g.PartitionKeys); diff != "" {
+				t.Errorf("partition keys (-want +got):\n%s", diff)
+			}
+			if g.Description != st.Description {
+				t.Errorf("Description = %q, want schema's %q", g.Description, st.Description)
+			}
+
+			// The data of date D is at <prefix>/<table>/dt=D/ (pkg/snapshot).
+			prefix := "s3://${Bucket}/${ExportPrefix}/"
+			wantParams := map[string]string{
+				"classification":              "parquet",
+				"EXTERNAL":                    "TRUE",
+				"projection.enabled":          "true",
+				"projection.dt.type":          "date",
+				"projection.dt.format":        "yyyy-MM-dd",
+				"projection.dt.range":         "${ProjectionStartDate},NOW",
+				"projection.dt.interval":      "1",
+				"projection.dt.interval.unit": "DAYS",
+				"storage.location.template":   prefix + snapshot.PartitionPrefix(st.Name, "${!dt}"),
+			}
+			if diff := cmp.Diff(wantParams, g.Parameters); diff != "" {
+				t.Errorf("table parameters (-want +got):\n%s", diff)
+			}
+			if want := prefix + st.Name + "/"; g.Location != want {
+				t.Errorf("Location = %q, want %q", g.Location, want)
+			}
+			checkBucketVar(t, g.LogicalID+" storage.location.template", Get(g.Node, "Parameters", "storage.location.template"))
+			checkBucketVar(t, g.LogicalID+" Location", Get(g.Node, "StorageDescriptor", "Location"))
+			for _, c := range []struct{ got, want string }{
+				{g.TableType, "EXTERNAL_TABLE"},
+				{g.InputFormat, "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"},
+				{g.OutputFormat, "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"},
+				{g.SerializationLibrary, "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+			} {
+				if c.got != c.want {
+					t.Errorf("got %q, want %q", c.got, c.want)
+				}
+			}
+			if db, _ := Text(Get(tmpl.Root, "Resources", g.LogicalID, "Properties", "DatabaseName")); db != "${GlueDatabase}" {
+				t.Errorf("DatabaseName = %q, want !Ref GlueDatabase", db)
+			}
+		})
+	}
+
+	params := tmpl.Parameters()
+	if p := params["ProjectionStartDate"]; !regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`).MatchString(p.Default) {
+		t.Errorf("ProjectionStartDate default %q is not yyyy-MM-dd", p.Default)
+	}
+	// Athena needs an explicit, lower-case database name.
+	if name, _ := Text(Get(tmpl.Root, "Resources", "GlueDatabase", "Properties", "DatabaseInput", "Name")); name != "${GlueDatabaseName}" {
+		t.Errorf("Glue database name = %q, want !Ref GlueDatabaseName", name)
+	}
+	if p := params["GlueDatabaseName"]; !regexp.MustCompile(`^[a-z0-9_]+$`).MatchString(p.Default) {
+		t.Errorf("GlueDatabaseName default %q is not lower-case letters, digits and underscores", p.Default)
+	}
+}
+
+// columnsYAML renders a table's columns the way template.yaml writes them.
+func columnsYAML(st schema.Table, indent string) string {
+	var b strings.Builder
+	for _, c := range st.Columns() {
+		fmt.Fprintf(&b, "%s- {Name: %s, Type: %s, Comment: %s}\n", indent, c.Name, c.HiveType, strconv.Quote(c.Comment))
+	}
+	return b.String()
+}
+
+// updateColumns rewrites the Columns list of each Glue table in the template
+// file from pkg/schema, keeping every other line as it is.
+func updateColumns(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	tmpl, err := Parse(data)
+	if err != nil {
+		return err
+	}
+	tables, err := tmpl.GlueTables()
+	if err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	type edit struct {
+		first, last int // 1-based lines of the first and last item
+		text        string
+	}
+	var edits []edit
+	for _, st := range schema.Tables() {
+		g, ok := tables[st.Name]
+		if !ok {
+			return fmt.Errorf("template.yaml has no Glue table %s: add one (copy another table) and run again", st.Name)
+		}
+		seq := Get(g.Node, "StorageDescriptor", "Columns")
+		if seq == nil || seq.Kind != yaml.SequenceNode || len(seq.Content) == 0 {
+			return fmt.Errorf("%s: StorageDescriptor.Columns must be a non-empty block list", g.LogicalID)
+		}
+		first, last := seq.Content[0], seq.Content[len(seq.Content)-1]
+		for _, item := range seq.Content {
+			if item.Style&yaml.FlowStyle == 0 {
+				return fmt.Errorf("%s: write every column on one line as {Name: …, Type: …, Comment: …} (line %d)", g.LogicalID, item.Line)
+			}
+		}
+		indent := strings.Repeat(" ", first.Column-3) // the item's "- " starts two columns left of its mapping
+		edits = append(edits, edit{first.Line, last.Line, columnsYAML(st, indent)})
+	}
+	slices.SortFunc(edits, func(a, b edit) int { return b.first - a.first }) // bottom up keeps line numbers valid
+	for _, e := range edits {
+		lines = slices.Replace(lines, e.first-1, e.last, e.text)
+	}
+	return os.WriteFile(path, []byte(strings.Join(lines, "")), 0o644)
+}
+
+// ------------------------------------------------------------ environment
+
+func TestEnvironmentDeclared(t *testing.T) {
+	tmpl := load(t)
+	for id, names := range functionEnv {
+		fn, err := tmpl.Function(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var declared []string
+		for _, v := range fn.Environment {
+			declared = append(declared, v.Name)
+			if slices.Contains(lambdaReserved, v.Name) {
+				t.Errorf("%s declares %s, which Lambda reserves: remove it", id, v.Name)
+			}
+		}
+		for _, name := range names {
+			if !slices.Contains(declared, name) {
+				t.Errorf("%s does not declare %s: add it to Environment.Variables (\"\" if it has no value in AWS), "+
+					"or sam local invoke --env-vars cannot set it", id, name)
+			}
+		}
+		for _, name := range declared {
+			if !slices.Contains(names, name) {
+				t.Errorf("%s declares %s, which is not in this test's list of variables it reads: add it to the list or remove it", id, name)
+			}
+		}
+		// Local-only and SDK variables must be empty (unset) in AWS.
+		for _, name := range []string{"WORKOS_API_KEY", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SECRETS_MANAGER"} {
+			if v, _ := fn.Env(name); !v.Resolved || v.Value != "" {
+				t.Errorf("%s: %s must be \"\" in the template (it is set only locally)", id, name)
+			}
+		}
+		if v, _ := fn.Env("EXPORT_S3_PATH_STYLE"); v.Value != "false" {
+			t.Errorf("%s: EXPORT_S3_PATH_STYLE = %q, want \"false\" in AWS", id, v.Value)
+		}
+	}
+}
+
+// envLiteral matches the names of this project's environment variables.
+var envLiteral = regexp.MustCompile(`^(EXPORT|WORKOS|VERIFY)_[A-Z0-9_]+$`)
+
+// sourceEnvLiterals returns the EXPORT_/WORKOS_/VERIFY_ string literals of the
+// non-test Go files under dir, with the file of their first use.
+func sourceEnvLiterals(t *testing.T, dir string, skip func(path string) bool) map[string]string {
+	t.Helper()
+	found := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && path == dir {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") || skip(path) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if s, err := strconv.Unquote(lit.Value); err == nil && envLiteral.MatchString(s) {
+					if _, seen := found[s]; !seen {
+						found[s] = path
+					}
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// TestEnvironmentDeclaredForEverySourceLiteral catches a variable added to the
+// code but not to template.yaml: every EXPORT_/WORKOS_/VERIFY_ string literal
+// in a function's folder must be declared by that function, and every one in
+// the shared packages by at least one function.
+func TestEnvironmentDeclaredForEverySourceLiteral(t *testing.T) {
+	tmpl := load(t)
+	declared := map[string][]string{}
+	for id := range functionDirs {
+		fn, err := tmpl.Function(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range fn.Environment {
+			declared[id] = append(declared[id], v.Name)
+		}
+	}
+	for id, dir := range functionDirs {
+		for name, file := range sourceEnvLiterals(t, filepath.Join(root, dir), func(string) bool { return false }) {
+			if !slices.Contains(declared[id], name) {
+				t.Errorf("%s reads %s (%s) but template.yaml does not declare it for %s", id, name, file, id)
+			}
+			if !slices.Contains(functionEnv[id], name) {
+				t.Errorf("%s reads %s (%s): add it to this test's list for %s", id, name, file, id)
+			}
+		}
+	}
+	// Test infrastructure and tools are not deployed.
+	notDeployed := func(path string) bool {
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		return rel == "pkg/awstest" || rel == "pkg/samtemplate" || rel == "pkg/rie" || strings.HasSuffix(rel, "test")
+	}
+	for name, file := range sourceEnvLiterals(t, filepath.Join(root, "pkg"), notDeployed) {
+		if !slices.Contains(declared["ExportFunction"], name) && !slices.Contains(declared["VerifyFunction"], name) {
+			t.Errorf("%s reads %s but no function in template.yaml declares it", file, name)
+		}
+	}
+}
+
+// ------------------------------------------------------------ events
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if dec.More() {
+		t.Fatalf("%s: data after the JSON value", path)
+	}
+}
+
+func TestEventsAreValidJSON(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(eventsDir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, filepath.Base(f))
+		var obj map[string]any
+		readJSON(t, f, &obj)
+		if len(obj) == 0 {
+			t.Errorf("%s: empty object", f)
+		}
+	}
+	for _, want := range []string{"scheduled.json", "scheduler.json", "manual.json", "manifest-created.json", "verify-manual.json", "env.json"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("events/%s is missing", want)
+		}
+	}
+}
+
+func TestEnvJSONMatchesTemplate(t *testing.T) {
+	tmpl := load(t)
+	var env map[string]map[string]string // also fails on a non-string value
+	readJSON(t, filepath.Join(eventsDir, "env.json"), &env)
+	var sections []string
+	for k := range env {
+		sections = append(sections, k)
+	}
+	slices.Sort(sections)
+	if diff := cmp.Diff([]string{"ExportFunction", "VerifyFunction"}, sections); diff != "" {
+		t.Errorf("env.json sections (-want +got):\n%s", diff)
+	}
+	for id, vars := range env {
+		fn, err := tmpl.Function(id)
+		if err != nil {
+			t.Fatalf("env.json section %s: %v", id, err)
+		}
+		var declared, set []string
+		for _, v := range fn.Environment {
+			declared = append(declared, v.Name)
+		}
+		for k := range vars {
+			set = append(set, k)
+		}
+		slices.Sort(declared)
+		slices.Sort(set)
+		// sam local ignores undeclared variables; a missing one silently
+		// keeps its AWS value (e.g. the real WorkOS URL).
+		if diff := cmp.Diff(declared, set); diff != "" {
+			t.Errorf("env.json %s must set exactly the variables template.yaml declares (-template +env.json):\n%s", id, diff)
+		}
+		if vars["WORKOS_API_KEY"] == "" || !strings.HasPrefix(vars["WORKOS_BASE_URL"], "http://127.0.0.1:") {
+			t.Errorf("env.json %s must use a local WorkOS (WORKOS_BASE_URL http://127.0.0.1:…) with WORKOS_API_KEY set", id)
+		}
+		if vars["EXPORT_S3_PATH_STYLE"] != "true" || !strings.HasPrefix(vars["AWS_ENDPOINT_URL_S3"], "http://127.0.0.1:") {
+			t.Errorf("env.json %s must use a local S3 (AWS_ENDPOINT_URL_S3 http://127.0.0.1:…) with path-style addressing", id)
+		}
+	}
+	if env["ExportFunction"]["EXPORT_DESTINATION"] != env["VerifyFunction"]["EXPORT_DESTINATION"] {
+		t.Error("env.json: the export and the verifier must share EXPORT_DESTINATION")
+	}
+}
+
+func TestManifestEventMatchesRuleAndDestination(t *testing.T) {
+	tmpl := load(t)
+	var ev struct {
+		DetailType string `json:"detail-type"`
+		Source     string `json:"source"`
+		Detail     struct {
+			Bucket struct{ Name string } `json:"bucket"`
+			Object struct{ Key string }  `json:"object"`
+		} `json:"detail"`
+	}
+	readJSON(t, filepath.Join(eventsDir, "manifest-created.json"), &ev)
+	var env map[string]map[string]string
+	readJSON(t, filepath.Join(eventsDir, "env.json"), &env)
+
+	prefix, date, ok := snapshot.ParseManifestKey(ev.Detail.Object.Key)
+	if !ok {
+		t.Fatalf("manifest-created.json key %q is not a manifest key", ev.Detail.Object.Key)
+	}
+	if want := "s3://" + ev.Detail.Bucket.Name + "/" + prefix; env["VerifyFunction"]["EXPORT_DESTINATION"] != want {
+		t.Errorf("manifest-created.json is for %s, env.json's EXPORT_DESTINATION is %s: the verifier would reject it",
+			want, env["VerifyFunction"]["EXPORT_DESTINATION"])
+	}
+	var manual struct {
+		SnapshotDate string `json:"snapshot_date"`
+	}
+	readJSON(t, filepath.Join(eventsDir, "verify-manual.json"), &manual)
+	if manual.SnapshotDate != date {
+		t.Errorf("verify-manual.json date %s differs from manifest-created.json's %s", manual.SnapshotDate, date)
+	}
+
+	// The template's rule must match this event.
+	pattern := Get(tmpl.Root, "Resources", "VerifyFunction", "Properties", "Events", "ManifestCreated")
+	if typ, _ := Text(Get(pattern, "Type")); typ != "EventBridgeRule" {
+		t.Fatalf("VerifyFunction event ManifestCreated has type %q, want EventBridgeRule", typ)
+	}
+	p := Get(pattern, "Properties", "Pattern")
+	if got := flow(Get(p, "source")); got != "[aws.s3]" || ev.Source != "aws.s3" {
+		t.Errorf("rule source %s, event source %s; want aws.s3", got, ev.Source)
+	}
+	if got := flow(Get(p, "detail-type")); got != "[Object Created]" || ev.DetailType != "Object Created" {
+		t.Errorf("rule detail-type %s, event detail-type %s; want Object Created", got, ev.DetailType)
+	}
+	if got := flow(Get(p, "detail", "bucket", "name")); got != "["+bucketExpr+"]" {
+		t.Errorf("rule bucket %s, want [%s]", got, bucketExpr)
+	}
+	wildcard, _ := Text(Get(p, "detail", "object", "key", "0", "wildcard"))
+	if want := "${ExportPrefix}/" + snapshot.ManifestsDir + "/dt=*/manifest.json"; wildcard != want {
+		t.Errorf("rule key wildcard %q, want %q", wildcard, want)
+	}
+	re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(strings.ReplaceAll(wildcard, "${ExportPrefix}", prefix)), `\*`, ".*") + "$")
+	if !re.MatchString(ev.Detail.Object.Key) {
+		t.Errorf("rule wildcard %q (prefix %q) does not match the event key %q", wildcard, prefix, ev.Detail.Object.Key)
+	}
+	for _, other := range []string{prefix + "/directories/dt=" + date + "/part-00000.parquet", prefix + "/_manifests/dt=" + date + "/manifest.json.tmp"} {
+		if re.MatchString(other) {
+			t.Errorf("rule wildcard %q matches %q, which is not a manifest", wildcard, other)
+		}
+	}
+}
+
+func TestScheduleInputMatchesSchedulerEvent(t *testing.T) {
+	tmpl := load(t)
+	sched := Get(tmpl.Root, "Resources", "ExportFunction", "Properties", "Events", "Daily")
+	if typ, _ := Text(Get(sched, "Type")); typ != "ScheduleV2" {
+		t.Fatalf("ExportFunction event Daily has type %q, want ScheduleV2", typ)
+	}
+	props := Get(sched, "Properties")
+	input, _ := Text(Get(props, "Input"))
+	var in map[string]string
+	if err := json.Unmarshal([]byte(input), &in); err != nil {
+		t.Fatalf("schedule Input %q: %v", input, err)
+	}
+	if diff := cmp.Diff(map[string]string{"scheduled_time": "<aws.scheduler.scheduled-time>"}, in); diff != "" {
+		t.Errorf("schedule Input (-want +got):\n%s", diff)
+	}
+	var ev map[string]string
+	readJSON(t, filepath.Join(eventsDir, "scheduler.json"), &ev)
+	if _, ok := ev["scheduled_time"]; !ok || len(ev) != 1 {
+		t.Errorf("events/scheduler.json = %v, want the schedule's input shape {scheduled_time}", ev)
+	}
+	for _, key := range []string{"RetryPolicy", "DeadLetterConfig", "ScheduleExpression"} {
+		if Get(props, key) == nil {
+			t.Errorf("the schedule has no %s", key)
+		}
+	}
+	if expr, _ := Text(Get(props, "ScheduleExpression")); expr != "${ScheduleExpression}" {
+		t.Errorf("ScheduleExpression = %q, want !Ref ScheduleExpression", expr)
+	}
+}
+
+// ------------------------------------------------------------ functions
+
+func TestFunctionsBuildWithMakefile(t *testing.T) {
+	tmpl := load(t)
+	g := Get(tmpl.Root, "Globals", "Function")
+	for key, want := range map[string]string{"Runtime": "provided.al2023", "Handler": "bootstrap", "CodeUri": "."} {
+		if got, _ := Text(Get(g, key)); got != want {
+			t.Errorf("Globals.Function.%s = %q, want %q", key, got, want)
+		}
+	}
+	if got := flow(Get(g, "Architectures")); got != "[!Ref Architecture]" {
+		t.Errorf("Globals.Function.Architectures = %s, want [!Ref Architecture]", got)
+	}
+	if p := tmpl.Parameters()["Architecture"]; p.Default != "arm64" {
+		t.Errorf("Architecture default = %q, want arm64", p.Default)
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := tmpl.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range fns {
+		if m, _ := Text(Get(fn.Node, "Metadata", "BuildMethod")); m != "makefile" {
+			t.Errorf("%s: Metadata.BuildMethod = %q, want makefile", fn.LogicalID, m)
+		}
+		target := "build-" + fn.LogicalID
+		if !regexp.MustCompile(`(?m)^` + target + `:`).Match(makefile) {
+			t.Errorf("the Makefile has no %s target, which sam build runs for %s", target, fn.LogicalID)
+		}
+		if _, ok := functionDirs[fn.LogicalID]; !ok {
+			t.Errorf("%s is not in this test's functionDirs", fn.LogicalID)
+		}
+	}
+	exp, err := tmpl.Function("ExportFunction")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp.Timeout != 900 || exp.MemorySize != 512 {
+		t.Errorf("ExportFunction Timeout, MemorySize = %d, %d; want 900, 512", exp.Timeout, exp.MemorySize)
+	}
+	// Every function has a log group with retention, named as Lambda names it.
+	for _, fn := range fns {
+		found := false
+		for _, lg := range tmpl.ResourcesOfType("AWS::Logs::LogGroup") {
+			name, _ := Text(Get(lg.Properties(), "LogGroupName"))
+			if name == "/aws/lambda/${"+fn.LogicalID+"}" && Get(lg.Properties(), "RetentionInDays") != nil {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s has no AWS::Logs::LogGroup /aws/lambda/${%s} with RetentionInDays", fn.LogicalID, fn.LogicalID)
+		}
+	}
+}
+
+func TestAlarms(t *testing.T) {
+	tmpl := load(t)
+	var got []string
+	for _, a := range tmpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
+		p := a.Properties()
+		ns, _ := Text(Get(p, "Namespace"))
+		metric, _ := Text(Get(p, "MetricName"))
+		dim, _ := Text(Get(p, "Dimensions", "0", "Value"))
+		got = append(got, ns+"/"+metric+" "+dim)
+	}
+	for _, want := range []string{
+		"AWS/Lambda/Errors ${ExportFunction}",
+		"AWS/Lambda/Errors ${VerifyFunction}",
+		"AWS/SQS/ApproximateNumberOfMessagesVisible ${DeadLetterQueue.QueueName}",
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no alarm on %s; alarms: %q", want, got)
+		}
+	}
+	// The verifier's EMF metric, without dimensions (pkg/verify).
+	if want := verify.EMFNamespace + "/SnapshotValid "; !slices.Contains(got, want) {
+		t.Errorf("no alarm on %s; alarms: %q", want, got)
+	}
+}
+
+// statements returns the IAM statements of a function's inline policies; an
+// !If contributes both branches (except AWS::NoValue), tagged with its
+// condition.
+type statement struct {
+	Condition string // the !If condition that includes it, or ""
+	Node      *yaml.Node
+}
+
+func statements(t *testing.T, fn Function) []statement {
+	t.Helper()
+	var out []statement
+	policies := Get(fn.Node, "Properties", "Policies")
+	if policies == nil || policies.Kind != yaml.SequenceNode {
+		t.Fatalf("%s has no Policies list", fn.LogicalID)
+	}
+	for _, p := range policies.Content {
+		if p.Kind != yaml.MappingNode || Get(p, "Statement") == nil {
+			t.Errorf("%s: policy %s is not an inline policy document: SAM policy templates and managed policies are broader than needed", fn.LogicalID, flow(p))
+			continue
+		}
+		for _, s := range Get(p, "Statement").Content {
+			if name, arg, ok := Intrinsic(s); ok && name == "Fn::If" {
+				cond := arg.Content[0].Value
+				for _, branch := range arg.Content[1:] {
+					if ref, refArg, isRef := Intrinsic(branch); isRef && ref == "Ref" && refArg.Value == "AWS::NoValue" {
+						continue
+					}
+					out = append(out, statement{cond, deref(branch)})
+				}
+				continue
+			}
+			out = append(out, statement{"", s})
+		}
+	}
+	return out
+}
+
+func list(n *yaml.Node) []string {
+	n = deref(n)
+	if n == nil {
+		return nil
+	}
+	if _, _, fn := Intrinsic(n); !fn && n.Kind == yaml.SequenceNode {
+		var out []string
+		for _, c := range n.Content {
+			s, ok := Text(c)
+			if !ok {
+				s = flow(c)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	s, ok := Text(n)
+	if !ok {
+		s = flow(n)
+	}
+	return []string{s}
+}
+
+func TestLeastPrivilege(t *testing.T) {
+	tmpl := load(t)
+	const (
+		objectARN = "arn:${AWS::Partition}:s3:::${Bucket}/${ExportPrefix}/*"
+		bucketARN = "arn:${AWS::Partition}:s3:::${Bucket}"
+	)
+	writeActions := []string{"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+	for _, id := range []string{"ExportFunction", "VerifyFunction"} {
+		fn, err := tmpl.Function(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var actions []string
+		for _, st := range statements(t, fn) {
+			s := st.Node
+			where := id + " statement " + flow(Get(s, "Sid"))
+			if effect, _ := Text(Get(s, "Effect")); effect != "Allow" {
+				continue
+			}
+			acts := list(Get(s, "Action"))
+			res := list(Get(s, "Resource"))
+			if Get(s, "NotAction") != nil || Get(s, "NotResource") != nil {
+				t.Errorf("%s uses NotAction/NotResource", where)
+			}
+			for _, a := range acts {
+				actions = append(actions, a)
+				if a == "*" || strings.HasSuffix(a, ":*") || strings.Contains(a, "*") {
+					t.Errorf("%s allows the wildcard action %s", where, a)
+				}
+			}
+			for _, r := range res {
+				if r == "*" || r == "arn:aws:s3:::*" {
+					t.Errorf("%s allows Resource %s", where, r)
+				}
+			}
+			for _, a := range acts {
+				switch {
+				case a == "s3:ListBucket":
+					if len(res) != 1 || res[0] != bucketARN {
+						t.Errorf("%s: s3:ListBucket on %q, want only %s", where, res, bucketARN)
+					}
+					checkBucketVar(t, where, Get(s, "Resource"))
+					if got, _ := Text(Get(s, "Condition", "StringLike", "s3:prefix")); got != "${ExportPrefix}/*" {
+						t.Errorf("%s: s3:ListBucket condition s3:prefix = %q, want ${ExportPrefix}/*", where, got)
+					}
+				case strings.HasPrefix(a, "s3:"):
+					if len(res) != 1 || res[0] != objectARN {
+						t.Errorf("%s: %s on %q, want only %s", where, a, res, objectARN)
+					}
+					checkBucketVar(t, where, Get(s, "Resource"))
+				case strings.HasPrefix(a, "secretsmanager:"):
+					if a != "secretsmanager:GetSecretValue" || len(res) != 1 || res[0] != "${WorkOSApiKeySecretArn}" {
+						t.Errorf("%s: %s on %q, want only secretsmanager:GetSecretValue on !Ref WorkOSApiKeySecretArn", where, a, res)
+					}
+					if id == "VerifyFunction" && st.Condition != "VerifySamples" {
+						t.Errorf("%s: the verifier may read the secret only when sampling (!If VerifySamples)", where)
+					}
+				case a == "kms:Decrypt":
+					if len(res) != 1 || res[0] != "${WorkOSApiKeySecretKmsKeyArn}" || Get(s, "Condition", "StringEquals", "kms:ViaService") == nil {
+						t.Errorf("%s: kms:Decrypt must be limited to the secret's key through Secrets Manager", where)
+					}
+				default:
+					t.Errorf("%s allows %s, which neither function needs", where, a)
+				}
+			}
+		}
+		for _, want := range []string{"s3:GetObject", "s3:ListBucket"} {
+			if !slices.Contains(actions, want) {
+				t.Errorf("%s lacks %s", id, want)
+			}
+		}
+		for _, a := range writeActions {
+			if id == "ExportFunction" && !slices.Contains(actions, a) {
+				t.Errorf("ExportFunction lacks %s", a)
+			}
+			if id == "VerifyFunction" && slices.Contains(actions, a) {
+				t.Errorf("VerifyFunction must be read-only but has %s", a)
+			}
+		}
+	}
+
+	// The created bucket refuses plain HTTP and public access.
+	bp := Get(tmpl.Root, "Resources", "DataBucketPolicy", "Properties", "PolicyDocument", "Statement")
+	tls := false
+	for _, s := range bp.Content {
+		effect, _ := Text(Get(s, "Effect"))
+		secure, _ := Text(Get(s, "Condition", "Bool", "aws:SecureTransport"))
+		if effect == "Deny" && secure == "false" {
+			tls = true
+		}
+	}
+	if !tls {
+		t.Error("DataBucketPolicy has no Deny on aws:SecureTransport false")
+	}
+	pab := Get(tmpl.Root, "Resources", "DataBucket", "Properties", "PublicAccessBlockConfiguration")
+	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+		if v, _ := Text(Get(pab, k)); v != "true" {
+			t.Errorf("DataBucket PublicAccessBlockConfiguration.%s = %q, want true", k, v)
+		}
+	}
+	if Get(tmpl.Root, "Resources", "DataBucket", "Properties", "BucketEncryption") == nil {
+		t.Error("DataBucket has no BucketEncryption")
+	}
+	if v, _ := Text(Get(tmpl.Root, "Resources", "DataBucket", "Properties", "NotificationConfiguration", "EventBridgeConfiguration", "EventBridgeEnabled")); v != "true" {
+		t.Error("DataBucket does not send events to EventBridge: the verifier would never run")
+	}
+}
