@@ -218,7 +218,7 @@ func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 	all := []string{CheckObjects, CheckStrayObjects, CheckFooters, CheckSchema, CheckRowCounts,
 		CheckColumns, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
 	raw, err := v.src.Get(ctx, key)
-	if errors.Is(err, sink.ErrNotExist) {
+	if v.missing(ctx, key, err) {
 		var f findings
 		f.errorf("manifest %s is missing: the export of %s did not finish or never ran; its data must not be used: re-run the export for %s", key, v.date, v.date)
 		v.add(f.check(CheckManifest, "looked for "+key))
@@ -341,6 +341,30 @@ func (v *verifier) listObjects(ctx context.Context) error {
 	v.add(objects.check(CheckObjects, fmt.Sprintf("%d listed files checked for existence and size", len(v.files))))
 	v.add(stray.check(CheckStrayObjects, fmt.Sprintf("%d objects found in the %d table partitions of %s", listed, len(schema.Tables()), v.date)))
 	return nil
+}
+
+// missing reports whether err from reading key means the object does not
+// exist. S3 answers AccessDenied instead of NoSuchKey for a missing key when
+// the caller's s3:ListBucket is conditioned on a prefix (as in template.yaml),
+// so an access-denied read is settled by listing the exact key, which that
+// policy allows.
+func (v *verifier) missing(ctx context.Context, key string, err error) bool {
+	if errors.Is(err, sink.ErrNotExist) {
+		return true
+	}
+	if !errors.Is(err, sink.ErrAccessDenied) {
+		return false
+	}
+	objs, lerr := v.src.List(ctx, key)
+	if lerr != nil {
+		return false
+	}
+	for _, o := range objs {
+		if o.Key == key {
+			return false
+		}
+	}
+	return true
 }
 
 // openFiles reads every existing file's footer through ranged reads, and

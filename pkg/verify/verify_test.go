@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -97,6 +98,37 @@ func TestMissingManifest(t *testing.T) {
 	if diff := cmp.Diff(allChecks, checkNames(r)); diff != "" {
 		t.Errorf("checks (-want +got):\n%s", diff)
 	}
+}
+
+// deniedMissing answers AccessDenied for missing keys, as S3 does when the
+// caller's s3:ListBucket is conditioned on a prefix.
+type deniedMissing struct{ sink.Sink }
+
+func (d deniedMissing) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := d.Sink.Get(ctx, key)
+	if errors.Is(err, sink.ErrNotExist) {
+		return nil, fmt.Errorf("access denied on %s: %w", key, sink.ErrAccessDenied)
+	}
+	return b, err
+}
+
+func TestMissingManifestBehindAccessDenied(t *testing.T) {
+	t.Parallel()
+	s, _ := localSink(t)
+	r := mustVerify(t, deniedMissing{s}, Options{})
+	wantFailure(t, r, CheckManifest, "_manifests/dt=2026-11-28/manifest.json", "missing")
+
+	// A real access-denied on an existing manifest stays an error.
+	newFixture(1, 3, 1).write(t, s)
+	if _, err := Verify(context.Background(), alwaysDenied{s}, "2026-11-28", Options{}); !errors.Is(err, sink.ErrAccessDenied) {
+		t.Errorf("err %v, want access denied", err)
+	}
+}
+
+type alwaysDenied struct{ sink.Sink }
+
+func (alwaysDenied) Get(ctx context.Context, key string) ([]byte, error) {
+	return nil, fmt.Errorf("access denied on %s: %w", key, sink.ErrAccessDenied)
 }
 
 func TestUnreadableManifest(t *testing.T) {
