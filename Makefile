@@ -51,6 +51,11 @@ run:
 		$(GO) run ./functions/export --demo; \
 	fi
 
+## bench: benchmark report (rate limits, one-core throughput, memory, output size, WorkOS Node SDK peer); ~6 min on 2 cores.
+## make bench BENCH_FLAGS="--out bench.md" | "--quick" | "--only ratelimited,peer"
+bench:
+	$(GO) run ./cmd/bench $(BENCH_FLAGS)
+
 SOAK_SEEDS ?= 50
 ## soak: the fault soak: $(SOAK_SEEDS) seeds under 17% faults, SIGKILL + re-run, deadline (about 4 min on 2 cores).
 soak: tools
