@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -268,5 +270,18 @@ func TestRunLocalWithoutKeyExplainsHowToRunTheDemo(t *testing.T) {
 	code := runLocal(nil, func(string) string { return "" }, &stdout, &stderr)
 	if code != 2 || !strings.Contains(stderr.String(), "WORKOS_API_KEY_SECRET_ID") || !strings.Contains(stderr.String(), "--demo") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestSetMemoryLimitFromLambdaMemorySize(t *testing.T) {
+	env := map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512"}
+	got := setMemoryLimit(func(k string) string { return env[k] })
+	defer debug.SetMemoryLimit(math.MaxInt64)
+	if got != 512<<20*8/10 {
+		t.Errorf("limit %d, want 80%% of 512 MiB", got)
+	}
+	env["GOMEMLIMIT"] = "100MiB"
+	if got := setMemoryLimit(func(k string) string { return env[k] }); got != -1 {
+		t.Errorf("GOMEMLIMIT set: limit %d, want untouched (-1)", got)
 	}
 }
