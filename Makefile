@@ -53,7 +53,7 @@ run:
 
 ## bench: benchmark report (rate limits, one-core throughput, memory, output size, WorkOS Node SDK peer); ~6 min on 2 cores.
 ## make bench BENCH_FLAGS="--out bench.md" | "--quick" | "--only ratelimited,peer"
-bench:
+bench: tools
 	$(GO) run ./cmd/bench $(BENCH_FLAGS)
 
 SOAK_SEEDS ?= 50

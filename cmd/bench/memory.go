@@ -56,29 +56,50 @@ func (b *bench) memory(ctx context.Context) *section {
 	s := &section{title: "3. Memory: peak RSS of one export of one directory"}
 	sets := memorySets(b.quick)
 	s.intro = []string{
-		"Each size runs the `functions/export` binary (built once with `go build`) as a child process, outside Lambda, with the client's limits off, writing to a local folder;",
+		"Each size runs the `functions/export` binary (built once with `go build`) as a child process, outside Lambda, with the client's limits off, writing once to a local folder and once to S3 (versitygw on loopback, through the SDK's transfer manager);",
 		"the fake (zero latency, no limits) runs in the harness process, so its memory is not counted. Peak RSS is the child's getrusage maxrss. The child has the default GOMAXPROCS and no GOMEMLIMIT.",
 	}
-	t := newTable("users", ">groups", ">memberships", ">wall s", ">rows/s", ">peak RSS MiB")
+	t := newTable("users", ">groups", ">memberships", ">wall s", ">rows/s", ">peak RSS MiB (folder)", ">peak RSS MiB (S3)")
 	s.table = t
 	bin, err := b.buildExport(ctx)
 	if err != nil {
 		s.failed = err
 		return s
 	}
-	var first, last int64
+	s3srv, err := b.startS3(ctx)
+	if err != nil {
+		s.notes = append(s.notes, fmt.Sprintf("S3 runs skipped: %v", err))
+	} else {
+		defer s3srv.close()
+	}
+	var first, last, firstS3, lastS3 int64
 	for i, d := range sets {
 		b.progress("memory: %s, %d groups", d, d.Groups)
-		sum, wall, rss, err := b.memoryRun(ctx, bin, d)
+		sum, wall, rss, err := b.memoryRun(ctx, bin, d, nil)
 		if err != nil {
 			s.notes = append(s.notes, fmt.Sprintf("%s: failed: %v", d, err))
 			continue
+		}
+		rssS3 := "—"
+		if s3srv != nil {
+			_, _, r, err := b.memoryRun(ctx, bin, d, s3srv.env(fmt.Sprintf("mem-%d", i)))
+			if err != nil {
+				s.notes = append(s.notes, fmt.Sprintf("%s to S3: failed: %v", d, err))
+			} else {
+				rssS3 = fmtMiB(r)
+				if i == 0 {
+					firstS3 = r
+				}
+				if i == len(sets)-1 {
+					lastS3 = r
+				}
+			}
 		}
 		var total int64
 		for _, n := range sum.Rows {
 			total += n
 		}
-		t.add(fmtInt(d.totalUsers()), fmt.Sprint(d.Groups), fmtInt(sum.Rows[classMemberships]), fmtSec(wall), fmtRate(total, wall), fmtMiB(rss))
+		t.add(fmtInt(d.totalUsers()), fmt.Sprint(d.Groups), fmtInt(sum.Rows[classMemberships]), fmtSec(wall), fmtRate(total, wall), fmtMiB(rss), rssS3)
 		if i == 0 {
 			first = rss
 		}
@@ -90,11 +111,15 @@ func (b *bench) memory(ctx context.Context) *section {
 		s.notes = append(s.notes, fmt.Sprintf("Growth %s → %s users: %s (target ≤ 1.5×). Target at 1M users: under %d MiB.",
 			fmtCount(sets[0].Users), fmtCount(sets[len(sets)-1].Users), fmtRatio(float64(last)/float64(first)), memoryTargetMiB))
 	}
+	if firstS3 > 0 && lastS3 > 0 {
+		s.notes = append(s.notes, fmt.Sprintf("To S3: growth %s (5 MiB parts, one upload part in flight per table).", fmtRatio(float64(lastS3)/float64(firstS3))))
+	}
 	return s
 }
 
 // memoryRun runs the export binary against a fresh fake of dataset d.
-func (b *bench) memoryRun(ctx context.Context, bin string, d dataset) (exportSummary, time.Duration, int64, error) {
+// s3env, when set, sends the export to S3 instead of a local folder.
+func (b *bench) memoryRun(ctx context.Context, bin string, d dataset, s3env []string) (exportSummary, time.Duration, int64, error) {
 	var sum exportSummary
 	srv, base, err := startFake(d.fakeConfig(b.seed, 0, false))
 	if err != nil {
@@ -106,14 +131,17 @@ func (b *bench) memoryRun(ctx context.Context, bin string, d dataset) (exportSum
 		return sum, 0, 0, err
 	}
 	defer os.RemoveAll(dir)
-	env := childEnviron(
-		"EXPORT_DESTINATION="+dir,
+	dest := []string{"EXPORT_DESTINATION=" + dir}
+	if s3env != nil {
+		dest = s3env
+	}
+	env := childEnviron(append(dest,
 		"WORKOS_API_KEY="+apiKey,
 		"WORKOS_BASE_URL="+base,
 		"WORKOS_RATE_LIMIT_DIRECTORY_USERS=0",
 		"WORKOS_RATE_LIMIT_GLOBAL=0",
 		"LOG_LEVEL=warn",
-	)
+	)...)
 	start := time.Now()
 	out, ps, err := runChild(ctx, env, bin)
 	wall := time.Since(start)

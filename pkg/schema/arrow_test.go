@@ -24,7 +24,9 @@ import (
 func TestArrowReadsFixtures(t *testing.T) {
 	t.Run(TableDirectories, func(t *testing.T) { arrowCheck(t, TableDirectories, fixtureDirectories(t), WriterOptions{}) })
 	t.Run(TableDirectoryUsers, func(t *testing.T) { arrowCheck(t, TableDirectoryUsers, fixtureUsers(t), WriterOptions{}) })
-	t.Run(TableDirectoryGroups, func(t *testing.T) { arrowCheck(t, TableDirectoryGroups, fixtureGroups(t), WriterOptions{Compression: "snappy"}) })
+	t.Run(TableDirectoryGroups, func(t *testing.T) {
+		arrowCheck(t, TableDirectoryGroups, fixtureGroups(t), WriterOptions{Compression: "snappy"})
+	})
 	t.Run(TableMemberships, func(t *testing.T) { arrowCheck(t, TableMemberships, fixtureMemberships(t), WriterOptions{}) })
 	t.Run("many row groups", func(t *testing.T) {
 		arrowCheck(t, TableDirectoryUsers, manyUsers(4_000), WriterOptions{MaxRowsPerRowGroup: 1_000, PageBufferSize: 8 << 10})
@@ -92,7 +94,7 @@ func arrowCheck[T any](t *testing.T, table string, rows []T, opts WriterOptions)
 				t.Errorf("%s: %v, want INT64", path, d.PhysicalType())
 			}
 		case "timestamp":
-			ts, ok := d.LogicalType().(*pqschema.TimestampLogicalType)
+			ts, ok := d.LogicalType().(pqschema.TimestampLogicalType)
 			if d.PhysicalType() != pq.Types.Int64 || !ok || !ts.IsAdjustedToUTC() || ts.TimeUnit() != pqschema.TimeUnitMillis {
 				t.Errorf("%s: %v %v, want INT64 TIMESTAMP(MILLIS, UTC)", path, d.PhysicalType(), d.LogicalType())
 			}
@@ -125,7 +127,7 @@ func arrowCheck[T any](t *testing.T, table string, rows []T, opts WriterOptions)
 		if got, want := arrowTypeName(f.Type), c.HiveType; got != want {
 			t.Errorf("%s: arrow type %v, want %s", c.Name, f.Type, want)
 		}
-		var got []any
+		got := []any{}
 		for _, chunk := range tbl.Column(i).Data().Chunks() {
 			got = append(got, arrowValues(t, chunk)...)
 		}

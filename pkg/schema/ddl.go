@@ -28,7 +28,7 @@ type DDLOptions struct {
 	ProjectionStart string
 }
 
-// TableLocation returns the S3 location of table t under the export root
+// TableLocation returns the S3 location of a table under the export root
 // location (s3://bucket/prefix), with a trailing slash.
 func TableLocation(location, table string) string {
 	return strings.TrimRight(location, "/") + "/" + table + "/"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -125,6 +126,10 @@ func cloneString(s *string) *string {
 	return ptr(*s)
 }
 
+// scratch holds reusable buffers for compactJSON and emailsJSON, so mapping a
+// row allocates only the strings it returns.
+var scratch = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // compactJSON returns raw as compact JSON text, or nil when raw is empty or
 // the JSON null. Invalid JSON (which a decoded json.RawMessage cannot be) is
 // kept verbatim; invalid UTF-8 is replaced so the column stays valid UTF8.
@@ -133,13 +138,13 @@ func compactJSON(raw json.RawMessage) *string {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
-	var b bytes.Buffer
-	b.Grow(len(raw))
-	if err := json.Compact(&b, raw); err != nil {
-		b.Reset()
-		b.Write(raw)
+	b := scratch.Get().(*bytes.Buffer)
+	defer scratch.Put(b)
+	b.Reset()
+	if err := json.Compact(b, raw); err == nil {
+		raw = b.Bytes()
 	}
-	s := b.String()
+	s := string(raw)
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
@@ -151,12 +156,14 @@ func emailsJSON(emails []workos.DirectoryUserEmail) *string {
 	if emails == nil {
 		return nil
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
+	b := scratch.Get().(*bytes.Buffer)
+	defer scratch.Put(b)
+	b.Reset()
+	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(emails); err != nil {
 		// DirectoryUserEmail holds only strings and bools: unreachable.
 		panic("schema: cannot encode emails: " + err.Error())
 	}
-	return ptr(strings.TrimSuffix(b.String(), "\n"))
+	return ptr(string(bytes.TrimSuffix(b.Bytes(), []byte("\n"))))
 }

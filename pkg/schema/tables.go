@@ -16,7 +16,7 @@ import (
 const Version = "1"
 
 // Names of the exported tables. They are also the first path segment under the
-// export prefix: <prefix>/<table>/dt=<yyyy-MM-dd>/part-….parquet.
+// export prefix: <prefix>/<table>/dt=<yyyy-MM-dd>/.
 const (
 	TableDirectories     = "directories"
 	TableDirectoryUsers  = "directory_users"

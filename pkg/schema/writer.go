@@ -28,7 +28,7 @@ const (
 const (
 	DefaultCompression        = "zstd"
 	DefaultMaxRowsPerRowGroup = 100_000
-	DefaultMaxRowGroupBytes   = 16 << 20
+	DefaultMaxRowGroupBytes   = 4 << 20
 	DefaultMaxFileBytes       = 256 << 20
 	DefaultPageBufferSize     = 256 << 10
 )
@@ -55,8 +55,9 @@ type WriterOptions struct {
 	// (default DefaultMaxRowsPerRowGroup).
 	MaxRowsPerRowGroup int64
 	// MaxRowGroupBytes ends a row group when its buffered size (compressed
-	// pages plus values not yet paged) passes this (default 16 MiB). It is
-	// the main bound on the writer's memory.
+	// pages plus values not yet paged) passes this (default 4 MiB, about
+	// 2 MiB compressed or 15k users). The open row group is held in memory,
+	// so this is the main bound on the writer's memory.
 	MaxRowGroupBytes int64
 	// MaxFileBytes ends the current part and starts a new one when the
 	// file passes this size (default 256 MiB).
@@ -73,7 +74,7 @@ func (o WriterOptions) withDefaults() (WriterOptions, parquet.WriterOption, erro
 	var codec compress.Codec
 	switch strings.ToLower(o.Compression) {
 	case "", "zstd":
-		o.Compression, codec = "zstd", &parquet.Zstd
+		o.Compression, codec = "zstd", new(zstdCodec)
 	case "snappy":
 		o.Compression, codec = "snappy", &parquet.Snappy
 	default:

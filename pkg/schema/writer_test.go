@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/dsync-export/dsync-export/pkg/version"
@@ -57,6 +58,20 @@ func TestFileMetadata(t *testing.T) {
 	// shows here; release binaries add " version 0.32.0(build )".
 	if cb := f.Metadata().CreatedBy; !strings.HasPrefix(cb, "github.com/parquet-go/parquet-go") {
 		t.Errorf("created_by = %q, want the writing library", cb)
+	}
+
+	// Legacy converted types too, for readers that predate logical types.
+	for _, e := range f.Metadata().Schema[1:] {
+		typ, _ := e.Type.Get()
+		conv, hasConv := e.ConvertedType.Get()
+		switch {
+		case e.Type.Valid && typ == format.ByteArray && (!hasConv || conv != deprecated.UTF8):
+			t.Errorf("%s: BYTE_ARRAY without converted type UTF8", e.Name)
+		case e.Type.Valid && typ == format.Int64 && strings.HasSuffix(e.Name, "_at") && (!hasConv || conv != deprecated.TimestampMillis):
+			t.Errorf("%s: timestamp without converted type TIMESTAMP_MILLIS", e.Name)
+		case e.Name == "roles" && (!hasConv || conv != deprecated.List):
+			t.Errorf("%s: list without converted type LIST", e.Name)
+		}
 	}
 
 	// Compression, dictionary encoding and statistics, per column chunk.
@@ -429,4 +444,45 @@ func TestWriteReusesNoInput(t *testing.T) {
 	if diff := cmp.Diff(want, readRows[DirectoryUser](t, store.parts[0].Bytes())); diff != "" {
 		t.Errorf("rows changed after Write (-want +got):\n%s", diff)
 	}
+}
+
+// TestDictionaryFallback writes a dict column with more distinct values than
+// the dictionary cap, so the writer falls back to PLAIN mid row group, and
+// checks that both readers still see every value.
+func TestDictionaryFallback(t *testing.T) {
+	rows := make([]DirectoryGroupMembership, 40_000)
+	for i := range rows {
+		rows[i] = DirectoryGroupMembership{
+			DirectoryID:    "directory_01HX",
+			OrganizationID: "org_01HX",
+			GroupID:        fmt.Sprintf("directory_group_%026d", i), // ~1.7 MB of distinct values
+			UserID:         fmt.Sprintf("directory_user_%026d", i%977),
+			ExportedAt:     exportedAtMillis,
+		}
+	}
+	opts := WriterOptions{MaxRowGroupBytes: 64 << 20, PageBufferSize: 16 << 10}
+	store, _ := writeAll(t, opts, rows)
+	data := store.parts[0].Bytes()
+	f := openFile(t, data)
+	if n := len(f.RowGroups()); n != 1 {
+		t.Fatalf("%d row groups, want 1 so the dictionary overflows", n)
+	}
+	col, _ := f.Schema().Lookup("group_id")
+	stats := f.Metadata().RowGroups[0].Columns[col.ColumnIndex].MetaData.EncodingStats
+	var dictPages, plainPages int32
+	for _, s := range stats {
+		switch {
+		case s.PageType == format.DataPageV2 && s.Encoding == format.RLEDictionary:
+			dictPages += s.Count
+		case s.PageType == format.DataPageV2 && s.Encoding == format.Plain:
+			plainPages += s.Count
+		}
+	}
+	if dictPages == 0 || plainPages == 0 {
+		t.Errorf("group_id pages: %d dictionary, %d plain; want both (a fallback): %+v", dictPages, plainPages, stats)
+	}
+	if diff := cmp.Diff(rows, readRows[DirectoryGroupMembership](t, data)); diff != "" {
+		t.Errorf("parquet-go read back (-want +got):\n%s", diff)
+	}
+	arrowCheck(t, TableMemberships, rows, opts)
 }
