@@ -1,13 +1,10 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
 	"strings"
-	"time"
 
+	"github.com/dsync-export/dsync-export/pkg/envconf"
 	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
@@ -40,151 +37,53 @@ var envNames = []string{
 // missing variable in one error. requireKey is false for the local demo, which
 // brings its own WorkOS fake.
 func loadConfig(getenv func(string) string, requireKey bool) (config, error) {
-	var errs []string
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, name+": "+fmt.Sprintf(format, args...))
-	}
+	r := envconf.New(getenv)
 	c := config{
-		Destination: strings.TrimSpace(getenv("EXPORT_DESTINATION")),
-		SecretID:    strings.TrimSpace(getenv("WORKOS_API_KEY_SECRET_ID")),
-		SecretField: strings.TrimSpace(getenv("WORKOS_API_KEY_SECRET_FIELD")),
-		APIKey:      strings.TrimSpace(getenv("WORKOS_API_KEY")),
-		BaseURL:     strings.TrimSpace(getenv("WORKOS_BASE_URL")),
-		Export:      export.DefaultConfig(),
-		RateLimits:  workos.DefaultRateLimits,
-		MaxAttempts: 5,
-		Compression: "zstd",
+		Export:     export.DefaultConfig(),
+		RateLimits: workos.DefaultRateLimits,
 	}
-	if c.Destination == "" {
-		bad("EXPORT_DESTINATION", "missing: set it to s3://bucket/prefix or a local folder")
-	} else if strings.HasPrefix(c.Destination, "s3://") {
-		rest := strings.TrimPrefix(c.Destination, "s3://")
-		if bucket, _, _ := strings.Cut(rest, "/"); bucket == "" {
-			bad("EXPORT_DESTINATION", "%q has no bucket: use s3://bucket/prefix", c.Destination)
-		}
-	}
-	if c.SecretField == "" {
-		c.SecretField = "api_key"
-	}
-	if requireKey && c.SecretID == "" && c.APIKey == "" {
-		bad("WORKOS_API_KEY_SECRET_ID", "missing: set it to the name or ARN of the Secrets Manager secret holding the WorkOS API key (or WORKOS_API_KEY for a local run)")
-	}
-	if c.BaseURL == "" {
-		c.BaseURL = "https://api.workos.com/"
-	} else if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
-		bad("WORKOS_BASE_URL", "%q must be an http(s) URL such as https://api.workos.com", c.BaseURL)
-	}
-	c.PathStyle = parseBool(getenv, "EXPORT_S3_PATH_STYLE", false, bad)
-	c.Export.Concurrency = parseInt(getenv, "EXPORT_CONCURRENCY", c.Export.Concurrency, 1, 1000, bad)
-	c.MaxAttempts = parseInt(getenv, "WORKOS_MAX_ATTEMPTS", c.MaxAttempts, 1, 20, bad)
-	if v := strings.TrimSpace(getenv("EXPORT_MEMBERSHIP_MODE")); v != "" {
+	c.Destination, _, _ = r.Destination("EXPORT_DESTINATION", "set it to s3://bucket/prefix or a local folder")
+	w := r.WorkOS(requireKey, "set it to the name or ARN of the Secrets Manager secret holding the WorkOS API key (or WORKOS_API_KEY for a local run)")
+	c.SecretID, c.SecretField, c.APIKey, c.BaseURL = w.SecretID, w.SecretField, w.APIKey, w.BaseURL
+	c.PathStyle = r.Bool("EXPORT_S3_PATH_STYLE", false)
+	c.Export.Concurrency = r.Int("EXPORT_CONCURRENCY", c.Export.Concurrency, 1, 1000)
+	c.MaxAttempts = r.Int("WORKOS_MAX_ATTEMPTS", 5, 1, 20)
+	if v := r.String("EXPORT_MEMBERSHIP_MODE"); v != "" {
 		switch v {
 		case export.MembershipAuto, export.MembershipByGroup, export.MembershipByUser, export.MembershipLegacy:
 			c.Export.MembershipMode = v
 		default:
-			bad("EXPORT_MEMBERSHIP_MODE", "%q must be auto, by_group, by_user or legacy", v)
+			r.Bad("EXPORT_MEMBERSHIP_MODE", "%q must be auto, by_group, by_user or legacy", v)
 		}
 	}
-	c.Export.OrganizationIDs = parseList(getenv("EXPORT_ORGANIZATION_IDS"))
+	c.Export.OrganizationIDs = r.List("EXPORT_ORGANIZATION_IDS")
 	for _, id := range c.Export.OrganizationIDs {
 		if !strings.HasPrefix(id, "org_") {
-			bad("EXPORT_ORGANIZATION_IDS", "%q is not an organization ID (org_…)", id)
+			r.Bad("EXPORT_ORGANIZATION_IDS", "%q is not an organization ID (org_…)", id)
 		}
 	}
-	c.Export.DirectoryIDs = parseList(getenv("EXPORT_DIRECTORY_IDS"))
+	c.Export.DirectoryIDs = r.List("EXPORT_DIRECTORY_IDS")
 	for _, id := range c.Export.DirectoryIDs {
 		if !strings.HasPrefix(id, workos.DirectoryIDPrefix) || strings.HasPrefix(id, workos.DirectoryUserIDPrefix) || strings.HasPrefix(id, workos.DirectoryGroupIDPrefix) {
-			bad("EXPORT_DIRECTORY_IDS", "%q is not a directory ID (directory_…)", id)
+			r.Bad("EXPORT_DIRECTORY_IDS", "%q is not a directory ID (directory_…)", id)
 		}
 	}
-	if v := strings.TrimSpace(getenv("EXPORT_DEADLINE_MARGIN")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			bad("EXPORT_DEADLINE_MARGIN", "%q must be a duration such as 60s", v)
-		} else {
-			c.Export.DeadlineMargin = d
-		}
-	}
-	c.RateLimits.PerDirectoryUsers = parseFloat(getenv, "WORKOS_RATE_LIMIT_DIRECTORY_USERS", c.RateLimits.PerDirectoryUsers, bad)
-	c.RateLimits.Global = parseFloat(getenv, "WORKOS_RATE_LIMIT_GLOBAL", c.RateLimits.Global, bad)
+	c.Export.DeadlineMargin = r.Duration("EXPORT_DEADLINE_MARGIN", c.Export.DeadlineMargin)
+	c.RateLimits.PerDirectoryUsers = r.Rate("WORKOS_RATE_LIMIT_DIRECTORY_USERS", c.RateLimits.PerDirectoryUsers)
+	c.RateLimits.Global = r.Rate("WORKOS_RATE_LIMIT_GLOBAL", c.RateLimits.Global)
 	c.Export.PerDirectoryRate = c.RateLimits.PerDirectoryUsers
 	c.Export.GlobalRate = c.RateLimits.Global
-	if v := strings.TrimSpace(getenv("EXPORT_COMPRESSION")); v != "" {
+	c.Compression = "zstd"
+	if v := r.String("EXPORT_COMPRESSION"); v != "" {
 		if v != "zstd" && v != "snappy" {
-			bad("EXPORT_COMPRESSION", "%q must be zstd or snappy", v)
+			r.Bad("EXPORT_COMPRESSION", "%q must be zstd or snappy", v)
 		} else {
 			c.Compression = v
 		}
 	}
 	c.Export.Writer.Compression = c.Compression
-	c.FileRolloverMiB = int64(parseInt(getenv, "EXPORT_MAX_FILE_MIB", 256, 16, 4096, bad))
+	c.FileRolloverMiB = int64(r.Int("EXPORT_MAX_FILE_MIB", 256, 16, 4096))
 	c.Export.Writer.MaxFileBytes = c.FileRolloverMiB << 20
-	switch v := strings.ToLower(strings.TrimSpace(getenv("LOG_LEVEL"))); v {
-	case "", "info":
-		c.LogLevel = slog.LevelInfo
-	case "debug":
-		c.LogLevel = slog.LevelDebug
-	case "warn", "warning":
-		c.LogLevel = slog.LevelWarn
-	case "error":
-		c.LogLevel = slog.LevelError
-	default:
-		bad("LOG_LEVEL", "%q must be debug, info, warn or error", v)
-	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("export: invalid configuration:\n  - %s", strings.Join(errs, "\n  - "))
-	}
-	return c, nil
+	c.LogLevel = r.LogLevel("LOG_LEVEL")
+	return c, r.Err("export")
 }
-
-func parseList(s string) []string {
-	var out []string
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func parseInt(getenv func(string) string, name string, def, lo, hi int, bad func(string, string, ...any)) int {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		bad(name, "%q must be a whole number from %d to %d", v, lo, hi)
-		return def
-	}
-	return n
-}
-
-func parseFloat(getenv func(string) string, name string, def float64, bad func(string, string, ...any)) float64 {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 {
-		bad(name, "%q must be a number of requests per second, 0 to turn the limiter off", v)
-		return def
-	}
-	return f
-}
-
-func parseBool(getenv func(string) string, name string, def bool, bad func(string, string, ...any)) bool {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		bad(name, "%q must be true or false", v)
-		return def
-	}
-	return b
-}
-
-// getenvOS is os.Getenv, named for tests that pass their own lookup.
-var getenvOS = os.Getenv
