@@ -2,6 +2,8 @@ package schema
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -44,4 +46,17 @@ func columnsMarkdown() string {
 		fmt.Fprintf(&b, "| `%s` | `string` | no | Snapshot date, yyyy-MM-dd (UTC), partition column in the S3 path | (export run) |\n", PartitionColumn)
 	}
 	return b.String()
+}
+
+// TestReadmeDocumentsEveryColumn keeps the README's table documentation equal
+// to the generated COLUMNS.md: paste it again after changing a table.
+func TestReadmeDocumentsEveryColumn(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ := strings.Cut(columnsMarkdown(), "\n") // without the generated-file comment
+	if !strings.Contains(string(readme), body) {
+		t.Error("README.md does not contain the current pkg/schema/COLUMNS.md: paste it under \"Tables and columns\"")
+	}
 }
