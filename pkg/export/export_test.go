@@ -1,13 +1,11 @@
 package export_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -15,13 +13,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/parquet-go/parquet-go"
 
 	"github.com/dsync-export/dsync-export/pkg/awstest"
 	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/snapshottest"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
 )
@@ -82,116 +80,6 @@ func testConfig() export.Config {
 	return cfg
 }
 
-// readTable reads every file of a table listed by the manifest.
-func readTable[T any](t *testing.T, dst sink.Sink, m *snapshot.Manifest, table string) []T {
-	t.Helper()
-	tm, ok := m.Tables[table]
-	if !ok {
-		t.Fatalf("manifest has no table %s", table)
-	}
-	var out []T
-	for _, f := range tm.Files {
-		b, err := dst.Get(context.Background(), f.Key)
-		if err != nil {
-			t.Fatalf("get %s: %v", f.Key, err)
-		}
-		if int64(len(b)) != f.Bytes {
-			t.Errorf("%s: %d bytes, manifest says %d", f.Key, len(b), f.Bytes)
-		}
-		rows, err := parquet.Read[T](bytes.NewReader(b), int64(len(b)))
-		if err != nil {
-			t.Fatalf("read %s: %v", f.Key, err)
-		}
-		if int64(len(rows)) != f.Rows {
-			t.Errorf("%s: %d rows, manifest says %d", f.Key, len(rows), f.Rows)
-		}
-		out = append(out, rows...)
-	}
-	if int64(len(out)) != tm.Rows {
-		t.Errorf("%s: %d rows, manifest says %d", table, len(out), tm.Rows)
-	}
-	return out
-}
-
-// expected is the fake's dataset mapped through pkg/schema, the rows a
-// perfect export must contain.
-type expected struct {
-	dirs        []schema.Directory
-	users       []schema.DirectoryUser
-	groups      []schema.DirectoryGroup
-	memberships []schema.DirectoryGroupMembership
-}
-
-func expectedRows(fake *workostest.Server, at time.Time) expected {
-	var e expected
-	for _, d := range fake.Directories() {
-		e.dirs = append(e.dirs, schema.FromDirectory(&d, at))
-		for u := range fake.Users(d.ID) {
-			e.users = append(e.users, schema.FromDirectoryUser(&u, at))
-		}
-		for g := range fake.Groups(d.ID) {
-			e.groups = append(e.groups, schema.FromDirectoryGroup(&g, at))
-		}
-		for gid, uid := range fake.Memberships(d.ID) {
-			e.memberships = append(e.memberships, schema.DirectoryGroupMembership{
-				DirectoryID: d.ID, OrganizationID: d.OrganizationID, GroupID: gid, UserID: uid, ExportedAt: at,
-			})
-		}
-	}
-	return e
-}
-
-func sortByKey[T any](rows []T, key func(T) string) []T {
-	s := slices.Clone(rows)
-	sort.SliceStable(s, func(i, j int) bool { return key(s[i]) < key(s[j]) })
-	return s
-}
-
-func memKey(m schema.DirectoryGroupMembership) string { return m.GroupID + "|" + m.UserID }
-
-// checkExact compares an exported snapshot with the fake's dataset: every ID
-// once, every value equal.
-func checkExact(t *testing.T, dst sink.Sink, m *snapshot.Manifest, want expected) {
-	t.Helper()
-	dirs := readTable[schema.Directory](t, dst, m, schema.TableDirectories)
-	users := readTable[schema.DirectoryUser](t, dst, m, schema.TableDirectoryUsers)
-	groups := readTable[schema.DirectoryGroup](t, dst, m, schema.TableDirectoryGroups)
-	ms := readTable[schema.DirectoryGroupMembership](t, dst, m, schema.TableMemberships)
-	if len(want.users) == 0 || len(want.memberships) == 0 {
-		t.Fatal("the fake dataset is empty: the test would prove nothing")
-	}
-	if d := cmp.Diff(sortByKey(want.dirs, func(r schema.Directory) string { return r.ID }), sortByKey(dirs, func(r schema.Directory) string { return r.ID })); d != "" {
-		t.Errorf("directories differ (-want +got):\n%s", d)
-	}
-	if d := cmp.Diff(sortByKey(want.users, func(r schema.DirectoryUser) string { return r.ID }), sortByKey(users, func(r schema.DirectoryUser) string { return r.ID })); d != "" {
-		t.Errorf("directory_users differ (-want +got):\n%.3000s", d)
-	}
-	if d := cmp.Diff(sortByKey(want.groups, func(r schema.DirectoryGroup) string { return r.ID }), sortByKey(groups, func(r schema.DirectoryGroup) string { return r.ID })); d != "" {
-		t.Errorf("directory_groups differ (-want +got):\n%.3000s", d)
-	}
-	if d := cmp.Diff(sortByKey(want.memberships, memKey), sortByKey(ms, memKey)); d != "" {
-		t.Errorf("memberships differ (-want +got):\n%.3000s", d)
-	}
-}
-
-// listAll lists every object under the snapshot's table partitions and
-// manifest folder.
-func listSnapshot(t *testing.T, dst sink.Sink, date string) []string {
-	t.Helper()
-	var keys []string
-	for _, tb := range schema.Tables() {
-		objs, err := dst.List(context.Background(), snapshot.PartitionPrefix(tb.Name, date))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range objs {
-			keys = append(keys, o.Key)
-		}
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func TestExportToS3WithFaultsMatchesDatasetExactly(t *testing.T) {
 	fake, client := startFake(t, workostest.Config{
 		Seed: 7, Directories: 3, UsersPerDirectory: 450, GroupsPerDirectory: 9,
@@ -210,7 +98,7 @@ func TestExportToS3WithFaultsMatchesDatasetExactly(t *testing.T) {
 	if res.Manifest.API.Retries == 0 || res.Manifest.API.RateLimited == 0 {
 		t.Errorf("manifest API stats %+v: want retries and 429s recorded", res.Manifest.API)
 	}
-	checkExact(t, dst, res.Manifest, expectedRows(fake, snapTime))
+	snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
 
 	// The manifest is the commit record and lists exactly the stored objects.
 	if res.ManifestKey != "_manifests/dt=2026-11-28/manifest.json" {
@@ -224,7 +112,7 @@ func TestExportToS3WithFaultsMatchesDatasetExactly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := listSnapshot(t, dst, "2026-11-28")
+	got := snapshottest.ListSnapshot(t, dst, "2026-11-28")
 	want := m.Keys()
 	sort.Strings(want)
 	if d := cmp.Diff(want, got); d != "" {
@@ -254,7 +142,7 @@ func TestMembershipRoutesAgree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkExact(t, dst, res.Manifest, expectedRows(fake, snapTime))
+			snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
 			for _, dm := range res.Manifest.Directories {
 				if mode != export.MembershipAuto && dm.MembershipRoute != mode {
 					t.Errorf("directory %s route %q, want %q", dm.ID, dm.MembershipRoute, mode)
@@ -284,7 +172,7 @@ func TestAutoRouteChoosesByUserForManySmallGroups(t *testing.T) {
 	if got := res.Manifest.Directories[0].MembershipRoute; got != snapshot.RouteByUser {
 		t.Errorf("route %q, want by_user (%+v)", got, res.Manifest.Directories[0])
 	}
-	checkExact(t, dst, res.Manifest, expectedRows(fake, snapTime))
+	snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
 }
 
 func TestRerunRemovesStalePartsAndIsIdempotent(t *testing.T) {
@@ -314,13 +202,13 @@ func TestRerunRemovesStalePartsAndIsIdempotent(t *testing.T) {
 			t.Fatal(err)
 		}
 		if run == 0 {
-			if d := cmp.Diff(sortByKey(stale, func(s string) string { return s }), sortByKey(res.StaleDeleted, func(s string) string { return s })); d != "" {
+			if d := cmp.Diff(snapshottest.SortByKey(stale, func(s string) string { return s }), snapshottest.SortByKey(res.StaleDeleted, func(s string) string { return s })); d != "" {
 				t.Errorf("stale deleted (-want +got):\n%s", d)
 			}
 		} else if len(res.StaleDeleted) != 0 {
 			t.Errorf("second run deleted %v, want nothing", res.StaleDeleted)
 		}
-		got := listSnapshot(t, dst, "2026-11-28")
+		got := snapshottest.ListSnapshot(t, dst, "2026-11-28")
 		want := res.Manifest.Keys()
 		sort.Strings(want)
 		if d := cmp.Diff(want, got); d != "" {
@@ -331,7 +219,7 @@ func TestRerunRemovesStalePartsAndIsIdempotent(t *testing.T) {
 		} else if d := cmp.Diff(first, got); d != "" {
 			t.Errorf("re-run changed the object set:\n%s", d)
 		}
-		checkExact(t, dst, res.Manifest, expectedRows(fake, snapTime))
+		snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
 	}
 	if _, err := dst.Get(ctx, other); err != nil {
 		t.Errorf("another date's object was touched: %v", err)
@@ -365,7 +253,7 @@ func TestDeadlineStopsBeforeTimeoutWithoutManifest(t *testing.T) {
 	if _, err := dst.Get(context.Background(), snapshot.ManifestKey("2026-11-28")); !errors.Is(err, sink.ErrNotExist) {
 		t.Errorf("manifest exists after a failed run (err %v)", err)
 	}
-	if got := listSnapshot(t, dst, "2026-11-28"); len(got) != 0 {
+	if got := snapshottest.ListSnapshot(t, dst, "2026-11-28"); len(got) != 0 {
 		t.Errorf("aborted run left committed objects: %v", got)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/snapshottest"
 	"github.com/dsync-export/dsync-export/pkg/verify"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
@@ -237,15 +238,15 @@ func soakSeed(t *testing.T, s3srv *awstest.S3Server, seed int64, sum *summary) {
 	}
 	exportTime := time.Since(start)
 	m := res.Manifest
-	if stored := readManifest(t, dst, date); stored == nil {
+	if stored := snapshottest.ReadManifest(t, dst, date); stored == nil {
 		t.Fatalf("seed %d: Run succeeded but no manifest is stored", seed)
 	} else if d := cmp.Diff(m, stored); d != "" {
 		t.Errorf("seed %d: stored manifest differs from the returned one:\n%s", seed, d)
 	}
 
-	checkObjectsAreManifest(t, dst, m)
+	snapshottest.CheckObjectsAreManifest(t, dst, m)
 	rep := checkValid(t, ctx, dst, date, verify.Options{Sample: 5, WorkOS: client, Rand: rand.New(rand.NewPCG(uint64(seed), 1))})
-	rows := checkExact(t, dst, m, expectedRows(fake, snapTime))
+	rows := snapshottest.CheckExact(t, dst, m, snapshottest.ExpectedRows(fake, snapTime))
 	files := 0
 	for _, tm := range m.Tables {
 		files += len(tm.Files)
@@ -340,7 +341,7 @@ func soakKilled(t *testing.T, s3srv *awstest.S3Server, bin string) string {
 	p.waitFor(t, held, fmt.Sprintf("the export to make %d WorkOS requests", fetchRequests))
 	p.kill(t)
 	apiGate.disarm()
-	leftFetching := listSnapshot(t, dst, date)
+	leftFetching := snapshottest.ListSnapshot(t, dst, date)
 	checkUncommitted(t, ctx, dst, date)
 
 	// 2. Killed while committing: S3 stops answering once two data objects
@@ -351,7 +352,7 @@ func soakKilled(t *testing.T, s3srv *awstest.S3Server, bin string) string {
 	p.waitFor(t, held, fmt.Sprintf("the export to commit %d data objects", commits))
 	p.kill(t)
 	s3Gate.disarm()
-	leftCommitting := listSnapshot(t, dst, date)
+	leftCommitting := snapshottest.ListSnapshot(t, dst, date)
 	if len(leftCommitting) < commits {
 		t.Errorf("after the kill while committing, the partitions hold %v: want the %d committed data objects", leftCommitting, commits)
 	}
@@ -364,7 +365,7 @@ func soakKilled(t *testing.T, s3srv *awstest.S3Server, bin string) string {
 	if err := json.NewDecoder(strings.NewReader(p.stdout.String())).Decode(&out); err != nil {
 		t.Fatalf("the export's summary is not JSON: %v\n%s", err, p.stdout.String())
 	}
-	m := readManifest(t, dst, date)
+	m := snapshottest.ReadManifest(t, dst, date)
 	if m == nil {
 		t.Fatalf("the re-run exited 0 but wrote no manifest\nstderr:\n%s", p.stderr.String())
 	}
@@ -376,10 +377,10 @@ func soakKilled(t *testing.T, s3srv *awstest.S3Server, bin string) string {
 			t.Errorf("re-run summary says %d %s rows, the manifest %d", out.Rows[name], name, tm.Rows)
 		}
 	}
-	checkObjectsAreManifest(t, dst, m)
+	snapshottest.CheckObjectsAreManifest(t, dst, m)
 	client := newClient(t, api.URL)
 	checkValid(t, ctx, dst, date, verify.Options{Sample: 5, WorkOS: client, Rand: rand.New(rand.NewPCG(6060, 1))})
-	rows := checkExact(t, dst, m, expectedRows(fake, m.SnapshotTime))
+	rows := snapshottest.CheckExact(t, dst, m, snapshottest.ExpectedRows(fake, m.SnapshotTime))
 	if ups := multipartUploads(t, ctx, s3srv.Client(t), "killed"); len(ups) != 0 {
 		t.Errorf("multipart uploads left in progress: %v", ups)
 	}
@@ -440,7 +441,7 @@ func soakDeadline(t *testing.T, s3srv *awstest.S3Server) string {
 		t.Errorf("err %v: no rows written: the deadline must hit mid-export", err)
 	}
 	checkUncommitted(t, ctx, dst, date)
-	left := listSnapshot(t, dst, date)
+	left := snapshottest.ListSnapshot(t, dst, date)
 	if ups := multipartUploads(t, ctx, s3srv.Client(t), "deadline"); len(ups) != 0 {
 		t.Errorf("multipart uploads left in progress after the deadline: %v", ups)
 	}
@@ -478,9 +479,9 @@ func soakDeadline(t *testing.T, s3srv *awstest.S3Server) string {
 	if d := cmp.Diff(wantStale, gotStale); d != "" {
 		t.Errorf("re-run deleted stale objects (-want +got):\n%s", d)
 	}
-	checkObjectsAreManifest(t, dst, res.Manifest)
+	snapshottest.CheckObjectsAreManifest(t, dst, res.Manifest)
 	checkValid(t, ctx, dst, date, verify.Options{Sample: 5, WorkOS: client, Rand: rand.New(rand.NewPCG(8080, 1))})
-	rows := checkExact(t, dst, res.Manifest, expectedRows(fake, snapTime))
+	rows := snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
 	s := fmt.Sprintf("stopped %s after the margin point with %d rows written and %d parts left without a manifest; re-run deleted %d stale objects, %d rows compared",
 		windDown.Round(time.Millisecond), pe.RowsWritten, len(left), len(res.StaleDeleted), rows)
 	t.Log(s)
