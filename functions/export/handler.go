@@ -14,26 +14,11 @@ import (
 
 	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/secret"
 	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
-
-// keySource yields the WorkOS API key: from Secrets Manager in Lambda
-// (cached across warm invocations), or a fixed key for local runs.
-type keySource interface {
-	APIKey(ctx context.Context) (string, error)
-	Invalidate()
-	// Describe names where the key comes from, for error messages.
-	Describe() string
-}
-
-// staticKey is WORKOS_API_KEY (local runs only).
-type staticKey string
-
-func (k staticKey) APIKey(context.Context) (string, error) { return string(k), nil }
-func (staticKey) Invalidate()                              {}
-func (staticKey) Describe() string                         { return "the WORKOS_API_KEY variable" }
 
 // Output is the function's JSON result.
 type Output struct {
@@ -56,7 +41,8 @@ type Output struct {
 type handler struct {
 	cfg        config
 	sink       sink.Sink
-	keys       keySource
+	keys       secret.Source
+	keysFrom   string // where the key comes from, for error messages
 	log        *slog.Logger
 	metrics    io.Writer // CloudWatch Embedded Metric Format lines
 	httpClient *http.Client
@@ -90,7 +76,7 @@ func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	if err != nil {
 		if workos.IsUnauthorized(err) {
 			h.keys.Invalidate() // re-read a rotated secret on the next invocation
-			err = fmt.Errorf("%w; the key comes from %s: update it with a valid WorkOS secret key that has Directory Sync access", err, h.keys.Describe())
+			err = fmt.Errorf("%w; the key comes from %s: update it with a valid WorkOS secret key that has Directory Sync access", err, h.keysFrom)
 		}
 		h.log.Error("export failed: no manifest written", "snapshot_date", date, "error", err.Error())
 		h.emit(date, nil, err)
@@ -127,7 +113,7 @@ func (h *handler) workosClient(ctx context.Context) (*workos.Client, error) {
 	}
 	c, err := workos.NewClient(key, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("export: WorkOS client from %s: %w", h.keys.Describe(), err)
+		return nil, fmt.Errorf("export: WorkOS client from %s: %w", h.keysFrom, err)
 	}
 	h.client, h.clientKey = c, key
 	return c, nil

@@ -59,27 +59,19 @@ func newHandler(ctx context.Context, getenv func(string) string, stdout io.Write
 	if err != nil {
 		return nil, fmt.Errorf("export: EXPORT_DESTINATION %s: %w", cfg.Destination, err)
 	}
-	var keys keySource
+	var keys secret.Source
+	keysFrom := "the WORKOS_API_KEY variable"
 	if cfg.SecretID != "" {
 		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("export: load AWS configuration: %w", err)
 		}
-		keys = secretKey{Loader: secret.NewLoader(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID, cfg.SecretField), id: cfg.SecretID}
+		keys = secret.NewLoader(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID, cfg.SecretField)
+		keysFrom = fmt.Sprintf("Secrets Manager secret %q (WORKOS_API_KEY_SECRET_ID)", cfg.SecretID)
 	} else {
-		keys = staticKey(cfg.APIKey)
+		keys = secret.Static(cfg.APIKey)
 	}
-	return &handler{cfg: cfg, sink: dst, keys: keys, log: log, metrics: stdout, now: time.Now}, nil
-}
-
-// secretKey reads the key from Secrets Manager, cached across invocations.
-type secretKey struct {
-	*secret.Loader
-	id string
-}
-
-func (s secretKey) Describe() string {
-	return fmt.Sprintf("Secrets Manager secret %q (WORKOS_API_KEY_SECRET_ID)", s.id)
+	return &handler{cfg: cfg, sink: dst, keys: keys, keysFrom: keysFrom, log: log, metrics: stdout, now: time.Now}, nil
 }
 
 // demoDataset is the built-in fake's dataset for --demo: a few directories and

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dsync-export/dsync-export/pkg/secret"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/verify"
 	"github.com/dsync-export/dsync-export/pkg/workos"
@@ -64,25 +65,12 @@ type S3Object struct {
 	Sequencer string `json:"sequencer,omitempty"`
 }
 
-// keySource yields the WorkOS API key: from Secrets Manager in Lambda (cached
-// across warm invocations), or a fixed key for local runs.
-type keySource interface {
-	APIKey(ctx context.Context) (string, error)
-	Invalidate()
-}
-
-// staticKey is WORKOS_API_KEY (local runs only).
-type staticKey string
-
-func (k staticKey) APIKey(context.Context) (string, error) { return string(k), nil }
-func (staticKey) Invalidate()                              {}
-
 // handler verifies one snapshot per invocation. Its dependencies are built
 // once per cold start and reused by warm invocations.
 type handler struct {
 	cfg        config
 	src        verify.Source
-	keys       keySource // nil when cfg.Sample is 0
+	keys       secret.Source // nil when cfg.Sample is 0
 	log        *slog.Logger
 	stdout     io.Writer // the report and the EMF metric line
 	httpClient *http.Client

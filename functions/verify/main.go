@@ -73,7 +73,7 @@ func newHandler(ctx context.Context, getenv func(string) string, stdout, logOut 
 		}
 		h.keys = secret.NewLoader(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID, cfg.SecretField)
 	default:
-		h.keys = staticKey(cfg.APIKey)
+		h.keys = secret.Static(cfg.APIKey)
 	}
 	return h, nil
 }

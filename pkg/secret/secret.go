@@ -177,3 +177,20 @@ func (l *Loader) describe(err error) error {
 	}
 	return fmt.Errorf("secret: read secret %q from Secrets Manager: %w", l.secretID, err)
 }
+
+// Source yields the WorkOS API key. *Loader reads it from Secrets Manager;
+// Static is a fixed key.
+type Source interface {
+	APIKey(ctx context.Context) (string, error)
+	// Invalidate drops a cached key, after WorkOS rejected it (401).
+	Invalidate()
+}
+
+// Static is a fixed API key (WORKOS_API_KEY, for local runs).
+type Static string
+
+// APIKey returns the key.
+func (k Static) APIKey(context.Context) (string, error) { return string(k), nil }
+
+// Invalidate does nothing: a fixed key cannot be re-read.
+func (Static) Invalidate() {}
