@@ -51,7 +51,7 @@ run:
 		$(GO) run ./functions/export --demo; \
 	fi
 
-## bench: benchmark report (rate limits, one-core throughput, memory, output size, WorkOS Node SDK peer); ~6 min on 2 cores.
+## bench: benchmark report (rate limits, one-core throughput, memory, output size, WorkOS Node SDK peer); ~7 min on 2 cores.
 ## make bench BENCH_FLAGS="--out bench.md" | "--quick" | "--only ratelimited,peer"
 bench: tools
 	$(GO) run ./cmd/bench $(BENCH_FLAGS)
@@ -65,10 +65,12 @@ soak: tools
 fake:
 	$(GO) run ./cmd/workos-fake $(FAKE_FLAGS)
 
-## athena-ddl: print CREATE EXTERNAL TABLE statements (make athena-ddl LOCATION=s3://bucket/prefix).
-LOCATION ?= s3://YOUR-BUCKET/exports/workos
+## athena-ddl: print CREATE EXTERNAL TABLE statements (make athena-ddl BUCKET=my-bucket PREFIX=exports/workos).
+BUCKET ?= YOUR-BUCKET
+PREFIX ?= exports/workos
+DATABASE ?= dsync_export
 athena-ddl:
-	$(GO) run ./cmd/athena-ddl --location $(LOCATION)
+	$(GO) run ./cmd/athena-ddl --bucket $(BUCKET) --prefix $(PREFIX) --database $(DATABASE)
 
 ## build: the Lambda bootstraps under ./dist (linux/$(GOARCH_LAMBDA)).
 build:
