@@ -66,7 +66,7 @@ fake:
 	$(GO) run ./cmd/workos-fake $(FAKE_FLAGS)
 
 ## athena-ddl: print CREATE EXTERNAL TABLE statements (make athena-ddl BUCKET=my-bucket PREFIX=exports/workos).
-BUCKET ?= YOUR-BUCKET
+BUCKET ?= your-bucket
 PREFIX ?= exports/workos
 DATABASE ?= dsync_export
 athena-ddl:
