@@ -25,14 +25,6 @@ type config struct {
 	FileRolloverMiB int64  // EXPORT_MAX_FILE_MIB
 }
 
-// envNames lists every variable the export reads (template.yaml declares them).
-var envNames = []string{
-	"EXPORT_DESTINATION", "WORKOS_API_KEY_SECRET_ID", "WORKOS_API_KEY_SECRET_FIELD", "WORKOS_API_KEY",
-	"WORKOS_BASE_URL", "EXPORT_CONCURRENCY", "EXPORT_MEMBERSHIP_MODE", "EXPORT_ORGANIZATION_IDS",
-	"EXPORT_DIRECTORY_IDS", "EXPORT_S3_PATH_STYLE", "EXPORT_DEADLINE_MARGIN", "WORKOS_RATE_LIMIT_DIRECTORY_USERS",
-	"WORKOS_RATE_LIMIT_GLOBAL", "WORKOS_MAX_ATTEMPTS", "EXPORT_COMPRESSION", "EXPORT_MAX_FILE_MIB", "LOG_LEVEL",
-}
-
 // loadConfig reads and validates the environment. It reports every bad or
 // missing variable in one error. requireKey is false for the local demo, which
 // brings its own WorkOS fake.

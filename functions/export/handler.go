@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -39,14 +38,13 @@ type Output struct {
 // handler runs one export per invocation. Its dependencies are built once per
 // cold start and reused by warm invocations.
 type handler struct {
-	cfg        config
-	sink       sink.Sink
-	keys       secret.Source
-	keysFrom   string // where the key comes from, for error messages
-	log        *slog.Logger
-	metrics    io.Writer // CloudWatch Embedded Metric Format lines
-	httpClient *http.Client
-	now        func() time.Time
+	cfg      config
+	sink     sink.Sink
+	keys     secret.Source
+	keysFrom string // where the key comes from, for error messages
+	log      *slog.Logger
+	metrics  io.Writer // CloudWatch Embedded Metric Format lines
+	now      func() time.Time
 
 	mu        sync.Mutex
 	client    *workos.Client
@@ -57,16 +55,20 @@ type handler struct {
 func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	start := h.now()
 	date, trigger, err := in.Resolve(start)
-	if err != nil {
-		return Output{}, err
-	}
 	cfg := h.cfg.Export
-	in.Apply(&cfg)
-	if err := cfg.Validate(); err != nil {
-		return Output{}, err
+	if err == nil {
+		err = in.Apply(&cfg)
 	}
-	client, err := h.workosClient(ctx)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	var client *workos.Client
+	if err == nil {
+		client, err = h.workosClient(ctx)
+	}
 	if err != nil {
+		h.log.Error("export failed before it started: no manifest written", "error", err.Error())
+		h.emit(date, nil, err)
 		return Output{}, err
 	}
 	h.log.Info("export starting", "snapshot_date", date, "trigger", trigger, "destination", h.sink.String(),
@@ -107,9 +109,6 @@ func (h *handler) workosClient(ctx context.Context) (*workos.Client, error) {
 		workos.WithRateLimits(h.cfg.RateLimits),
 		workos.WithMaxAttempts(h.cfg.MaxAttempts),
 		workos.WithLogger(h.log),
-	}
-	if h.httpClient != nil {
-		opts = append(opts, workos.WithHTTPClient(h.httpClient))
 	}
 	c, err := workos.NewClient(key, opts...)
 	if err != nil {

@@ -223,7 +223,9 @@ func TestEventsDecodeIntoInput(t *testing.T) {
 			t.Errorf("%s: %v", file, err)
 		}
 		cfg := export.DefaultConfig()
-		in.Apply(&cfg)
+		if err := in.Apply(&cfg); err != nil {
+			t.Errorf("%s: %v", file, err)
+		}
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("%s: overrides are invalid: %v", file, err)
 		}
@@ -283,5 +285,24 @@ func TestSetMemoryLimitFromLambdaMemorySize(t *testing.T) {
 	env["GOMEMLIMIT"] = "100MiB"
 	if got := setMemoryLimit(func(k string) string { return env[k] }); got != -1 {
 		t.Errorf("GOMEMLIMIT set: limit %d, want untouched (-1)", got)
+	}
+}
+
+func TestHandlerEmitsFailureMetricForEarlyErrors(t *testing.T) {
+	env := map[string]string{"EXPORT_DESTINATION": t.TempDir(), "WORKOS_API_KEY": "sk_test_x", "WORKOS_BASE_URL": "http://127.0.0.1:1/"}
+	var metrics bytes.Buffer
+	h, err := newHandler(context.Background(), func(k string) string { return env[k] }, &metrics, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []export.Input{{SnapshotDate: "2026-13-01"}, {SnapshotDate: "2026-11-28", DirectoryIDs: []string{" "}}} {
+		metrics.Reset()
+		if _, err := h.Handle(context.Background(), in); err == nil {
+			t.Fatalf("%+v: want an error", in)
+		}
+		var emf map[string]any
+		if err := json.Unmarshal(metrics.Bytes(), &emf); err != nil || emf["ExportSucceeded"] != float64(0) {
+			t.Errorf("%+v: EMF %q (%v), want ExportSucceeded 0", in, metrics.String(), err)
+		}
 	}
 }

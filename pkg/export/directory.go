@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,7 @@ type dirRun struct {
 	ctx context.Context
 
 	users, groups, memberships, pages atomic.Int64
-	skippedGroups                     atomic.Int64
+	skippedGroups, skippedUsers       atomic.Int64
 }
 
 // exportDirectory walks one directory's users, groups and memberships.
@@ -68,13 +69,8 @@ func (r *run) exportDirectory(ctx context.Context, d *workos.Directory, total in
 	var userIDs chan string
 	if dr.dm.MembershipRoute == snapshot.RouteByUser {
 		userIDs = make(chan string, 1024)
-		var workers sync.WaitGroup
 		for range r.cfg.UserRouteParallelism {
-			workers.Add(1)
-			spawn(func() error {
-				defer workers.Done()
-				return dr.walkByUser(userIDs)
-			})
+			spawn(func() error { return dr.walkByUser(userIDs) })
 		}
 	}
 	spawn(func() error {
@@ -91,9 +87,14 @@ func (r *run) exportDirectory(ctx context.Context, d *workos.Directory, total in
 	dr.dm.Memberships = dr.memberships.Load()
 	dr.dm.Requests = dr.pages.Load()
 	dr.dm.DurationMillis = time.Since(start).Milliseconds()
+	var skipped []string
 	if n := dr.skippedGroups.Load(); n > 0 {
-		dr.dm.Error = fmt.Sprintf("%d groups were deleted during the export; their memberships are missing", n)
+		skipped = append(skipped, fmt.Sprintf("%d groups were deleted during the export; their memberships are missing", n))
 	}
+	if n := dr.skippedUsers.Load(); n > 0 {
+		skipped = append(skipped, fmt.Sprintf("%d users were deleted during the export; their memberships are missing", n))
+	}
+	dr.dm.Error = strings.Join(skipped, "; ")
 
 	if firstErr != nil {
 		if workos.IsNotFound(firstErr) && ctx.Err() == nil {
@@ -265,7 +266,7 @@ func (dr *dirRun) walkGroupMembers(groupID string) error {
 	for {
 		page, err := c.ListDirectoryUsers(dr.ctx, opts)
 		if err != nil {
-			if workos.IsNotFound(err) {
+			if workos.IsNotFound(err) && !dr.directoryGone() {
 				if _, gerr := c.GetDirectoryGroup(dr.ctx, groupID); workos.IsNotFound(gerr) {
 					dr.skippedGroups.Add(1) // the group was deleted mid-export
 					return nil
@@ -310,9 +311,10 @@ func (dr *dirRun) walkByUser(userIDs <-chan string) error {
 		for {
 			page, err := c.ListDirectoryGroups(dr.ctx, opts)
 			if err != nil {
-				if workos.IsNotFound(err) {
+				if workos.IsNotFound(err) && !dr.directoryGone() {
 					if _, uerr := c.GetDirectoryUser(dr.ctx, uid); workos.IsNotFound(uerr) {
-						break // the user was deleted after the users walk saw it
+						dr.skippedUsers.Add(1) // deleted after the users walk saw it
+						break
 					}
 				}
 				return fmt.Errorf("list groups of user %s: %w", uid, err)
@@ -337,6 +339,14 @@ func (dr *dirRun) walkByUser(userIDs <-chan string) error {
 		return err
 	}
 	return flush()
+}
+
+// directoryGone reports whether the directory itself answers 404 now: then a
+// 404 on one of its groups or users means the whole directory was deleted,
+// not just that group or user.
+func (dr *dirRun) directoryGone() bool {
+	_, err := dr.r.ex.Client.GetDirectory(dr.ctx, dr.d.ID)
+	return workos.IsNotFound(err)
 }
 
 func (dr *dirRun) membership(groupID, userID string) schema.DirectoryGroupMembership {

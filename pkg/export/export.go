@@ -98,7 +98,7 @@ func (c Config) Validate() error {
 	}
 	for _, id := range c.DirectoryIDs {
 		if !strings.HasPrefix(id, workos.DirectoryIDPrefix) || strings.HasPrefix(id, workos.DirectoryUserIDPrefix) || strings.HasPrefix(id, workos.DirectoryGroupIDPrefix) {
-			errs = append(errs, fmt.Sprintf("directory ID %q must start with %q", id, workos.DirectoryIDPrefix))
+			errs = append(errs, fmt.Sprintf("directory ID %q is not a directory ID: it must start with %q (not %q or %q)", id, workos.DirectoryIDPrefix, workos.DirectoryUserIDPrefix, workos.DirectoryGroupIDPrefix))
 		}
 	}
 	for _, id := range c.OrganizationIDs {
@@ -213,6 +213,13 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 		defer timer.Stop()
 	}
 
+	// A re-run of a committed date rewrites the same part keys, so the old
+	// manifest would soon describe files that changed: withdraw it first. From
+	// here until the new manifest is written the date is not committed.
+	if err := r.withdrawManifest(runCtx); err != nil {
+		return nil, err
+	}
+
 	statsBefore := ex.Client.Stats()
 	directories, err := r.listDirectories(runCtx)
 	if err != nil {
@@ -232,6 +239,9 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 			rows[i] = schema.FromDirectory(&directories[i], snap.Time)
 		}
 		err = r.dirs.send(runCtx, rows)
+	}
+	if err == nil {
+		err = context.Cause(runCtx) // the deadline may have passed meanwhile
 	}
 	if err != nil {
 		r.abortTables(err)
@@ -356,15 +366,20 @@ func (r *run) finishTables() (map[string]snapshot.TableManifest, error) {
 		}
 		out[table] = tm
 	}
-	// Finish every table even after a failure, so no upload is left open.
-	p, err := r.dirs.finish()
-	add(schema.TableDirectories, p, err)
-	p2, err := r.users.finish()
-	add(schema.TableDirectoryUsers, p2, err)
-	p3, err := r.groups.finish()
-	add(schema.TableDirectoryGroups, p3, err)
-	p4, err := r.memberships.finish()
-	add(schema.TableMemberships, p4, err)
+	// After a failure the remaining tables are aborted, not committed: a
+	// failed run commits as little as possible (and no upload is left open).
+	finish := func(table string, f func() ([]schema.Part, error), abort func(error)) {
+		if firstErr != nil {
+			abort(firstErr)
+			return
+		}
+		parts, err := f()
+		add(table, parts, err)
+	}
+	finish(schema.TableDirectories, r.dirs.finish, r.dirs.abort)
+	finish(schema.TableDirectoryUsers, r.users.finish, r.users.abort)
+	finish(schema.TableDirectoryGroups, r.groups.finish, r.groups.abort)
+	finish(schema.TableMemberships, r.memberships.finish, r.memberships.abort)
 	return out, firstErr
 }
 
@@ -468,10 +483,28 @@ func dirSize(d *workos.Directory) int64 {
 	return d.Metadata.Users.Active + d.Metadata.Users.Inactive + d.Metadata.Groups
 }
 
+// withdrawManifest deletes the manifest of the snapshot's date, if any.
+func (r *run) withdrawManifest(ctx context.Context) error {
+	key := snapshot.ManifestKey(r.snap.Date)
+	objs, err := r.ex.Sink.List(ctx, key)
+	if err != nil {
+		return fmt.Errorf("export: check for an earlier manifest %s: %w", key, err)
+	}
+	for _, o := range objs {
+		if o.Key != key {
+			continue
+		}
+		if err := r.ex.Sink.Delete(ctx, []string{key}); err != nil {
+			return fmt.Errorf("export: withdraw the earlier manifest %s before re-exporting %s: %w", key, r.snap.Date, err)
+		}
+		r.log.Warn("re-exporting a committed date: its manifest is withdrawn until this run commits", "manifest", key)
+	}
+	return nil
+}
+
 // deleteStale removes objects in the snapshot's table partitions that the
 // manifest does not list: parts of an earlier failed or larger attempt at the
-// same date, and temporary files of a crashed run. Afterwards the partitions
-// hold exactly the manifest's objects.
+// same date. Afterwards the partitions hold exactly the manifest's objects.
 func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, error) {
 	listed := map[string]bool{}
 	for _, k := range m.Keys() {

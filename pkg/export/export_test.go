@@ -3,11 +3,11 @@ package export_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -283,51 +283,141 @@ func TestWrongKeyStopsAtOnceWithoutRetries(t *testing.T) {
 	}
 }
 
+// TestDirectoryDeletedMidExportIsRecordedAndOthersComplete deletes one
+// directory at WorkOS during each phase of its walk: the manifest must record
+// it as deleted (keeping the rows fetched before), never as ok with missing
+// memberships, and the other directories must be complete.
 func TestDirectoryDeletedMidExportIsRecordedAndOthersComplete(t *testing.T) {
-	var fake *workostest.Server
-	var victim atomic.Value
-	var pages atomic.Int32
-	wrap := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id, _ := victim.Load().(string)
-			if id != "" && r.URL.Path == "/directory_users" && r.URL.Query().Get("directory") == id && r.URL.Query().Get("group") == "" {
-				if pages.Add(1) == 2 { // delete after the first users page was served
-					fake.DeleteDirectory(id)
+	for _, tc := range []struct {
+		name, mode string
+		trigger    func(r *http.Request, victim string, victimUsers map[string]bool) bool
+	}{
+		{"users walk", export.MembershipByGroup, func(r *http.Request, v string, _ map[string]bool) bool {
+			q := r.URL.Query()
+			return r.URL.Path == "/directory_users" && q.Get("directory") == v && q.Get("group") == "" && q.Get("after") != ""
+		}},
+		{"by_group member walks", export.MembershipByGroup, func(r *http.Request, v string, _ map[string]bool) bool {
+			q := r.URL.Query()
+			return r.URL.Path == "/directory_users" && q.Get("directory") == v && q.Get("group") != ""
+		}},
+		{"by_user member walks", export.MembershipByUser, func(r *http.Request, _ string, users map[string]bool) bool {
+			return r.URL.Path == "/directory_groups" && users[r.URL.Query().Get("user")]
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var fake *workostest.Server
+			var victim atomic.Value
+			var victimUsers map[string]bool
+			var once sync.Once
+			wrap := func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if id, _ := victim.Load().(string); id != "" && tc.trigger(r, id, victimUsers) {
+						once.Do(func() { fake.DeleteDirectory(id) })
+					}
+					next.ServeHTTP(w, r)
+				})
+			}
+			f, client := startFake(t, workostest.Config{Seed: 9, Directories: 3, UsersPerDirectory: 350, GroupsPerDirectory: 4}, wrap)
+			fake = f
+			dirs := fake.Directories()
+			victimUsers = map[string]bool{}
+			for u := range fake.Users(dirs[1].ID) {
+				victimUsers[u.ID] = true
+			}
+			counts := map[string][3]int{}
+			for _, d := range dirs {
+				u, g, m := fake.Counts(d.ID)
+				counts[d.ID] = [3]int{u, g, m}
+			}
+			victim.Store(dirs[1].ID)
+			dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := testConfig()
+			cfg.MembershipMode = tc.mode
+			ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+			res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+			if err != nil {
+				t.Fatal(err)
+			}
+			users := snapshottest.ReadTable[schema.DirectoryUser](t, dst, res.Manifest, schema.TableDirectoryUsers)
+			perDir := map[string]int64{}
+			for _, u := range users {
+				perDir[u.DirectoryID]++
+			}
+			if n := res.Manifest.Tables[schema.TableDirectories].Rows; n != 3 {
+				t.Errorf("directories table has %d rows, want all 3 (the deleted one as last seen)", n)
+			}
+			for _, dm := range res.Manifest.Directories {
+				want := counts[dm.ID]
+				if dm.ID == dirs[1].ID {
+					if dm.Status != snapshot.DirectoryDeleted || dm.Error == "" {
+						t.Errorf("victim recorded as %+v, want status deleted with a note", dm)
+					}
+					if perDir[dm.ID] != dm.Users {
+						t.Errorf("victim: %d user rows kept, manifest says %d", perDir[dm.ID], dm.Users)
+					}
+					continue
+				}
+				if dm.Status != snapshot.DirectoryOK || dm.Error != "" ||
+					dm.Users != int64(want[0]) || dm.Groups != int64(want[1]) || dm.Memberships != int64(want[2]) || perDir[dm.ID] != int64(want[0]) {
+					t.Errorf("directory %s: %+v (%d user rows), want ok with %v users/groups/memberships", dm.ID, dm, perDir[dm.ID], want)
 				}
 			}
-			next.ServeHTTP(w, r)
 		})
 	}
-	f, client := startFake(t, workostest.Config{Seed: 9, Directories: 3, UsersPerDirectory: 350, GroupsPerDirectory: 4}, wrap)
-	fake = f
-	dirs := fake.Directories()
-	victim.Store(dirs[1].ID)
+}
+
+// TestFailedRerunWithdrawsTheCommittedManifest re-runs a committed date and
+// lets the re-run fail: the old manifest must not survive to describe files
+// the re-run replaced, and the next good run commits cleanly.
+func TestFailedRerunWithdrawsTheCommittedManifest(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 6, Directories: 2, UsersPerDirectory: 8000, GroupsPerDirectory: 4, Latency: 10 * time.Millisecond}, nil)
 	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig()
-	cfg.MembershipMode = export.MembershipByGroup
+	cfg.DirectoryIDs = []string{fake.Directories()[0].ID}
 	ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+	if _, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}); err != nil {
+		t.Fatal(err)
+	}
+	if snapshottest.ReadManifest(t, dst, "2026-11-28") == nil {
+		t.Fatal("first run wrote no manifest")
+	}
+	// The re-run covers both directories and cannot finish before its deadline.
+	ex.Config.DirectoryIDs = nil
+	ex.Config.DeadlineMargin = 500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if _, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime.Add(time.Hour)}); !errors.Is(err, export.ErrDeadline) {
+		t.Fatalf("re-run: err %v, want ErrDeadline", err)
+	}
+	if m := snapshottest.ReadManifest(t, dst, "2026-11-28"); m != nil {
+		t.Fatalf("the first run's manifest survived a failed re-run (finished %s)", m.FinishedAt)
+	}
+	// A good run commits again, with exactly its own objects.
+	ex.Config.DeadlineMargin = 0
+	ex.Config.DirectoryIDs = cfg.DirectoryIDs
 	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var deleted, ok int
-	for _, dm := range res.Manifest.Directories {
-		switch {
-		case dm.ID == dirs[1].ID && dm.Status == snapshot.DirectoryDeleted && dm.Error != "":
-			deleted++
-		case dm.Status == snapshot.DirectoryOK:
-			ok++
-			users, _, _ := fake.Counts(dm.ID)
-			if dm.Users != int64(users) {
-				t.Errorf("directory %s: %d users, want %d", dm.ID, dm.Users, users)
-			}
+	snapshottest.CheckObjectsAreManifest(t, dst, res.Manifest)
+}
+
+func TestBlankFiltersInInputAreRefused(t *testing.T) {
+	cfg := export.DefaultConfig()
+	for _, in := range []export.Input{{DirectoryIDs: []string{"", " "}}, {OrganizationIDs: []string{"  "}}} {
+		if err := in.Apply(&cfg); err == nil || !strings.Contains(err.Error(), "blank") {
+			t.Errorf("Apply(%+v) = %v, want a blank-entries error", in, err)
 		}
 	}
-	if deleted != 1 || ok != 2 {
-		t.Errorf("manifest directories %+v: want the victim deleted and the other two ok", res.Manifest.Directories)
+	in := export.Input{DirectoryIDs: []string{" directory_01ABC "}, MembershipMode: "by_user"}
+	if err := in.Apply(&cfg); err != nil || cfg.DirectoryIDs[0] != "directory_01ABC" || cfg.MembershipMode != "by_user" {
+		t.Errorf("Apply: %v, cfg %+v", err, cfg)
 	}
 }
 
@@ -373,5 +463,3 @@ func TestInputResolve(t *testing.T) {
 		}
 	}
 }
-
-var _ = fmt.Sprint

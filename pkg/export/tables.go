@@ -92,7 +92,7 @@ func (t *tableWriter[T]) send(ctx context.Context, batch []T) error {
 	case t.ch <- batch:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 }
 

@@ -58,30 +58,36 @@ func (in *Input) Resolve(now time.Time) (date, trigger string, err error) {
 	case in.ScheduledTime != "":
 		t, err := workos.ParseTime(in.ScheduledTime)
 		if err != nil {
-			return "", "", fmt.Errorf("export: input scheduled_time %q is not an ISO 8601 time (the Scheduler input should be {\"scheduled_time\":\"<aws.scheduler.scheduled-time>\"})", in.ScheduledTime)
+			return "", "", fmt.Errorf("export: input scheduled_time (the Scheduler input should be {\"scheduled_time\":\"<aws.scheduler.scheduled-time>\"}): %w", err)
 		}
 		return t.UTC().Format(snapshot.DateLayout), TriggerScheduler, nil
 	case in.Time != "":
 		t, err := workos.ParseTime(in.Time)
 		if err != nil {
-			return "", "", fmt.Errorf("export: event time %q is not an ISO 8601 time", in.Time)
+			return "", "", fmt.Errorf("export: event time: %w", err)
 		}
 		return t.UTC().Format(snapshot.DateLayout), TriggerEventBridge, nil
 	}
 	return now.UTC().Format(snapshot.DateLayout), TriggerNow, nil
 }
 
-// Apply copies the input's overrides onto cfg.
-func (in *Input) Apply(cfg *Config) {
+// Apply copies the input's overrides onto cfg. A filter given with only blank
+// entries is an error, not "everything".
+func (in *Input) Apply(cfg *Config) error {
 	if len(in.DirectoryIDs) > 0 {
-		cfg.DirectoryIDs = trimAll(in.DirectoryIDs)
+		if cfg.DirectoryIDs = trimAll(in.DirectoryIDs); len(cfg.DirectoryIDs) == 0 {
+			return fmt.Errorf("export: input directory_ids has only blank entries: list directory IDs or leave it out to export every directory")
+		}
 	}
 	if len(in.OrganizationIDs) > 0 {
-		cfg.OrganizationIDs = trimAll(in.OrganizationIDs)
+		if cfg.OrganizationIDs = trimAll(in.OrganizationIDs); len(cfg.OrganizationIDs) == 0 {
+			return fmt.Errorf("export: input organization_ids has only blank entries: list organization IDs or leave it out to export every organization")
+		}
 	}
 	if in.MembershipMode != "" {
 		cfg.MembershipMode = in.MembershipMode
 	}
+	return nil
 }
 
 func trimAll(ss []string) []string {

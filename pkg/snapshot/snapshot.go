@@ -107,7 +107,7 @@ type File struct {
 // Directory statuses recorded in the manifest.
 const (
 	DirectoryOK      = "ok"
-	DirectoryDeleted = "deleted" // deleted at WorkOS while the export ran (404); its rows are not exported
+	DirectoryDeleted = "deleted" // deleted at WorkOS while the export ran (404); rows fetched before are kept
 )
 
 // Membership routes: how a directory's group memberships were fetched.
