@@ -279,7 +279,7 @@ func TestSetMemoryLimitFromLambdaMemorySize(t *testing.T) {
 	env := map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512"}
 	got := setMemoryLimit(func(k string) string { return env[k] })
 	defer debug.SetMemoryLimit(math.MaxInt64)
-	if got != 512<<20*8/10 {
+	if got != 429_496_729 { // 80% of 512 MiB
 		t.Errorf("limit %d, want 80%% of 512 MiB", got)
 	}
 	env["GOMEMLIMIT"] = "100MiB"
