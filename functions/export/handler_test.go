@@ -148,6 +148,18 @@ func TestHandlerMissingSecretAndBucketNameTheResource(t *testing.T) {
 		t.Errorf("missing secret: err %v, want it named", err)
 	}
 
+	// A secret without the configured JSON field names the secret and the
+	// fields it has, never their values.
+	c.sm.Set("prod/malformed", `{"apikey":"sk_test_handler_secretvalue"}`)
+	c.env["WORKOS_API_KEY_SECRET_ID"] = "prod/malformed"
+	if h, err = newHandler(context.Background(), c.getenv, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
+	if err == nil || !strings.Contains(err.Error(), "prod/malformed") || !strings.Contains(err.Error(), "api_key") || strings.Contains(err.Error(), "secretvalue") {
+		t.Errorf("malformed secret: err %v, want the secret and the missing field named without the value", err)
+	}
+
 	c.env["WORKOS_API_KEY_SECRET_ID"] = "prod/workos"
 	c.env["EXPORT_DESTINATION"] = "s3://no-such-bucket-here/x"
 	h, err = newHandler(context.Background(), c.getenv, nil, true)

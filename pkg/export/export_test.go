@@ -463,3 +463,37 @@ func TestInputResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedAPIJSONFailsWithRequestID answers one users page with JSON of
+// the wrong shape: the export must fail (not retry forever, not commit) and
+// name the request id so WorkOS support can find the response.
+func TestMalformedAPIJSONFailsWithRequestID(t *testing.T) {
+	var served atomic.Int32
+	wrap := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/directory_users" && r.URL.Query().Get("group") == "" && served.Add(1) == 1 {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("X-Request-ID", "req_malformed_0042")
+				_, _ = w.Write([]byte(`{"object":"list","data":{"not":"an array"},"list_metadata":{"before":null,"after":null}}`))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	_, client := startFake(t, workostest.Config{Seed: 1, Directories: 1, UsersPerDirectory: 50, GroupsPerDirectory: 2}, wrap)
+	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &export.Exporter{Client: client, Sink: dst, Config: testConfig()}
+	_, err = ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	if err == nil || !strings.Contains(err.Error(), "req_malformed_0042") {
+		t.Fatalf("err = %v, want a failure naming the request id", err)
+	}
+	if s := client.Stats(); s.Retries != 0 {
+		t.Errorf("a complete but malformed body was retried %d times", s.Retries)
+	}
+	if snapshottest.ReadManifest(t, dst, "2026-11-28") != nil {
+		t.Error("a manifest was written after malformed API JSON")
+	}
+}
