@@ -69,17 +69,23 @@ type localObject struct {
 	f     *os.File
 	final string
 
+	werr error // the first failed write: Close then refuses to commit
+
 	once sync.Once
 	err  error
 }
 
 func (o *localObject) Write(p []byte) (int, error) {
+	if o.werr != nil {
+		return 0, o.werr
+	}
 	if err := o.ctx.Err(); err != nil {
 		return 0, fmt.Errorf("sink: write %s: %w", o.final, err)
 	}
 	n, err := o.f.Write(p)
 	if err != nil {
-		return n, fmt.Errorf("sink: write %s: %w", o.final, err)
+		o.werr = fmt.Errorf("sink: write %s: %w", o.final, err)
+		return n, o.werr
 	}
 	return n, nil
 }
@@ -87,7 +93,10 @@ func (o *localObject) Write(p []byte) (int, error) {
 func (o *localObject) Close() error {
 	o.once.Do(func() {
 		tmp := o.f.Name()
-		err := o.ctx.Err()
+		err := o.werr
+		if err == nil {
+			err = o.ctx.Err()
+		}
 		if err == nil {
 			err = o.f.Chmod(0o644) // CreateTemp makes 0600
 		}
@@ -100,13 +109,14 @@ func (o *localObject) Close() error {
 		if err == nil {
 			err = os.Rename(tmp, o.final)
 		}
-		if err == nil {
-			err = syncDir(filepath.Dir(o.final))
-		}
 		if err != nil {
 			os.Remove(tmp)
 			o.err = fmt.Errorf("sink: commit %s: %w", o.final, err)
+			return
 		}
+		// The file is in place; a failed folder fsync only weakens its
+		// durability against a crash, so it is not reported as a failed commit.
+		_ = syncDir(filepath.Dir(o.final))
 	})
 	return o.err
 }

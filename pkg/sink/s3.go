@@ -91,6 +91,10 @@ func (s *s3Sink) Create(ctx context.Context, key, contentType string) (Object, e
 	o := &s3Object{sink: s, key: key, ctx: ctx, pw: pw, done: make(chan struct{})}
 	go func() {
 		defer close(o.done)
+		// A cancelled ctx must also unblock the upload's read of the pipe,
+		// or an object that is never closed would hold its part buffers.
+		stop := context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
+		defer stop()
 		_, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
 			Bucket:      aws.String(s.bucket),
 			Key:         aws.String(s.prefix + key),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -305,5 +306,39 @@ func TestConcurrentPuts(t *testing.T) {
 				t.Errorf("List after 40 concurrent puts: %d objects, %v", len(infos), err)
 			}
 		})
+	}
+}
+
+// TestLocalCloseAfterFailedWriteCommitsNothing makes a write fail (the file
+// is swapped for a read-only handle): Close must refuse to commit the
+// truncated file, as the S3 sink does.
+func TestLocalCloseAfterFailedWriteCommitsNothing(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := s.Create(context.Background(), "t/part.parquet", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := obj.(*localObject)
+	ro, err := os.Open(lo.f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo.f.Close()
+	lo.f = ro
+	if _, err := obj.Write([]byte("data")); err == nil {
+		t.Fatal("write to a read-only handle succeeded")
+	}
+	if _, err := obj.Write([]byte("more")); err == nil {
+		t.Error("a write after a failed write succeeded")
+	}
+	if err := obj.Close(); err == nil {
+		t.Error("Close after a failed write reported success")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "t", "part.parquet")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a truncated file was committed (stat err %v)", err)
 	}
 }
