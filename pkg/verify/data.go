@@ -331,7 +331,13 @@ func (v *verifier) findDuplicates(ctx context.Context, table string, dups map[ui
 				})
 			}
 			if err != nil {
-				return ignoreDone(v.columnErr(df, colID, rgi, err))
+				if err := ignoreDone(v.columnErr(df, colID, rgi, err)); err != nil {
+					return err
+				}
+				// The candidates cannot be confirmed from this file: that is a
+				// failure of the uniqueness check, not a pass.
+				v.unique.errorf("%s: %d candidate duplicate IDs could not be confirmed because %s cannot be re-read", table, len(dups), df.entry.Key)
+				break
 			}
 			base += rg.NumRows()
 		}

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -105,6 +106,12 @@ func (v *verifier) sample(ctx context.Context) error {
 		}); err != nil {
 		return err
 	}
+	// Deletions are normal churn, but a sample that found nothing at all at
+	// WorkOS means the snapshot's IDs are not WorkOS's (a key for another
+	// environment, or fabricated IDs), not that everything was deleted.
+	if st.fetched == 0 && st.deleted > 0 {
+		f.errorf("none of the %d sampled records exists at WorkOS: the snapshot's IDs do not match this WorkOS environment (check the API key's environment) or the snapshot is not a WorkOS export", st.deleted)
+	}
 	v.add(f.check(CheckSample, fmt.Sprintf(
 		"%d records re-fetched from WorkOS (up to %d per table): %d match, %d changed since the snapshot, %d deleted since the snapshot",
 		st.fetched, v.opts.Sample, st.matched, st.changed, st.deleted)))
@@ -140,6 +147,10 @@ func sampleTable[T any](ctx context.Context, v *verifier, table string, f *findi
 		if workos.IsNotFound(err) {
 			st.deleted++
 			f.warnf("%s: %s (%s row %d) was deleted at WorkOS since the snapshot", table, id, df.entry.Key, row)
+			continue
+		}
+		if errors.Is(err, workos.ErrInvalidArgument) {
+			f.errorf("%s: %s (%s row %d) is not a valid WorkOS ID: %v", table, id, df.entry.Key, row, err)
 			continue
 		}
 		if err != nil {

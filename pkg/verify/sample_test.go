@@ -135,6 +135,24 @@ func TestSampleDeletedIsAWarning(t *testing.T) {
 	}
 }
 
+// TestSampleAllMissingFails samples a snapshot none of whose records exist at
+// WorkOS (every directory deleted, as with a key for another environment):
+// that is not churn, and the sample check must fail.
+func TestSampleAllMissingFails(t *testing.T) {
+	t.Parallel()
+	e := startWorkOS(t)
+	s, _ := localSink(t)
+	e.snapshotOf(t, s)
+	for _, d := range e.fake.Directories() {
+		e.fake.DeleteDirectory(d.ID)
+	}
+	r := mustVerify(t, s, sampleOpts(e, 5))
+	c, _ := r.Check(CheckSample)
+	if r.Valid || c.OK || len(c.Errors) == 0 || !strings.Contains(c.Errors[0], "none of the 12 sampled records exists at WorkOS") {
+		t.Fatalf("sample check %+v, want a failure", c)
+	}
+}
+
 func TestSampleMismatch(t *testing.T) {
 	t.Parallel()
 	e := startWorkOS(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -387,7 +388,7 @@ func (v *verifier) openFiles(ctx context.Context) error {
 		}
 		df.size = size
 		df.rd = &countingReaderAt{r: r, bytes: &v.bytes, reads: &v.reads}
-		f, err := parquet.OpenFile(df.rd, size, fileOptions...)
+		f, err := openParquet(df.rd, size)
 		if err != nil {
 			if serr := df.rd.storageErr(); serr != nil {
 				return fmt.Errorf("verify: reading the footer of %s: %w", df.entry.Key, serr)
@@ -461,6 +462,30 @@ func (v *verifier) unusable() int {
 
 // forEach runs fn for each file, Concurrency at a time, and returns the first
 // error (the others are cancelled).
+// openParquet opens a file's footer (and page index), turning a panic of the
+// Parquet reader on a corrupt file into an error.
+func openParquet(r io.ReaderAt, size int64) (f *parquet.File, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			f, err = nil, fmt.Errorf("the Parquet reader failed: %v", p)
+		}
+	}()
+	return parquet.OpenFile(r, size, fileOptions...)
+}
+
+// guard runs fn and turns a panic of the Parquet reader on a corrupt file into
+// a finding that names the file, so a corrupt snapshot yields a report (and a
+// SnapshotValid of 0) instead of a crashed verifier.
+func (v *verifier) guard(df *dataFile, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v.columns.errorf("%s cannot be read, the Parquet reader failed (%v): the file is corrupt; re-run the export for %s", df.entry.Key, p, v.date)
+			err = nil
+		}
+	}()
+	return fn()
+}
+
 func (v *verifier) forEach(ctx context.Context, files []*dataFile, fn func(context.Context, *dataFile) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -480,7 +505,7 @@ func (v *verifier) forEach(ctx context.Context, files []*dataFile, fn func(conte
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := fn(ctx, df); err != nil {
+			if err := v.guard(df, func() error { return fn(ctx, df) }); err != nil {
 				once.Do(func() { firstErr = err; cancel() })
 			}
 		})

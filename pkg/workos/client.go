@@ -1,7 +1,9 @@
 package workos
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -386,7 +388,7 @@ func (c *Client) attempt(ctx context.Context, method, target, apiPath string, de
 			Method:     method,
 			Path:       apiPath,
 		}
-		parseErrorBody(e, []byte(c.redactString(string(body))))
+		parseErrorBody(e, c.redactBody(body))
 		return resp.StatusCode, retryAfter, rid, e
 	}
 
@@ -466,6 +468,46 @@ func (c *Client) redact(err error) error {
 		return err
 	}
 	return errors.New(c.redactString(err.Error()))
+}
+
+// redactBody removes the key from an error body, also where JSON escapes
+// (\u0073k_…) hide it from a plain search: a JSON body is decoded, scrubbed
+// string by string and encoded again.
+func (c *Client) redactBody(body []byte) []byte {
+	body = []byte(c.redactString(string(body)))
+	var v any
+	if !bytes.ContainsRune(body, '\\') || json.Unmarshal(body, &v) != nil {
+		return body
+	}
+	changed := false
+	var walk func(any) any
+	walk = func(x any) any {
+		switch t := x.(type) {
+		case string:
+			if r := c.redactString(t); r != t {
+				changed = true
+				return r
+			}
+		case []any:
+			for i := range t {
+				t[i] = walk(t[i])
+			}
+		case map[string]any:
+			for k, e := range t {
+				t[k] = walk(e)
+			}
+		}
+		return x
+	}
+	v = walk(v)
+	if !changed {
+		return body
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 func (c *Client) redactString(s string) string {

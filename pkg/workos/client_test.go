@@ -312,3 +312,26 @@ func TestStatsAndConcurrentUse(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestJSONEscapedKeyInErrorBodyIsRedacted echoes the key back with JSON
+// escapes, which survive a scrub of the raw body and decode to the key.
+func TestJSONEscapedKeyInErrorBodyIsRedacted(t *testing.T) {
+	c, mux := setup(t)
+	escaped := `\u0073` + testKey[1:] // "sk_…" with its first letter escaped
+	mux.HandleFunc("GET /directories/{id}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 401, `{"message":"invalid key `+escaped+`","code":"`+escaped+`","error_description":"`+escaped+`","errors":[{"field":"`+escaped+`"}]}`)
+	})
+	_, err := c.GetDirectory(context.Background(), "directory_01ECAZ4NV9QMV47GW873HDCX74")
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %v, want an *APIError", err)
+	}
+	for _, s := range []string{err.Error(), ae.Message, ae.Code, ae.ErrorDescription, string(ae.Errors), fmt.Sprintf("%+v", *ae)} {
+		if strings.Contains(s, testKey) || strings.Contains(s, "LEAKCANARY") {
+			t.Errorf("the API key leaks through a JSON-escaped error body: %s", s)
+		}
+	}
+	if !strings.Contains(ae.Message, "[REDACTED]") {
+		t.Errorf("message %q does not show the redaction", ae.Message)
+	}
+}
