@@ -146,13 +146,23 @@ const EMFNamespace = "DsyncExport"
 // newline) that publishes SnapshotValid: 1 when the report is valid, else 0.
 // Printed on stdout by a Lambda function, it becomes a metric without any API
 // call.
-func (r *Report) EMF(now time.Time) []byte {
+func (r *Report) EMF(now time.Time) []byte { return r.EMFWithTrigger(now, "") }
+
+// EMFWithTrigger is EMF with a Trigger dimension when trigger is not empty.
+// Manual verifications of past snapshots use it, so that their result is a
+// metric of its own and cannot clear or raise the alarm on the dimensionless
+// SnapshotValid that scheduled snapshots feed.
+func (r *Report) EMFWithTrigger(now time.Time, trigger string) []byte {
 	v := 0
 	if r.Valid {
 		v = 1
 	}
-	return []byte(fmt.Sprintf(`{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":%q,"Dimensions":[[]],"Metrics":[{"Name":"SnapshotValid","Unit":"None"}]}]},"SnapshotValid":%d}`+"\n",
-		now.UnixMilli(), EMFNamespace, v))
+	if trigger == "" {
+		return []byte(fmt.Sprintf(`{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":%q,"Dimensions":[[]],"Metrics":[{"Name":"SnapshotValid","Unit":"None"}]}]},"SnapshotValid":%d}`+"\n",
+			now.UnixMilli(), EMFNamespace, v))
+	}
+	return []byte(fmt.Sprintf(`{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":%q,"Dimensions":[["Trigger"]],"Metrics":[{"Name":"SnapshotValid","Unit":"None"}]}]},"Trigger":%q,"SnapshotValid":%d}`+"\n",
+		now.UnixMilli(), EMFNamespace, trigger, v))
 }
 
 // findings collects the problems and warnings of one check; safe for

@@ -487,6 +487,18 @@ func TestReportOutput(t *testing.T) {
 	}
 }
 
+func TestEMFWithTriggerIsASeparateMetric(t *testing.T) {
+	t.Parallel()
+	var emf map[string]any
+	if err := json.Unmarshal((&Report{Valid: true}).EMFWithTrigger(time.UnixMilli(1), "manual"), &emf); err != nil {
+		t.Fatal(err)
+	}
+	dims := emf["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Dimensions"]
+	if emf["Trigger"] != "manual" || emf["SnapshotValid"] != float64(1) || fmt.Sprint(dims) != "[[Trigger]]" {
+		t.Errorf("EMF %v", emf)
+	}
+}
+
 func TestEMF(t *testing.T) {
 	t.Parallel()
 	at := time.UnixMilli(1795000000123)
