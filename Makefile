@@ -15,7 +15,7 @@ all: test
 ## tools: install the pinned test tools into ./bin (versitygw, an S3 server that checks SigV4; the Lambda RIE).
 tools: $(VERSITYGW) $(BIN)/aws-lambda-rie
 
-# The Lambda Runtime Interface Emulator pinned by go.mod's tool directive (pkg/rie reuses it while newer than go.mod).
+# The Lambda Runtime Interface Emulator pinned by go.mod's tool directive (internal/testenv/rie reuses it while newer than go.mod).
 $(BIN)/aws-lambda-rie: go.mod
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $@ github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
@@ -59,7 +59,7 @@ bench: tools
 SOAK_SEEDS ?= 50
 ## soak: the fault soak: $(SOAK_SEEDS) seeds under 17% faults, SIGKILL + re-run, deadline (about 4 min on 2 cores).
 soak: tools
-	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -race -v -run TestSoak -count=1 -timeout 30m ./pkg/soak -args -seeds=$(SOAK_SEEDS)
+	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -race -v -run TestSoak -count=1 -timeout 30m ./internal/testenv/soak -args -seeds=$(SOAK_SEEDS)
 
 ## fake: the WorkOS fake on 127.0.0.1:4100 (flags: make fake FAKE_FLAGS="--users 5000").
 fake:

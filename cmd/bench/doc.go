@@ -1,5 +1,5 @@
 // Command bench is `make bench`: it measures dsync-export against the
-// in-process WorkOS fake (pkg/workos/workostest, on a loopback listener) and
+// in-process WorkOS fake (internal/testenv/workostest, on a loopback listener) and
 // prints one Markdown report that users can reproduce on their own machine:
 //
 //  1. ratelimited: wall time against the lower bound that WorkOS's rate limits

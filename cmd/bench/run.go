@@ -9,12 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
 )
 
 // apiKey is the key the fake accepts.
@@ -195,11 +195,11 @@ func runExport(ctx context.Context, baseURL, dir string, limits workos.RateLimit
 	if err != nil {
 		return nil, err
 	}
-	dst, err := sink.Open(ctx, dir, sink.Options{})
+	dst, err := objstore.Open(ctx, dir, objstore.Options{})
 	if err != nil {
 		return nil, err
 	}
-	ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 	start := time.Now()
 	res, err := ex.Run(ctx, export.Snapshot{Date: time.Now().UTC().Format(snapshot.DateLayout), Trigger: "bench"})
 	wall := time.Since(start)

@@ -30,7 +30,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/dsync-export/dsync-export/pkg/rie"
+	"github.com/dsync-export/dsync-export/internal/testenv/rie"
 	"github.com/dsync-export/dsync-export/pkg/samtemplate"
 )
 

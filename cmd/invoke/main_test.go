@@ -164,7 +164,7 @@ func TestRunEcho(t *testing.T) {
 	if err := os.WriteFile(event, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	common := []string{"--package", "./pkg/rie/testdata/echo", "--out", dir, "--env", "../../events/env.json"}
+	common := []string{"--package", "./internal/testenv/rie/testdata/echo", "--out", dir, "--env", "../../events/env.json"}
 
 	var stdout, stderr bytes.Buffer
 	code := run(ctx, append([]string{"--function", "export", "--event", event}, common...), nil, &stdout, &stderr,

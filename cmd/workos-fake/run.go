@@ -8,7 +8,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 )
 
 // options are the parsed command line.

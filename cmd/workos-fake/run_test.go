@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 )
 
 func TestParseFlags(t *testing.T) {

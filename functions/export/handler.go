@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/secret"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
@@ -39,7 +39,7 @@ type Output struct {
 // cold start and reused by warm invocations.
 type handler struct {
 	cfg      config
-	sink     sink.Sink
+	sink     objstore.Store
 	keys     secret.Source
 	keysFrom string // where the key comes from, for error messages
 	log      *slog.Logger
@@ -73,7 +73,7 @@ func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	}
 	h.log.Info("export starting", "snapshot_date", date, "trigger", trigger, "destination", h.sink.String(),
 		"concurrency", cfg.Concurrency, "membership_mode", cfg.MembershipMode)
-	ex := &export.Exporter{Client: client, Sink: h.sink, Log: h.log, Config: cfg}
+	ex := &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg}
 	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger})
 	if err != nil {
 		if workos.IsUnauthorized(err) {

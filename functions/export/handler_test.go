@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsync-export/dsync-export/pkg/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
 )
 
 // cloud starts the three services the Lambda talks to: the WorkOS fake, a

@@ -27,10 +27,10 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/secret"
-	"github.com/dsync-export/dsync-export/pkg/sink"
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
 )
 
 func main() {
@@ -55,7 +55,7 @@ func newHandler(ctx context.Context, getenv func(string) string, stdout io.Write
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	dst, err := sink.Open(ctx, cfg.Destination, sink.Options{PathStyle: cfg.PathStyle, PartSize: s3PartSize, Concurrency: s3Concurrency})
+	dst, err := objstore.Open(ctx, cfg.Destination, objstore.Options{PathStyle: cfg.PathStyle, PartSize: s3PartSize, Concurrency: s3Concurrency})
 	if err != nil {
 		return nil, fmt.Errorf("export: EXPORT_DESTINATION %s: %w", cfg.Destination, err)
 	}

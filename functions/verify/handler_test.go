@@ -17,8 +17,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/verify"
 	"github.com/dsync-export/dsync-export/pkg/version"
@@ -33,7 +33,7 @@ var exportedAt = time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
 func writeSnapshot(t *testing.T, dir string) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sink.Open(ctx, dir, sink.Options{})
+	s, err := objstore.Open(ctx, dir, objstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func writeSnapshot(t *testing.T, dir string) {
 	}
 }
 
-func writeTable[T any](t *testing.T, s sink.Sink, m *snapshot.Manifest, table string, rows []T) {
+func writeTable[T any](t *testing.T, s objstore.Store, m *snapshot.Manifest, table string, rows []T) {
 	t.Helper()
 	w, err := schema.NewWriter[T](func(part int) (io.WriteCloser, error) {
 		return s.Create(context.Background(), snapshot.PartKey(table, testDate, part), "application/vnd.apache.parquet")
@@ -367,4 +367,4 @@ func TestWorkOSClientCachedPerKey(t *testing.T) {
 	}
 }
 
-var _ verify.Source = sink.Sink(nil)
+var _ verify.Source = objstore.Store(nil)

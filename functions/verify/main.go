@@ -27,8 +27,8 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/secret"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
 
@@ -59,7 +59,7 @@ func newHandler(ctx context.Context, getenv func(string) string, stdout, logOut 
 		return nil, configError{err}
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	src, err := sink.Open(ctx, cfg.Destination, sink.Options{PathStyle: cfg.PathStyle})
+	src, err := objstore.Open(ctx, cfg.Destination, objstore.Options{PathStyle: cfg.PathStyle})
 	if err != nil {
 		return nil, fmt.Errorf("verify: EXPORT_DESTINATION %s: %w", cfg.Destination, err)
 	}

@@ -3,7 +3,7 @@
 // streams them into one Parquet writer per table, then commits the snapshot
 // with a manifest and removes stale objects of earlier failed attempts.
 //
-//	ex := &export.Exporter{Client: client, Sink: dst, Config: export.DefaultConfig()}
+//	ex := &export.Exporter{Client: client, Store: dst, Config: export.DefaultConfig()}
 //	res, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: now})
 //	if err != nil { ... } // no manifest was written
 //	fmt.Println(res.ManifestKey, res.Manifest.Tables["directory_users"].Rows)
@@ -22,8 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/version"
 	"github.com/dsync-export/dsync-export/pkg/workos"
@@ -125,7 +125,7 @@ type Snapshot struct {
 // Exporter runs exports. Its fields must be set before Run.
 type Exporter struct {
 	Client *workos.Client
-	Sink   sink.Sink
+	Store  objstore.Store
 	Log    *slog.Logger
 	Config Config
 }
@@ -281,7 +281,7 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 	key := snapshot.ManifestKey(snap.Date)
 	// The manifest is written last: it is the commit. A cancelled run context
 	// must not leave a half-committed snapshot, so this uses the caller's ctx.
-	if err := ex.Sink.Put(ctx, key, body, "application/json"); err != nil {
+	if err := ex.Store.Put(ctx, key, body, "application/json"); err != nil {
 		return nil, r.progress(ctx, fmt.Errorf("write manifest %s: %w", key, err), len(directories))
 	}
 	stale, err := r.deleteStale(ctx, m)
@@ -320,7 +320,7 @@ func (r *run) openTables(ctx context.Context) error {
 		meta[k] = v
 	}
 	opts.Metadata = meta
-	s, d := r.ex.Sink, r.snap.Date
+	s, d := r.ex.Store, r.snap.Date
 	if r.dirs, err = startTable[schema.Directory](ctx, s, schema.TableDirectories, d, opts); err != nil {
 		return err
 	}
@@ -486,7 +486,7 @@ func dirSize(d *workos.Directory) int64 {
 // withdrawManifest deletes the manifest of the snapshot's date, if any.
 func (r *run) withdrawManifest(ctx context.Context) error {
 	key := snapshot.ManifestKey(r.snap.Date)
-	objs, err := r.ex.Sink.List(ctx, key)
+	objs, err := r.ex.Store.List(ctx, key)
 	if err != nil {
 		return fmt.Errorf("export: check for an earlier manifest %s: %w", key, err)
 	}
@@ -494,7 +494,7 @@ func (r *run) withdrawManifest(ctx context.Context) error {
 		if o.Key != key {
 			continue
 		}
-		if err := r.ex.Sink.Delete(ctx, []string{key}); err != nil {
+		if err := r.ex.Store.Delete(ctx, []string{key}); err != nil {
 			return fmt.Errorf("export: withdraw the earlier manifest %s before re-exporting %s: %w", key, r.snap.Date, err)
 		}
 		r.log.Warn("re-exporting a committed date: its manifest is withdrawn until this run commits", "manifest", key)
@@ -512,7 +512,7 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 	}
 	var stale []string
 	for _, t := range schema.Tables() {
-		objs, err := r.ex.Sink.List(ctx, snapshot.PartitionPrefix(t.Name, m.SnapshotDate))
+		objs, err := r.ex.Store.List(ctx, snapshot.PartitionPrefix(t.Name, m.SnapshotDate))
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", snapshot.PartitionPrefix(t.Name, m.SnapshotDate), err)
 		}
@@ -525,7 +525,7 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 	if len(stale) == 0 {
 		return nil, nil
 	}
-	if err := r.ex.Sink.Delete(ctx, stale); err != nil {
+	if err := r.ex.Store.Delete(ctx, stale); err != nil {
 		return nil, fmt.Errorf("delete %d stale objects: %w", len(stale), err)
 	}
 	r.log.Info("stale objects deleted", "count", len(stale), "snapshot_date", m.SnapshotDate)

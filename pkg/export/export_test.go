@@ -14,14 +14,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/dsync-export/dsync-export/pkg/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/snapshottest"
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
-	"github.com/dsync-export/dsync-export/pkg/snapshottest"
 	"github.com/dsync-export/dsync-export/pkg/workos"
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
 )
 
 const testKey = "sk_test_export_e2e"
@@ -61,11 +61,11 @@ func newClient(t *testing.T, baseURL, key string) *workos.Client {
 	return c
 }
 
-func newS3Sink(t *testing.T) (sink.Sink, *awstest.S3Server) {
+func newS3Sink(t *testing.T) (objstore.Store, *awstest.S3Server) {
 	t.Helper()
 	s3srv := awstest.StartS3(t)
 	s3srv.CreateBucket(t, "lake")
-	dst, err := sink.Open(context.Background(), "s3://lake/exports/workos", sink.Options{S3Client: s3srv.Client(t), PartSize: 5 << 20})
+	dst, err := objstore.Open(context.Background(), "s3://lake/exports/workos", objstore.Options{S3Client: s3srv.Client(t), PartSize: 5 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestExportToS3WithFaultsMatchesDatasetExactly(t *testing.T) {
 		Faults: workostest.Faults{Seed: 3, ServerError: 0.10, RateLimited: 0.05, Reset: 0.01, Truncate: 0.01},
 	}, nil)
 	dst, _ := newS3Sink(t)
-	ex := &export.Exporter{Client: client, Sink: dst, Config: testConfig()}
+	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig()}
 	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime, Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)
@@ -131,13 +131,13 @@ func TestMembershipRoutesAgree(t *testing.T) {
 	for _, mode := range []string{export.MembershipByGroup, export.MembershipByUser, export.MembershipLegacy, export.MembershipAuto} {
 		t.Run(mode, func(t *testing.T) {
 			fake, client := startFake(t, workostest.Config{Seed: 11, Directories: 2, UsersPerDirectory: 230, GroupsPerDirectory: 6, LegacyGroups: mode == export.MembershipLegacy}, nil)
-			dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+			dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			cfg := testConfig()
 			cfg.MembershipMode = mode
-			ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+			ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 			res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-01-02", Time: snapTime})
 			if err != nil {
 				t.Fatal(err)
@@ -158,13 +158,13 @@ func TestMembershipRoutesAgree(t *testing.T) {
 func TestAutoRouteChoosesByUserForManySmallGroups(t *testing.T) {
 	// 20 users in 150 groups: one request per user beats one per group.
 	fake, client := startFake(t, workostest.Config{Seed: 5, Directories: 1, UsersPerDirectory: 20, GroupsPerDirectory: 150}, nil)
-	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig()
 	cfg.PerDirectoryRate, cfg.GlobalRate = 4, 100 // the estimates use the real limits
-	ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-01-02", Time: snapTime})
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +194,7 @@ func TestRerunRemovesStalePartsAndIsIdempotent(t *testing.T) {
 	if err := dst.Put(ctx, other, []byte("other day"), "application/octet-stream"); err != nil {
 		t.Fatal(err)
 	}
-	ex := &export.Exporter{Client: client, Sink: dst, Config: testConfig()}
+	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig()}
 	var first []string
 	for run := range 2 {
 		res, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
@@ -228,7 +228,7 @@ func TestRerunRemovesStalePartsAndIsIdempotent(t *testing.T) {
 
 func TestDeadlineStopsBeforeTimeoutWithoutManifest(t *testing.T) {
 	_, client := startFake(t, workostest.Config{Seed: 3, Directories: 2, UsersPerDirectory: 20000, GroupsPerDirectory: 5, Latency: 20 * time.Millisecond}, nil)
-	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestDeadlineStopsBeforeTimeoutWithoutManifest(t *testing.T) {
 	cfg.DeadlineMargin = time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 	start := time.Now()
 	_, err = ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
 	elapsed := time.Since(start)
@@ -250,7 +250,7 @@ func TestDeadlineStopsBeforeTimeoutWithoutManifest(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Errorf("the export returned after the caller's deadline (%s): it must stop before", elapsed)
 	}
-	if _, err := dst.Get(context.Background(), snapshot.ManifestKey("2026-11-28")); !errors.Is(err, sink.ErrNotExist) {
+	if _, err := dst.Get(context.Background(), snapshot.ManifestKey("2026-11-28")); !errors.Is(err, objstore.ErrNotExist) {
 		t.Errorf("manifest exists after a failed run (err %v)", err)
 	}
 	if got := snapshottest.ListSnapshot(t, dst, "2026-11-28"); len(got) != 0 {
@@ -263,11 +263,11 @@ func TestWrongKeyStopsAtOnceWithoutRetries(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	client := newClient(t, srv.URL, "sk_test_wrong_key_value")
-	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := &export.Exporter{Client: client, Sink: dst, Config: testConfig()}
+	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig()}
 	_, err = ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
 	if !workos.IsUnauthorized(err) {
 		t.Fatalf("err = %v, want a 401", err)
@@ -278,7 +278,7 @@ func TestWrongKeyStopsAtOnceWithoutRetries(t *testing.T) {
 	if s := client.Stats(); s.Requests != 1 || s.Retries != 0 {
 		t.Errorf("client stats %+v: a 401 must not be retried", s)
 	}
-	if _, err := dst.Get(context.Background(), snapshot.ManifestKey("2026-11-28")); !errors.Is(err, sink.ErrNotExist) {
+	if _, err := dst.Get(context.Background(), snapshot.ManifestKey("2026-11-28")); !errors.Is(err, objstore.ErrNotExist) {
 		t.Errorf("manifest written after a 401 (err %v)", err)
 	}
 }
@@ -330,13 +330,13 @@ func TestDirectoryDeletedMidExportIsRecordedAndOthersComplete(t *testing.T) {
 				counts[d.ID] = [3]int{u, g, m}
 			}
 			victim.Store(dirs[1].ID)
-			dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+			dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			cfg := testConfig()
 			cfg.MembershipMode = tc.mode
-			ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+			ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 			res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
 			if err != nil {
 				t.Fatal(err)
@@ -374,13 +374,13 @@ func TestDirectoryDeletedMidExportIsRecordedAndOthersComplete(t *testing.T) {
 // the re-run replaced, and the next good run commits cleanly.
 func TestFailedRerunWithdrawsTheCommittedManifest(t *testing.T) {
 	fake, client := startFake(t, workostest.Config{Seed: 6, Directories: 2, UsersPerDirectory: 8000, GroupsPerDirectory: 4, Latency: 10 * time.Millisecond}, nil)
-	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig()
 	cfg.DirectoryIDs = []string{fake.Directories()[0].ID}
-	ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 	if _, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}); err != nil {
 		t.Fatal(err)
 	}
@@ -481,11 +481,11 @@ func TestMalformedAPIJSONFailsWithRequestID(t *testing.T) {
 		})
 	}
 	_, client := startFake(t, workostest.Config{Seed: 1, Directories: 1, UsersPerDirectory: 50, GroupsPerDirectory: 2}, wrap)
-	dst, err := sink.Open(context.Background(), t.TempDir(), sink.Options{})
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := &export.Exporter{Client: client, Sink: dst, Config: testConfig()}
+	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig()}
 	_, err = ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
 	if err == nil || !strings.Contains(err.Error(), "req_malformed_0042") {
 		t.Fatalf("err = %v, want a failure naming the request id", err)

@@ -7,8 +7,8 @@ import (
 	"io"
 	"sync"
 
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
 
@@ -30,7 +30,7 @@ type tableWriter[T any] struct {
 	rows int64
 }
 
-func startTable[T any](ctx context.Context, s sink.Sink, table, date string, opts schema.WriterOptions) (*tableWriter[T], error) {
+func startTable[T any](ctx context.Context, s objstore.Store, table, date string, opts schema.WriterOptions) (*tableWriter[T], error) {
 	open := func(part int) (io.WriteCloser, error) {
 		return s.Create(ctx, snapshot.PartKey(table, date, part), parquetContentType)
 	}

@@ -402,7 +402,7 @@ func TestEnvironmentDeclaredForEverySourceLiteral(t *testing.T) {
 	notDeployed := func(path string) bool {
 		rel, _ := filepath.Rel(root, path)
 		rel = filepath.ToSlash(rel)
-		return rel == "pkg/awstest" || rel == "pkg/samtemplate" || rel == "pkg/rie" || strings.HasSuffix(rel, "test")
+		return rel == "internal/testenv/awstest" || rel == "pkg/samtemplate" || rel == "internal/testenv/rie" || strings.HasSuffix(rel, "test")
 	}
 	for name, file := range sourceEnvLiterals(t, filepath.Join(root, "pkg"), notDeployed) {
 		if !slices.Contains(declared["ExportFunction"], name) && !slices.Contains(declared["VerifyFunction"], name) {

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/dsync-export/dsync-export/pkg/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
 )
 
 func ctx(t *testing.T) context.Context {

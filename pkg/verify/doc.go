@@ -1,6 +1,6 @@
 // Package verify checks that a dsync-export snapshot is complete and correct.
 //
-//	dst, _ := sink.Open(ctx, "s3://bucket/exports/workos", sink.Options{})
+//	dst, _ := objstore.Open(ctx, "s3://bucket/exports/workos", objstore.Options{})
 //	report, err := verify.Verify(ctx, dst, "2026-11-28", verify.Options{})
 //	if err != nil { /* storage unreachable: the snapshot was not checked */ }
 //	os.Stdout.Write(report.JSONLines())        // one JSON line per check

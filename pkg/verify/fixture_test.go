@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/version"
 )
@@ -103,7 +103,7 @@ type written struct {
 
 // write writes the fixture as the snapshot of testDate to s and returns the
 // manifest it committed.
-func (fx *fixture) write(t testing.TB, s sink.Sink) *written {
+func (fx *fixture) write(t testing.TB, s objstore.Store) *written {
 	t.Helper()
 	ctx := context.Background()
 	m := &snapshot.Manifest{
@@ -145,7 +145,7 @@ func (fx *fixture) write(t testing.TB, s sink.Sink) *written {
 	return w
 }
 
-func writeTable[T any](t testing.TB, ctx context.Context, s sink.Sink, opts schema.WriterOptions, table string, rows []T, w *written) {
+func writeTable[T any](t testing.TB, ctx context.Context, s objstore.Store, opts schema.WriterOptions, table string, rows []T, w *written) {
 	t.Helper()
 	wr, err := schema.NewWriter[T](func(part int) (io.WriteCloser, error) {
 		return s.Create(ctx, snapshot.PartKey(table, testDate, part), "application/vnd.apache.parquet")
@@ -174,7 +174,7 @@ func writeTable[T any](t testing.TB, ctx context.Context, s sink.Sink, opts sche
 	w.manifest.Tables[table] = tm
 }
 
-func putManifest(t testing.TB, s sink.Sink, m *snapshot.Manifest) {
+func putManifest(t testing.TB, s objstore.Store, m *snapshot.Manifest) {
 	t.Helper()
 	b, err := m.Marshal()
 	if err != nil {
@@ -187,10 +187,10 @@ func putManifest(t testing.TB, s sink.Sink, m *snapshot.Manifest) {
 
 // localSink opens a sink on a new temporary folder and returns it with the
 // folder, for tests that tamper with files directly.
-func localSink(t testing.TB) (sink.Sink, string) {
+func localSink(t testing.TB) (objstore.Store, string) {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := sink.Open(context.Background(), dir, sink.Options{})
+	s, err := objstore.Open(context.Background(), dir, objstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/dsync-export/dsync-export/pkg/sink"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 )
 
 // readBufferSize is the size of parquet-go's buffered reads of column chunks:
@@ -33,7 +33,7 @@ var fileOptions = []parquet.FileOption{
 // remembers the first error of the underlying reader so that a storage
 // failure is not mistaken for a corrupt file.
 type countingReaderAt struct {
-	r     sink.RangeReader
+	r     objstore.RangeReader
 	bytes *atomic.Int64
 	reads *atomic.Int64
 

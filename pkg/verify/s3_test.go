@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/dsync-export/dsync-export/pkg/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
 
@@ -79,7 +79,7 @@ func TestS3RangedReads(t *testing.T) {
 		HTTPClient:                 &http.Client{Transport: wire},
 	})
 	ctx := context.Background()
-	s, err := sink.Open(ctx, "s3://exports/workos/dsync", sink.Options{S3Client: client})
+	s, err := objstore.Open(ctx, "s3://exports/workos/dsync", objstore.Options{S3Client: client})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/workos"
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
 )
 
 // workosEnv is the fake WorkOS server behind an httptest server whose
@@ -71,7 +71,7 @@ func (e *workosEnv) serve(w http.ResponseWriter, r *http.Request) {
 
 // snapshotOf writes the fake's dataset as a snapshot, mapped exactly as the
 // export maps it.
-func (e *workosEnv) snapshotOf(t *testing.T, s sink.Sink) *fixture {
+func (e *workosEnv) snapshotOf(t *testing.T, s objstore.Store) *fixture {
 	t.Helper()
 	fx := &fixture{}
 	for _, d := range e.fake.Directories() {

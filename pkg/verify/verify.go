@@ -14,24 +14,24 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
-// Source is the storage the verifier reads a snapshot from. sink.Sink
+// Source is the storage the verifier reads a snapshot from. objstore.Store
 // satisfies it. Keys are relative to the destination prefix.
 type Source interface {
 	// Get returns a small object (the manifest); an error wrapping
-	// sink.ErrNotExist when it is missing.
+	// objstore.ErrNotExist when it is missing.
 	Get(ctx context.Context, key string) ([]byte, error)
 	// List returns every object under prefix with its size.
-	List(ctx context.Context, prefix string) ([]sink.ObjectInfo, error)
+	List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error)
 	// OpenRange opens key for ranged reads: each ReadAt fetches only the
 	// bytes asked for (an S3 GetObject with a Range header). ctx must
 	// outlive the reader.
-	OpenRange(ctx context.Context, key string) (sink.RangeReader, int64, error)
+	OpenRange(ctx context.Context, key string) (objstore.RangeReader, int64, error)
 }
 
 // WorkOS is the part of *workos.Client that sampling uses.
@@ -350,10 +350,10 @@ func (v *verifier) listObjects(ctx context.Context) error {
 // so an access-denied read is settled by listing the exact key, which that
 // policy allows.
 func (v *verifier) missing(ctx context.Context, key string, err error) bool {
-	if errors.Is(err, sink.ErrNotExist) {
+	if errors.Is(err, objstore.ErrNotExist) {
 		return true
 	}
-	if !errors.Is(err, sink.ErrAccessDenied) {
+	if !errors.Is(err, objstore.ErrAccessDenied) {
 		return false
 	}
 	objs, lerr := v.src.List(ctx, key)
@@ -379,7 +379,7 @@ func (v *verifier) openFiles(ctx context.Context) error {
 			return nil // reported by objects
 		}
 		r, size, err := v.src.OpenRange(outer, df.entry.Key)
-		if errors.Is(err, sink.ErrNotExist) {
+		if errors.Is(err, objstore.ErrNotExist) {
 			footers.errorf("%s disappeared while it was being verified: re-run the verifier", df.entry.Key)
 			return nil
 		}

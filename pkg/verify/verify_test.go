@@ -19,8 +19,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
 
@@ -102,12 +102,12 @@ func TestMissingManifest(t *testing.T) {
 
 // deniedMissing answers AccessDenied for missing keys, as S3 does when the
 // caller's s3:ListBucket is conditioned on a prefix.
-type deniedMissing struct{ sink.Sink }
+type deniedMissing struct{ objstore.Store }
 
 func (d deniedMissing) Get(ctx context.Context, key string) ([]byte, error) {
-	b, err := d.Sink.Get(ctx, key)
-	if errors.Is(err, sink.ErrNotExist) {
-		return nil, fmt.Errorf("access denied on %s: %w", key, sink.ErrAccessDenied)
+	b, err := d.Store.Get(ctx, key)
+	if errors.Is(err, objstore.ErrNotExist) {
+		return nil, fmt.Errorf("access denied on %s: %w", key, objstore.ErrAccessDenied)
 	}
 	return b, err
 }
@@ -120,15 +120,15 @@ func TestMissingManifestBehindAccessDenied(t *testing.T) {
 
 	// A real access-denied on an existing manifest stays an error.
 	newFixture(1, 3, 1).write(t, s)
-	if _, err := Verify(context.Background(), alwaysDenied{s}, "2026-11-28", Options{}); !errors.Is(err, sink.ErrAccessDenied) {
+	if _, err := Verify(context.Background(), alwaysDenied{s}, "2026-11-28", Options{}); !errors.Is(err, objstore.ErrAccessDenied) {
 		t.Errorf("err %v, want access denied", err)
 	}
 }
 
-type alwaysDenied struct{ sink.Sink }
+type alwaysDenied struct{ objstore.Store }
 
 func (alwaysDenied) Get(ctx context.Context, key string) ([]byte, error) {
-	return nil, fmt.Errorf("access denied on %s: %w", key, sink.ErrAccessDenied)
+	return nil, fmt.Errorf("access denied on %s: %w", key, objstore.ErrAccessDenied)
 }
 
 func TestUnreadableManifest(t *testing.T) {
@@ -566,14 +566,14 @@ type failingSource struct {
 	readErr          error
 }
 
-func (f failingSource) List(ctx context.Context, prefix string) ([]sink.ObjectInfo, error) {
+func (f failingSource) List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error) {
 	if f.listErr != nil {
 		return nil, f.listErr
 	}
 	return f.Source.List(ctx, prefix)
 }
 
-func (f failingSource) OpenRange(ctx context.Context, key string) (sink.RangeReader, int64, error) {
+func (f failingSource) OpenRange(ctx context.Context, key string) (objstore.RangeReader, int64, error) {
 	if f.openErr != nil {
 		return nil, 0, f.openErr
 	}
@@ -585,7 +585,7 @@ func (f failingSource) OpenRange(ctx context.Context, key string) (sink.RangeRea
 }
 
 type failingReader struct {
-	sink.RangeReader
+	objstore.RangeReader
 	err error
 }
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 	"github.com/dsync-export/dsync-export/pkg/workos"
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
 )
 
 // startFake serves the fake WorkOS on loopback and returns a client for it.

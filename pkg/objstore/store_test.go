@@ -1,4 +1,4 @@
-package sink
+package objstore
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/dsync-export/dsync-export/pkg/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -26,7 +26,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // sinks returns one sink of each kind, each on a fresh destination.
-func sinks(t *testing.T) map[string]Sink {
+func sinks(t *testing.T) map[string]Store {
 	srv := awstest.StartS3(t)
 	srv.CreateBucket(t, "conformance")
 	s3s, err := Open(testCtx(t), "s3://conformance/exports/v1/", Options{S3Client: srv.Client(t)})
@@ -37,7 +37,7 @@ func sinks(t *testing.T) map[string]Sink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string]Sink{"s3": s3s, "local": local}
+	return map[string]Store{"s3": s3s, "local": local}
 }
 
 func TestSinkConformance(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"log"
 	"net/http"
 
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 )
 
 func Example() {

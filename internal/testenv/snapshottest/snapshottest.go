@@ -1,7 +1,7 @@
 // Package snapshottest checks an exported snapshot against the WorkOS fake's
 // dataset exactly: every file read back with a Parquet reader and checked
 // against the manifest (bytes, rows, SHA-256), every ID once, every value
-// equal. It is imported by tests only (pkg/export, pkg/soak).
+// equal. It is imported by tests only (pkg/export, internal/testenv/soak).
 package snapshottest
 
 import (
@@ -19,10 +19,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
 )
 
 // Expected is the fake's dataset mapped through pkg/schema: the rows a perfect
@@ -61,7 +61,7 @@ func ExpectedRows(fake *workostest.Server, at time.Time) Expected {
 
 // ReadTable reads every file of a table listed by the manifest, checking each
 // file's size, row count and SHA-256 against the manifest.
-func ReadTable[T any](t testing.TB, dst sink.Sink, m *snapshot.Manifest, table string) []T {
+func ReadTable[T any](t testing.TB, dst objstore.Store, m *snapshot.Manifest, table string) []T {
 	t.Helper()
 	tm, ok := m.Tables[table]
 	if !ok {
@@ -117,7 +117,7 @@ func MembershipKey(m schema.DirectoryGroupMembership) string { return m.GroupID 
 
 // CheckExact compares an exported snapshot with the fake's dataset, every ID
 // once and every value equal, and returns the number of rows compared.
-func CheckExact(t testing.TB, dst sink.Sink, m *snapshot.Manifest, want Expected) int {
+func CheckExact(t testing.TB, dst objstore.Store, m *snapshot.Manifest, want Expected) int {
 	t.Helper()
 	dirs := ReadTable[schema.Directory](t, dst, m, schema.TableDirectories)
 	users := ReadTable[schema.DirectoryUser](t, dst, m, schema.TableDirectoryUsers)
@@ -142,7 +142,7 @@ func CheckExact(t testing.TB, dst sink.Sink, m *snapshot.Manifest, want Expected
 }
 
 // ListSnapshot lists every object in the snapshot's table partitions, sorted.
-func ListSnapshot(t testing.TB, dst sink.Sink, date string) []string {
+func ListSnapshot(t testing.TB, dst objstore.Store, date string) []string {
 	t.Helper()
 	var keys []string
 	for _, tb := range schema.Tables() {
@@ -159,10 +159,10 @@ func ListSnapshot(t testing.TB, dst sink.Sink, date string) []string {
 }
 
 // ReadManifest returns the committed manifest of date, or nil when there is none.
-func ReadManifest(t testing.TB, dst sink.Sink, date string) *snapshot.Manifest {
+func ReadManifest(t testing.TB, dst objstore.Store, date string) *snapshot.Manifest {
 	t.Helper()
 	b, err := dst.Get(context.Background(), snapshot.ManifestKey(date))
-	if errors.Is(err, sink.ErrNotExist) {
+	if errors.Is(err, objstore.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
@@ -177,7 +177,7 @@ func ReadManifest(t testing.TB, dst sink.Sink, date string) *snapshot.Manifest {
 
 // CheckObjectsAreManifest fails unless the snapshot's partitions hold exactly
 // the manifest's objects (no stray object, none missing).
-func CheckObjectsAreManifest(t testing.TB, dst sink.Sink, m *snapshot.Manifest) {
+func CheckObjectsAreManifest(t testing.TB, dst objstore.Store, m *snapshot.Manifest) {
 	t.Helper()
 	want := m.Keys()
 	sort.Strings(want)

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/dsync-export/dsync-export/pkg/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
 )
 
 func getSecret(t *testing.T, c *secretsmanager.Client, id string) (*secretsmanager.GetSecretValueOutput, error) {

@@ -13,12 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/dsync-export/dsync-export/pkg/awstest"
-	"github.com/dsync-export/dsync-export/pkg/rie"
+	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/rie"
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/sink"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
 )
 
 // The bucket and prefix of events/manifest-created.json and events/env.json.
@@ -117,7 +117,7 @@ func TestLambdasUnderRuntimeEmulator(t *testing.T) {
 	}
 
 	// The snapshot is in S3: the manifest, and exactly its objects.
-	dst, err := sink.Open(ctx, "s3://"+bucket+"/"+prefix, sink.Options{S3Client: s3srv.Client(t)})
+	dst, err := objstore.Open(ctx, "s3://"+bucket+"/"+prefix, objstore.Options{S3Client: s3srv.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package sink
+package objstore
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
-	"github.com/dsync-export/dsync-export/pkg/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
 )
 
 // awsDummyClient is a client for tests that never send a request.

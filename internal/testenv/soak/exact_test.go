@@ -8,13 +8,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/dsync-export/dsync-export/pkg/sink"
-	"github.com/dsync-export/dsync-export/pkg/snapshottest"
+	"github.com/dsync-export/dsync-export/internal/testenv/snapshottest"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/verify"
 )
 
 // checkValid runs pkg/verify on the snapshot and fails unless it is valid.
-func checkValid(t *testing.T, ctx context.Context, dst sink.Sink, date string, opts verify.Options) *verify.Report {
+func checkValid(t *testing.T, ctx context.Context, dst objstore.Store, date string, opts verify.Options) *verify.Report {
 	t.Helper()
 	rep, err := verify.Verify(ctx, dst, date, opts)
 	if err != nil {
@@ -34,7 +34,7 @@ func checkValid(t *testing.T, ctx context.Context, dst sink.Sink, date string, o
 // checkUncommitted fails unless verify reports the snapshot of date invalid
 // because its manifest is missing: an interrupted export must never look
 // committed.
-func checkUncommitted(t *testing.T, ctx context.Context, dst sink.Sink, date string) {
+func checkUncommitted(t *testing.T, ctx context.Context, dst objstore.Store, date string) {
 	t.Helper()
 	if m := snapshottest.ReadManifest(t, dst, date); m != nil {
 		t.Fatalf("a manifest was written by an export that did not finish (written at %s)", m.FinishedAt)

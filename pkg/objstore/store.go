@@ -1,4 +1,4 @@
-package sink
+package objstore
 
 import (
 	"context"
@@ -22,7 +22,7 @@ const (
 )
 
 // ErrNotExist is wrapped by the errors of Get and OpenRange when the key does
-// not exist: test with errors.Is(err, sink.ErrNotExist).
+// not exist: test with errors.Is(err, objstore.ErrNotExist).
 var ErrNotExist = errors.New("sink: object does not exist")
 
 // ErrAccessDenied is wrapped by errors caused by missing permissions or
@@ -40,11 +40,11 @@ type ObjectInfo struct {
 	Size int64
 }
 
-// Sink is where snapshot files go: an S3 bucket prefix or a local folder. Keys
+// Store is where snapshot files go: an S3 bucket prefix or a local folder. Keys
 // are "/"-separated paths relative to the destination (the sink prepends its
 // prefix); they must be valid fs.ValidPath names (no leading or trailing "/",
-// no "." or ".." elements). A Sink is safe for concurrent use.
-type Sink interface {
+// no "." or ".." elements). A Store is safe for concurrent use.
+type Store interface {
 	// Create opens key for streaming writes. Close() commits it (S3: completes
 	// the upload; local: fsync and rename from a temporary name, so readers
 	// never see a partial file). CloseWithError(err) aborts: no object is left.
@@ -69,7 +69,7 @@ type Sink interface {
 	String() string
 }
 
-// Object is an object being written by Sink.Create. Exactly one of Close and
+// Object is an object being written by Store.Create. Exactly one of Close and
 // CloseWithError takes effect; later calls return the first call's result.
 type Object interface {
 	io.Writer
@@ -122,7 +122,7 @@ type Options struct {
 // folder given as a path or a "file://" URL (created if missing). Open does no
 // S3 request; access problems surface on the first operation, with an error
 // naming the bucket, key and fix.
-func Open(ctx context.Context, dest string, opts Options) (Sink, error) {
+func Open(ctx context.Context, dest string, opts Options) (Store, error) {
 	switch {
 	case strings.HasPrefix(dest, "s3://"):
 		return openS3(ctx, dest, opts)

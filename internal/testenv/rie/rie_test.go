@@ -53,7 +53,7 @@ func binaries(t *testing.T) (emulator, bootstrap string) {
 			buildErr = err
 			return
 		}
-		echo, buildErr = BuildBootstrap(ctx, "./pkg/rie/testdata/echo", dir)
+		echo, buildErr = BuildBootstrap(ctx, "./internal/testenv/rie/testdata/echo", dir)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -255,8 +255,8 @@ func TestStartErrors(t *testing.T) {
 
 func TestBuildBootstrapError(t *testing.T) {
 	t.Parallel()
-	_, err := BuildBootstrap(context.Background(), "./pkg/rie/testdata/does-not-exist", t.TempDir())
-	if err == nil || !strings.Contains(err.Error(), "rie: go build ./pkg/rie/testdata/does-not-exist failed") {
+	_, err := BuildBootstrap(context.Background(), "./internal/testenv/rie/testdata/does-not-exist", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "rie: go build ./internal/testenv/rie/testdata/does-not-exist failed") {
 		t.Errorf("error = %v, want a go build failure naming the package", err)
 	}
 }

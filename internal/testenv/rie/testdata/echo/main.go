@@ -1,4 +1,4 @@
-// Command echo is a tiny Lambda function used by the pkg/rie tests. It echoes
+// Command echo is a tiny Lambda function used by the internal/testenv/rie tests. It echoes
 // its input, counts its invocations (to prove a warm start), reports the time
 // left until its deadline, fails when asked to, and can sleep past its
 // deadline.

@@ -17,14 +17,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/dsync-export/dsync-export/pkg/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/snapshottest"
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 	"github.com/dsync-export/dsync-export/pkg/export"
-	"github.com/dsync-export/dsync-export/pkg/sink"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
-	"github.com/dsync-export/dsync-export/pkg/snapshottest"
 	"github.com/dsync-export/dsync-export/pkg/verify"
 	"github.com/dsync-export/dsync-export/pkg/workos"
-	"github.com/dsync-export/dsync-export/pkg/workos/workostest"
 )
 
 var (
@@ -80,9 +80,9 @@ func startFake(t *testing.T, cfg workostest.Config) (*workostest.Server, *tally,
 	return fake, tl, srv.URL
 }
 
-func openS3(t *testing.T, s3srv *awstest.S3Server, dest string) sink.Sink {
+func openS3(t *testing.T, s3srv *awstest.S3Server, dest string) objstore.Store {
 	t.Helper()
-	dst, err := sink.Open(t.Context(), dest, sink.Options{S3Client: s3srv.Client(t), PartSize: 5 << 20})
+	dst, err := objstore.Open(t.Context(), dest, objstore.Options{S3Client: s3srv.Client(t), PartSize: 5 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func soakSeed(t *testing.T, s3srv *awstest.S3Server, seed int64, sum *summary) {
 	sum.directories += len(sc.sizes)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("seed %d: %s\nreproduce: go test -race -v -run 'TestSoak/seeds/seed=%d$' ./pkg/soak -args -first-seed=%d -seeds=1 -users=%d",
+			t.Logf("seed %d: %s\nreproduce: go test -race -v -run 'TestSoak/seeds/seed=%d$' ./internal/testenv/soak -args -first-seed=%d -seeds=1 -users=%d",
 				seed, sc, seed, seed, *maxUsers)
 		}
 	})
@@ -231,7 +231,7 @@ func soakSeed(t *testing.T, s3srv *awstest.S3Server, seed int64, sum *summary) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	ex := &export.Exporter{Client: client, Sink: dst, Config: cfg}
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: snapTime, Trigger: "soak"})
 	if err != nil {
 		t.Fatalf("seed %d: the export failed under faults: %v", seed, err)
@@ -419,7 +419,7 @@ func soakDeadline(t *testing.T, s3srv *awstest.S3Server) string {
 	cfg.DeadlineMargin = margin
 	cfg.Writer.MaxFileBytes = 8 << 10 // parts are committed while it runs
 	cfg.Writer.MaxRowsPerRowGroup = 64
-	ex := &export.Exporter{Client: newClient(t, url), Sink: dst, Config: cfg}
+	ex := &export.Exporter{Client: newClient(t, url), Store: dst, Config: cfg}
 
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -464,7 +464,7 @@ func soakDeadline(t *testing.T, s3srv *awstest.S3Server) string {
 	cfg = export.DefaultConfig()
 	cfg.Concurrency = 4
 	client := newClient(t, url)
-	res, err := (&export.Exporter{Client: client, Sink: dst, Config: cfg}).Run(ctx, export.Snapshot{Date: date, Time: snapTime})
+	res, err := (&export.Exporter{Client: client, Store: dst, Config: cfg}).Run(ctx, export.Snapshot{Date: date, Time: snapTime})
 	if err != nil {
 		t.Fatalf("re-run after the deadline: %v", err)
 	}

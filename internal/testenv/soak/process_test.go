@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsync-export/dsync-export/pkg/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
 )
 
 // holdGate freezes traffic at a chosen moment: once its count reaches the

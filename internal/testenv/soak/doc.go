@@ -1,6 +1,6 @@
 // Package soak holds the fault soak of dsync-export. It has no code of its
-// own: its tests run whole exports against the WorkOS fake (pkg/workos/workostest)
-// with injected faults, into a real S3 server (versitygw, pkg/awstest), and
+// own: its tests run whole exports against the WorkOS fake (internal/testenv/workostest)
+// with injected faults, into a real S3 server (versitygw, internal/testenv/awstest), and
 // check every snapshot with pkg/verify and row by row against the fake's
 // dataset.
 //
@@ -21,9 +21,9 @@
 //
 // The short form (3 seeds) runs in `make test`; `make soak` runs 50 or more:
 //
-//	go test -race -run TestSoak -count=1 ./pkg/soak
-//	go test -race -v -run TestSoak -count=1 -timeout 30m ./pkg/soak -args -seeds=50
-//	go test -race -v -run 'TestSoak/seeds/seed=17$' ./pkg/soak -args -first-seed=17 -seeds=1
+//	go test -race -run TestSoak -count=1 ./internal/testenv/soak
+//	go test -race -v -run TestSoak -count=1 -timeout 30m ./internal/testenv/soak -args -seeds=50
+//	go test -race -v -run 'TestSoak/seeds/seed=17$' ./internal/testenv/soak -args -first-seed=17 -seeds=1
 //
 // The last line of the output is a summary: seeds run, faults injected by
 // kind, retries, 429s and rows compared.
