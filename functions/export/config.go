@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/dsync-export/dsync-export/pkg/envconf"
+	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
@@ -29,7 +29,7 @@ type config struct {
 // missing variable in one error. requireKey is false for the local demo, which
 // brings its own WorkOS fake.
 func loadConfig(getenv func(string) string, requireKey bool) (config, error) {
-	r := envconf.New(getenv)
+	r := lambdafn.New(getenv)
 	c := config{
 		Export:     export.DefaultConfig(),
 		RateLimits: workos.DefaultRateLimits,

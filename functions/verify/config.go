@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/dsync-export/dsync-export/pkg/envconf"
+	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 )
 
 // maxSample bounds VERIFY_SAMPLE: each sampled record is one WorkOS request.
@@ -34,7 +34,7 @@ var envNames = []string{
 // missing variable in one error. The WorkOS key is needed only when
 // VERIFY_SAMPLE is above 0.
 func loadConfig(getenv func(string) string) (config, error) {
-	r := envconf.New(getenv)
+	r := lambdafn.New(getenv)
 	var c config
 	c.Destination, c.Bucket, c.Prefix = r.Destination("EXPORT_DESTINATION", "set it to the export's destination, s3://bucket/prefix or a local folder")
 	c.Sample = r.Int("VERIFY_SAMPLE", 0, 0, maxSample)

@@ -1,4 +1,4 @@
-package envconf
+package lambdafn
 
 import (
 	"log/slog"

@@ -1,12 +1,4 @@
-// Package envconf reads a Lambda function's configuration from environment
-// variables and collects every problem, so that a bad configuration fails
-// with one message naming each bad or missing variable.
-//
-//	r := envconf.New(os.Getenv)
-//	dest := r.Destination("EXPORT_DESTINATION", true)
-//	n := r.Int("EXPORT_CONCURRENCY", 32, 1, 1000)
-//	if err := r.Err("export"); err != nil { ... } // lists every bad variable
-package envconf
+package lambdafn
 
 import (
 	"fmt"
@@ -16,6 +8,14 @@ import (
 	"time"
 )
 
+// Reader reads a function's configuration from environment variables and
+// collects every problem, so that a bad configuration fails with one message
+// naming each bad or missing variable.
+//
+//	r := lambdafn.New(os.Getenv)
+//	n := r.Int("EXPORT_CONCURRENCY", 32, 1, 1000)
+//	if err := r.Err("export"); err != nil { ... } // lists every bad variable
+//
 // Reader reads variables through getenv and records every problem.
 type Reader struct {
 	getenv func(string) string
