@@ -201,7 +201,7 @@ func runExport(ctx context.Context, baseURL, dir string, limits workos.RateLimit
 	}
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 	start := time.Now()
-	res, err := ex.Run(ctx, export.Snapshot{Date: time.Now().UTC().Format(snapshot.DateLayout), Trigger: "bench"})
+	res, err := ex.Run(ctx, export.Snapshot{Date: time.Now().UTC().Format(schema.PartitionFormat), Trigger: "bench"})
 	wall := time.Since(start)
 	if err != nil {
 		return nil, err

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"log/slog"
 	"strings"
+	"text/tabwriter"
 
-	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/lambdafn"
+	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
@@ -20,52 +24,95 @@ type config struct {
 	MaxAttempts     int    // WORKOS_MAX_ATTEMPTS
 	RateLimits      workos.RateLimits
 	Export          export.Config
-	LogLevel        slog.Level
+	LogLevel        slog.Level // LOG_LEVEL: local runs only (Lambda follows its LoggingConfig)
+	LogLevelSet     bool
 	Compression     string // EXPORT_COMPRESSION: zstd or snappy
 	FileRolloverMiB int64  // EXPORT_MAX_FILE_MIB
 }
 
-// loadConfig reads and validates the environment. It reports every bad or
-// missing variable in one error. requireKey is false for the local demo, which
-// brings its own WorkOS fake.
-func loadConfig(getenv func(string) string, requireKey bool) (config, error) {
+// envVar documents one variable for --help; the defaults come from the same
+// values loadConfig uses.
+type envVar struct {
+	Name, Default, Doc string
+}
+
+func envVars() []envVar {
+	d := export.DefaultConfig()
+	return []envVar{
+		{"EXPORT_DESTINATION", "(required)", "s3://bucket/prefix or a local folder"},
+		{"WORKOS_API_KEY_SECRET_ID", "", "name or ARN of the Secrets Manager secret holding the WorkOS API key"},
+		{"WORKOS_API_KEY_SECRET_FIELD", "api_key", "JSON field of that secret holding the key"},
+		{"WORKOS_API_KEY", "", "the key itself, for local runs (never in Lambda)"},
+		{"WORKOS_BASE_URL", workos.DefaultBaseURL, "WorkOS API base URL"},
+		{"WORKOS_MAX_ATTEMPTS", "5", "attempts per WorkOS request (1-20)"},
+		{"WORKOS_RATE_LIMIT_DIRECTORY_USERS", fmt.Sprint(workos.DefaultRateLimits.PerDirectoryUsers), "requests/s per directory on /directory_users (0: off)"},
+		{"WORKOS_RATE_LIMIT_GLOBAL", fmt.Sprint(workos.DefaultRateLimits.Global), "requests/s for the whole key (0: off)"},
+		{"EXPORT_CONCURRENCY", fmt.Sprint(d.Concurrency), "directories exported at once (1-1000)"},
+		{"EXPORT_MEMBERSHIP_MODE", d.MembershipMode, strings.Join(export.MembershipModes, ", ")},
+		{"EXPORT_ORGANIZATION_IDS", "", "export only these organizations (comma-separated org_…)"},
+		{"EXPORT_DIRECTORY_IDS", "", "export only these directories (comma-separated directory_…)"},
+		{"EXPORT_DEADLINE_MARGIN", d.DeadlineMargin.String(), "stop this long before the invocation deadline"},
+		{"EXPORT_PROGRESS_EVERY", d.ProgressEvery.String(), "log a progress line this often (0s: never)"},
+		{"EXPORT_COMPRESSION", schema.DefaultCompression, "zstd or snappy"},
+		{"EXPORT_MAX_FILE_MIB", "256", "start a new Parquet part past this size (16-4096)"},
+		{"EXPORT_S3_PATH_STYLE", "false", "path-style S3 URLs (for S3-compatible servers)"},
+		{"LOG_LEVEL", "info", "debug, info, warn or error; local runs only (Lambda uses its LoggingConfig)"},
+	}
+}
+
+func printEnvHelp(w io.Writer) {
+	fmt.Fprintln(w, "\nEnvironment variables:")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, v := range envVars() {
+		def := v.Default
+		if def == "" {
+			def = "(unset)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, v.Doc)
+	}
+	_ = tw.Flush()
+}
+
+// envOfField maps export.Config fields to the variable that sets them, so a
+// problem found by export.Config.Check names the variable to fix.
+var envOfField = map[string]string{
+	"Concurrency":      "EXPORT_CONCURRENCY",
+	"MembershipMode":   "EXPORT_MEMBERSHIP_MODE",
+	"OrganizationIDs":  "EXPORT_ORGANIZATION_IDS",
+	"DirectoryIDs":     "EXPORT_DIRECTORY_IDS",
+	"DeadlineMargin":   "EXPORT_DEADLINE_MARGIN",
+	"PerDirectoryRate": "WORKOS_RATE_LIMIT_DIRECTORY_USERS",
+	"GlobalRate":       "WORKOS_RATE_LIMIT_GLOBAL",
+	"ProgressEvery":    "EXPORT_PROGRESS_EVERY",
+}
+
+// loadConfig reads the environment and reports every bad or missing variable
+// in one error. It parses; export.Config.Check is the one place the export's
+// settings are judged.
+func loadConfig(getenv func(string) string) (config, error) {
 	r := lambdafn.New(getenv)
 	c := config{
 		Export:     export.DefaultConfig(),
 		RateLimits: workos.DefaultRateLimits,
 	}
 	c.Destination, _, _ = r.Destination("EXPORT_DESTINATION", "set it to s3://bucket/prefix or a local folder")
-	w := r.WorkOS(requireKey, "set it to the name or ARN of the Secrets Manager secret holding the WorkOS API key (or WORKOS_API_KEY for a local run)")
+	w := r.WorkOS(true, "set it to the name or ARN of the Secrets Manager secret holding the WorkOS API key (or WORKOS_API_KEY for a local run)")
 	c.SecretID, c.SecretField, c.APIKey, c.BaseURL = w.SecretID, w.SecretField, w.APIKey, w.BaseURL
 	c.PathStyle = r.Bool("EXPORT_S3_PATH_STYLE", false)
 	c.Export.Concurrency = r.Int("EXPORT_CONCURRENCY", c.Export.Concurrency, 1, 1000)
 	c.MaxAttempts = r.Int("WORKOS_MAX_ATTEMPTS", 5, 1, 20)
 	if v := r.String("EXPORT_MEMBERSHIP_MODE"); v != "" {
-		switch v {
-		case export.MembershipAuto, export.MembershipByGroup, export.MembershipByUser, export.MembershipLegacy:
-			c.Export.MembershipMode = v
-		default:
-			r.Bad("EXPORT_MEMBERSHIP_MODE", "%q must be auto, by_group, by_user or legacy", v)
-		}
+		c.Export.MembershipMode = v
 	}
 	c.Export.OrganizationIDs = r.List("EXPORT_ORGANIZATION_IDS")
-	for _, id := range c.Export.OrganizationIDs {
-		if !strings.HasPrefix(id, "org_") {
-			r.Bad("EXPORT_ORGANIZATION_IDS", "%q is not an organization ID (org_…)", id)
-		}
-	}
 	c.Export.DirectoryIDs = r.List("EXPORT_DIRECTORY_IDS")
-	for _, id := range c.Export.DirectoryIDs {
-		if !strings.HasPrefix(id, workos.DirectoryIDPrefix) || strings.HasPrefix(id, workos.DirectoryUserIDPrefix) || strings.HasPrefix(id, workos.DirectoryGroupIDPrefix) {
-			r.Bad("EXPORT_DIRECTORY_IDS", "%q is not a directory ID (directory_…)", id)
-		}
-	}
 	c.Export.DeadlineMargin = r.Duration("EXPORT_DEADLINE_MARGIN", c.Export.DeadlineMargin)
+	c.Export.ProgressEvery = r.Duration("EXPORT_PROGRESS_EVERY", c.Export.ProgressEvery)
 	c.RateLimits.PerDirectoryUsers = r.Rate("WORKOS_RATE_LIMIT_DIRECTORY_USERS", c.RateLimits.PerDirectoryUsers)
 	c.RateLimits.Global = r.Rate("WORKOS_RATE_LIMIT_GLOBAL", c.RateLimits.Global)
 	c.Export.PerDirectoryRate = c.RateLimits.PerDirectoryUsers
 	c.Export.GlobalRate = c.RateLimits.Global
-	c.Compression = "zstd"
+	c.Compression = schema.DefaultCompression
 	if v := r.String("EXPORT_COMPRESSION"); v != "" {
 		if v != "zstd" && v != "snappy" {
 			r.Bad("EXPORT_COMPRESSION", "%q must be zstd or snappy", v)
@@ -77,5 +124,43 @@ func loadConfig(getenv func(string) string, requireKey bool) (config, error) {
 	c.FileRolloverMiB = int64(r.Int("EXPORT_MAX_FILE_MIB", 256, 16, 4096))
 	c.Export.Writer.MaxFileBytes = c.FileRolloverMiB << 20
 	c.LogLevel = r.LogLevel("LOG_LEVEL")
+	c.LogLevelSet = r.String("LOG_LEVEL") != ""
+	for _, p := range c.Export.Check() {
+		name := envOfField[p.Field]
+		if name == "" {
+			name = p.Field
+		}
+		r.Bad(name, "%s", p.Message)
+	}
 	return c, r.Err("export")
 }
+
+// inputOfField maps export.Config fields to the input field that overrides them.
+var inputOfField = map[string]string{
+	"MembershipMode":  "input membership_mode",
+	"OrganizationIDs": "input organization_ids",
+	"DirectoryIDs":    "input directory_ids",
+}
+
+// applyInput applies an invocation's overrides to a copy of the configured
+// export settings and checks the result, naming the input fields at fault.
+func applyInput(in *export.Input, base export.Config) (export.Config, error) {
+	cfg := base
+	if err := in.Apply(&cfg); err != nil {
+		return cfg, err
+	}
+	ps := cfg.Check()
+	if len(ps) == 0 {
+		return cfg, nil
+	}
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		name := inputOfField[p.Field]
+		if name == "" {
+			name = envOfField[p.Field]
+		}
+		msgs[i] = name + ": " + p.Message
+	}
+	return cfg, fmt.Errorf("export: invalid input:\n  - %s", strings.Join(msgs, "\n  - "))
+}
+

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/secret"
@@ -22,6 +22,8 @@ import (
 // Output is the function's JSON result.
 type Output struct {
 	SnapshotDate        string            `json:"snapshot_date"`
+	RunID               string            `json:"run_id"`
+	Demo                bool              `json:"demo,omitempty"`
 	ManifestKey         string            `json:"manifest_key"`
 	Destination         string            `json:"destination"`
 	Trigger             string            `json:"trigger"`
@@ -45,6 +47,8 @@ type handler struct {
 	log      *slog.Logger
 	metrics  io.Writer // CloudWatch Embedded Metric Format lines
 	now      func() time.Time
+	demo     bool                // the WorkOS API is the built-in fake: mark the snapshot as demo data
+	watch    func(export.Status) // a live progress display, for local runs
 
 	mu        sync.Mutex
 	client    *workos.Client
@@ -55,12 +59,9 @@ type handler struct {
 func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	start := h.now()
 	date, trigger, err := in.Resolve(start)
-	cfg := h.cfg.Export
+	var cfg export.Config
 	if err == nil {
-		err = in.Apply(&cfg)
-	}
-	if err == nil {
-		err = cfg.Validate()
+		cfg, err = applyInput(&in, h.cfg.Export)
 	}
 	var client *workos.Client
 	if err == nil {
@@ -73,8 +74,8 @@ func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	}
 	h.log.Info("export starting", "snapshot_date", date, "trigger", trigger, "destination", h.sink.String(),
 		"concurrency", cfg.Concurrency, "membership_mode", cfg.MembershipMode)
-	ex := &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg}
-	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger})
+	ex := &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg, Watch: h.watch}
+	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger, Demo: h.demo})
 	if err != nil {
 		if workos.IsUnauthorized(err) {
 			h.keys.Invalidate() // re-read a rotated secret on the next invocation
@@ -122,6 +123,8 @@ func summarize(res *export.Result, dest, trigger string) Output {
 	m := res.Manifest
 	out := Output{
 		SnapshotDate:        m.SnapshotDate,
+		RunID:               m.RunID,
+		Demo:                m.Demo,
 		ManifestKey:         res.ManifestKey,
 		Destination:         dest,
 		Trigger:             trigger,
@@ -153,40 +156,30 @@ func (h *handler) emit(date string, out *Output, failure error) {
 	if h.metrics == nil {
 		return
 	}
-	type metric struct {
-		Name string `json:"Name"`
-		Unit string `json:"Unit"`
+	m := lambdafn.Metrics{
+		Time:       h.now(),
+		Dimensions: map[string]string{"Function": "export"},
+		Properties: map[string]any{"snapshot_date": date},
 	}
-	doc := map[string]any{}
-	metrics := []metric{{"ExportSucceeded", "None"}}
-	doc["ExportSucceeded"] = 0
-	if out != nil && failure == nil {
-		doc["ExportSucceeded"] = 1
+	if out == nil || failure != nil {
+		m.Values = []lambdafn.Metric{{Name: "ExportSucceeded", Unit: lambdafn.UnitNone, Value: 0}}
+	} else {
+		m.Values = []lambdafn.Metric{{Name: "ExportSucceeded", Unit: lambdafn.UnitNone, Value: 1}}
 		for _, t := range schema.Tables() {
-			name := "Rows_" + t.Name
-			metrics = append(metrics, metric{name, "Count"})
-			doc[name] = out.Rows[t.Name]
+			m.Values = append(m.Values, lambdafn.Metric{Name: "Rows_" + t.Name, Unit: lambdafn.UnitCount, Value: float64(out.Rows[t.Name])})
 		}
-		metrics = append(metrics, metric{"Requests", "Count"}, metric{"Pages", "Count"}, metric{"Retries", "Count"},
-			metric{"RateLimited", "Count"}, metric{"DurationMs", "Milliseconds"}, metric{"Bytes", "Bytes"})
-		doc["Requests"], doc["Pages"], doc["Retries"] = out.API.Requests, out.API.Pages, out.API.Retries
-		doc["RateLimited"], doc["DurationMs"], doc["Bytes"] = out.API.RateLimited, out.DurationMillis, out.Bytes
+		m.Values = append(m.Values,
+			lambdafn.Metric{Name: "Requests", Unit: lambdafn.UnitCount, Value: float64(out.API.Requests)},
+			lambdafn.Metric{Name: "Pages", Unit: lambdafn.UnitCount, Value: float64(out.API.Pages)},
+			lambdafn.Metric{Name: "Retries", Unit: lambdafn.UnitCount, Value: float64(out.API.Retries)},
+			lambdafn.Metric{Name: "RateLimited", Unit: lambdafn.UnitCount, Value: float64(out.API.RateLimited)},
+			lambdafn.Metric{Name: "DurationMs", Unit: lambdafn.UnitMilliseconds, Value: float64(out.DurationMillis)},
+			lambdafn.Metric{Name: "Bytes", Unit: lambdafn.UnitBytes, Value: float64(out.Bytes)},
+		)
 	}
-	doc["_aws"] = map[string]any{
-		"Timestamp": h.now().UnixMilli(),
-		"CloudWatchMetrics": []any{map[string]any{
-			"Namespace":  "DsyncExport",
-			"Dimensions": [][]string{{"Function"}},
-			"Metrics":    metrics,
-		}},
+	if err := m.Write(h.metrics); err != nil {
+		h.log.Warn("metrics line not written", "error", err.Error())
 	}
-	doc["Function"] = "export"
-	doc["snapshot_date"] = date
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return
-	}
-	_, _ = fmt.Fprintf(h.metrics, "%s\n", b)
 }
 
 // errConfig marks configuration errors (exit code 2 outside Lambda).

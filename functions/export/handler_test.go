@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/dsync-export/dsync-export/pkg/workos"
+	"log/slog"
 	"math"
 	"net/http/httptest"
 	"os"
@@ -66,13 +69,14 @@ func (c *cloud) getenv(k string) string { return c.env[k] }
 func TestHandlerExportsWithKeyFromSecretsManagerAndCachesIt(t *testing.T) {
 	c := startCloud(t, `{"api_key":"sk_test_handler","note":"rotated 2026-11"}`)
 	var metrics bytes.Buffer
-	h, err := newHandler(context.Background(), c.getenv, &metrics, true)
+	h, err := newHandler(context.Background(), c.getenv, discardLog, &metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.now = testNow
 	for i, in := range []export.Input{
 		{ScheduledTime: "2026-11-28T02:00:00Z"},
-		{DetailType: "Scheduled Event", Source: "aws.events", Time: "2026-11-29T02:00:00Z"},
+		{CloudWatchEvent: events.CloudWatchEvent{DetailType: "Scheduled Event", Source: "aws.events", Time: time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)}},
 	} {
 		out, err := h.Handle(context.Background(), in)
 		if err != nil {
@@ -114,10 +118,11 @@ func TestHandlerExportsWithKeyFromSecretsManagerAndCachesIt(t *testing.T) {
 
 func TestHandlerWrongKeyNamesTheSecretAndRereadsIt(t *testing.T) {
 	c := startCloud(t, "sk_test_WRONG_value_123")
-	h, err := newHandler(context.Background(), c.getenv, nil, true)
+	h, err := newHandler(context.Background(), c.getenv, discardLog, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.now = testNow
 	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
 	if err == nil {
 		t.Fatal("want an error for a wrong key")
@@ -139,10 +144,11 @@ func TestHandlerWrongKeyNamesTheSecretAndRereadsIt(t *testing.T) {
 func TestHandlerMissingSecretAndBucketNameTheResource(t *testing.T) {
 	c := startCloud(t, "sk_test_handler")
 	c.env["WORKOS_API_KEY_SECRET_ID"] = "prod/does-not-exist"
-	h, err := newHandler(context.Background(), c.getenv, nil, true)
+	h, err := newHandler(context.Background(), c.getenv, discardLog, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.now = testNow
 	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
 	if err == nil || !strings.Contains(err.Error(), "prod/does-not-exist") {
 		t.Errorf("missing secret: err %v, want it named", err)
@@ -152,9 +158,10 @@ func TestHandlerMissingSecretAndBucketNameTheResource(t *testing.T) {
 	// fields it has, never their values.
 	c.sm.Set("prod/malformed", `{"apikey":"sk_test_handler_secretvalue"}`)
 	c.env["WORKOS_API_KEY_SECRET_ID"] = "prod/malformed"
-	if h, err = newHandler(context.Background(), c.getenv, nil, true); err != nil {
+	if h, err = newHandler(context.Background(), c.getenv, discardLog, nil); err != nil {
 		t.Fatal(err)
 	}
+	h.now = testNow
 	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
 	if err == nil || !strings.Contains(err.Error(), "prod/malformed") || !strings.Contains(err.Error(), "api_key") || strings.Contains(err.Error(), "secretvalue") {
 		t.Errorf("malformed secret: err %v, want the secret and the missing field named without the value", err)
@@ -162,8 +169,9 @@ func TestHandlerMissingSecretAndBucketNameTheResource(t *testing.T) {
 
 	c.env["WORKOS_API_KEY_SECRET_ID"] = "prod/workos"
 	c.env["EXPORT_DESTINATION"] = "s3://no-such-bucket-here/x"
-	h, err = newHandler(context.Background(), c.getenv, nil, true)
+	h, err = newHandler(context.Background(), c.getenv, discardLog, nil)
 	if err == nil {
+		h.now = testNow
 		_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
 	}
 	if err == nil || !strings.Contains(err.Error(), "no-such-bucket-here") {
@@ -182,7 +190,7 @@ func TestLoadConfigNamesEveryBadVariable(t *testing.T) {
 		"WORKOS_RATE_LIMIT_GLOBAL": "-3",
 		"LOG_LEVEL":                "chatty",
 	}
-	_, err := loadConfig(func(k string) string { return env[k] }, true)
+	_, err := loadConfig(func(k string) string { return env[k] })
 	if err == nil {
 		t.Fatal("want an error")
 	}
@@ -197,7 +205,7 @@ func TestLoadConfigNamesEveryBadVariable(t *testing.T) {
 	}
 
 	good := map[string]string{"EXPORT_DESTINATION": "s3://b/p", "WORKOS_API_KEY_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:1:secret:x", "EXPORT_ORGANIZATION_IDS": "org_1,org_2"}
-	cfg, err := loadConfig(func(k string) string { return good[k] }, true)
+	cfg, err := loadConfig(func(k string) string { return good[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +235,7 @@ func TestEventsDecodeIntoInput(t *testing.T) {
 			t.Errorf("%s: %v", file, err)
 			continue
 		}
-		date, trigger, err := in.Resolve(time.Now())
+		date, trigger, err := in.Resolve(testNow())
 		if err != nil || trigger != wantTrigger {
 			t.Errorf("%s: resolves to %q %q %v, want trigger %q", file, date, trigger, err, wantTrigger)
 		}
@@ -258,24 +266,114 @@ func TestRunLocalDemoWritesASnapshot(t *testing.T) {
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	env := map[string]string{}
-	code := runLocal([]string{"--demo", "--destination", dir, "--snapshot-date", "2026-11-28"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	code := runLocal([]string{"--demo", "--destination", dir}, func(k string) string { return env[k] }, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d\nstderr: %s", code, stderr.String())
 	}
+	rest := stdout.String()
 	var out Output
 	dec := json.NewDecoder(&stdout)
 	if err := dec.Decode(&out); err != nil {
-		t.Fatalf("summary is not JSON: %v\n%s", err, stdout.String())
+		t.Fatalf("summary is not JSON: %v\n%s", err, rest)
 	}
 	wantUsers := int64(demoDataset.Directories * demoDataset.UsersPerDirectory)
 	if out.Rows[schema.TableDirectoryUsers] != wantUsers || out.Rows[schema.TableMemberships] == 0 {
 		t.Errorf("demo rows %v, want %d users and some memberships", out.Rows, wantUsers)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "_manifests", "dt=2026-11-28", "manifest.json")); err != nil {
-		t.Errorf("manifest file: %v", err)
+	today := time.Now().UTC().Format(schema.PartitionFormat)
+	if out.SnapshotDate != today || !out.Demo || out.Trigger != export.TriggerNow {
+		t.Errorf("demo output date %s demo %v trigger %q, want today %s, demo, trigger now", out.SnapshotDate, out.Demo, out.Trigger, today)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "directory_users", "dt=2026-11-28", "part-00000.parquet")); err != nil {
+	b, err := os.ReadFile(filepath.Join(dir, "_manifests", "dt="+today, "manifest.json"))
+	if err != nil {
+		t.Fatalf("manifest file: %v", err)
+	}
+	m, err := snapshot.Unmarshal(b)
+	if err != nil || !m.Demo || m.RunID != out.RunID {
+		t.Fatalf("manifest %v: demo %v run %q, want demo data of run %q", err, m.Demo, m.RunID, out.RunID)
+	}
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(snapshot.PartKey(schema.TableDirectoryUsers, today, out.RunID, 0)))); err != nil {
 		t.Errorf("users file: %v", err)
+	}
+	// The follow-up commands carry the real date and include verify.
+	for _, want := range []string{"go run ./functions/verify --destination " + dir + " --date " + today, "dt=" + today, `trigger "now": no date was given`} {
+		if !strings.Contains(rest, want) {
+			t.Errorf("next steps lack %q:\n%s", want, rest)
+		}
+	}
+	// A second demo run into the same folder is fine: it holds demo data.
+	stdout.Reset()
+	if code := runLocal([]string{"--demo", "--destination", dir}, func(k string) string { return env[k] }, &stdout, &stderr); code != 0 {
+		t.Fatalf("second demo run: exit %d\n%s", code, stderr.String())
+	}
+}
+
+func TestDemoRefusesS3AndARealSnapshot(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+	}{
+		"s3 flag":        {args: []string{"--demo", "--destination", "s3://prod-bucket/workos"}},
+		"s3 environment": {args: []string{"--demo"}, env: map[string]string{"EXPORT_DESTINATION": "s3://prod-bucket/workos"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := runLocal(tc.args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "only to a local folder") || !strings.Contains(stderr.String(), "s3://prod-bucket/workos") {
+			t.Errorf("%s: exit %d, stderr %q: want a refusal naming the destination", name, code, stderr.String())
+		}
+	}
+
+	// A folder holding a real (non-demo) snapshot is refused, and left as it was.
+	dir := t.TempDir()
+	real := &snapshot.Manifest{FormatVersion: snapshot.FormatVersion, SnapshotDate: "2026-11-28", RunID: "20261128T020000.000Z-0a1b2c"}
+	body, _ := real.Marshal()
+	mk := filepath.Join(dir, filepath.FromSlash(snapshot.ManifestKey("2026-11-28")))
+	if err := os.MkdirAll(filepath.Dir(mk), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mk, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := runLocal([]string{"--demo", "--destination", dir}, func(string) string { return "" }, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "not demo data") {
+		t.Fatalf("folder with a real snapshot: exit %d, stderr %q", code, stderr.String())
+	}
+	if after, _ := os.ReadFile(mk); !bytes.Equal(after, body) {
+		t.Error("the real manifest changed")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the demo wrote into a folder with a real snapshot: %v", entries)
+	}
+}
+
+func TestHelpListsEveryVariableAndExitsZero(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := runLocal([]string{"--help"}, func(string) string { return "" }, &stdout, &stderr); code != 0 {
+		t.Fatalf("--help exit %d, want 0; stderr %q", code, stderr.String())
+	}
+	help := stdout.String()
+	for _, v := range envVars() {
+		if !strings.Contains(help, v.Name) {
+			t.Errorf("--help does not list %s", v.Name)
+		}
+	}
+	for _, want := range []string{"-demo", "-snapshot-date", "-force", workos.DefaultBaseURL, "32"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+	// Every variable loadConfig reads is in the help: an unknown variable
+	// name set to garbage must not change the result, a listed one must.
+	read := map[string]bool{}
+	_, _ = loadConfig(func(k string) string { read[k] = true; return "" })
+	for k := range read {
+		if !strings.Contains(help, k) {
+			t.Errorf("loadConfig reads %s but --help does not list it", k)
+		}
+	}
+	if code := runLocal([]string{"--no-such-flag"}, func(string) string { return "" }, &stdout, &stderr); code != 2 {
+		t.Errorf("unknown flag: exit %d, want 2", code)
 	}
 }
 
@@ -303,10 +401,11 @@ func TestSetMemoryLimitFromLambdaMemorySize(t *testing.T) {
 func TestHandlerEmitsFailureMetricForEarlyErrors(t *testing.T) {
 	env := map[string]string{"EXPORT_DESTINATION": t.TempDir(), "WORKOS_API_KEY": "sk_test_x", "WORKOS_BASE_URL": "http://127.0.0.1:1/"}
 	var metrics bytes.Buffer
-	h, err := newHandler(context.Background(), func(k string) string { return env[k] }, &metrics, true)
+	h, err := newHandler(context.Background(), func(k string) string { return env[k] }, discardLog, &metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.now = testNow
 	for _, in := range []export.Input{{SnapshotDate: "2026-13-01"}, {SnapshotDate: "2026-11-28", DirectoryIDs: []string{" "}}} {
 		metrics.Reset()
 		if _, err := h.Handle(context.Background(), in); err == nil {
@@ -318,3 +417,9 @@ func TestHandlerEmitsFailureMetricForEarlyErrors(t *testing.T) {
 		}
 	}
 }
+
+var discardLog = slog.New(slog.DiscardHandler)
+
+// testNow is the clock of handler tests: the sample events' date, so the
+// export's date guard accepts 2026-11-28 and 2026-11-29.
+func testNow() time.Time { return time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC) }

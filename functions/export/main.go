@@ -2,41 +2,35 @@
 // one Parquet snapshot of WorkOS Directory Sync to S3.
 //
 // In Lambda (AWS_LAMBDA_RUNTIME_API set) it serves invocations. Anywhere else
-// the same binary runs one export and prints its summary:
+// the same binary runs one export and prints its summary (see cli.go):
 //
-//	export --demo                      # built-in WorkOS fake -> ./out
+//	export --demo                      # built-in WorkOS fake -> ./out (not in the Lambda build)
 //	WORKOS_API_KEY=sk_... EXPORT_DESTINATION=s3://bucket/prefix export
 package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
-	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/secret"
 )
 
 func main() {
-	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+	if lambdafn.InLambda(os.Getenv) {
 		setMemoryLimit(os.Getenv)
-		h, err := newHandler(context.Background(), os.Getenv, os.Stdout, true)
+		h, err := newHandler(context.Background(), os.Getenv, lambdafn.NewLambdaLogger(), os.Stdout)
 		if err != nil {
 			// Fails the init phase: the message lands in the function's log.
 			fmt.Fprintln(os.Stderr, err)
@@ -48,13 +42,13 @@ func main() {
 	os.Exit(runLocal(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// newHandler builds the handler from the environment: config, sink, key source.
-func newHandler(ctx context.Context, getenv func(string) string, stdout io.Writer, requireKey bool) (*handler, error) {
-	cfg, err := loadConfig(getenv, requireKey)
+// newHandler builds the handler from the environment: config, object store,
+// key source. log is where it logs; metrics receives the EMF lines.
+func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logger, metrics io.Writer) (*handler, error) {
+	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	dst, err := objstore.Open(ctx, cfg.Destination, objstore.Options{PathStyle: cfg.PathStyle, PartSize: s3PartSize, Concurrency: s3Concurrency})
 	if err != nil {
 		return nil, fmt.Errorf("export: EXPORT_DESTINATION %s: %w", cfg.Destination, err)
@@ -71,100 +65,7 @@ func newHandler(ctx context.Context, getenv func(string) string, stdout io.Write
 	} else {
 		keys = secret.Static(cfg.APIKey)
 	}
-	return &handler{cfg: cfg, sink: dst, keys: keys, keysFrom: keysFrom, log: log, metrics: stdout, now: time.Now}, nil
-}
-
-// demoDataset is the built-in fake's dataset for --demo: a few directories and
-// a few thousand users.
-var demoDataset = workostest.Config{Seed: 1, Directories: 4, UsersPerDirectory: 1200, GroupsPerDirectory: 12}
-
-// runLocal runs one export outside Lambda and prints the summary.
-func runLocal(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	demo := fs.Bool("demo", false, "export the built-in WorkOS fake's demo dataset (no WorkOS account needed)")
-	date := fs.String("snapshot-date", "", "snapshot date YYYY-MM-DD (default: today in UTC)")
-	dest := fs.String("destination", "", "override EXPORT_DESTINATION (s3://bucket/prefix or a folder)")
-	inputFile := fs.String("input", "", "a JSON event file to use as the input (as in events/)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	env := map[string]string{}
-	lookup := func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return getenv(k)
-	}
-	if *dest != "" {
-		env["EXPORT_DESTINATION"] = *dest
-	}
-	if lookup("EXPORT_DESTINATION") == "" && *demo {
-		env["EXPORT_DESTINATION"] = "out"
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	if *demo {
-		fake, err := workostest.New(demoDataset)
-		if err != nil {
-			fmt.Fprintln(stderr, "export: start the WorkOS fake:", err)
-			return 1
-		}
-		defer fake.Close()
-		base, err := fake.Start("127.0.0.1:0")
-		if err != nil {
-			fmt.Fprintln(stderr, "export: start the WorkOS fake:", err)
-			return 1
-		}
-		env["WORKOS_BASE_URL"] = base
-		env["WORKOS_API_KEY"] = "sk_test_default"
-		env["WORKOS_API_KEY_SECRET_ID"] = ""
-		env["WORKOS_RATE_LIMIT_DIRECTORY_USERS"] = "0" // the demo fake does not enforce limits
-		env["WORKOS_RATE_LIMIT_GLOBAL"] = "0"
-		fmt.Fprintf(stderr, "demo: built-in WorkOS fake at %s with %d directories x %d users\n", base, demoDataset.Directories, demoDataset.UsersPerDirectory)
-	}
-	h, err := newHandler(ctx, lookup, io.Discard, true)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		if errors.Is(err, errConfig) && !*demo {
-			fmt.Fprintln(stderr, "hint: run with --demo (or `make run`) to export the built-in fake's demo dataset without a WorkOS account")
-		}
-		return 2
-	}
-	in := export.Input{SnapshotDate: *date}
-	if *inputFile != "" {
-		b, err := os.ReadFile(*inputFile)
-		if err != nil {
-			fmt.Fprintln(stderr, "export:", err)
-			return 2
-		}
-		if err := json.Unmarshal(b, &in); err != nil {
-			fmt.Fprintf(stderr, "export: %s is not a valid input event: %v\n", *inputFile, err)
-			return 2
-		}
-		if *date != "" {
-			in.SnapshotDate = *date
-		}
-	}
-	out, err := h.Handle(ctx, in)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	b, _ := json.MarshalIndent(out, "", "  ")
-	fmt.Fprintf(stdout, "%s\n", b)
-	printNextSteps(stdout, h.cfg.Destination, out)
-	return 0
-}
-
-func printNextSteps(w io.Writer, dest string, out Output) {
-	fmt.Fprintf(w, "\nSnapshot %s committed to %s (manifest %s).\n", out.SnapshotDate, out.Destination, out.ManifestKey)
-	fmt.Fprintf(w, "Try it with DuckDB (or any Parquet reader):\n")
-	fmt.Fprintf(w, "  duckdb -c \"SELECT state, count(*) FROM '%s/directory_users/dt=%s/*.parquet' GROUP BY state\"\n", dest, out.SnapshotDate)
-	fmt.Fprintf(w, "  duckdb -c \"SELECT g.name, count(*) AS members FROM '%[1]s/directory_group_memberships/dt=%[2]s/*.parquet' m JOIN '%[1]s/directory_groups/dt=%[2]s/*.parquet' g ON g.id = m.group_id GROUP BY g.name ORDER BY members DESC LIMIT 10\"\n", dest, out.SnapshotDate)
-	fmt.Fprintf(w, "In Athena (tables from template.yaml or `make athena-ddl`):\n")
-	fmt.Fprintf(w, "  SELECT directory_id, count(*) FROM directory_users WHERE dt = '%s' AND state = 'active' GROUP BY directory_id;\n", out.SnapshotDate)
+	return &handler{cfg: cfg, sink: dst, keys: keys, keysFrom: keysFrom, log: log, metrics: metrics, now: time.Now}, nil
 }
 
 // setMemoryLimit gives the Go runtime a soft memory limit of 80% of the

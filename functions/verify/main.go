@@ -107,7 +107,7 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 		return getenv(k)
 	}
 	if *date == "" {
-		*date = time.Now().UTC().Format(snapshot.DateLayout)
+		*date = time.Now().UTC().Format(schema.PartitionFormat)
 	} else if _, err := snapshot.ParseDate(*date); err != nil {
 		fmt.Fprintf(stderr, "verify: --date: %v\n", err)
 		return 2

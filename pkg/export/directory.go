@@ -132,13 +132,13 @@ func (r *run) exportDirectory(ctx context.Context, d *workos.Directory, total in
 func (dr *dirRun) chooseRoute(total int) {
 	cfg := dr.r.cfg
 	switch cfg.MembershipMode {
-	case MembershipByGroup:
+	case snapshot.RouteByGroup:
 		dr.dm.MembershipRoute = snapshot.RouteByGroup
 		return
-	case MembershipByUser:
+	case snapshot.RouteByUser:
 		dr.dm.MembershipRoute = snapshot.RouteByUser
 		return
-	case MembershipLegacy:
+	case snapshot.RouteLegacy:
 		dr.dm.MembershipRoute = snapshot.RouteLegacy
 		return
 	}

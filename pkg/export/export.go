@@ -1,7 +1,14 @@
 // Package export runs one dsync-export snapshot: it pages through every
 // directory, user, group and group membership of WorkOS Directory Sync and
 // streams them into one Parquet writer per table, then commits the snapshot
-// with a manifest and removes stale objects of earlier failed attempts.
+// with a manifest and removes the files of earlier runs of the same date.
+//
+// The commit protocol: a run takes the lease on its date (a later run of the
+// date supersedes an earlier one), writes its parts under keys that carry its
+// run id, checks that it still holds the lease, writes the manifest (the
+// commit, replacing the previous run's), then writes its snapshots-table row
+// and only then deletes the earlier runs' files. Until the manifest is
+// replaced, the date's previous snapshot stays whole.
 //
 //	ex := &export.Exporter{Client: client, Store: dst, Config: export.DefaultConfig()}
 //	res, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: now})
@@ -11,6 +18,7 @@ package export
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,9 +26,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
@@ -29,13 +38,13 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
-// Membership modes.
-const (
-	MembershipAuto    = "auto"     // choose by_group or by_user per directory from its counts
-	MembershipByGroup = "by_group" // always GET /directory_users?directory=D&group=G
-	MembershipByUser  = "by_user"  // always GET /directory_groups?user=U
-	MembershipLegacy  = "legacy"   // the deprecated groups array on users (no extra requests)
-)
+// MembershipAuto chooses by_group or by_user per directory from its counts.
+// The other membership modes are the routes of pkg/snapshot (RouteByGroup,
+// RouteByUser, RouteLegacy), which force that route for every directory.
+const MembershipAuto = "auto"
+
+// MembershipModes lists the valid membership modes.
+var MembershipModes = []string{MembershipAuto, snapshot.RouteByGroup, snapshot.RouteByUser, snapshot.RouteLegacy}
 
 // Config tunes an export. The zero value is not valid; start from DefaultConfig.
 type Config struct {
@@ -62,6 +71,9 @@ type Config struct {
 	GlobalRate       float64
 	// Writer configures the Parquet writers.
 	Writer schema.WriterOptions
+	// ProgressEvery is how often a running export logs a progress line
+	// (0: never).
+	ProgressEvery time.Duration
 }
 
 // DefaultConfig returns the defaults chosen by measurement (see README).
@@ -74,45 +86,74 @@ func DefaultConfig() Config {
 		DeadlineMargin:       60 * time.Second,
 		PerDirectoryRate:     4,
 		GlobalRate:           100,
+		ProgressEvery:        30 * time.Second,
 	}
 }
 
-// Validate reports every invalid field at once.
-func (c Config) Validate() error {
-	var errs []string
+// Problem is one invalid field of a Config. Field is the Config field's
+// name; callers map it to where the value came from (an environment variable
+// or an input field) so the message names what to fix.
+type Problem struct {
+	Field   string
+	Message string
+}
+
+// Check is the one place the export's configuration is checked: it returns
+// every problem at once.
+func (c Config) Check() []Problem {
+	var ps []Problem
+	bad := func(field, format string, args ...any) {
+		ps = append(ps, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
 	if c.Concurrency < 1 || c.Concurrency > 1000 {
-		errs = append(errs, fmt.Sprintf("concurrency %d must be between 1 and 1000", c.Concurrency))
+		bad("Concurrency", "%d must be a whole number from 1 to 1000", c.Concurrency)
 	}
 	if c.UserRouteParallelism < 1 || c.UserRouteParallelism > 100 {
-		errs = append(errs, fmt.Sprintf("user route parallelism %d must be between 1 and 100", c.UserRouteParallelism))
+		bad("UserRouteParallelism", "%d must be a whole number from 1 to 100", c.UserRouteParallelism)
 	}
-	switch c.MembershipMode {
-	case MembershipAuto, MembershipByGroup, MembershipByUser, MembershipLegacy:
-	default:
-		errs = append(errs, fmt.Sprintf("membership mode %q must be one of auto, by_group, by_user, legacy", c.MembershipMode))
+	if !slices.Contains(MembershipModes, c.MembershipMode) {
+		bad("MembershipMode", "%q must be one of %s", c.MembershipMode, strings.Join(MembershipModes, ", "))
 	}
-	switch c.Order {
-	case workos.OrderAsc, workos.OrderDesc:
-	default:
-		errs = append(errs, fmt.Sprintf("order %q must be asc or desc", c.Order))
+	if c.Order != workos.OrderAsc && c.Order != workos.OrderDesc {
+		bad("Order", "%q must be asc or desc", c.Order)
 	}
 	for _, id := range c.DirectoryIDs {
 		if !strings.HasPrefix(id, workos.DirectoryIDPrefix) || strings.HasPrefix(id, workos.DirectoryUserIDPrefix) || strings.HasPrefix(id, workos.DirectoryGroupIDPrefix) {
-			errs = append(errs, fmt.Sprintf("directory ID %q is not a directory ID: it must start with %q (not %q or %q)", id, workos.DirectoryIDPrefix, workos.DirectoryUserIDPrefix, workos.DirectoryGroupIDPrefix))
+			bad("DirectoryIDs", "%q is not a directory ID: it must start with %q (not %q or %q)", id, workos.DirectoryIDPrefix, workos.DirectoryUserIDPrefix, workos.DirectoryGroupIDPrefix)
 		}
 	}
 	for _, id := range c.OrganizationIDs {
 		if !strings.HasPrefix(id, "org_") {
-			errs = append(errs, fmt.Sprintf("organization ID %q must start with \"org_\"", id))
+			bad("OrganizationIDs", "%q is not an organization ID: it must start with \"org_\"", id)
 		}
 	}
 	if c.DeadlineMargin < 0 {
-		errs = append(errs, "deadline margin must not be negative")
+		bad("DeadlineMargin", "%s must not be negative", c.DeadlineMargin)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("export: invalid config: %s", strings.Join(errs, "; "))
+	if c.PerDirectoryRate < 0 {
+		bad("PerDirectoryRate", "%g must be 0 (off) or a positive number of requests per second", c.PerDirectoryRate)
 	}
-	return nil
+	if c.GlobalRate < 0 {
+		bad("GlobalRate", "%g must be 0 (off) or a positive number of requests per second", c.GlobalRate)
+	}
+	if c.ProgressEvery < 0 {
+		bad("ProgressEvery", "%s must not be negative", c.ProgressEvery)
+	}
+	return ps
+}
+
+// Validate returns nil, or one error listing every problem of Check, each
+// named with the Config field.
+func (c Config) Validate() error {
+	ps := c.Check()
+	if len(ps) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Field + ": " + p.Message
+	}
+	return fmt.Errorf("export: invalid config: %s", strings.Join(msgs, "; "))
 }
 
 // Snapshot names the snapshot to write.
@@ -120,21 +161,29 @@ type Snapshot struct {
 	Date    string    // the dt partition, YYYY-MM-DD
 	Time    time.Time // the exported_at value of every row
 	Trigger string    // what started it, recorded in the manifest
+	RunID   string    // the run's id (default: snapshot.NewRunID of the start)
+	Demo    bool      // the data is the built-in fake's demo data
 }
 
-// Exporter runs exports. Its fields must be set before Run.
+// Exporter runs exports. Client, Store and Config must be set before Run.
 type Exporter struct {
 	Client *workos.Client
 	Store  objstore.Store
 	Log    *slog.Logger
 	Config Config
+	// Watch, when set, is called about every WatchEvery (default 250 ms)
+	// with the export's progress, for a live display; the last call has
+	// Status.Final set.
+	Watch      func(Status)
+	WatchEvery time.Duration
 }
 
 // Result is a committed snapshot.
 type Result struct {
 	Manifest    *snapshot.Manifest
 	ManifestKey string
-	// StaleDeleted lists objects of earlier attempts removed after the commit.
+	// StaleDeleted lists the objects of earlier runs of the date (committed
+	// or failed) removed after the commit.
 	StaleDeleted []string
 	Duration     time.Duration
 }
@@ -163,6 +212,10 @@ func (e *ProgressError) Unwrap() error { return e.Err }
 // ErrDeadline is wrapped by the error of an export stopped by its deadline.
 var ErrDeadline = errors.New("stopped before the invocation deadline")
 
+// ErrSuperseded is wrapped by the error of an export whose date was taken
+// over by a later run of the same date: the later run commits.
+var ErrSuperseded = errors.New("superseded by a later run of the same date")
+
 // run is the state of one export.
 type run struct {
 	ex   *Exporter
@@ -175,12 +228,12 @@ type run struct {
 	groups      *tableWriter[schema.DirectoryGroup]
 	memberships *tableWriter[schema.DirectoryGroupMembership]
 
-	dirsDone     atomic.Int64
-	activeShares atomic.Int64
+	dirsDone atomic.Int64
+	progress *tracker
 }
 
-// Run exports one snapshot. On error nothing is committed and the error says
-// how far it got.
+// Run exports one snapshot. On error nothing is committed, the date keeps
+// its previous snapshot, and the error says how far the run got.
 func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 	start := time.Now()
 	cfg := ex.Config
@@ -194,10 +247,16 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 		snap.Time = start
 	}
 	snap.Time = snap.Time.UTC().Truncate(time.Millisecond)
+	if snap.RunID == "" {
+		snap.RunID = snapshot.NewRunID(start)
+	} else if !snapshot.ValidRunID(snap.RunID) {
+		return nil, fmt.Errorf("export: run id %q is not of the form snapshot.NewRunID returns", snap.RunID)
+	}
 	log := ex.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("snapshot_date", snap.Date, "run_id", snap.RunID)
 	r := &run{ex: ex, cfg: cfg, snap: snap, log: log}
 
 	// Stop DeadlineMargin before the caller's deadline, so uploads are aborted
@@ -213,24 +272,26 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 		defer timer.Stop()
 	}
 
-	// A re-run of a committed date rewrites the same part keys, so the old
-	// manifest would soon describe files that changed: withdraw it first. From
-	// here until the new manifest is written the date is not committed.
-	if err := r.withdrawManifest(runCtx); err != nil {
+	// Take the date: a later run of the same date supersedes this one. The
+	// date's committed snapshot, if any, is not touched until the commit.
+	if err := r.takeLease(runCtx, start); err != nil {
 		return nil, err
 	}
 
 	statsBefore := ex.Client.Stats()
 	directories, err := r.listDirectories(runCtx)
 	if err != nil {
-		return nil, r.progress(runCtx, err, 0)
+		return nil, r.failure(runCtx, err, 0)
 	}
-	log.Info("directories listed", "count", len(directories), "snapshot_date", snap.Date)
+	log.Info("directories listed", "count", len(directories))
 
+	r.progress = newTracker(r, directories, statsBefore)
+	stopProgress := r.progress.start(runCtx, cancel)
 	if err := r.openTables(runCtx); err != nil {
+		stopProgress()
 		return nil, err
 	}
-	dms, err := r.exportDirectories(runCtx, cancel, directories)
+	dms, err := r.exportDirectories(runCtx, directories)
 	if err == nil {
 		// Directory rows go last: a directory deleted mid-export keeps its row
 		// (as last seen) so its partial users and groups still reference it.
@@ -245,14 +306,19 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 	}
 	if err != nil {
 		r.abortTables(err)
-		return nil, r.progress(runCtx, err, len(directories))
+		stopProgress()
+		return nil, r.failure(runCtx, err, len(directories))
 	}
 	tables, err := r.finishTables()
-	if err != nil {
-		return nil, r.progress(runCtx, err, len(directories))
+	stopProgress()
+	if err == nil {
+		err = context.Cause(runCtx)
 	}
-	if err := context.Cause(runCtx); err != nil {
-		return nil, r.progress(runCtx, err, len(directories))
+	if err == nil {
+		err = r.checkLease(runCtx)
+	}
+	if err != nil {
+		return nil, r.failure(runCtx, err, len(directories))
 	}
 
 	statsAfter := ex.Client.Stats()
@@ -264,6 +330,8 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 		FinishedAt:         time.Now().UTC(),
 		DsyncExportVersion: version.Version,
 		SchemaVersion:      schema.Version,
+		RunID:              snap.RunID,
+		Demo:               snap.Demo,
 		Trigger:            snap.Trigger,
 		Tables:             tables,
 		Directories:        dms,
@@ -279,24 +347,32 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 		return nil, fmt.Errorf("export: encode manifest: %w", err)
 	}
 	key := snapshot.ManifestKey(snap.Date)
-	// The manifest is written last: it is the commit. A cancelled run context
-	// must not leave a half-committed snapshot, so this uses the caller's ctx.
+	// The manifest is written last: it is the commit, and it replaces the
+	// previous run's manifest in one PUT. A cancelled run context must not
+	// leave a half-committed snapshot, so this uses the caller's ctx.
 	if err := ex.Store.Put(ctx, key, body, "application/json"); err != nil {
-		return nil, r.progress(ctx, fmt.Errorf("write manifest %s: %w", key, err), len(directories))
+		return nil, r.failure(ctx, fmt.Errorf("write manifest %s: %w", key, err), len(directories))
+	}
+	log.Info("snapshot committed", "manifest", key)
+	if err := r.writeSnapshotRow(ctx, m); err != nil {
+		// The snapshot is committed; the row is written again by a rerun.
+		log.Warn("snapshots table row not written", "error", err.Error())
 	}
 	stale, err := r.deleteStale(ctx, m)
 	if err != nil {
-		// The snapshot is committed; stale objects are left for the next run
-		// (and flagged by verify).
-		log.Warn("stale objects not deleted", "error", err.Error())
+		// The snapshot is committed; earlier runs' objects are left for the
+		// next run (and flagged by verify).
+		log.Warn("earlier runs' objects not deleted", "error", err.Error())
 	}
 	res := &Result{Manifest: m, ManifestKey: key, StaleDeleted: stale, Duration: time.Since(start)}
 	return res, nil
 }
 
-func (r *run) progress(ctx context.Context, err error, total int) error {
+func (r *run) failure(ctx context.Context, err error, total int) error {
 	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, ErrDeadline) {
 		err = fmt.Errorf("%w (the deadline margin is %s)", ErrDeadline, r.cfg.DeadlineMargin)
+	} else if cause != nil && errors.Is(cause, ErrSuperseded) {
+		err = cause
 	}
 	var rows int64
 	if r.users != nil {
@@ -304,6 +380,8 @@ func (r *run) progress(ctx context.Context, err error, total int) error {
 	}
 	pe := &ProgressError{Err: err, DirectoriesDone: int(r.dirsDone.Load()), DirectoriesTotal: total, RowsWritten: rows}
 	switch {
+	case errors.Is(err, ErrSuperseded):
+		pe.Hint = "Another export of the same date started later and owns it now; it commits the snapshot. Run one export per date at a time"
 	case errors.Is(err, ErrDeadline):
 		pe.Hint = "Raise the function timeout (at most 900 s), raise EXPORT_CONCURRENCY, or split the export with EXPORT_ORGANIZATION_IDS / EXPORT_DIRECTORY_IDS"
 	case workos.IsUnauthorized(err):
@@ -320,20 +398,20 @@ func (r *run) openTables(ctx context.Context) error {
 		meta[k] = v
 	}
 	opts.Metadata = meta
-	s, d := r.ex.Store, r.snap.Date
-	if r.dirs, err = startTable[schema.Directory](ctx, s, schema.TableDirectories, d, opts); err != nil {
+	s, d, run := r.ex.Store, r.snap.Date, r.snap.RunID
+	if r.dirs, err = startTable[schema.Directory](ctx, s, schema.TableDirectories, d, run, opts); err != nil {
 		return err
 	}
-	if r.users, err = startTable[schema.DirectoryUser](ctx, s, schema.TableDirectoryUsers, d, opts); err != nil {
+	if r.users, err = startTable[schema.DirectoryUser](ctx, s, schema.TableDirectoryUsers, d, run, opts); err != nil {
 		r.dirs.abort(err)
 		return err
 	}
-	if r.groups, err = startTable[schema.DirectoryGroup](ctx, s, schema.TableDirectoryGroups, d, opts); err != nil {
+	if r.groups, err = startTable[schema.DirectoryGroup](ctx, s, schema.TableDirectoryGroups, d, run, opts); err != nil {
 		r.dirs.abort(err)
 		r.users.abort(err)
 		return err
 	}
-	if r.memberships, err = startTable[schema.DirectoryGroupMembership](ctx, s, schema.TableMemberships, d, opts); err != nil {
+	if r.memberships, err = startTable[schema.DirectoryGroupMembership](ctx, s, schema.TableMemberships, d, run, opts); err != nil {
 		r.dirs.abort(err)
 		r.users.abort(err)
 		r.groups.abort(err)
@@ -362,7 +440,7 @@ func (r *run) finishTables() (map[string]snapshot.TableManifest, error) {
 		tm := snapshot.TableManifest{}
 		for _, p := range parts {
 			tm.Rows += p.Rows
-			tm.Files = append(tm.Files, snapshot.File{Key: snapshot.PartKey(table, r.snap.Date, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
+			tm.Files = append(tm.Files, snapshot.File{Key: snapshot.PartKey(table, r.snap.Date, r.snap.RunID, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
 		}
 		out[table] = tm
 	}
@@ -432,7 +510,7 @@ func (r *run) listDirectories(ctx context.Context) ([]workos.Directory, error) {
 
 // exportDirectories fetches every directory with bounded concurrency. Larger
 // directories start first so the longest walks overlap the most.
-func (r *run) exportDirectories(ctx context.Context, cancel context.CancelCauseFunc, dirs []workos.Directory) ([]snapshot.DirectoryManifest, error) {
+func (r *run) exportDirectories(ctx context.Context, dirs []workos.Directory) ([]snapshot.DirectoryManifest, error) {
 	order := make([]int, len(dirs))
 	for i := range order {
 		order[i] = i
@@ -440,35 +518,22 @@ func (r *run) exportDirectories(ctx context.Context, cancel context.CancelCauseF
 	sort.SliceStable(order, func(a, b int) bool { return dirSize(&dirs[order[a]]) > dirSize(&dirs[order[b]]) })
 
 	results := make([]snapshot.DirectoryManifest, len(dirs))
-	sem := make(chan struct{}, r.cfg.Concurrency)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var firstErr error
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.Concurrency)
 	for _, i := range order {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+		if gctx.Err() != nil {
 			break
 		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			dm, err := r.exportDirectory(ctx, &dirs[i], len(dirs))
+		g.Go(func() error {
+			r.progress.begin(i)
+			defer r.progress.end(i)
+			dm, err := r.exportDirectory(gctx, &dirs[i], len(dirs))
 			results[i] = dm
-			if err != nil {
-				once.Do(func() {
-					firstErr = err
-					cancel(err)
-				})
-			}
-		}(i)
+			return err
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	if err := context.Cause(ctx); err != nil {
 		return nil, err
@@ -483,41 +548,80 @@ func dirSize(d *workos.Directory) int64 {
 	return d.Metadata.Users.Active + d.Metadata.Users.Inactive + d.Metadata.Groups
 }
 
-// withdrawManifest deletes the manifest of the snapshot's date, if any.
-func (r *run) withdrawManifest(ctx context.Context) error {
-	key := snapshot.ManifestKey(r.snap.Date)
-	objs, err := r.ex.Store.List(ctx, key)
-	if err != nil {
-		return fmt.Errorf("export: check for an earlier manifest %s: %w", key, err)
+// lease is the content of the lease object of a date (snapshot.LeaseKey):
+// the run that owns the date. A run takes the lease by overwriting it, so
+// the latest run of a date wins; an earlier run finds another run id there
+// and stops with ErrSuperseded instead of committing.
+type lease struct {
+	RunID     string    `json:"run_id"`
+	StartedAt time.Time `json:"started_at"`
+	Trigger   string    `json:"trigger,omitempty"`
+}
+
+func (r *run) takeLease(ctx context.Context, start time.Time) error {
+	key := snapshot.LeaseKey(r.snap.Date)
+	if prev, err := r.readLease(ctx); err == nil && prev.RunID != "" && prev.RunID != r.snap.RunID {
+		r.log.Info("taking over the date from an earlier run", "earlier_run_id", prev.RunID, "earlier_started_at", prev.StartedAt)
 	}
-	for _, o := range objs {
-		if o.Key != key {
-			continue
-		}
-		if err := r.ex.Store.Delete(ctx, []string{key}); err != nil {
-			return fmt.Errorf("export: withdraw the earlier manifest %s before re-exporting %s: %w", key, r.snap.Date, err)
-		}
-		r.log.Warn("re-exporting a committed date: its manifest is withdrawn until this run commits", "manifest", key)
+	body, _ := json.Marshal(lease{RunID: r.snap.RunID, StartedAt: start.UTC(), Trigger: r.snap.Trigger})
+	if err := r.ex.Store.Put(ctx, key, body, "application/json"); err != nil {
+		return fmt.Errorf("export: take the lease on %s (%s): %w", r.snap.Date, key, err)
 	}
 	return nil
 }
 
-// deleteStale removes objects in the snapshot's table partitions that the
-// manifest does not list: parts of an earlier failed or larger attempt at the
-// same date. Afterwards the partitions hold exactly the manifest's objects.
+func (r *run) readLease(ctx context.Context) (lease, error) {
+	var l lease
+	b, err := r.ex.Store.Get(ctx, snapshot.LeaseKey(r.snap.Date))
+	if err != nil {
+		return l, err
+	}
+	if err := json.Unmarshal(b, &l); err != nil {
+		return l, fmt.Errorf("lease %s is not valid JSON: %w", snapshot.LeaseKey(r.snap.Date), err)
+	}
+	return l, nil
+}
+
+// checkLease returns an error wrapping ErrSuperseded when a later run of the
+// date has taken the lease, or the lease cannot be read.
+func (r *run) checkLease(ctx context.Context) error {
+	l, err := r.readLease(ctx)
+	if err != nil {
+		return fmt.Errorf("check the lease on %s: %w", r.snap.Date, err)
+	}
+	if l.RunID != r.snap.RunID {
+		return fmt.Errorf("%w: run %s (started %s) took over %s from this run %s; it commits the snapshot",
+			ErrSuperseded, l.RunID, l.StartedAt.Format(time.RFC3339), r.snap.Date, r.snap.RunID)
+	}
+	return nil
+}
+
+// deleteStale removes the objects of earlier runs of the snapshot's date in
+// its table partitions and its snapshots-table partition: those without a run
+// id (written before run ids) and those of runs that started before this one.
+// A later run's objects are left alone: that run owns the date now.
+// Afterwards the partitions hold the manifest's objects (and a later run's).
 func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, error) {
 	listed := map[string]bool{}
 	for _, k := range m.Keys() {
 		listed[k] = true
 	}
-	var stale []string
+	listed[snapshot.SnapshotRowKey(m.SnapshotDate, m.RunID)] = true
+	prefixes := []string{snapshot.SnapshotsTable + "/dt=" + m.SnapshotDate + "/"}
 	for _, t := range schema.Tables() {
-		objs, err := r.ex.Store.List(ctx, snapshot.PartitionPrefix(t.Name, m.SnapshotDate))
+		prefixes = append(prefixes, snapshot.PartitionPrefix(t.Name, m.SnapshotDate))
+	}
+	var stale []string
+	for _, p := range prefixes {
+		objs, err := r.ex.Store.List(ctx, p)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", snapshot.PartitionPrefix(t.Name, m.SnapshotDate), err)
+			return nil, fmt.Errorf("list %s: %w", p, err)
 		}
 		for _, o := range objs {
-			if !listed[o.Key] {
+			if listed[o.Key] {
+				continue
+			}
+			if run := snapshot.RunOfKey(o.Key); run == "" || run < m.RunID {
 				stale = append(stale, o.Key)
 			}
 		}
@@ -526,8 +630,12 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 		return nil, nil
 	}
 	if err := r.ex.Store.Delete(ctx, stale); err != nil {
-		return nil, fmt.Errorf("delete %d stale objects: %w", len(stale), err)
+		return nil, fmt.Errorf("delete %d objects of earlier runs: %w", len(stale), err)
 	}
-	r.log.Info("stale objects deleted", "count", len(stale), "snapshot_date", m.SnapshotDate)
+	r.log.Info("objects of earlier runs deleted", "count", len(stale))
 	return stale, nil
 }
+
+// writeSnapshotRow writes the snapshots table's row of a committed snapshot.
+// TODO(lead): written once schema has the snapshots table (merge of h-deploy).
+func (r *run) writeSnapshotRow(ctx context.Context, m *snapshot.Manifest) error { return nil }

@@ -1,8 +1,11 @@
 package export_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"github.com/aws/aws-lambda-go/events"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -128,9 +131,9 @@ func TestExportToS3WithFaultsMatchesDatasetExactly(t *testing.T) {
 }
 
 func TestMembershipRoutesAgree(t *testing.T) {
-	for _, mode := range []string{export.MembershipByGroup, export.MembershipByUser, export.MembershipLegacy, export.MembershipAuto} {
+	for _, mode := range []string{snapshot.RouteByGroup, snapshot.RouteByUser, snapshot.RouteLegacy, export.MembershipAuto} {
 		t.Run(mode, func(t *testing.T) {
-			fake, client := startFake(t, workostest.Config{Seed: 11, Directories: 2, UsersPerDirectory: 230, GroupsPerDirectory: 6, LegacyGroups: mode == export.MembershipLegacy}, nil)
+			fake, client := startFake(t, workostest.Config{Seed: 11, Directories: 2, UsersPerDirectory: 230, GroupsPerDirectory: 6, LegacyGroups: mode == snapshot.RouteLegacy}, nil)
 			dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -175,14 +178,15 @@ func TestAutoRouteChoosesByUserForManySmallGroups(t *testing.T) {
 	snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
 }
 
-func TestRerunRemovesStalePartsAndIsIdempotent(t *testing.T) {
+func TestRerunReplacesTheSnapshotAndRemovesEarlierRuns(t *testing.T) {
 	fake, client := startFake(t, workostest.Config{Seed: 2, Directories: 2, UsersPerDirectory: 120, GroupsPerDirectory: 4}, nil)
 	dst, _ := newS3Sink(t)
 	ctx := context.Background()
-	// Leftovers of an earlier failed attempt at the same date.
+	// Leftovers of earlier attempts at the same date: a key without a run id
+	// (written before run ids) and one of an earlier failed run.
 	stale := []string{
-		snapshot.PartKey(schema.TableDirectoryUsers, "2026-11-28", 7),
-		snapshot.PartitionPrefix(schema.TableMemberships, "2026-11-28") + "part-00003.parquet",
+		snapshot.PartitionPrefix(schema.TableDirectoryUsers, "2026-11-28") + "part-00007.parquet",
+		snapshot.PartKey(schema.TableMemberships, "2026-11-28", "20261128T010000.000Z-0a0b0c", 3),
 	}
 	for _, k := range stale {
 		if err := dst.Put(ctx, k, []byte("stale"), "application/octet-stream"); err != nil {
@@ -190,23 +194,33 @@ func TestRerunRemovesStalePartsAndIsIdempotent(t *testing.T) {
 		}
 	}
 	// Another date's objects must be left alone.
-	other := snapshot.PartKey(schema.TableDirectoryUsers, "2026-11-27", 0)
+	other := snapshot.PartKey(schema.TableDirectoryUsers, "2026-11-27", "20261127T020000.000Z-0a0b0c", 0)
 	if err := dst.Put(ctx, other, []byte("other day"), "application/octet-stream"); err != nil {
 		t.Fatal(err)
 	}
 	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig()}
-	var first []string
+	var prev *snapshot.Manifest
 	for run := range 2 {
 		res, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if run == 0 {
-			if d := cmp.Diff(snapshottest.SortByKey(stale, func(s string) string { return s }), snapshottest.SortByKey(res.StaleDeleted, func(s string) string { return s })); d != "" {
-				t.Errorf("stale deleted (-want +got):\n%s", d)
+		wantDeleted := stale
+		if run == 1 {
+			// The rerun wrote keys of its own and, after its commit, deleted
+			// exactly the first run's files.
+			wantDeleted = prev.Keys()
+			if res.Manifest.RunID == prev.RunID {
+				t.Fatalf("both runs have run id %s", prev.RunID)
 			}
-		} else if len(res.StaleDeleted) != 0 {
-			t.Errorf("second run deleted %v, want nothing", res.StaleDeleted)
+		}
+		if d := cmp.Diff(snapshottest.SortByKey(wantDeleted, func(s string) string { return s }), snapshottest.SortByKey(res.StaleDeleted, func(s string) string { return s })); d != "" {
+			t.Errorf("run %d: deleted (-want +got):\n%s", run, d)
+		}
+		for _, k := range res.Manifest.Keys() {
+			if snapshot.RunOfKey(k) != res.Manifest.RunID {
+				t.Errorf("run %d: key %s does not carry the run id %s", run, k, res.Manifest.RunID)
+			}
 		}
 		got := snapshottest.ListSnapshot(t, dst, "2026-11-28")
 		want := res.Manifest.Keys()
@@ -214,16 +228,160 @@ func TestRerunRemovesStalePartsAndIsIdempotent(t *testing.T) {
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("run %d: stored objects differ from the manifest (-manifest +stored):\n%s", run, d)
 		}
-		if run == 0 {
-			first = got
-		} else if d := cmp.Diff(first, got); d != "" {
-			t.Errorf("re-run changed the object set:\n%s", d)
-		}
 		snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
+		prev = res.Manifest
 	}
 	if _, err := dst.Get(ctx, other); err != nil {
 		t.Errorf("another date's object was touched: %v", err)
 	}
+}
+
+// A rerun that fails (WorkOS down) must leave the committed snapshot whole:
+// same manifest, every file readable and exact.
+func TestFailedRerunKeepsTheCommittedSnapshot(t *testing.T) {
+	var down atomic.Bool
+	fake, client := startFake(t, workostest.Config{Seed: 5, Directories: 2, UsersPerDirectory: 150, GroupsPerDirectory: 4}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if down.Load() {
+				http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	dst, _ := newS3Sink(t)
+	ctx := context.Background()
+	cfg := testConfig()
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
+	res, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := dst.Get(ctx, res.ManifestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down.Store(true)
+	if _, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime}); err == nil {
+		t.Fatal("a rerun against a WorkOS that answers 502 succeeded")
+	}
+	after, err := dst.Get(ctx, res.ManifestKey)
+	if err != nil {
+		t.Fatalf("the failed rerun withdrew the committed manifest: %v", err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("the failed rerun changed the committed manifest")
+	}
+	snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
+	down.Store(false)
+	res2, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	if err != nil {
+		t.Fatalf("rerun after recovery: %v", err)
+	}
+	snapshottest.CheckExact(t, dst, res2.Manifest, snapshottest.ExpectedRows(fake, snapTime))
+	snapshottest.CheckObjectsAreManifest(t, dst, res2.Manifest)
+}
+
+// Two exports of the same date at once: the later one takes the lease and
+// commits; the earlier one fails with ErrSuperseded, commits nothing and
+// deletes nothing of the later one.
+func TestConcurrentRunsOfADateTheLaterOneWins(t *testing.T) {
+	slowFake, slow := startFake(t, workostest.Config{Seed: 6, Directories: 2, UsersPerDirectory: 400, GroupsPerDirectory: 4, Latency: 15 * time.Millisecond}, nil)
+	_, fast := startFake(t, workostest.Config{Seed: 6, Directories: 2, UsersPerDirectory: 400, GroupsPerDirectory: 4}, nil)
+	dst, _ := newS3Sink(t)
+	ctx := context.Background()
+	cfg := testConfig()
+	cfg.ProgressEvery = 50 * time.Millisecond // the earlier run checks its lease this often
+	earlier := &export.Exporter{Client: slow, Store: dst, Config: cfg}
+	later := &export.Exporter{Client: fast, Store: dst, Config: cfg}
+
+	errc := make(chan error, 1)
+	go func() {
+		_, err := earlier.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+		errc <- err
+	}()
+	// Wait until the earlier run holds the lease.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := dst.Get(ctx, snapshot.LeaseKey("2026-11-28")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the earlier run never took the lease")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	res, err := later.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	if err != nil {
+		t.Fatalf("the later run failed: %v", err)
+	}
+	err = <-errc
+	if !errors.Is(err, export.ErrSuperseded) || !strings.Contains(err.Error(), res.Manifest.RunID) {
+		t.Fatalf("the earlier run: err %v, want ErrSuperseded naming the later run %s", err, res.Manifest.RunID)
+	}
+	m := snapshottest.ReadManifest(t, dst, "2026-11-28")
+	if m.RunID != res.Manifest.RunID {
+		t.Errorf("committed run %s, want the later run %s", m.RunID, res.Manifest.RunID)
+	}
+	snapshottest.CheckExact(t, dst, m, snapshottest.ExpectedRows(slowFake, snapTime))
+	snapshottest.CheckObjectsAreManifest(t, dst, m)
+}
+
+func TestRunReportsProgress(t *testing.T) {
+	_, client := startFake(t, workostest.Config{Seed: 7, Directories: 3, UsersPerDirectory: 300, GroupsPerDirectory: 4, Latency: 2 * time.Millisecond}, nil)
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []export.Status
+	var logs bytes.Buffer
+	cfg := testConfig()
+	cfg.ProgressEvery = 20 * time.Millisecond
+	cfg.PerDirectoryRate, cfg.GlobalRate = 4, 100 // the ETA's bound (the client is not paced)
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg,
+		Log:        slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil)),
+		WatchEvery: 5 * time.Millisecond,
+		Watch: func(s export.Status) {
+			mu.Lock()
+			seen = append(seen, s)
+			mu.Unlock()
+		}}
+	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	last := seen[len(seen)-1]
+	if len(seen) < 3 || !last.Final || last.DirectoriesDone != 3 || last.DirectoriesTotal != 3 || last.UsersExpected != 900 {
+		t.Fatalf("progress %d calls, last %+v: want several, the last final with 3 of 3 directories and 900 users expected", len(seen), last)
+	}
+	if last.Rows[schema.TableDirectoryUsers] != res.Manifest.Tables[schema.TableDirectoryUsers].Rows || last.Requests == 0 {
+		t.Errorf("final progress rows %v requests %d, manifest %d users", last.Rows, last.Requests, res.Manifest.Tables[schema.TableDirectoryUsers].Rows)
+	}
+	if first := seen[0]; first.DirectoriesDone != 0 || first.ETA <= 0 {
+		t.Errorf("first progress %+v: want nothing done and a positive ETA from the counts", first)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i].DirectoriesDone < seen[i-1].DirectoriesDone || seen[i].RowsTotal() < seen[i-1].RowsTotal() {
+			t.Fatalf("progress went backwards: %+v then %+v", seen[i-1], seen[i])
+		}
+	}
+	if !strings.Contains(logs.String(), `"msg":"export progress"`) || !strings.Contains(logs.String(), `"eta"`) || !strings.Contains(logs.String(), `"rate_limited"`) {
+		t.Errorf("no progress log line with eta and rate_limited:\n%s", logs.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 func TestDeadlineStopsBeforeTimeoutWithoutManifest(t *testing.T) {
@@ -292,15 +450,15 @@ func TestDirectoryDeletedMidExportIsRecordedAndOthersComplete(t *testing.T) {
 		name, mode string
 		trigger    func(r *http.Request, victim string, victimUsers map[string]bool) bool
 	}{
-		{"users walk", export.MembershipByGroup, func(r *http.Request, v string, _ map[string]bool) bool {
+		{"users walk", snapshot.RouteByGroup, func(r *http.Request, v string, _ map[string]bool) bool {
 			q := r.URL.Query()
 			return r.URL.Path == "/directory_users" && q.Get("directory") == v && q.Get("group") == "" && q.Get("after") != ""
 		}},
-		{"by_group member walks", export.MembershipByGroup, func(r *http.Request, v string, _ map[string]bool) bool {
+		{"by_group member walks", snapshot.RouteByGroup, func(r *http.Request, v string, _ map[string]bool) bool {
 			q := r.URL.Query()
 			return r.URL.Path == "/directory_users" && q.Get("directory") == v && q.Get("group") != ""
 		}},
-		{"by_user member walks", export.MembershipByUser, func(r *http.Request, _ string, users map[string]bool) bool {
+		{"by_user member walks", snapshot.RouteByUser, func(r *http.Request, _ string, users map[string]bool) bool {
 			return r.URL.Path == "/directory_groups" && users[r.URL.Query().Get("user")]
 		}},
 	} {
@@ -369,45 +527,6 @@ func TestDirectoryDeletedMidExportIsRecordedAndOthersComplete(t *testing.T) {
 	}
 }
 
-// TestFailedRerunWithdrawsTheCommittedManifest re-runs a committed date and
-// lets the re-run fail: the old manifest must not survive to describe files
-// the re-run replaced, and the next good run commits cleanly.
-func TestFailedRerunWithdrawsTheCommittedManifest(t *testing.T) {
-	fake, client := startFake(t, workostest.Config{Seed: 6, Directories: 2, UsersPerDirectory: 8000, GroupsPerDirectory: 4, Latency: 10 * time.Millisecond}, nil)
-	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig()
-	cfg.DirectoryIDs = []string{fake.Directories()[0].ID}
-	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
-	if _, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}); err != nil {
-		t.Fatal(err)
-	}
-	if snapshottest.ReadManifest(t, dst, "2026-11-28") == nil {
-		t.Fatal("first run wrote no manifest")
-	}
-	// The re-run covers both directories and cannot finish before its deadline.
-	ex.Config.DirectoryIDs = nil
-	ex.Config.DeadlineMargin = 500 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	defer cancel()
-	if _, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime.Add(time.Hour)}); !errors.Is(err, export.ErrDeadline) {
-		t.Fatalf("re-run: err %v, want ErrDeadline", err)
-	}
-	if m := snapshottest.ReadManifest(t, dst, "2026-11-28"); m != nil {
-		t.Fatalf("the first run's manifest survived a failed re-run (finished %s)", m.FinishedAt)
-	}
-	// A good run commits again, with exactly its own objects.
-	ex.Config.DeadlineMargin = 0
-	ex.Config.DirectoryIDs = cfg.DirectoryIDs
-	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
-	if err != nil {
-		t.Fatal(err)
-	}
-	snapshottest.CheckObjectsAreManifest(t, dst, res.Manifest)
-}
-
 func TestBlankFiltersInInputAreRefused(t *testing.T) {
 	cfg := export.DefaultConfig()
 	for _, in := range []export.Input{{DirectoryIDs: []string{"", " "}}, {OrganizationIDs: []string{"  "}}} {
@@ -430,7 +549,7 @@ func TestConfigValidateNamesEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"concurrency 0", `"sometimes"`, "directory_user_01ABC"} {
+	for _, want := range []string{"Concurrency: 0", `"sometimes"`, "directory_user_01ABC"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
@@ -439,28 +558,72 @@ func TestConfigValidateNamesEveryProblem(t *testing.T) {
 
 func TestInputResolve(t *testing.T) {
 	now := time.Date(2026, 11, 28, 23, 59, 0, 0, time.UTC)
+	at := func(s string) time.Time {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			panic(err)
+		}
+		return t
+	}
+	sched := func(ts string) export.Input {
+		return export.Input{CloudWatchEvent: events.CloudWatchEvent{Source: "aws.events", DetailType: "Scheduled Event", Time: at(ts)}}
+	}
 	for _, tc := range []struct {
+		name        string
 		in          export.Input
 		date, trig  string
-		wantErrPart string
+		wantErrPart []string
 	}{
-		{in: export.Input{SnapshotDate: "2026-01-05", ScheduledTime: "2026-02-01T00:00:00Z"}, date: "2026-01-05", trig: export.TriggerManual},
-		{in: export.Input{ScheduledTime: "2026-02-01T02:00:00Z", Time: "2026-03-01T00:00:00Z"}, date: "2026-02-01", trig: export.TriggerScheduler},
-		{in: export.Input{DetailType: "Scheduled Event", Time: "2026-03-01T23:30:00Z"}, date: "2026-03-01", trig: export.TriggerEventBridge},
-		{in: export.Input{}, date: "2026-11-28", trig: export.TriggerNow},
-		{in: export.Input{SnapshotDate: "2026-13-01"}, wantErrPart: "2026-13-01"},
-		{in: export.Input{ScheduledTime: "tomorrow"}, wantErrPart: "scheduled_time"},
+		{name: "manual", in: export.Input{SnapshotDate: "2026-11-27"}, date: "2026-11-27", trig: export.TriggerManual},
+		{name: "manual tomorrow (scheduler timezone)", in: export.Input{SnapshotDate: "2026-11-29"}, date: "2026-11-29", trig: export.TriggerManual},
+		{name: "scheduler", in: export.Input{ScheduledTime: "2026-11-28T02:00:00Z"}, date: "2026-11-28", trig: export.TriggerScheduler},
+		{name: "scheduled event", in: sched("2026-11-27T23:30:00Z"), date: "2026-11-27", trig: export.TriggerEventBridge},
+		{name: "empty", in: export.Input{}, date: "2026-11-28", trig: export.TriggerNow},
+		{name: "bad date", in: export.Input{SnapshotDate: "2026-13-01"}, wantErrPart: []string{"2026-13-01"}},
+		{name: "bad scheduled_time", in: export.Input{ScheduledTime: "tomorrow"}, wantErrPart: []string{"scheduled_time"}},
+		{name: "both dates", in: export.Input{SnapshotDate: "2026-11-28", ScheduledTime: "2026-11-28T02:00:00Z"}, wantErrPart: []string{"keep one"}},
+		// Item 2: a date that cannot describe now.
+		{name: "before projection", in: export.Input{SnapshotDate: "2020-01-01"}, wantErrPart: []string{"2020-01-01", "projection range"}},
+		{name: "before projection forced", in: export.Input{SnapshotDate: "2020-01-01", Force: true}, wantErrPart: []string{"projection range"}},
+		{name: "far future", in: export.Input{SnapshotDate: "2099-12-31"}, wantErrPart: []string{"2099-12-31", "future"}},
+		{name: "far future forced", in: export.Input{SnapshotDate: "2099-12-31", Force: true}, wantErrPart: []string{"future"}},
+		{name: "a week ago", in: export.Input{SnapshotDate: "2026-11-21"}, wantErrPart: []string{"2026-11-21", "more than a day", "force"}},
+		{name: "a week ago forced", in: export.Input{SnapshotDate: "2026-11-21", Force: true}, date: "2026-11-21", trig: export.TriggerManual},
+		{name: "old scheduler retry", in: export.Input{ScheduledTime: "2026-11-20T02:00:00Z"}, wantErrPart: []string{"2026-11-20", "more than a day"}},
+		// Item 20: only the known trigger shapes.
+		{name: "zero-time S3 event", in: export.Input{CloudWatchEvent: events.CloudWatchEvent{Source: "aws.s3", DetailType: "Object Created", Time: time.Time{}}}, wantErrPart: []string{`"aws.s3"`, `"Object Created"`}},
+		{name: "S3 event", in: export.Input{CloudWatchEvent: events.CloudWatchEvent{Source: "aws.s3", DetailType: "Object Created", Time: at("2026-11-28T02:00:00Z")}}, wantErrPart: []string{`"aws.s3"`, `"Object Created"`}},
+		{name: "time and id only", in: export.Input{CloudWatchEvent: events.CloudWatchEvent{ID: "x", Time: at("2026-11-28T00:00:00Z")}}, wantErrPart: []string{`source ""`}},
+		{name: "scheduled event with zero time", in: export.Input{CloudWatchEvent: events.CloudWatchEvent{Source: "aws.events", DetailType: "Scheduled Event"}}, wantErrPart: []string{"no time"}},
+		{name: "scheduled event of 2020", in: sched("2020-01-01T02:00:00Z"), wantErrPart: []string{"projection range"}},
 	} {
 		date, trig, err := tc.in.Resolve(now)
-		if tc.wantErrPart != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErrPart) {
-				t.Errorf("%+v: err %v, want mention of %q", tc.in, err, tc.wantErrPart)
+		if tc.wantErrPart != nil {
+			if err == nil {
+				t.Errorf("%s: resolved to %s %s, want an error", tc.name, date, trig)
+				continue
+			}
+			for _, w := range tc.wantErrPart {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%s: err %v, want mention of %q", tc.name, err, w)
+				}
 			}
 			continue
 		}
 		if err != nil || date != tc.date || trig != tc.trig {
-			t.Errorf("%+v: got %q %q %v, want %q %q", tc.in, date, trig, err, tc.date, tc.trig)
+			t.Errorf("%s: got %q %q %v, want %q %q", tc.name, date, trig, err, tc.date, tc.trig)
 		}
+	}
+	// An S3 notification decoded from JSON is refused as well.
+	in, err := export.DecodeInput([]byte(`{"version":"0","source":"aws.s3","detail-type":"Object Created","time":"0001-01-01T00:00:00Z","detail":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := in.Resolve(now); err == nil || !strings.Contains(err.Error(), "aws.s3") {
+		t.Errorf("S3 event JSON: err %v", err)
+	}
+	if _, err := export.DecodeInput([]byte(`{"snapshot_dt":"2026-11-28"}`)); err == nil || !strings.Contains(err.Error(), "snapshot_dt") {
+		t.Errorf("a misspelt field: err %v, want it named", err)
 	}
 }
 

@@ -30,9 +30,9 @@ type tableWriter[T any] struct {
 	rows int64
 }
 
-func startTable[T any](ctx context.Context, s objstore.Store, table, date string, opts schema.WriterOptions) (*tableWriter[T], error) {
+func startTable[T any](ctx context.Context, s objstore.Store, table, date, run string, opts schema.WriterOptions) (*tableWriter[T], error) {
 	open := func(part int) (io.WriteCloser, error) {
-		return s.Create(ctx, snapshot.PartKey(table, date, part), parquetContentType)
+		return s.Create(ctx, snapshot.PartKey(table, date, run, part), parquetContentType)
 	}
 	w, err := schema.NewWriter[T](open, opts)
 	if err != nil {

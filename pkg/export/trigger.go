@@ -6,73 +6,137 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
 // Trigger kinds recorded in the manifest.
 const (
-	TriggerEventBridge = "eventbridge" // an EventBridge scheduled rule (aws.events)
-	TriggerScheduler   = "scheduler"   // an EventBridge Scheduler input
+	TriggerEventBridge = "eventbridge" // an EventBridge scheduled rule (source aws.events, detail-type "Scheduled Event")
+	TriggerScheduler   = "scheduler"   // an EventBridge Scheduler input {"scheduled_time": …}
 	TriggerManual      = "manual"      // a hand-written input with snapshot_date
-	TriggerNow         = "now"         // no date in the input: today in UTC
+	TriggerNow         = "now"         // an input without a date: today in UTC
 )
 
-// Input is the export function's event. One struct accepts every trigger:
+// The EventBridge scheduled event's source and detail-type.
+const (
+	scheduledSource     = "aws.events"
+	scheduledDetailType = "Scheduled Event"
+)
+
+// DateWindow is how far a snapshot date may be from the clock: WorkOS keeps
+// no history, so a snapshot can only describe now. A day each way allows for
+// a scheduler in another timezone and for retries after midnight.
+const DateWindow = 24 * time.Hour
+
+// Input is the export function's event. It accepts exactly three shapes:
 //
-//   - the EventBridge scheduled event ({"detail-type":"Scheduled Event","time":…});
+//   - the EventBridge scheduled event ({"source":"aws.events","detail-type":"Scheduled Event","time":…});
 //   - an EventBridge Scheduler input ({"scheduled_time":"<aws.scheduler.scheduled-time>"});
-//   - a manual input ({"snapshot_date":"2026-11-28", "directory_ids":[…], …}).
+//   - a manual input ({"snapshot_date":"2026-11-28", "directory_ids":[…], "force":true, …}), or {} for today.
+//
+// Any other event (an S3 notification, a rule with another source) is refused.
 type Input struct {
-	// EventBridge envelope (events.CloudWatchEvent's fields).
-	Version    string          `json:"version,omitempty"`
-	ID         string          `json:"id,omitempty"`
-	DetailType string          `json:"detail-type,omitempty"`
-	Source     string          `json:"source,omitempty"`
-	Account    string          `json:"account,omitempty"`
-	Time       string          `json:"time,omitempty"`
-	Region     string          `json:"region,omitempty"`
-	Resources  []string        `json:"resources,omitempty"`
-	Detail     json.RawMessage `json:"detail,omitempty"`
+	// The EventBridge envelope, present only on the scheduled event.
+	events.CloudWatchEvent
 
 	// ScheduledTime is set by an EventBridge Scheduler input template.
 	ScheduledTime string `json:"scheduled_time,omitempty"`
 
-	// Manual overrides.
-	SnapshotDate    string   `json:"snapshot_date,omitempty"`
+	// SnapshotDate is the partition to write (YYYY-MM-DD). It must be within
+	// DateWindow of now unless Force is set.
+	SnapshotDate string `json:"snapshot_date,omitempty"`
+	// Force accepts a snapshot_date outside DateWindow (never one outside the
+	// Athena projection range).
+	Force bool `json:"force,omitempty"`
+
+	// Filters and the membership mode override the function's configuration.
 	DirectoryIDs    []string `json:"directory_ids,omitempty"`
 	OrganizationIDs []string `json:"organization_ids,omitempty"`
 	MembershipMode  string   `json:"membership_mode,omitempty"`
 }
 
-// Resolve returns the snapshot date and trigger kind. The date comes from the
-// trigger, so a retry of the same trigger lands in the same partition:
-// snapshot_date, else scheduled_time, else the event's time, else now (UTC).
+// isEnvelope reports whether the input carries any EventBridge envelope field.
+func (in *Input) isEnvelope() bool {
+	e := &in.CloudWatchEvent
+	return e.Source != "" || e.DetailType != "" || e.ID != "" || e.Version != "" || e.AccountID != "" ||
+		e.Region != "" || !e.Time.IsZero() || len(e.Resources) > 0 || len(e.Detail) > 0
+}
+
+// Resolve returns the snapshot date and trigger kind, refusing unknown event
+// shapes and dates that cannot describe now. The date comes from the trigger,
+// so a retry of the same trigger lands in the same partition: snapshot_date,
+// else scheduled_time, else the scheduled event's time, else now (UTC).
 func (in *Input) Resolve(now time.Time) (date, trigger string, err error) {
+	var at time.Time
 	switch {
-	case in.SnapshotDate != "":
-		if _, err := snapshot.ParseDate(in.SnapshotDate); err != nil {
-			return "", "", fmt.Errorf("export: input snapshot_date: %w", err)
+	case in.isEnvelope():
+		if in.Source != scheduledSource || in.DetailType != scheduledDetailType {
+			return "", "", fmt.Errorf("export: the event has source %q and detail-type %q: the export takes only an EventBridge %q event from %s, an EventBridge Scheduler input {\"scheduled_time\":…}, or a manual input {\"snapshot_date\":\"YYYY-MM-DD\"}; check the rule or schedule that targets this function",
+				in.Source, in.DetailType, scheduledDetailType, scheduledSource)
 		}
-		return in.SnapshotDate, TriggerManual, nil
+		if in.ScheduledTime != "" || in.SnapshotDate != "" {
+			return "", "", fmt.Errorf("export: a scheduled event must not also carry scheduled_time or snapshot_date: use one trigger shape")
+		}
+		if in.Time.IsZero() {
+			return "", "", fmt.Errorf("export: the scheduled event has no time: EventBridge always sets it, so check what sent this event")
+		}
+		at, trigger = in.Time, TriggerEventBridge
 	case in.ScheduledTime != "":
+		if in.SnapshotDate != "" {
+			return "", "", fmt.Errorf("export: the input has both scheduled_time and snapshot_date: keep one")
+		}
 		t, err := workos.ParseTime(in.ScheduledTime)
 		if err != nil {
 			return "", "", fmt.Errorf("export: input scheduled_time (the Scheduler input should be {\"scheduled_time\":\"<aws.scheduler.scheduled-time>\"}): %w", err)
 		}
-		return t.UTC().Format(snapshot.DateLayout), TriggerScheduler, nil
-	case in.Time != "":
-		t, err := workos.ParseTime(in.Time)
-		if err != nil {
-			return "", "", fmt.Errorf("export: event time: %w", err)
+		at, trigger = t, TriggerScheduler
+	case in.SnapshotDate != "":
+		if _, err := snapshot.ParseDate(in.SnapshotDate); err != nil {
+			return "", "", fmt.Errorf("export: input snapshot_date: %w", err)
 		}
-		return t.UTC().Format(snapshot.DateLayout), TriggerEventBridge, nil
+		date, trigger = in.SnapshotDate, TriggerManual
+	default:
+		at, trigger = now, TriggerNow
 	}
-	return now.UTC().Format(snapshot.DateLayout), TriggerNow, nil
+	if date == "" {
+		date = at.UTC().Format(schema.PartitionFormat)
+	}
+	if err := CheckDate(date, now, in.Force); err != nil {
+		return "", "", err
+	}
+	return date, trigger, nil
+}
+
+// CheckDate refuses a snapshot date that cannot describe the data exported
+// now: outside DateWindow of now (unless force), or outside the Athena
+// projection range (always: such a partition is invisible to queries).
+func CheckDate(date string, now time.Time, force bool) error {
+	d, err := snapshot.ParseDate(date)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	start, _ := snapshot.ParseDate(schema.DefaultProjectionStart)
+	today := now.UTC().Truncate(24 * time.Hour)
+	if d.Before(start) {
+		return fmt.Errorf("export: snapshot date %s is before the Athena projection range, which starts at %s, so no query would see it; WorkOS keeps no history, so a snapshot can only describe now: leave the date out to export today", date, schema.DefaultProjectionStart)
+	}
+	if d.After(today.Add(DateWindow)) {
+		return fmt.Errorf("export: snapshot date %s is in the future (today is %s UTC) and outside the Athena projection range, which ends at NOW; leave the date out to export today", date, today.Format(schema.PartitionFormat))
+	}
+	if !force && d.Before(today.Add(-DateWindow)) {
+		return fmt.Errorf("export: snapshot date %s is more than a day from today (%s UTC): WorkOS keeps no history, so the snapshot would hold today's data under a false date; leave the date out, or set \"force\": true in the input to write today's data under %s on purpose",
+			date, today.Format(schema.PartitionFormat), date)
+	}
+	return nil
 }
 
 // Apply copies the input's overrides onto cfg. A filter given with only blank
-// entries is an error, not "everything".
+// entries is an error, not "everything". cfg is checked as a whole by
+// Config.Validate afterwards.
 func (in *Input) Apply(cfg *Config) error {
 	if len(in.DirectoryIDs) > 0 {
 		if cfg.DirectoryIDs = trimAll(in.DirectoryIDs); len(cfg.DirectoryIDs) == 0 {
@@ -88,6 +152,18 @@ func (in *Input) Apply(cfg *Config) error {
 		cfg.MembershipMode = in.MembershipMode
 	}
 	return nil
+}
+
+// DecodeInput decodes an input event strictly: an unknown field is an error
+// that names it, so a typo ("snapshot_dt") is not silently ignored.
+func DecodeInput(b []byte) (Input, error) {
+	var in Input
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return Input{}, fmt.Errorf("export: the input is not a valid export event: %w", err)
+	}
+	return in, nil
 }
 
 func trimAll(ss []string) []string {

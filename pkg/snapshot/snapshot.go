@@ -4,27 +4,34 @@
 //
 // A snapshot of date D under a destination prefix P is:
 //
-//	P/<table>/dt=D/part-00000.parquet   data files, Hive-partitioned for Athena
-//	P/_manifests/dt=D/manifest.json     written last: the commit record
+//	P/<table>/dt=D/<run>-part-00000.parquet   data files, Hive-partitioned for Athena
+//	P/_manifests/dt=D/manifest.json           written last: the commit record
+//	P/snapshots/dt=D/<run>.parquet            the snapshots table's row, after the commit
+//	P/_leases/dt=D.json                       the run that currently owns the date
 //
-// Athena treats paths starting with "_" as hidden, so manifests never show up
-// as table data. A snapshot without a manifest is incomplete and must not be
-// trusted; a manifest lists exactly the data objects of its snapshot.
+// Every run of a date has its own run id, and its data keys carry it, so a
+// rerun never overwrites the files of the committed snapshot: it writes new
+// keys, commits by replacing the manifest, and only then deletes the earlier
+// runs' files. Athena treats paths starting with "_" as hidden, so manifests
+// and leases never show up as table data. A snapshot without a manifest is
+// incomplete and must not be trusted; a manifest lists exactly the data
+// objects of its snapshot.
 package snapshot
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/dsync-export/dsync-export/pkg/schema"
 )
 
 // FormatVersion is the version of the manifest format.
 const FormatVersion = 1
-
-// DateLayout is the Go layout of the dt partition value (Athena: yyyy-MM-dd).
-const DateLayout = "2006-01-02"
 
 // ManifestsDir is the top-level folder of manifests under the prefix.
 const ManifestsDir = "_manifests"
@@ -35,9 +42,49 @@ func PartitionPrefix(table, date string) string {
 	return table + "/dt=" + date + "/"
 }
 
-// PartKey returns the key of data file number part of a table's partition.
-func PartKey(table, date string, part int) string {
-	return fmt.Sprintf("%spart-%05d.parquet", PartitionPrefix(table, date), part)
+// PartKey returns the key of data file number part that run wrote in a
+// table's partition.
+func PartKey(table, date, run string, part int) string {
+	return fmt.Sprintf("%s%s-part-%05d.parquet", PartitionPrefix(table, date), run, part)
+}
+
+// runIDLayout is the time part of a run id: UTC, sortable as text.
+const runIDLayout = "20060102T150405.000Z"
+
+// NewRunID returns a new run id for a run starting at t: its UTC time to the
+// millisecond and 6 random hex digits, such as 20261206T202530.123Z-1a2b3c.
+// Run ids sort by start time as text.
+func NewRunID(t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format(runIDLayout) + "-" + hex.EncodeToString(b[:])
+}
+
+var runIDRE = regexp.MustCompile(`^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}$`)
+
+// ValidRunID reports whether s has the form NewRunID returns.
+func ValidRunID(s string) bool { return runIDRE.MatchString(s) }
+
+// RunOfKey returns the run id of a data key written by PartKey, or "" for a
+// key without one (written by dsync-export before run ids, or not a part).
+func RunOfKey(key string) string {
+	name := key[strings.LastIndexByte(key, '/')+1:]
+	run, _, ok := strings.Cut(name, "-part-")
+	if !ok || !ValidRunID(run) {
+		return ""
+	}
+	return run
+}
+
+// LeaseKey returns the key of the lease on date: the run that owns the date.
+func LeaseKey(date string) string { return "_leases/dt=" + date + ".json" }
+
+// SnapshotsTable is the folder of the snapshots table: one row per commit.
+const SnapshotsTable = "snapshots"
+
+// SnapshotRowKey returns the key of the snapshots table's row for run.
+func SnapshotRowKey(date, run string) string {
+	return SnapshotsTable + "/dt=" + date + "/" + run + ".parquet"
 }
 
 // ManifestKey returns the manifest key of the snapshot of date, relative to the
@@ -66,7 +113,7 @@ func ParseManifestKey(key string) (prefix, date string, ok bool) {
 
 // ParseDate validates a snapshot date in yyyy-MM-dd form.
 func ParseDate(s string) (time.Time, error) {
-	t, err := time.Parse(DateLayout, s)
+	t, err := time.Parse(schema.PartitionFormat, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("snapshot: date %q is not a calendar date in YYYY-MM-DD form", s)
 	}
@@ -83,7 +130,11 @@ type Manifest struct {
 	FinishedAt         time.Time `json:"finished_at"`
 	DsyncExportVersion string    `json:"dsync_export_version"`
 	SchemaVersion      string    `json:"schema_version"`
-	// Trigger says what started the export (scheduled, scheduler, manual, local).
+	// RunID names the run that wrote the snapshot; its data keys carry it.
+	RunID string `json:"run_id"`
+	// Demo marks a snapshot of the built-in WorkOS fake's demo data.
+	Demo bool `json:"demo,omitempty"`
+	// Trigger says what started the export (eventbridge, scheduler, manual, now).
 	Trigger     string                   `json:"trigger"`
 	Tables      map[string]TableManifest `json:"tables"`
 	Directories []DirectoryManifest      `json:"directories"`

@@ -9,7 +9,7 @@ import (
 )
 
 func TestLayoutKeys(t *testing.T) {
-	if got := PartKey("directory_users", "2026-11-28", 3); got != "directory_users/dt=2026-11-28/part-00003.parquet" {
+	if got := PartKey("directory_users", "2026-11-28", testRun, 3); got != "directory_users/dt=2026-11-28/"+testRun+"-part-00003.parquet" {
 		t.Errorf("PartKey = %q", got)
 	}
 	if got := ManifestKey("2026-11-28"); got != "_manifests/dt=2026-11-28/manifest.json" {
@@ -44,8 +44,8 @@ func TestManifestRoundTripAndValidation(t *testing.T) {
 		FormatVersion: FormatVersion, SnapshotDate: "2026-11-28",
 		SnapshotTime: time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC),
 		Tables: map[string]TableManifest{
-			"directories":     {Rows: 2, Files: []File{{Key: PartKey("directories", "2026-11-28", 0), Bytes: 10, Rows: 2, SHA256: "ab"}}},
-			"directory_users": {Rows: 5, Files: []File{{Key: PartKey("directory_users", "2026-11-28", 0), Rows: 3}, {Key: PartKey("directory_users", "2026-11-28", 1), Rows: 2}}},
+			"directories":     {Rows: 2, Files: []File{{Key: PartKey("directories", "2026-11-28", testRun, 0), Bytes: 10, Rows: 2, SHA256: "ab"}}},
+			"directory_users": {Rows: 5, Files: []File{{Key: PartKey("directory_users", "2026-11-28", testRun, 0), Rows: 3}, {Key: PartKey("directory_users", "2026-11-28", testRun, 1), Rows: 2}}},
 		},
 		Directories: []DirectoryManifest{{ID: "directory_1", Status: DirectoryOK, MembershipRoute: RouteByGroup}},
 	}
@@ -66,6 +66,37 @@ func TestManifestRoundTripAndValidation(t *testing.T) {
 	for _, bad := range []string{`{`, `{"format_version":2,"snapshot_date":"2026-11-28"}`, `{"format_version":1,"snapshot_date":"28/11/2026"}`} {
 		if _, err := Unmarshal([]byte(bad)); err == nil || !strings.Contains(err.Error(), "snapshot:") {
 			t.Errorf("Unmarshal(%s) err = %v, want a snapshot error", bad, err)
+		}
+	}
+}
+
+const testRun = "20261128T020000.000Z-0a1b2c"
+
+func TestRunIDs(t *testing.T) {
+	at := time.Date(2026, 12, 6, 20, 25, 30, 123e6, time.UTC)
+	a, b := NewRunID(at), NewRunID(at.Add(time.Millisecond))
+	if !ValidRunID(a) || !ValidRunID(b) {
+		t.Fatalf("run ids %q %q are not valid", a, b)
+	}
+	if !strings.HasPrefix(a, "20261206T202530.123Z-") || !(a < b) {
+		t.Errorf("run ids %q, %q: want the UTC start time first, sorting by time", a, b)
+	}
+	if a == NewRunID(at) {
+		t.Errorf("two runs started in the same millisecond got the same id %q", a)
+	}
+	for key, want := range map[string]string{
+		PartKey("directory_users", "2026-12-06", a, 2):       a,
+		"directory_users/dt=2026-12-06/part-00000.parquet":   "",
+		"directory_users/dt=2026-12-06/x-part-00000.parquet": "",
+		SnapshotRowKey("2026-12-06", a):                      "",
+	} {
+		if got := RunOfKey(key); got != want {
+			t.Errorf("RunOfKey(%q) = %q, want %q", key, got, want)
+		}
+	}
+	for _, bad := range []string{"", "20261206T202530Z-1a2b3c", "20261206T202530.123Z-1A2B3C", "../20261206T202530.123Z-1a2b3c"} {
+		if ValidRunID(bad) {
+			t.Errorf("ValidRunID(%q) = true", bad)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -92,7 +93,10 @@ func TestLambdasUnderRuntimeEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer exp.Close()
-	resp, err := exp.Invoke(ctx, readEvent(t, root, "scheduled.json"))
+	// The sample events are dated 2026-11-28; the export refuses a date more
+	// than a day from today, so the test moves them to today.
+	today := time.Now().UTC().Format(schema.PartitionFormat)
+	resp, err := exp.Invoke(ctx, readEvent(t, root, "scheduled.json", today))
 	if err != nil {
 		t.Fatalf("export invocation: %v\nlogs:\n%s", err, exp.Logs())
 	}
@@ -104,7 +108,7 @@ func TestLambdasUnderRuntimeEmulator(t *testing.T) {
 	if err := json.Unmarshal(resp.Payload, &out); err != nil {
 		t.Fatalf("export output %s: %v", resp.Payload, err)
 	}
-	if out.SnapshotDate != "2026-11-28" || out.ManifestKey != snapshot.ManifestKey("2026-11-28") {
+	if out.SnapshotDate != today || out.ManifestKey != snapshot.ManifestKey(today) {
 		t.Fatalf("export output %s", resp.Payload)
 	}
 	var users int64
@@ -139,17 +143,21 @@ func TestLambdasUnderRuntimeEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ver.Close()
-	event := readEvent(t, root, "manifest-created.json")
+	event := readEvent(t, root, "manifest-created.json", today)
 	resp, err = ver.Invoke(ctx, event)
 	if err != nil {
 		t.Fatalf("verify of a good snapshot failed: %v\nlogs:\n%s", err, ver.Logs())
 	}
-	if !strings.Contains(string(resp.Payload), "2026-11-28") {
+	if !strings.Contains(string(resp.Payload), today) {
 		t.Errorf("verify output %s", resp.Payload)
 	}
 
 	// Corrupt the users file: verify must fail the invocation and name it.
-	usersKey := prefix + "/" + snapshot.PartKey(schema.TableDirectoryUsers, "2026-11-28", 0)
+	usersPart := m.Tables[schema.TableDirectoryUsers].Files[0].Key
+	if want := snapshot.PartKey(schema.TableDirectoryUsers, today, m.RunID, 0); usersPart != want {
+		t.Errorf("users part %s, want %s (the run's own key)", usersPart, want)
+	}
+	usersKey := prefix + "/" + usersPart
 	if _, err := s3srv.Client(t).PutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(bucket), Key: aws.String(usersKey), Body: strings.NewReader("PAR1 this is not a parquet file PAR1"),
 	}); err != nil {
@@ -160,16 +168,17 @@ func TestLambdasUnderRuntimeEmulator(t *testing.T) {
 	if !errors.As(err, &fe) {
 		t.Fatalf("verify of a corrupt snapshot: err %v, want a function error\nlogs:\n%s", err, ver.Logs())
 	}
-	if !strings.Contains(fe.Message, "directory_users/dt=2026-11-28/part-00000.parquet") {
+	if !strings.Contains(fe.Message, usersPart) {
 		t.Errorf("verify error %q does not name the corrupt object", fe.Message)
 	}
 }
 
-func readEvent(t *testing.T, root, name string) []byte {
+// readEvent reads events/name with its sample date 2026-11-28 replaced by date.
+func readEvent(t *testing.T, root, name, date string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, "events", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return bytes.ReplaceAll(b, []byte("2026-11-28"), []byte(date))
 }

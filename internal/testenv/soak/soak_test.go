@@ -163,7 +163,7 @@ type scenario struct {
 	smallParts  bool // roll files over at 32 KiB: many parts, committed mid-export
 }
 
-var modes = []string{export.MembershipAuto, export.MembershipByGroup, export.MembershipByUser, export.MembershipLegacy}
+var modes = []string{export.MembershipAuto, snapshot.RouteByGroup, snapshot.RouteByUser, snapshot.RouteLegacy}
 
 func newScenario(seed int64, maxUsers int) scenario {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x50a4))
@@ -173,7 +173,7 @@ func newScenario(seed int64, maxUsers int) scenario {
 	}
 	// The legacy route reads the groups arrays, so they must be filled; other
 	// routes must ignore them when they are.
-	sc.legacy = sc.mode == export.MembershipLegacy || rng.IntN(3) == 0
+	sc.legacy = sc.mode == snapshot.RouteLegacy || rng.IntN(3) == 0
 	if rng.IntN(4) == 0 {
 		sc.order = workos.OrderDesc
 	}

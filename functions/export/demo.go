@@ -1,0 +1,88 @@
+//go:build !lambda.norpc
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+)
+
+// This file is the --demo wiring. The Lambda build (-tags lambda.norpc)
+// leaves it out, so the deployed function never links the WorkOS fake.
+
+// demoDataset is the built-in fake's dataset for --demo: a few directories and
+// a few thousand users.
+var demoDataset = workostest.Config{Seed: 1, Directories: 4, UsersPerDirectory: 1200, GroupsPerDirectory: 12}
+
+// defaultDemoFolder is where the demo writes unless told otherwise.
+const defaultDemoFolder = "out"
+
+// startDemo starts the built-in WorkOS fake and points env at it. The demo
+// writes fake data, so it writes only to a local folder: it refuses an s3://
+// destination, and a folder that holds a snapshot that is not demo data.
+func startDemo(lookup func(string) string, env map[string]string, stderr io.Writer) (stop func(), err error) {
+	dest := lookup("EXPORT_DESTINATION")
+	if dest == "" {
+		dest = defaultDemoFolder
+	}
+	if strings.Contains(dest, "://") {
+		return nil, fmt.Errorf("export: --demo writes the built-in fake's made-up data, so it writes only to a local folder, not to %s (set by --destination or EXPORT_DESTINATION): pass --destination with a folder, or unset EXPORT_DESTINATION to use ./%s", dest, defaultDemoFolder)
+	}
+	if err := checkDemoFolder(dest); err != nil {
+		return nil, err
+	}
+	env["EXPORT_DESTINATION"] = dest
+	fake, err := workostest.New(demoDataset)
+	if err != nil {
+		return nil, fmt.Errorf("export: start the WorkOS fake: %w", err)
+	}
+	base, err := fake.Start("127.0.0.1:0")
+	if err != nil {
+		fake.Close()
+		return nil, fmt.Errorf("export: start the WorkOS fake: %w", err)
+	}
+	env["WORKOS_BASE_URL"] = base
+	env["WORKOS_API_KEY"] = "sk_test_default"
+	env["WORKOS_API_KEY_SECRET_ID"] = ""
+	env["WORKOS_RATE_LIMIT_DIRECTORY_USERS"] = "0" // the demo fake does not enforce limits
+	env["WORKOS_RATE_LIMIT_GLOBAL"] = "0"
+	fmt.Fprintf(stderr, "demo: built-in WorkOS fake at %s with %d directories x %d users -> %s\n", base, demoDataset.Directories, demoDataset.UsersPerDirectory, dest)
+	return func() { _ = fake.Close() }, nil
+}
+
+// checkDemoFolder refuses a folder holding a committed snapshot that is not
+// demo data, so a demo can never overwrite a real export.
+func checkDemoFolder(dir string) error {
+	ctx := context.Background()
+	st, err := objstore.Open(ctx, dir, objstore.Options{})
+	if err != nil {
+		return fmt.Errorf("export: demo destination %s: %w", dir, err)
+	}
+	objs, err := st.List(ctx, snapshot.ManifestsDir+"/")
+	if err != nil {
+		if errors.Is(err, objstore.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("export: demo destination %s: %w", dir, err)
+	}
+	for _, o := range objs {
+		if _, date, ok := snapshot.ParseManifestKey(o.Key); ok {
+			b, err := st.Get(ctx, o.Key)
+			if err != nil {
+				return fmt.Errorf("export: demo destination %s: read %s: %w", dir, o.Key, err)
+			}
+			m, err := snapshot.Unmarshal(b)
+			if err != nil || !m.Demo {
+				return fmt.Errorf("export: the folder %s holds a snapshot of %s that is not demo data (%s); --demo never writes over a real export: pass --destination with another folder", dir, date, o.Key)
+			}
+		}
+	}
+	return nil
+}
