@@ -163,4 +163,3 @@ func applyInput(in *export.Input, base export.Config) (export.Config, error) {
 	}
 	return cfg, fmt.Errorf("export: invalid input:\n  - %s", strings.Join(msgs, "\n  - "))
 }
-

@@ -23,8 +23,8 @@ type Status struct {
 	// UsersExpected is the directories' user count as WorkOS listed it (0
 	// when no directory has counts): the goal of Rows[directory_users].
 	UsersExpected int64
-	Requests    int64 // WorkOS requests sent, retries included
-	RateLimited int64 // 429 responses received
+	Requests      int64 // WorkOS requests sent, retries included
+	RateLimited   int64 // 429 responses received
 	// ETA is the time left by the rate-limit bound: the WorkOS requests the
 	// directories still need (estimated from their user and group counts)
 	// at the per-directory and global limits. -1 when no directory has counts.
