@@ -286,11 +286,10 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 	log.Info("directories listed", "count", len(directories))
 
 	r.progress = newTracker(r, directories, statsBefore)
-	stopProgress := r.progress.start(runCtx, cancel)
 	if err := r.openTables(runCtx); err != nil {
-		stopProgress()
 		return nil, err
 	}
+	stopProgress := r.progress.start(runCtx, cancel) // after openTables: it reads the tables' row counts
 	dms, err := r.exportDirectories(runCtx, directories)
 	if err == nil {
 		// Directory rows go last: a directory deleted mid-export keeps its row
