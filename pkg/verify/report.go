@@ -18,17 +18,17 @@ const MaxErrors = 20
 const (
 	CheckManifest        = "manifest"          // the manifest exists, parses and is self-consistent
 	CheckPrevious        = "previous_snapshot" // users and memberships did not collapse since the previous snapshot
-	CheckObjects         = "objects"          // every listed object exists with its listed size
-	CheckStrayObjects    = "stray_objects"    // no unlisted object sits in the snapshot's partitions
-	CheckFooters         = "parquet_footers"  // every footer is readable through ranged reads
-	CheckSchema          = "schema"           // every file's schema equals the current pkg/schema
-	CheckRowCounts       = "row_counts"       // footer row counts equal the manifest's, per file and per table
-	CheckColumns         = "columns"          // every page of every column decodes, page CRCs included
-	CheckChecksums       = "checksums"        // every file's SHA-256 equals the manifest's
-	CheckUniqueIDs       = "unique_ids"       // IDs are unique within each table
-	CheckReferences      = "references"       // memberships, users and groups reference existing rows
-	CheckDirectoryCounts = "directory_counts" // per-directory row counts equal the manifest's
-	CheckSample          = "sample"           // sampled records match WorkOS (only with Options.Sample > 0)
+	CheckObjects         = "objects"           // every listed object exists with its listed size
+	CheckStrayObjects    = "stray_objects"     // no unlisted object sits in the snapshot's partitions
+	CheckFooters         = "parquet_footers"   // every footer is readable through ranged reads
+	CheckSchema          = "schema"            // every file's schema equals the current pkg/schema
+	CheckRowCounts       = "row_counts"        // footer row counts equal the manifest's, per file and per table
+	CheckColumns         = "columns"           // every page of every column decodes, page CRCs included
+	CheckChecksums       = "checksums"         // every file's SHA-256 equals the manifest's
+	CheckUniqueIDs       = "unique_ids"        // IDs are unique within each table
+	CheckReferences      = "references"        // memberships, users and groups reference existing rows
+	CheckDirectoryCounts = "directory_counts"  // per-directory row counts equal the manifest's
+	CheckSample          = "sample"            // sampled records match WorkOS (only with Options.Sample > 0)
 )
 
 // Report is the result of verifying one snapshot.
