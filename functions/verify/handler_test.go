@@ -102,7 +102,7 @@ func newTestHandler(t *testing.T, dir string, env map[string]string, out io.Writ
 		}
 		return env[k]
 	}
-	h, err := newHandler(context.Background(), getenv, out, io.Discard)
+	h, err := newHandler(context.Background(), getenv, out, func(config) *slog.Logger { return slog.New(slog.DiscardHandler) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestHandleValid(t *testing.T) {
 	if !rep.Valid || rep.SnapshotDate != testDate {
 		t.Errorf("report = %+v", rep)
 	}
-	if got := emfValue(t, out.String()); got != 1 || !strings.Contains(out.String(), `{"_aws":{"Timestamp":1795000000000,`) {
+	if got := emfValue(t, out.String()); got != 1 || !strings.Contains(out.String(), `"_aws":{"Timestamp":1795000000000,`) {
 		t.Errorf("SnapshotValid = %d, want 1 at the handler's clock:\n%s", got, out.String())
 	}
 	// One JSON line per check, a summary, and the metric.
