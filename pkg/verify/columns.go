@@ -25,7 +25,8 @@ func columnIndex(f *parquet.File, name string) (int, error) {
 // streamColumn decodes the required byte-array column idx of rg and calls fn
 // for each value with its row index in the row group. b is only valid during
 // the call. It fails when the column holds nulls or more or fewer values than
-// the row group has rows. Only the pages of this column are fetched.
+// the row group has rows. Only the pages of this column are read: from memory
+// when scanRowGroup retained them, else from storage.
 func streamColumn(rg parquet.RowGroup, idx int, fn func(row int, b []byte) error) error {
 	chunk := rg.ColumnChunks()[idx]
 	pages := chunk.Pages()

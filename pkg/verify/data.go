@@ -26,9 +26,9 @@ const (
 // errFileDone stops reading a file whose problem is already recorded.
 var errFileDone = errors.New("verify: file done")
 
-// readColumns reads the id and reference columns of every table, in the
-// order the references need: directories, then users and groups, then
-// memberships.
+// readColumns reads every file in full (scanRowGroup) and checks the id and
+// reference columns of every table, in the order the references need:
+// directories, then users and groups, then memberships.
 func (v *verifier) readColumns(ctx context.Context) error {
 	if err := v.forEach(ctx, v.byTable[schema.TableDirectories], v.readDirectories); err != nil {
 		return err

@@ -23,9 +23,10 @@ import (
 const readBufferSize = 1 << 20
 
 // fileOptions are the options every data file is opened with: no optimistic
-// read (it would fetch the last readBufferSize bytes, the whole of a small
-// file), and no bloom filters (the export writes none). The page index is
-// read: it is small, and Athena relies on it being intact.
+// read (the footer is read exactly: the schema checks need nothing else
+// before the file is read in order), and no bloom filters (the export writes
+// none). The page index is read: it is small, and Athena relies on it being
+// intact.
 var fileOptions = []parquet.FileOption{
 	parquet.SkipBloomFilters(true),
 	parquet.OptimisticRead(false),

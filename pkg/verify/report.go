@@ -51,10 +51,11 @@ type Stats struct {
 	Files int `json:"files"`
 	// Rows is the number of rows listed by the manifest.
 	Rows int64 `json:"rows"`
-	// BytesTotal is the size of the data files that were opened.
+	// BytesTotal is the size of the data files whose footer could be read.
 	BytesTotal int64 `json:"bytes_total"`
-	// BytesFetched is what ranged reads fetched from those files: the
-	// footers, page indexes and the pages of the ID and reference columns.
+	// BytesFetched is what ranged reads fetched from those files: each
+	// byte once for a valid snapshot (so BytesTotal), more when sampling
+	// or re-reading candidate duplicates.
 	BytesFetched int64 `json:"bytes_fetched"`
 	// Reads is the number of ranged reads (one GetObject each on S3).
 	Reads int64 `json:"reads"`

@@ -75,7 +75,7 @@ type Options struct {
 // cancelled ctx.
 func Verify(ctx context.Context, src Source, date string, opts Options) (*Report, error) {
 	if src == nil {
-		return nil, errors.New("verify: no source: pass the sink of the export destination")
+		return nil, errors.New("verify: no source: pass the objstore.Store of the export destination")
 	}
 	if _, err := snapshot.ParseDate(date); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
