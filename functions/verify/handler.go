@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -68,13 +67,12 @@ type S3Object struct {
 // handler verifies one snapshot per invocation. Its dependencies are built
 // once per cold start and reused by warm invocations.
 type handler struct {
-	cfg        config
-	src        verify.Source
-	keys       secret.Source // nil when cfg.Sample is 0
-	log        *slog.Logger
-	stdout     io.Writer // the report and the EMF metric line
-	httpClient *http.Client
-	now        func() time.Time
+	cfg    config
+	src    verify.Source
+	keys   secret.Source // nil when cfg.Sample is 0
+	log    *slog.Logger
+	stdout io.Writer // the report and the EMF metric line
+	now    func() time.Time
 
 	mu        sync.Mutex
 	client    *workos.Client
@@ -92,7 +90,7 @@ func (h *handler) Handle(ctx context.Context, in Input) (*verify.Report, error) 
 		return nil, err
 	}
 	log := h.log.With("snapshot_date", date, "destination", h.cfg.Destination)
-	opts := verify.Options{Sample: h.cfg.Sample}
+	opts := verify.Options{Sample: h.cfg.Sample, MaxDrop: h.cfg.MaxDrop}
 	if h.cfg.Sample > 0 {
 		if opts.WorkOS, err = h.workosClient(ctx); err != nil {
 			return nil, err
@@ -175,11 +173,7 @@ func (h *handler) workosClient(ctx context.Context) (*workos.Client, error) {
 	if h.client != nil && h.clientKey == key {
 		return h.client, nil
 	}
-	opts := []workos.Option{workos.WithBaseURL(h.cfg.BaseURL), workos.WithLogger(h.log)}
-	if h.httpClient != nil {
-		opts = append(opts, workos.WithHTTPClient(h.httpClient))
-	}
-	c, err := workos.NewClient(key, opts...)
+	c, err := workos.NewClient(key, workos.WithBaseURL(h.cfg.BaseURL), workos.WithLogger(h.log))
 	if err != nil {
 		return nil, fmt.Errorf("verify: WorkOS client: %w", err)
 	}

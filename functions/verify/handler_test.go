@@ -26,6 +26,12 @@ import (
 
 const testDate = "2026-11-28"
 
+// testRun is the run id of the test snapshots; laterRun is a later run of the same date.
+const (
+	testRun  = "20261128T020000.000Z-0a1b2c"
+	laterRun = "20261128T030000.000Z-0d0e0f"
+)
+
 var exportedAt = time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
 
 // writeSnapshot writes a small valid snapshot of testDate (one directory, 3
@@ -39,6 +45,7 @@ func writeSnapshot(t *testing.T, dir string) {
 	}
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	m := &snapshot.Manifest{
+		RunID:         testRun,
 		FormatVersion: snapshot.FormatVersion, SnapshotDate: testDate, SnapshotTime: exportedAt,
 		DsyncExportVersion: version.Version, SchemaVersion: schema.Version, Trigger: "test",
 		Tables: map[string]snapshot.TableManifest{},
@@ -72,7 +79,7 @@ func writeSnapshot(t *testing.T, dir string) {
 func writeTable[T any](t *testing.T, s objstore.Store, m *snapshot.Manifest, table string, rows []T) {
 	t.Helper()
 	w, err := schema.NewWriter[T](func(part int) (io.WriteCloser, error) {
-		return s.Create(context.Background(), snapshot.PartKey(table, testDate, part), "application/vnd.apache.parquet")
+		return s.Create(context.Background(), snapshot.PartKey(table, testDate, testRun, part), "application/vnd.apache.parquet")
 	}, schema.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +93,7 @@ func writeTable[T any](t *testing.T, s objstore.Store, m *snapshot.Manifest, tab
 	}
 	tm := snapshot.TableManifest{}
 	for _, p := range parts {
-		tm.Files = append(tm.Files, snapshot.File{Key: snapshot.PartKey(table, testDate, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
+		tm.Files = append(tm.Files, snapshot.File{Key: snapshot.PartKey(table, testDate, testRun, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
 		tm.Rows += p.Rows
 	}
 	m.Tables[table] = tm
@@ -102,7 +109,7 @@ func newTestHandler(t *testing.T, dir string, env map[string]string, out io.Writ
 		}
 		return env[k]
 	}
-	h, err := newHandler(context.Background(), getenv, out, io.Discard)
+	h, err := newHandler(context.Background(), getenv, out, func(config) *slog.Logger { return slog.New(slog.DiscardHandler) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +154,7 @@ func TestHandleValid(t *testing.T) {
 	if !rep.Valid || rep.SnapshotDate != testDate {
 		t.Errorf("report = %+v", rep)
 	}
-	if got := emfValue(t, out.String()); got != 1 || !strings.Contains(out.String(), `{"_aws":{"Timestamp":1795000000000,`) {
+	if got := emfValue(t, out.String()); got != 1 || !strings.Contains(out.String(), `"_aws":{"Timestamp":1795000000000,`) {
 		t.Errorf("SnapshotValid = %d, want 1 at the handler's clock:\n%s", got, out.String())
 	}
 	// One JSON line per check, a summary, and the metric.
@@ -159,7 +166,7 @@ func TestHandleValid(t *testing.T) {
 func TestHandleInvalidFails(t *testing.T) {
 	dir := t.TempDir()
 	writeSnapshot(t, dir)
-	stray := filepath.Join(dir, "directory_users", "dt="+testDate, "part-00001.parquet")
+	stray := filepath.Join(dir, filepath.FromSlash(snapshot.PartKey("directory_users", testDate, laterRun, 1)))
 	if err := os.WriteFile(stray, []byte("leftover"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +182,7 @@ func TestHandleInvalidFails(t *testing.T) {
 	if got := emfValue(t, out.String()); got != 0 {
 		t.Errorf("SnapshotValid = %d, want 0", got)
 	}
-	if !strings.Contains(out.String(), "directory_users/dt=2026-11-28/part-00001.parquet (8 bytes) is not listed in the manifest") {
+	if !strings.Contains(out.String(), "directory_users/dt=2026-11-28/"+laterRun+"-part-00001.parquet (8 bytes) is not listed in the manifest") {
 		t.Errorf("report does not name the stray file:\n%s", out.String())
 	}
 }

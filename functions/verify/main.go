@@ -19,22 +19,24 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/secret"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
 
 func main() {
-	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
-		h, err := newHandler(context.Background(), os.Getenv, os.Stdout, os.Stderr)
+	if lambdafn.InLambda(os.Getenv) {
+		h, err := newHandler(context.Background(), os.Getenv, os.Stdout, func(config) *slog.Logger { return lambdafn.NewLambdaLogger() })
 		if err != nil {
 			// Fails the init phase: the message lands in the function's log.
 			fmt.Fprintln(os.Stderr, err)
@@ -52,13 +54,14 @@ type configError struct{ error }
 func (e configError) Unwrap() error { return e.error }
 
 // newHandler builds the handler from the environment: config, sink and, when
-// sampling, the WorkOS key source. Logs go to logOut as JSON.
-func newHandler(ctx context.Context, getenv func(string) string, stdout, logOut io.Writer) (*handler, error) {
+// sampling, the WorkOS key source. newLog makes the logger once the
+// configuration is read (in Lambda, the LoggingConfig's; locally, LOG_LEVEL's).
+func newHandler(ctx context.Context, getenv func(string) string, stdout io.Writer, newLog func(config) *slog.Logger) (*handler, error) {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return nil, configError{err}
 	}
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := newLog(cfg)
 	src, err := objstore.Open(ctx, cfg.Destination, objstore.Options{PathStyle: cfg.PathStyle})
 	if err != nil {
 		return nil, fmt.Errorf("verify: EXPORT_DESTINATION %s: %w", cfg.Destination, err)
@@ -83,10 +86,16 @@ func newHandler(ctx context.Context, getenv func(string) string, stdout, logOut 
 func runLocal(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	date := fs.String("date", "", "snapshot date YYYY-MM-DD (default: today in UTC)")
-	dest := fs.String("destination", "", "the export destination, s3://bucket/prefix or a folder (default: $EXPORT_DESTINATION)")
-	sample := fs.Int("sample", -1, "records per table to re-fetch from WorkOS (default: $VERIFY_SAMPLE, else 0)")
+	date := fs.String("date", "", "")
+	dest := fs.String("destination", "", "")
+	sample := fs.String("sample", "", "")
+	fs.Usage = func() {} // flag prints the error; the help goes to stdout below
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
+			return 0
+		}
+		fmt.Fprintln(stderr, "verify: run verify --help for the flags and environment variables")
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -97,8 +106,8 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 	if *dest != "" {
 		env["EXPORT_DESTINATION"] = *dest
 	}
-	if *sample >= 0 {
-		env["VERIFY_SAMPLE"] = strconv.Itoa(*sample)
+	if *sample != "" {
+		env["VERIFY_SAMPLE"] = *sample
 	}
 	lookup := func(k string) string {
 		if v, ok := env[k]; ok {
@@ -115,7 +124,7 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	h, err := newHandler(ctx, lookup, stdout, stderr)
+	h, err := newHandler(ctx, lookup, stdout, func(c config) *slog.Logger { return lambdafn.NewLocalLogger(stderr, c.LogLevel) })
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		if errors.As(err, new(configError)) {
@@ -128,4 +137,27 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 		return 1
 	}
 	return 0
+}
+
+// usage prints the flags and every environment variable with its default.
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: verify [--destination DEST] [--date YYYY-MM-DD] [--sample N]
+
+Verifies one dsync-export snapshot: prints a JSON Lines report and the
+SnapshotValid metric on stdout; exits 0 when the snapshot is valid, 1 when it
+is invalid or could not be verified, 2 on bad flags or configuration.
+
+Flags:
+  --destination DEST  the export's destination (default: $EXPORT_DESTINATION)
+  --date YYYY-MM-DD   the snapshot to verify (default: today in UTC)
+  --sample N          records per table to re-fetch from WorkOS (default: $VERIFY_SAMPLE)
+  --help              print this help
+
+Environment (in Lambda, from the function's configuration):
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, v := range envVars {
+		fmt.Fprintf(tw, "  %s\tdefault %s\t%s\n", v.Name, v.Default, v.Doc)
+	}
+	_ = tw.Flush()
 }

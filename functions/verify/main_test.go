@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,7 +23,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := config{
 		Destination: "s3://exports/workos/dsync/", Bucket: "exports", Prefix: "workos/dsync",
-		SecretField: "api_key", BaseURL: "https://api.workos.com/", LogLevel: slog.LevelInfo,
+		SecretField: "api_key", BaseURL: "https://api.workos.com/", LogLevel: slog.LevelInfo, MaxDrop: 0.2,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -89,7 +90,7 @@ func TestRunLocal(t *testing.T) {
 	}
 
 	// Break the snapshot: exit 1, naming the problem.
-	key := filepath.Join(dir, "directory_group_memberships", "dt="+testDate, "part-00000.parquet")
+	key := filepath.Join(dir, filepath.FromSlash(snapshot.PartKey("directory_group_memberships", testDate, testRun, 0)))
 	if err := os.Remove(key); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestRunLocal(t *testing.T) {
 	if code := runLocal([]string{"--destination", dir, "--date", testDate}, env, &stdout, &stderr); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	if !strings.Contains(stdout.String(), "directory_group_memberships/dt=2026-11-28/part-00000.parquet is listed in the manifest but missing") ||
+	if !strings.Contains(stdout.String(), "directory_group_memberships/dt=2026-11-28/"+testRun+"-part-00000.parquet is listed in the manifest but missing") ||
 		!strings.Contains(stderr.String(), "is invalid: failed checks: objects") {
 		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}
@@ -123,5 +124,54 @@ func TestRunLocalUsage(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)
 			}
 		})
+	}
+}
+
+func TestLoadConfigMaxDrop(t *testing.T) {
+	for v, want := range map[string]float64{"20%": 0.2, "12.5 %": 0.125, "0.35": 0.35, "100%": 1, "1": 1} {
+		c, err := loadConfig(envOf(map[string]string{"EXPORT_DESTINATION": "./out", "VERIFY_MAX_DROP": v}))
+		if err != nil || c.MaxDrop != want {
+			t.Errorf("VERIFY_MAX_DROP=%s: %v, %v; want %v", v, c.MaxDrop, err, want)
+		}
+	}
+	for _, v := range []string{"20", "0", "0%", "-5%", "150%", "lots", "%"} {
+		_, err := loadConfig(envOf(map[string]string{"EXPORT_DESTINATION": "./out", "VERIFY_MAX_DROP": v}))
+		if err == nil || !strings.Contains(err.Error(), "VERIFY_MAX_DROP: \""+v+"\" must be a percent") {
+			t.Errorf("VERIFY_MAX_DROP=%s: err = %v", v, err)
+		}
+	}
+}
+
+// --help exits 0 and documents every variable the verifier reads, each with
+// its default once.
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		var stdout, stderr bytes.Buffer
+		if code := runLocal([]string{arg}, envOf(nil), &stdout, &stderr); code != 0 || stderr.Len() != 0 {
+			t.Fatalf("%s: exit %d, stderr %q; want 0 and the help on stdout only", arg, code, stderr.String())
+		}
+		help := stdout.String()
+		for _, v := range envVars {
+			line := ""
+			for l := range strings.Lines(help) {
+				if strings.HasPrefix(l, "  "+v.Name+" ") {
+					line = l
+				}
+			}
+			if line == "" || !strings.Contains(line, "default "+v.Default) || strings.Count(line, "default") != 1 {
+				t.Errorf("%s: the line of %s is %q, want its default %q once", arg, v.Name, line, v.Default)
+			}
+		}
+		for _, flag := range []string{"--destination", "--date", "--sample"} {
+			if !strings.Contains(help, flag) {
+				t.Errorf("%s: help lacks %s:\n%s", arg, flag, help)
+			}
+		}
+		if strings.Contains(help, "(default -1)") || strings.Count(help, "$VERIFY_SAMPLE") != 1 {
+			t.Errorf("%s: a flag's default is printed twice:\n%s", arg, help)
+		}
+	}
+	if len(envNames) != len(envVars) {
+		t.Errorf("envNames has %d names for %d variables", len(envNames), len(envVars))
 	}
 }

@@ -18,7 +18,7 @@ import (
 func TestRandomCorruptionNeverCrashesTheVerifier(t *testing.T) {
 	s, dir := localSink(t)
 	newFixture(2, 120, 3).write(t, s)
-	path := filepath.Join(dir, filepath.FromSlash(snapshot.PartKey(schema.TableDirectoryUsers, testDate, 0)))
+	path := filepath.Join(dir, filepath.FromSlash(snapshot.PartKey(schema.TableDirectoryUsers, testDate, testRun, 0)))
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
 
-// Columns read by the data checks. Only their pages are fetched.
+// Columns read by the data checks. Every page of every column is decoded
+// once (scanRowGroup); these are also retained and decoded again for the
+// checks.
 const (
 	colID             = "id"
 	colDirectoryID    = "directory_id"
@@ -22,9 +26,9 @@ const (
 // errFileDone stops reading a file whose problem is already recorded.
 var errFileDone = errors.New("verify: file done")
 
-// readColumns reads the id and reference columns of every table, in the
-// order the references need: directories, then users and groups, then
-// memberships.
+// readColumns reads every file in full (scanRowGroup) and checks the id and
+// reference columns of every table, in the order the references need:
+// directories, then users and groups, then memberships.
 func (v *verifier) readColumns(ctx context.Context) error {
 	if err := v.forEach(ctx, v.byTable[schema.TableDirectories], v.readDirectories); err != nil {
 		return err
@@ -99,6 +103,9 @@ func (v *verifier) readDirectories(_ context.Context, df *dataFile) error {
 	}
 	var base int64
 	for rgi, rg := range df.f.RowGroups() {
+		if err := v.scanRowGroup(df, rgi, rg, idCol, orgCol); err != nil {
+			return ignoreDone(err)
+		}
 		orgs, err := readInterned(rg, orgCol, map[string]string{})
 		if err != nil {
 			return ignoreDone(v.columnErr(df, colOrganizationID, rgi, err))
@@ -143,6 +150,9 @@ func (v *verifier) readEntities(_ context.Context, df *dataFile) error {
 	local := map[string]uint32{}
 	var batch []idEntry
 	for rgi, rg := range df.f.RowGroups() {
+		if err := v.scanRowGroup(df, rgi, rg, idCol, dirCol, orgCol); err != nil {
+			return ignoreDone(err)
+		}
 		dirs, err := readInterned(rg, dirCol, intern)
 		if err != nil {
 			return ignoreDone(v.columnErr(df, colDirectoryID, rgi, err))
@@ -190,6 +200,9 @@ func (v *verifier) readMemberships(_ context.Context, df *dataFile) error {
 	groupHash := map[string]uint64{}
 	var batch []uint64
 	for rgi, rg := range df.f.RowGroups() {
+		if err := v.scanRowGroup(df, rgi, rg, dirCol, orgCol, groupCol, userCol); err != nil {
+			return ignoreDone(err)
+		}
 		var cols [3][]string
 		for i, c := range []struct {
 			idx  int
@@ -387,7 +400,7 @@ func (v *verifier) checkDirectoryCounts() {
 			}
 		}
 	}
-	for _, id := range sortedKeys(v.dirOrg) {
+	for _, id := range slices.Sorted(maps.Keys(v.dirOrg)) {
 		if !listed[id] {
 			f.errorf("directory %s is in the %s table but not in the manifest's directories", id, schema.TableDirectories)
 		}

@@ -9,21 +9,32 @@
 // The checks, in order (see the Check… constants):
 //
 //   - manifest: _manifests/dt=D/manifest.json exists, parses, is for D and
-//     for the current schema version, lists every table, and its row counts
-//     add up.
+//     for the current schema version, lists every table, its row counts add
+//     up, and every file has a key in its table's partition, a size and a
+//     SHA-256. Keys are taken from the manifest as they are (they may carry
+//     a run id).
+//   - previous_snapshot: compared with the latest manifest before D, this
+//     snapshot is not empty, and users and memberships did not fall by more
+//     than Options.MaxDrop in total or per directory; a directory that
+//     vanished without a deleted status is a warning (see previous.go).
 //   - objects, stray_objects: each table's partition is listed once; every
 //     listed file exists with its listed size, and no other object sits there
 //     (Athena would read it).
 //   - parquet_footers, schema, row_counts: each file's footer is read through
-//     ranged reads (never the whole file); its schema must equal pkg/schema's
-//     column for column, and its row count the manifest's.
-//   - columns, unique_ids, references, directory_counts: only the id,
-//     directory_id, organization_id, group_id and user_id columns are read,
-//     page by page (1.6% of the bytes of a 1M-user snapshot). IDs are unique
-//     per table, (group_id, user_id) pairs are unique, every membership
-//     references a user and a group of its directory, every user and group a
-//     directory of the directories table in the same organization, and the
-//     rows of each directory match the manifest's counts.
+//     ranged reads; its schema must equal pkg/schema's column for column, and
+//     its row count the manifest's.
+//   - columns, checksums: every page of every column of every file is
+//     decoded, which checks each page's CRC, and every file's SHA-256 is
+//     compared with the manifest's. Both come from one streaming pass that
+//     fetches each byte once, in ranged reads of at most 1 MiB (see
+//     fileReader); no file is ever held in memory whole.
+//   - unique_ids, references, directory_counts: the id, directory_id,
+//     organization_id, group_id and user_id columns, kept from that pass a
+//     row group at a time, are decoded again. IDs are unique per table,
+//     (group_id, user_id) pairs are unique, every membership references a
+//     user and a group of its directory, every user and group a directory of
+//     the directories table in the same organization, and the rows of each
+//     directory match the manifest's counts.
 //   - sample (Options.Sample > 0): random records are re-fetched from WorkOS
 //     by ID and compared; see the comment on sampling in sample.go.
 //
@@ -33,5 +44,7 @@
 //
 // Memory: IDs are held as 64-bit hashes, 16 bytes per user or group and 8 per
 // membership, with exact re-checks of the candidate duplicates (see ids.go).
-// Verifying 1M users and 1.5M memberships peaks at about 70 MiB of heap.
+// Per file being read (Options.Concurrency at once) the verifier holds a
+// 1 MiB read buffer, the footer and page index, one decoded page per column
+// and the id columns of one row group.
 package verify

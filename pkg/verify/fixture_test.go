@@ -19,6 +19,12 @@ import (
 
 const testDate = "2026-11-28"
 
+// testRun is the run id of the test snapshots; laterRun is a later run of the same date.
+const (
+	testRun  = "20261128T020000.000Z-0a1b2c"
+	laterRun = "20261128T030000.000Z-0d0e0f"
+)
+
 var exportedAt = time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
 
 // fixture is the content of a snapshot, written with pkg/schema's Writer the
@@ -107,6 +113,7 @@ func (fx *fixture) write(t testing.TB, s objstore.Store) *written {
 	t.Helper()
 	ctx := context.Background()
 	m := &snapshot.Manifest{
+		RunID:         testRun,
 		FormatVersion: snapshot.FormatVersion, SnapshotDate: testDate, SnapshotTime: exportedAt,
 		StartedAt: exportedAt, FinishedAt: exportedAt.Add(time.Minute),
 		DsyncExportVersion: version.Version, SchemaVersion: schema.Version, Trigger: "test",
@@ -148,7 +155,7 @@ func (fx *fixture) write(t testing.TB, s objstore.Store) *written {
 func writeTable[T any](t testing.TB, ctx context.Context, s objstore.Store, opts schema.WriterOptions, table string, rows []T, w *written) {
 	t.Helper()
 	wr, err := schema.NewWriter[T](func(part int) (io.WriteCloser, error) {
-		return s.Create(ctx, snapshot.PartKey(table, testDate, part), "application/vnd.apache.parquet")
+		return s.Create(ctx, snapshot.PartKey(table, testDate, testRun, part), "application/vnd.apache.parquet")
 	}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +173,7 @@ func writeTable[T any](t testing.TB, ctx context.Context, s objstore.Store, opts
 	}
 	var tm snapshot.TableManifest
 	for _, p := range parts {
-		key := snapshot.PartKey(table, testDate, p.Index)
+		key := snapshot.PartKey(table, testDate, testRun, p.Index)
 		tm.Files = append(tm.Files, snapshot.File{Key: key, Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
 		tm.Rows += p.Rows
 		w.keys[table] = append(w.keys[table], key)

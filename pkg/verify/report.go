@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 )
 
 // MaxErrors is the number of messages a Check keeps; ErrorCount and
@@ -14,17 +16,19 @@ const MaxErrors = 20
 
 // Names of the checks, in report order.
 const (
-	CheckManifest        = "manifest"         // the manifest exists, parses and is self-consistent
-	CheckObjects         = "objects"          // every listed object exists with its listed size
-	CheckStrayObjects    = "stray_objects"    // no unlisted object sits in the snapshot's partitions
-	CheckFooters         = "parquet_footers"  // every footer is readable through ranged reads
-	CheckSchema          = "schema"           // every file's schema equals the current pkg/schema
-	CheckRowCounts       = "row_counts"       // footer row counts equal the manifest's, per file and per table
-	CheckColumns         = "columns"          // the ID and reference columns decode
-	CheckUniqueIDs       = "unique_ids"       // IDs are unique within each table
-	CheckReferences      = "references"       // memberships, users and groups reference existing rows
-	CheckDirectoryCounts = "directory_counts" // per-directory row counts equal the manifest's
-	CheckSample          = "sample"           // sampled records match WorkOS (only with Options.Sample > 0)
+	CheckManifest        = "manifest"          // the manifest exists, parses and is self-consistent
+	CheckPrevious        = "previous_snapshot" // users and memberships did not collapse since the previous snapshot
+	CheckObjects         = "objects"           // every listed object exists with its listed size
+	CheckStrayObjects    = "stray_objects"     // no unlisted object sits in the snapshot's partitions
+	CheckFooters         = "parquet_footers"   // every footer is readable through ranged reads
+	CheckSchema          = "schema"            // every file's schema equals the current pkg/schema
+	CheckRowCounts       = "row_counts"        // footer row counts equal the manifest's, per file and per table
+	CheckColumns         = "columns"           // every page of every column decodes, page CRCs included
+	CheckChecksums       = "checksums"         // every file's SHA-256 equals the manifest's
+	CheckUniqueIDs       = "unique_ids"        // IDs are unique within each table
+	CheckReferences      = "references"        // memberships, users and groups reference existing rows
+	CheckDirectoryCounts = "directory_counts"  // per-directory row counts equal the manifest's
+	CheckSample          = "sample"            // sampled records match WorkOS (only with Options.Sample > 0)
 )
 
 // Report is the result of verifying one snapshot.
@@ -47,10 +51,11 @@ type Stats struct {
 	Files int `json:"files"`
 	// Rows is the number of rows listed by the manifest.
 	Rows int64 `json:"rows"`
-	// BytesTotal is the size of the data files that were opened.
+	// BytesTotal is the size of the data files whose footer could be read.
 	BytesTotal int64 `json:"bytes_total"`
-	// BytesFetched is what ranged reads fetched from those files: the
-	// footers, page indexes and the pages of the ID and reference columns.
+	// BytesFetched is what ranged reads fetched from those files: each
+	// byte once for a valid snapshot (so BytesTotal), more when sampling
+	// or re-reading candidate duplicates.
 	BytesFetched int64 `json:"bytes_fetched"`
 	// Reads is the number of ranged reads (one GetObject each on S3).
 	Reads int64 `json:"reads"`
@@ -140,7 +145,7 @@ func (r *Report) JSONLines() []byte {
 }
 
 // EMFNamespace is the CloudWatch namespace of the SnapshotValid metric.
-const EMFNamespace = "DsyncExport"
+const EMFNamespace = lambdafn.Namespace
 
 // EMF returns the CloudWatch Embedded Metric Format line (with a trailing
 // newline) that publishes SnapshotValid: 1 when the report is valid, else 0.
@@ -151,18 +156,34 @@ func (r *Report) EMF(now time.Time) []byte { return r.EMFWithTrigger(now, "") }
 // EMFWithTrigger is EMF with a Trigger dimension when trigger is not empty.
 // Manual verifications of past snapshots use it, so that their result is a
 // metric of its own and cannot clear or raise the alarm on the dimensionless
-// SnapshotValid that scheduled snapshots feed.
+// SnapshotValid that scheduled snapshots feed. The line also carries the
+// snapshot date as a property (not a dimension).
 func (r *Report) EMFWithTrigger(now time.Time, trigger string) []byte {
-	v := 0
+	m := r.Metrics(now, trigger)
+	b, err := json.Marshal(m)
+	if err != nil { // one metric, at most one dimension: cannot clash
+		panic(fmt.Sprintf("verify: encoding the EMF line: %v", err))
+	}
+	return append(b, '\n')
+}
+
+// Metrics returns the SnapshotValid line of EMFWithTrigger.
+func (r *Report) Metrics(now time.Time, trigger string) lambdafn.Metrics {
+	v := 0.0
 	if r.Valid {
 		v = 1
 	}
-	if trigger == "" {
-		return []byte(fmt.Sprintf(`{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":%q,"Dimensions":[[]],"Metrics":[{"Name":"SnapshotValid","Unit":"None"}]}]},"SnapshotValid":%d}`+"\n",
-			now.UnixMilli(), EMFNamespace, v))
+	m := lambdafn.Metrics{
+		Time:   now,
+		Values: []lambdafn.Metric{{Name: "SnapshotValid", Unit: lambdafn.UnitNone, Value: v}},
 	}
-	return []byte(fmt.Sprintf(`{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":%q,"Dimensions":[["Trigger"]],"Metrics":[{"Name":"SnapshotValid","Unit":"None"}]}]},"Trigger":%q,"SnapshotValid":%d}`+"\n",
-		now.UnixMilli(), EMFNamespace, trigger, v))
+	if trigger != "" {
+		m.Dimensions = map[string]string{"Trigger": trigger}
+	}
+	if r.SnapshotDate != "" {
+		m.Properties = map[string]any{"snapshot_date": r.SnapshotDate}
+	}
+	return m
 }
 
 // findings collects the problems and warnings of one check; safe for

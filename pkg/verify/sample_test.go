@@ -130,7 +130,7 @@ func TestSampleDeletedIsAWarning(t *testing.T) {
 		t.Fatalf("deleted records failed the snapshot:\n%s", r.JSONLines())
 	}
 	// The directory, its 40 users and 4 groups.
-	if c.WarningCount != 45 || !strings.Contains(c.Warnings[0], gone+" (directories/dt=2026-11-28/part-00000.parquet row 0) was deleted at WorkOS since the snapshot") {
+	if c.WarningCount != 45 || !strings.Contains(c.Warnings[0], gone+" (directories/dt=2026-11-28/"+testRun+"-part-00000.parquet row 0) was deleted at WorkOS since the snapshot") {
 		t.Errorf("warnings = %d %q", c.WarningCount, c.Warnings)
 	}
 }

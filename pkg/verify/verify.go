@@ -1,10 +1,13 @@
 package verify
 
 import (
+	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
@@ -55,9 +59,22 @@ type Options struct {
 	WorkOS WorkOS
 	// Concurrency is the number of files read at once (default 4).
 	Concurrency int
+	// MaxDrop is the largest fall in users or memberships, as a fraction
+	// of the previous snapshot's count, that is not a failure (0.2: 20%),
+	// in total and per directory (see the comment in previous.go); 0 uses
+	// DefaultMaxDrop.
+	MaxDrop float64
 	// Rand picks the sampled rows; nil uses a randomly seeded source.
 	Rand *rand.Rand
+	// CleanupWait is how long stray objects of the date's earlier runs may
+	// take to disappear (the export deletes them right after its commit)
+	// before they are a finding; 0 uses DefaultCleanupWait, below 0 does not
+	// wait.
+	CleanupWait time.Duration
 }
+
+// DefaultCleanupWait is the default Options.CleanupWait.
+const DefaultCleanupWait = 30 * time.Second
 
 // Verify checks the snapshot of date (yyyy-MM-dd) in src and returns a report
 // with one Check per check (see the Check… constants). A bad snapshot is not
@@ -67,7 +84,7 @@ type Options struct {
 // cancelled ctx.
 func Verify(ctx context.Context, src Source, date string, opts Options) (*Report, error) {
 	if src == nil {
-		return nil, errors.New("verify: no source: pass the sink of the export destination")
+		return nil, errors.New("verify: no source: pass the objstore.Store of the export destination")
 	}
 	if _, err := snapshot.ParseDate(date); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
@@ -77,6 +94,12 @@ func Verify(ctx context.Context, src Source, date string, opts Options) (*Report
 	}
 	if opts.Sample > 0 && opts.WorkOS == nil {
 		return nil, fmt.Errorf("verify: Sample is %d but no WorkOS client is set: pass Options.WorkOS or set Sample to 0", opts.Sample)
+	}
+	if opts.MaxDrop < 0 || opts.MaxDrop > 1 {
+		return nil, fmt.Errorf("verify: MaxDrop is %g: use a fraction from 0 to 1 (0.2 allows a 20%% drop), or 0 for the default %g", opts.MaxDrop, DefaultMaxDrop)
+	}
+	if opts.MaxDrop == 0 {
+		opts.MaxDrop = DefaultMaxDrop
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = DefaultConcurrency
@@ -125,8 +148,8 @@ type dataFile struct {
 	entry  snapshot.File
 	size   int64 // size in storage; -1 when missing
 	f      *parquet.File
-	rd     *countingReaderAt
-	usable bool // opened, with the expected schema
+	rd     *fileReader // nil when the file could not be opened
+	usable bool        // opened, with the expected schema
 }
 
 // dirCount counts the rows of one directory.
@@ -143,6 +166,7 @@ type verifier struct {
 	byTable map[string][]*dataFile
 
 	bytes, reads atomic.Int64
+	opened       int64 // files whose footer was read
 	hash         hasher
 
 	dirMu    sync.Mutex
@@ -176,25 +200,37 @@ func (v *verifier) run(ctx context.Context) error {
 	if err != nil || !ok {
 		return err
 	}
+	if err := v.comparePrevious(ctx); err != nil {
+		return err
+	}
 	if err := v.listObjects(ctx); err != nil {
 		return err
 	}
 	if err := v.openFiles(ctx); err != nil {
 		return err
 	}
-	dataChecks := []string{CheckColumns, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
-	if bad := v.unusable(); bad > 0 {
-		v.skipRest(fmt.Sprintf("%d data file(s) are missing, unreadable or of the wrong schema (see above)", bad), dataChecks...)
-		return nil
-	}
-	if err := v.readColumns(ctx); err != nil {
+	// Every file that can be read is decoded and hashed in full, in one
+	// pass. When all are usable, that pass also feeds the data checks.
+	bad := v.unusable()
+	if bad > 0 {
+		if err := v.forEach(ctx, v.files, v.scanFile); err != nil {
+			return err
+		}
+	} else if err := v.readColumns(ctx); err != nil {
 		return err
 	}
 	v.add(v.columns.check(CheckColumns, fmt.Sprintf(
-		"decoded the id and reference columns of %d files through ranged reads: fetched %d of %d bytes (%s) in %d reads",
-		len(v.files), v.bytes.Load(), v.report.Stats.BytesTotal, percent(v.bytes.Load(), v.report.Stats.BytesTotal), v.reads.Load())))
+		"decoded every page of every column of %d files, page CRCs checked", v.opened)))
+	if err := v.checkChecksums(ctx); err != nil {
+		return err
+	}
+	dataChecks := []string{CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
+	if bad > 0 {
+		v.skipRest(fmt.Sprintf("%d data file(s) are missing, unreadable or of the wrong schema (see above)", bad), dataChecks...)
+		return nil
+	}
 	if v.columns.failed() {
-		v.skipRest("columns could not be decoded (see columns)", dataChecks[1:]...)
+		v.skipRest("columns could not be decoded (see columns)", dataChecks...)
 		return nil
 	}
 	if err := v.checkUnique(ctx); err != nil {
@@ -216,8 +252,8 @@ func (v *verifier) run(ctx context.Context) error {
 // usable manifest; the remaining checks are then reported as skipped.
 func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 	key := snapshot.ManifestKey(v.date)
-	all := []string{CheckObjects, CheckStrayObjects, CheckFooters, CheckSchema, CheckRowCounts,
-		CheckColumns, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
+	all := []string{CheckPrevious, CheckObjects, CheckStrayObjects, CheckFooters, CheckSchema, CheckRowCounts,
+		CheckColumns, CheckChecksums, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
 	raw, err := v.src.Get(ctx, key)
 	if v.missing(ctx, key, err) {
 		var f findings
@@ -272,6 +308,8 @@ func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 				continue
 			case file.Rows < 0 || file.Bytes <= 0:
 				f.errorf("manifest %s: %s has rows %d and bytes %d: a data file has at least a footer", key, file.Key, file.Rows, file.Bytes)
+			case !isSHA256(file.SHA256):
+				f.errorf("manifest %s: %s has sha256 %q, want the 64 hex digits of the file's SHA-256", key, file.Key, file.SHA256)
 			}
 			seen[file.Key] = true
 			df := &dataFile{table: t, entry: file, size: -1}
@@ -283,7 +321,7 @@ func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 		}
 		v.report.Stats.Rows += tm.Rows
 	}
-	for _, name := range sortedKeys(m.Tables) {
+	for _, name := range slices.Sorted(maps.Keys(m.Tables)) {
 		if !known[name] {
 			f.errorf("manifest %s: unknown table %q: this verifier knows %s", key, name, strings.Join(tableNames(), ", "))
 		}
@@ -305,15 +343,43 @@ func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 }
 
 // listObjects lists each table's partition: every listed file must exist with
-// its size, and nothing else may be there.
+// its size, and nothing else may be there. The export deletes the files of
+// the date's earlier runs right after it writes the manifest, so a verify
+// started by that manifest can list them before they are gone: while every
+// stray object belongs to an earlier run, it lists again, for up to
+// Options.CleanupWait.
 func (v *verifier) listObjects(ctx context.Context) error {
-	var objects, stray findings
-	var listed int
+	wait := cmp.Or(v.opts.CleanupWait, DefaultCleanupWait)
+	deadline := time.Now().Add(wait)
+	pause := 250 * time.Millisecond
+	for {
+		objects, stray, listed, earlierOnly, err := v.listOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if stray.nErrs == 0 || !earlierOnly || v.opts.CleanupWait < 0 || !time.Now().Add(pause).Before(deadline) {
+			v.add(objects.check(CheckObjects, fmt.Sprintf("%d listed files checked for existence and size", len(v.files))))
+			v.add(stray.check(CheckStrayObjects, fmt.Sprintf("%d objects found in the %d table partitions of %s", listed, len(schema.Tables()), v.date)))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
+// listOnce lists the partitions once. earlierOnly reports whether every
+// stray object is of a run before the manifest's (or has no run id).
+func (v *verifier) listOnce(ctx context.Context) (objects, stray *findings, listed int, earlierOnly bool, err error) {
+	objects, stray, earlierOnly = &findings{}, &findings{}, true
 	for _, t := range schema.Tables() {
 		prefix := snapshot.PartitionPrefix(t.Name, v.date)
 		infos, err := v.src.List(ctx, prefix)
 		if err != nil {
-			return fmt.Errorf("verify: listing %s: %w", prefix, err)
+			return nil, nil, 0, false, fmt.Errorf("verify: listing %s: %w", prefix, err)
 		}
 		listed += len(infos)
 		sizes := make(map[string]int64, len(infos))
@@ -336,12 +402,13 @@ func (v *verifier) listObjects(ctx context.Context) error {
 		for _, o := range infos {
 			if !inManifest[o.Key] {
 				stray.errorf("%s (%d bytes) is not listed in the manifest: Athena reads every file of the partition, so its rows would be counted; delete it (a leftover of an interrupted or concurrent export)", o.Key, o.Size)
+				if run := snapshot.RunOfKey(o.Key); run != "" && run >= v.m.RunID {
+					earlierOnly = false
+				}
 			}
 		}
 	}
-	v.add(objects.check(CheckObjects, fmt.Sprintf("%d listed files checked for existence and size", len(v.files))))
-	v.add(stray.check(CheckStrayObjects, fmt.Sprintf("%d objects found in the %d table partitions of %s", listed, len(schema.Tables()), v.date)))
-	return nil
+	return objects, stray, listed, earlierOnly, nil
 }
 
 // missing reports whether err from reading key means the object does not
@@ -369,7 +436,8 @@ func (v *verifier) missing(ctx context.Context, key string, err error) bool {
 }
 
 // openFiles reads every existing file's footer through ranged reads, and
-// checks its schema, metadata and row counts.
+// checks its schema, metadata and row counts. From then on each file's reader
+// hashes what is read (see fileReader).
 func (v *verifier) openFiles(ctx context.Context) error {
 	var footers, schemas, rows findings
 	var opened atomic.Int64
@@ -387,8 +455,9 @@ func (v *verifier) openFiles(ctx context.Context) error {
 			return fmt.Errorf("verify: opening %s: %w", df.entry.Key, err)
 		}
 		df.size = size
-		df.rd = &countingReaderAt{r: r, bytes: &v.bytes, reads: &v.reads}
+		df.rd = newFileReader(r, size, &v.bytes, &v.reads)
 		f, err := openParquet(df.rd, size)
+		df.rd.startHashing()
 		if err != nil {
 			if serr := df.rd.storageErr(); serr != nil {
 				return fmt.Errorf("verify: reading the footer of %s: %w", df.entry.Key, serr)
@@ -432,6 +501,7 @@ func (v *verifier) openFiles(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	v.opened = opened.Load()
 	for _, df := range v.files {
 		if df.f != nil {
 			v.report.Stats.BytesTotal += df.size
@@ -460,8 +530,6 @@ func (v *verifier) unusable() int {
 	return n
 }
 
-// forEach runs fn for each file, Concurrency at a time, and returns the first
-// error (the others are cancelled).
 // openParquet opens a file's footer (and page index), turning a panic of the
 // Parquet reader on a corrupt file into an error.
 func openParquet(r io.ReaderAt, size int64) (f *parquet.File, err error) {
@@ -486,33 +554,20 @@ func (v *verifier) guard(df *dataFile, fn func() error) (err error) {
 	return fn()
 }
 
+// forEach runs fn for each file, Concurrency at a time, and returns the first
+// error (the others are cancelled). A panic of the Parquet reader in fn
+// becomes a finding (see guard).
 func (v *verifier) forEach(ctx context.Context, files []*dataFile, fn func(context.Context, *dataFile) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, v.opts.Concurrency)
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(v.opts.Concurrency)
 	for _, df := range files {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+		if gctx.Err() != nil {
 			break
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := v.guard(df, func() error { return fn(ctx, df) }); err != nil {
-				once.Do(func() { firstErr = err; cancel() })
-			}
-		})
+		g.Go(func() error { return v.guard(df, func() error { return fn(gctx, df) }) })
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("verify: %w", err)
@@ -520,20 +575,67 @@ func (v *verifier) forEach(ctx context.Context, files []*dataFile, fn func(conte
 	return nil
 }
 
+// scanFile decodes every page of a file that the data checks will not read
+// (some other file is unusable), for the columns and checksums checks.
+func (v *verifier) scanFile(_ context.Context, df *dataFile) error {
+	if df.f == nil {
+		return nil // unreadable footer: checksums still hashes it
+	}
+	for rgi, rg := range df.f.RowGroups() {
+		if err := v.scanRowGroup(df, rgi, rg); err != nil {
+			return ignoreDone(err)
+		}
+	}
+	return nil
+}
+
+// checkChecksums finishes hashing every file that exists (the pages already
+// decoded were hashed as they were read) and compares each SHA-256 with the
+// manifest's.
+func (v *verifier) checkChecksums(ctx context.Context) error {
+	var f findings
+	var hashed atomic.Int64
+	err := v.forEach(ctx, v.files, func(_ context.Context, df *dataFile) error {
+		if df.rd == nil {
+			return nil // missing: reported by objects
+		}
+		sum, n, err := df.rd.finish()
+		if serr := df.rd.storageErr(); serr != nil {
+			return fmt.Errorf("verify: reading %s: %w", df.entry.Key, serr)
+		}
+		if err != nil {
+			f.errorf("%s cannot be hashed (%v): it changed while it was being verified; re-run the verifier", df.entry.Key, err)
+			return nil
+		}
+		hashed.Add(1)
+		if !strings.EqualFold(sum, df.entry.SHA256) {
+			f.errorf("%s has SHA-256 %s (%d bytes), the manifest says %q: the file was changed or corrupted after the export wrote it, or the manifest is wrong; re-run the export for %s",
+				df.entry.Key, sum, n, df.entry.SHA256, v.date)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	v.add(f.check(CheckChecksums, fmt.Sprintf("SHA-256 of %d of %d files compared with the manifest: %d bytes read from storage in %d reads for %d bytes of files (%s)",
+		hashed.Load(), len(v.files), v.bytes.Load(), v.reads.Load(), v.report.Stats.BytesTotal, percent(v.bytes.Load(), v.report.Stats.BytesTotal))))
+	return nil
+}
+
+// isSHA256 reports whether s is 64 hex digits.
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
 func percent(part, whole int64) string {
 	if whole == 0 {
 		return "0%"
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(whole))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func tableNames() []string {

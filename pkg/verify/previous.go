@@ -1,0 +1,160 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+)
+
+// Comparison with the previous snapshot.
+//
+// WorkOS keeps no history, so a snapshot that lost most of its rows (a wrong
+// organization filter, an API key of another environment, a WorkOS outage
+// answered with empty pages) is internally consistent and passes every other
+// check. The previous committed snapshot is the latest manifest under
+// _manifests/ with a date before this one. Its counts and this one's come
+// from the manifests, whose agreement with the data the row_counts and
+// directory_counts checks establish. The check fails when:
+//
+//   - this snapshot has no rows and the previous one had some;
+//   - directory_users or directory_group_memberships fell by more than
+//     Options.MaxDrop in total;
+//   - they fell by more than Options.MaxDrop in a directory present in both
+//     snapshots, with status ok in this one (a directory deleted during the
+//     export keeps only what was fetched before), and with at least
+//     MinDropBase of them in the previous snapshot: in a directory of 10
+//     users, 3 leavers are a 30% drop and nothing to alarm anyone about.
+//
+// A directory of the previous snapshot (status ok there) that is missing from
+// this one, without a deleted status, is a warning, not a failure: it is what
+// a directory deleted at WorkOS between two exports, or an organization taken
+// out of EXPORT_ORGANIZATION_IDS, looks like. Its rows still count in the
+// totals. Without a previous snapshot the check passes with a note.
+
+// DefaultMaxDrop is the default Options.MaxDrop: a 20% drop.
+const DefaultMaxDrop = 0.2
+
+// MinDropBase is the smallest previous count of users (or memberships) of a
+// directory to which the per-directory drop rule applies.
+const MinDropBase = 100
+
+// comparePrevious runs the previous_snapshot check.
+func (v *verifier) comparePrevious(ctx context.Context) error {
+	var f findings
+	prevDate, err := v.previousDate(ctx)
+	if err != nil {
+		return err
+	}
+	if prevDate == "" {
+		v.add(f.check(CheckPrevious, fmt.Sprintf("no snapshot before %s under %s/: nothing to compare with", v.date, snapshot.ManifestsDir)))
+		return nil
+	}
+	key := snapshot.ManifestKey(prevDate)
+	raw, err := v.src.Get(ctx, key)
+	if v.missing(ctx, key, err) {
+		f.warnf("the previous snapshot's manifest %s disappeared while it was being read: not compared", key)
+		v.add(f.check(CheckPrevious, "previous snapshot "+prevDate))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("verify: reading the previous manifest %s: %w", key, err)
+	}
+	prev, err := snapshot.Unmarshal(raw)
+	if err != nil {
+		f.warnf("the previous snapshot's manifest %s cannot be read (%v): not compared", key, err)
+		v.add(f.check(CheckPrevious, "previous snapshot "+prevDate))
+		return nil
+	}
+
+	limit := strconv.FormatFloat(v.opts.MaxDrop*100, 'f', -1, 64) + "%"
+	cur := v.m
+	if rows, prevRows := totalRows(cur), totalRows(prev); rows == 0 && prevRows > 0 {
+		f.errorf("snapshot %s is empty, but the previous snapshot %s has %d rows: the export found nothing to export; check EXPORT_ORGANIZATION_IDS, that the WorkOS API key is of the right environment, and the export's log, and re-run the export for %s",
+			v.date, prevDate, prevRows, v.date)
+	}
+	var totals []string
+	for _, table := range []string{schema.TableDirectoryUsers, schema.TableMemberships} {
+		was, now := prev.Tables[table].Rows, cur.Tables[table].Rows
+		totals = append(totals, fmt.Sprintf("%s %d (was %d)", table, now, was))
+		if d, ok := dropped(was, now, v.opts.MaxDrop); ok {
+			f.errorf("%s has %d rows, %d in the previous snapshot %s: a drop of %.1f%%, more than the %s allowed (VERIFY_MAX_DROP); find out why before trusting snapshot %s",
+				table, now, was, prevDate, 100*d, limit, v.date)
+		}
+	}
+
+	current := make(map[string]snapshot.DirectoryManifest, len(cur.Directories))
+	for _, d := range cur.Directories {
+		current[d.ID] = d
+	}
+	var both int
+	for _, p := range prev.Directories {
+		d, ok := current[p.ID]
+		if !ok {
+			if p.Status == snapshot.DirectoryOK {
+				f.warnf("directory %s (%q, organization %s) with %d users is in the previous snapshot %s but not in this one, and no deleted status records its deletion: check that it was deleted at WorkOS or that its organization was removed from EXPORT_ORGANIZATION_IDS",
+					p.ID, p.Name, p.OrganizationID, p.Users, prevDate)
+			}
+			continue
+		}
+		both++
+		if d.Status != snapshot.DirectoryOK {
+			continue
+		}
+		for _, n := range []struct {
+			table    string
+			was, now int64
+		}{
+			{schema.TableDirectoryUsers, p.Users, d.Users},
+			{schema.TableMemberships, p.Memberships, d.Memberships},
+		} {
+			if n.was < MinDropBase {
+				continue
+			}
+			if drop, ok := dropped(n.was, n.now, v.opts.MaxDrop); ok {
+				f.errorf("directory %s (%q, organization %s) has %d rows in %s, %d in the previous snapshot %s: a drop of %.1f%%, more than the %s allowed (VERIFY_MAX_DROP)",
+					d.ID, d.Name, d.OrganizationID, n.now, n.table, n.was, prevDate, 100*drop, limit)
+			}
+		}
+	}
+	v.add(f.check(CheckPrevious, fmt.Sprintf("compared with the previous snapshot %s: %s; %d directories in both; drops over %s fail (per directory from %d rows)",
+		prevDate, strings.Join(totals, ", "), both, limit, MinDropBase)))
+	return nil
+}
+
+// previousDate returns the date of the latest manifest before v.date, or "".
+func (v *verifier) previousDate(ctx context.Context) (string, error) {
+	infos, err := v.src.List(ctx, snapshot.ManifestsDir+"/")
+	if err != nil {
+		return "", fmt.Errorf("verify: listing %s/ to find the previous snapshot: %w", snapshot.ManifestsDir, err)
+	}
+	var latest string
+	for _, o := range infos {
+		prefix, date, ok := snapshot.ParseManifestKey(o.Key)
+		if ok && prefix == "" && date < v.date && date > latest {
+			latest = date
+		}
+	}
+	return latest, nil
+}
+
+// dropped returns the fall from was to now as a fraction of was, and whether
+// it is more than limit.
+func dropped(was, now int64, limit float64) (float64, bool) {
+	if was <= 0 || now >= was {
+		return 0, false
+	}
+	d := float64(was-now) / float64(was)
+	return d, d > limit
+}
+
+func totalRows(m *snapshot.Manifest) int64 {
+	var n int64
+	for _, t := range m.Tables {
+		n += t.Rows
+	}
+	return n
+}
