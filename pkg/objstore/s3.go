@@ -25,7 +25,7 @@ const abortTimeout = 30 * time.Second
 // maxDeleteBatch is S3's limit of keys per DeleteObjects request.
 const maxDeleteBatch = 1000
 
-type s3Sink struct {
+type s3Store struct {
 	client      *s3.Client
 	tm          *transfermanager.Client
 	bucket      string
@@ -33,16 +33,16 @@ type s3Sink struct {
 	deleteBatch int
 }
 
-func openS3(ctx context.Context, dest string, opts Options) (*s3Sink, error) {
+func openS3(ctx context.Context, dest string, opts Options) (*s3Store, error) {
 	rest := strings.TrimPrefix(dest, "s3://")
 	bucket, prefix, _ := strings.Cut(rest, "/")
 	if bucket == "" {
-		return nil, fmt.Errorf("sink: destination %q has no bucket: use s3://bucket/prefix", dest)
+		return nil, fmt.Errorf("objstore: destination %q has no bucket: use s3://bucket/prefix", dest)
 	}
 	prefix = strings.Trim(prefix, "/")
 	if prefix != "" {
 		if err := checkKey(prefix); err != nil {
-			return nil, fmt.Errorf("sink: destination %q has an invalid prefix: use s3://bucket/some/prefix", dest)
+			return nil, fmt.Errorf("objstore: destination %q has an invalid prefix: use s3://bucket/some/prefix", dest)
 		}
 		prefix += "/"
 	}
@@ -50,19 +50,19 @@ func openS3(ctx context.Context, dest string, opts Options) (*s3Sink, error) {
 		opts.PartSize = DefaultPartSize
 	}
 	if opts.PartSize < minPartSize {
-		return nil, fmt.Errorf("sink: part size %d is below S3's minimum of 5 MiB (%d bytes): raise it", opts.PartSize, minPartSize)
+		return nil, fmt.Errorf("objstore: part size %d is below S3's minimum of 5 MiB (%d bytes): raise it", opts.PartSize, minPartSize)
 	}
 	if opts.Concurrency == 0 {
 		opts.Concurrency = DefaultConcurrency
 	}
 	if opts.Concurrency < 0 {
-		return nil, fmt.Errorf("sink: concurrency %d is negative: use 0 for the default (%d)", opts.Concurrency, DefaultConcurrency)
+		return nil, fmt.Errorf("objstore: concurrency %d is negative: use 0 for the default (%d)", opts.Concurrency, DefaultConcurrency)
 	}
 	client := opts.S3Client
 	if client == nil {
 		cfg, err := config.LoadDefaultConfig(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("sink: load AWS configuration for %s: %w", dest, err)
+			return nil, fmt.Errorf("objstore: load AWS configuration for %s: %w", dest, err)
 		}
 		client = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = opts.PathStyle })
 	}
@@ -74,21 +74,21 @@ func openS3(ctx context.Context, dest string, opts Options) (*s3Sink, error) {
 		o.Concurrency = opts.Concurrency
 		o.FailTimeout = abortTimeout
 	})
-	return &s3Sink{client: client, tm: tm, bucket: bucket, prefix: prefix, deleteBatch: maxDeleteBatch}, nil
+	return &s3Store{client: client, tm: tm, bucket: bucket, prefix: prefix, deleteBatch: maxDeleteBatch}, nil
 }
 
-func (s *s3Sink) String() string {
+func (s *s3Store) String() string {
 	return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/")
 }
 
-func (s *s3Sink) url(key string) string { return "s3://" + s.bucket + "/" + s.prefix + key }
+func (s *s3Store) url(key string) string { return "s3://" + s.bucket + "/" + s.prefix + key }
 
-func (s *s3Sink) Create(ctx context.Context, key, contentType string) (Object, error) {
+func (s *s3Store) Create(ctx context.Context, key, contentType string) (Object, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
 	pr, pw := io.Pipe()
-	o := &s3Object{sink: s, key: key, ctx: ctx, pw: pw, done: make(chan struct{})}
+	o := &s3Object{store: s, key: key, ctx: ctx, pw: pw, done: make(chan struct{})}
 	go func() {
 		defer close(o.done)
 		// A cancelled ctx must also unblock the upload's read of the pipe,
@@ -117,7 +117,7 @@ func (s *s3Sink) Create(ctx context.Context, key, contentType string) (Object, e
 
 // s3Object streams writes through an io.Pipe into transfermanager.UploadObject.
 type s3Object struct {
-	sink *s3Sink
+	store *s3Store
 	key  string
 	ctx  context.Context
 	pw   *io.PipeWriter
@@ -146,14 +146,14 @@ func (o *s3Object) Close() error {
 func (o *s3Object) CloseWithError(err error) error {
 	o.once.Do(func() {
 		if err == nil {
-			err = errors.New("sink: write aborted")
+			err = errors.New("objstore: write aborted")
 		}
 		o.pw.CloseWithError(err)
 		<-o.done
 		if o.uploadErr == nil {
 			// Unreachable with the pipe (no EOF was sent), but never leave a
 			// committed object behind an abort.
-			o.closeErr = o.sink.Delete(context.WithoutCancel(o.ctx), []string{o.key})
+			o.closeErr = o.store.Delete(context.WithoutCancel(o.ctx), []string{o.key})
 			return
 		}
 		o.closeErr = o.abort()
@@ -169,20 +169,20 @@ func (o *s3Object) abort() error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(o.ctx), abortTimeout)
 	defer cancel()
-	_, err := o.sink.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket:   aws.String(o.sink.bucket),
-		Key:      aws.String(o.sink.prefix + o.key),
+	_, err := o.store.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket:   aws.String(o.store.bucket),
+		Key:      aws.String(o.store.prefix + o.key),
 		UploadId: aws.String(o.uploadID),
 	})
 	var noUpload *s3types.NoSuchUpload
 	if err == nil || errors.As(err, &noUpload) || apiCode(err) == "NoSuchUpload" {
 		return nil
 	}
-	return fmt.Errorf("sink: abort multipart upload %s of %s (remove it with `aws s3api abort-multipart-upload`, or add a lifecycle rule that aborts incomplete uploads): %w",
-		o.uploadID, o.sink.url(o.key), err)
+	return fmt.Errorf("objstore: abort multipart upload %s of %s (remove it with `aws s3api abort-multipart-upload`, or add a lifecycle rule that aborts incomplete uploads): %w",
+		o.uploadID, o.store.url(o.key), err)
 }
 
-func (s *s3Sink) Put(ctx context.Context, key string, body []byte, contentType string) error {
+func (s *s3Store) Put(ctx context.Context, key string, body []byte, contentType string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (s *s3Sink) Put(ctx context.Context, key string, body []byte, contentType s
 	return nil
 }
 
-func (s *s3Sink) Get(ctx context.Context, key string) ([]byte, error) {
+func (s *s3Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func (s *s3Sink) Get(ctx context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
-func (s *s3Sink) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+func (s *s3Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
@@ -239,7 +239,7 @@ func (s *s3Sink) List(ctx context.Context, prefix string) ([]ObjectInfo, error) 
 	return infos, nil
 }
 
-func (s *s3Sink) Delete(ctx context.Context, keys []string) error {
+func (s *s3Store) Delete(ctx context.Context, keys []string) error {
 	for _, k := range keys {
 		if err := checkKey(k); err != nil {
 			return err
@@ -265,7 +265,7 @@ func (s *s3Sink) Delete(ctx context.Context, keys []string) error {
 				key := strings.TrimPrefix(aws.ToString(e.Key), s.prefix)
 				errs = append(errs, s.describe(opDelete, key, &smithy.GenericAPIError{Code: aws.ToString(e.Code), Message: aws.ToString(e.Message)}))
 				if len(errs) == 5 {
-					errs = append(errs, fmt.Errorf("sink: … and %d more keys failed to delete", len(out.Errors)-5))
+					errs = append(errs, fmt.Errorf("objstore: … and %d more keys failed to delete", len(out.Errors)-5))
 					break
 				}
 			}
@@ -275,7 +275,7 @@ func (s *s3Sink) Delete(ctx context.Context, keys []string) error {
 	return nil
 }
 
-func (s *s3Sink) OpenRange(ctx context.Context, key string) (RangeReader, int64, error) {
+func (s *s3Store) OpenRange(ctx context.Context, key string) (RangeReader, int64, error) {
 	if err := checkKey(key); err != nil {
 		return nil, 0, err
 	}
@@ -285,7 +285,7 @@ func (s *s3Sink) OpenRange(ctx context.Context, key string) (RangeReader, int64,
 	}
 	r := &s3RangeReader{
 		ctx:  ctx,
-		sink: s,
+		store: s,
 		key:  key,
 		etag: head.ETag,
 		size: aws.ToInt64(head.ContentLength),
@@ -298,7 +298,7 @@ func (s *s3Sink) OpenRange(ctx context.Context, key string) (RangeReader, int64,
 type s3RangeReader struct {
 	statsCounter
 	ctx  context.Context
-	sink *s3Sink
+	store *s3Store
 	key  string
 	etag *string
 	size int64
@@ -306,7 +306,7 @@ type s3RangeReader struct {
 
 func (r *s3RangeReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, fmt.Errorf("sink: ReadAt %s: negative offset %d", r.sink.url(r.key), off)
+		return 0, fmt.Errorf("objstore: ReadAt %s: negative offset %d", r.store.url(r.key), off)
 	}
 	if off >= r.size {
 		return 0, io.EOF
@@ -315,21 +315,21 @@ func (r *s3RangeReader) ReadAt(p []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	end := min(off+int64(len(p)), r.size) // exclusive
-	out, err := r.sink.client.GetObject(r.ctx, &s3.GetObjectInput{
-		Bucket:  aws.String(r.sink.bucket),
-		Key:     aws.String(r.sink.prefix + r.key),
+	out, err := r.store.client.GetObject(r.ctx, &s3.GetObjectInput{
+		Bucket:  aws.String(r.store.bucket),
+		Key:     aws.String(r.store.prefix + r.key),
 		Range:   aws.String(fmt.Sprintf("bytes=%d-%d", off, end-1)),
 		IfMatch: r.etag,
 	})
 	if err != nil {
 		r.add(0)
-		return 0, r.sink.describe(opRead, r.key, err)
+		return 0, r.store.describe(opRead, r.key, err)
 	}
 	defer out.Body.Close()
 	n, err := io.ReadFull(out.Body, p[:end-off])
 	r.add(n)
 	if err != nil {
-		return n, fmt.Errorf("sink: read %s at %d: %w", r.sink.url(r.key), off, err)
+		return n, fmt.Errorf("objstore: read %s at %d: %w", r.store.url(r.key), off, err)
 	}
 	if end < off+int64(len(p)) {
 		return n, io.EOF
@@ -358,7 +358,7 @@ func (o op) permission() string {
 }
 
 // describe turns an S3 error into one naming the bucket, key and fix.
-func (s *s3Sink) describe(o op, key string, err error) error {
+func (s *s3Store) describe(o op, key string, err error) error {
 	where := s.url(key)
 	resource := "arn:aws:s3:::" + s.bucket + "/" + s.prefix + "*"
 	if o == opList {
@@ -367,9 +367,9 @@ func (s *s3Sink) describe(o op, key string, err error) error {
 	code := apiCode(err)
 	switch code {
 	case "NoSuchBucket":
-		return &kindError{msg: fmt.Sprintf("sink: bucket %s does not exist: create it or fix EXPORT_DESTINATION", s.bucket), kind: ErrNoSuchBucket, err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: bucket %s does not exist: create it or fix EXPORT_DESTINATION", s.bucket), kind: ErrNoSuchBucket, err: err}
 	case "NoSuchKey", "NotFound":
-		return &kindError{msg: fmt.Sprintf("sink: %s does not exist", where), kind: ErrNotExist, err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: %s does not exist", where), kind: ErrNotExist, err: err}
 	case "AccessDenied", "Forbidden", "AllAccessDisabled":
 		hint := ""
 		switch o {
@@ -378,15 +378,15 @@ func (s *s3Sink) describe(o op, key string, err error) error {
 		case opWrite:
 			hint = " (and s3:AbortMultipartUpload; kms:GenerateDataKey if the bucket uses SSE-KMS)"
 		}
-		return &kindError{msg: fmt.Sprintf("sink: access denied on %s: grant %s on %s to the function's role%s", where, o.permission(), resource, hint), kind: ErrAccessDenied, err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: access denied on %s: grant %s on %s to the function's role%s", where, o.permission(), resource, hint), kind: ErrAccessDenied, err: err}
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "XAdminUserNotFound":
-		return &kindError{msg: fmt.Sprintf("sink: access denied on %s: S3 rejected the AWS credentials (%s): check the function's role or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN", where, code), kind: ErrAccessDenied, err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: access denied on %s: S3 rejected the AWS credentials (%s): check the function's role or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN", where, code), kind: ErrAccessDenied, err: err}
 	case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
-		return &kindError{msg: fmt.Sprintf("sink: bucket %s is not in the configured region: set AWS_REGION to the bucket's region", s.bucket), err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: bucket %s is not in the configured region: set AWS_REGION to the bucket's region", s.bucket), err: err}
 	case "PreconditionFailed":
-		return &kindError{msg: fmt.Sprintf("sink: %s changed while being read: read it again", where), err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: %s changed while being read: read it again", where), err: err}
 	}
-	return &kindError{msg: fmt.Sprintf("sink: %s %s", o, where), err: err}
+	return &kindError{msg: fmt.Sprintf("objstore: %s %s", o, where), err: err}
 }
 
 // apiCode returns the S3 error code of err, or "".

@@ -23,25 +23,25 @@ const (
 
 // ErrNotExist is wrapped by the errors of Get and OpenRange when the key does
 // not exist: test with errors.Is(err, objstore.ErrNotExist).
-var ErrNotExist = errors.New("sink: object does not exist")
+var ErrNotExist = errors.New("objstore: object does not exist")
 
 // ErrAccessDenied is wrapped by errors caused by missing permissions or
 // rejected credentials.
-var ErrAccessDenied = errors.New("sink: access denied")
+var ErrAccessDenied = errors.New("objstore: access denied")
 
 // ErrNoSuchBucket is wrapped by errors caused by a missing S3 bucket.
-var ErrNoSuchBucket = errors.New("sink: bucket does not exist")
+var ErrNoSuchBucket = errors.New("objstore: bucket does not exist")
 
 // ObjectInfo describes one object returned by List.
 type ObjectInfo struct {
-	// Key is relative to the sink's destination prefix, "/"-separated.
+	// Key is relative to the store's destination prefix, "/"-separated.
 	Key string
 	// Size is the object's size in bytes.
 	Size int64
 }
 
 // Store is where snapshot files go: an S3 bucket prefix or a local folder. Keys
-// are "/"-separated paths relative to the destination (the sink prepends its
+// are "/"-separated paths relative to the destination (the store prepends its
 // prefix); they must be valid fs.ValidPath names (no leading or trailing "/",
 // no "." or ".." elements). A Store is safe for concurrent use.
 type Store interface {
@@ -118,7 +118,7 @@ type Options struct {
 	Concurrency int
 }
 
-// Open returns the sink for dest: "s3://bucket/prefix" for S3, or a local
+// Open returns the Store for dest: "s3://bucket/prefix" for S3, or a local
 // folder given as a path or a "file://" URL (created if missing). Open does no
 // S3 request; access problems surface on the first operation, with an error
 // naming the bucket, key and fix.
@@ -129,13 +129,13 @@ func Open(ctx context.Context, dest string, opts Options) (Store, error) {
 	case strings.HasPrefix(dest, "file://"):
 		u, err := url.Parse(dest)
 		if err != nil || (u.Host != "" && u.Host != "localhost") || u.Path == "" {
-			return nil, fmt.Errorf("sink: destination %q is not a valid file URL: use file:///absolute/path or a plain path", dest)
+			return nil, fmt.Errorf("objstore: destination %q is not a valid file URL: use file:///absolute/path or a plain path", dest)
 		}
 		return openLocal(u.Path)
 	case dest == "":
-		return nil, errors.New("sink: empty destination: set it to s3://bucket/prefix or a local folder")
+		return nil, errors.New("objstore: empty destination: set it to s3://bucket/prefix or a local folder")
 	case strings.Contains(dest, "://"):
-		return nil, fmt.Errorf("sink: destination %q has an unsupported scheme: use s3://bucket/prefix or a local folder", dest)
+		return nil, fmt.Errorf("objstore: destination %q has an unsupported scheme: use s3://bucket/prefix or a local folder", dest)
 	default:
 		return openLocal(dest)
 	}
@@ -144,7 +144,7 @@ func Open(ctx context.Context, dest string, opts Options) (Store, error) {
 // checkKey rejects keys that are not clean relative paths.
 func checkKey(key string) error {
 	if key == "" || key == "." || !fs.ValidPath(key) || strings.Contains(key, `\`) {
-		return fmt.Errorf("sink: invalid key %q: keys are relative \"/\"-separated paths without \".\", \"..\" or empty elements", key)
+		return fmt.Errorf("objstore: invalid key %q: keys are relative \"/\"-separated paths without \".\", \"..\" or empty elements", key)
 	}
 	return nil
 }
@@ -155,7 +155,7 @@ func checkPrefix(prefix string) error {
 		return nil
 	}
 	if p := strings.TrimSuffix(prefix, "/"); strings.HasPrefix(prefix, "/") || (p != "" && !fs.ValidPath(p)) || strings.Contains(prefix, `\`) {
-		return fmt.Errorf("sink: invalid list prefix %q: use a relative \"/\"-separated prefix without \".\" or \"..\" elements", prefix)
+		return fmt.Errorf("objstore: invalid list prefix %q: use a relative \"/\"-separated prefix without \".\" or \"..\" elements", prefix)
 	}
 	return nil
 }

@@ -25,8 +25,8 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// sinks returns one sink of each kind, each on a fresh destination.
-func sinks(t *testing.T) map[string]Store {
+// stores returns one Store of each kind, each on a fresh destination.
+func stores(t *testing.T) map[string]Store {
 	srv := awstest.StartS3(t)
 	srv.CreateBucket(t, "conformance")
 	s3s, err := Open(testCtx(t), "s3://conformance/exports/v1/", Options{S3Client: srv.Client(t)})
@@ -40,9 +40,9 @@ func sinks(t *testing.T) map[string]Store {
 	return map[string]Store{"s3": s3s, "local": local}
 }
 
-func TestSinkConformance(t *testing.T) {
+func TestStoreConformance(t *testing.T) {
 	t.Parallel()
-	for name, s := range sinks(t) {
+	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := testCtx(t)
 
@@ -284,7 +284,7 @@ func TestLocalCancelledContext(t *testing.T) {
 
 func TestConcurrentPuts(t *testing.T) {
 	t.Parallel()
-	for name, s := range sinks(t) {
+	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := testCtx(t)
 			var wg sync.WaitGroup
@@ -311,7 +311,7 @@ func TestConcurrentPuts(t *testing.T) {
 
 // TestLocalCloseAfterFailedWriteCommitsNothing makes a write fail (the file
 // is swapped for a read-only handle): Close must refuse to commit the
-// truncated file, as the S3 sink does.
+// truncated file, as the S3 store does.
 func TestLocalCloseAfterFailedWriteCommitsNothing(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(context.Background(), dir, Options{})
