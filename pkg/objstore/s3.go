@@ -34,16 +34,11 @@ type s3Store struct {
 }
 
 func openS3(ctx context.Context, dest string, opts Options) (*s3Store, error) {
-	rest := strings.TrimPrefix(dest, "s3://")
-	bucket, prefix, _ := strings.Cut(rest, "/")
-	if bucket == "" {
-		return nil, fmt.Errorf("objstore: destination %q has no bucket: use s3://bucket/prefix", dest)
+	bucket, prefix, err := ParseS3URL(dest)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: destination %w", err)
 	}
-	prefix = strings.Trim(prefix, "/")
 	if prefix != "" {
-		if err := checkKey(prefix); err != nil {
-			return nil, fmt.Errorf("objstore: destination %q has an invalid prefix: use s3://bucket/some/prefix", dest)
-		}
 		prefix += "/"
 	}
 	if opts.PartSize == 0 {
@@ -66,7 +61,13 @@ func openS3(ctx context.Context, dest string, opts Options) (*s3Store, error) {
 		}
 		client = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = opts.PathStyle })
 	}
+	// The transfer manager has its own checksum setting, which defaults to
+	// CRC32 on every upload whatever the client says: pass the client's on,
+	// so AWS_REQUEST_CHECKSUM_CALCULATION=when_required (for S3-compatible
+	// servers that reject checksum headers) covers the data files too.
+	checksums := client.Options().RequestChecksumCalculation
 	tm := transfermanager.New(client, func(o *transfermanager.Options) {
+		o.RequestChecksumCalculation = checksums
 		o.PartSizeBytes = opts.PartSize
 		// One part's worth is buffered before deciding on multipart, instead
 		// of the default 16 MiB: keeps memory at PartSize × (Concurrency+2).

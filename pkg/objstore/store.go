@@ -141,6 +141,27 @@ func Open(ctx context.Context, dest string, opts Options) (Store, error) {
 	}
 }
 
+// ParseS3URL splits an S3 destination, "s3://bucket/prefix", into its bucket
+// and its prefix without slashes at either end ("" when there is none). The
+// prefix must be a clean relative path: no empty, "." or ".." elements. The
+// error quotes s and says how to fix it; it has no package prefix, so callers
+// can put it after the name of the setting it came from.
+func ParseS3URL(s string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(s, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%q is not an S3 URL: use s3://bucket/prefix", s)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("%q has no bucket: use s3://bucket/prefix", s)
+	}
+	prefix = strings.Trim(prefix, "/")
+	if prefix != "" && checkKey(prefix) != nil {
+		return "", "", fmt.Errorf("%q has an invalid prefix: use s3://bucket/some/prefix", s)
+	}
+	return bucket, prefix, nil
+}
+
 // checkKey rejects keys that are not clean relative paths.
 func checkKey(key string) error {
 	if key == "" || key == "." || !fs.ValidPath(key) || strings.Contains(key, `\`) {

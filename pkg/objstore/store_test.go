@@ -342,3 +342,37 @@ func TestLocalCloseAfterFailedWriteCommitsNothing(t *testing.T) {
 		t.Errorf("a truncated file was committed (stat err %v)", err)
 	}
 }
+
+func TestParseS3URL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string][2]string{
+		"s3://bucket":           {"bucket", ""},
+		"s3://bucket/":          {"bucket", ""},
+		"s3://bucket/a/b/":      {"bucket", "a/b"},
+		"s3://bucket//a/b":      {"bucket", "a/b"},
+		"s3://my.bucket-1/snap": {"my.bucket-1", "snap"},
+	} {
+		b, p, err := ParseS3URL(in)
+		if err != nil || b != want[0] || p != want[1] {
+			t.Errorf("ParseS3URL(%q) = %q, %q, %v; want %q, %q", in, b, p, err, want[0], want[1])
+		}
+	}
+	for in, want := range map[string]string{
+		"s3://":          `"s3://" has no bucket: use s3://bucket/prefix`,
+		"s3:///prefix":   `"s3:///prefix" has no bucket: use s3://bucket/prefix`,
+		"s3://b/a/../c":  `"s3://b/a/../c" has an invalid prefix: use s3://bucket/some/prefix`,
+		"s3://b/a//c":    `"s3://b/a//c" has an invalid prefix: use s3://bucket/some/prefix`,
+		`s3://b/a\c`:     `"s3://b/a\\c" has an invalid prefix: use s3://bucket/some/prefix`,
+		"gs://bucket/x":  `"gs://bucket/x" is not an S3 URL: use s3://bucket/prefix`,
+		"/local/folder/": `"/local/folder/" is not an S3 URL: use s3://bucket/prefix`,
+	} {
+		if _, _, err := ParseS3URL(in); err == nil || err.Error() != want {
+			t.Errorf("ParseS3URL(%q) error = %v, want %s", in, err, want)
+		}
+	}
+	// Open reports the same problems, prefixed.
+	_, err := Open(testCtx(t), "s3:///prefix", Options{S3Client: awsDummyClient()})
+	if want := `objstore: destination "s3:///prefix" has no bucket: use s3://bucket/prefix`; err == nil || err.Error() != want {
+		t.Errorf("Open error = %v, want %s", err, want)
+	}
+}
