@@ -119,10 +119,10 @@ func (s *s3Store) Create(ctx context.Context, key, contentType string) (Object, 
 // s3Object streams writes through an io.Pipe into transfermanager.UploadObject.
 type s3Object struct {
 	store *s3Store
-	key  string
-	ctx  context.Context
-	pw   *io.PipeWriter
-	done chan struct{}
+	key   string
+	ctx   context.Context
+	pw    *io.PipeWriter
+	done  chan struct{}
 	// Set by the upload goroutine before done is closed.
 	uploadErr error
 	uploadID  string
@@ -285,11 +285,11 @@ func (s *s3Store) OpenRange(ctx context.Context, key string) (RangeReader, int64
 		return nil, 0, s.describe(opRead, key, err)
 	}
 	r := &s3RangeReader{
-		ctx:  ctx,
+		ctx:   ctx,
 		store: s,
-		key:  key,
-		etag: head.ETag,
-		size: aws.ToInt64(head.ContentLength),
+		key:   key,
+		etag:  head.ETag,
+		size:  aws.ToInt64(head.ContentLength),
 	}
 	return r, r.size, nil
 }
@@ -298,11 +298,11 @@ func (s *s3Store) OpenRange(ctx context.Context, key string) (RangeReader, int64
 // ETag seen by OpenRange, so a replaced object fails instead of mixing bytes.
 type s3RangeReader struct {
 	statsCounter
-	ctx  context.Context
+	ctx   context.Context
 	store *s3Store
-	key  string
-	etag *string
-	size int64
+	key   string
+	etag  *string
+	size  int64
 }
 
 func (r *s3RangeReader) ReadAt(p []byte, off int64) (int, error) {
