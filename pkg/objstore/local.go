@@ -71,7 +71,8 @@ type localObject struct {
 	f     *os.File
 	final string
 
-	werr error // the first failed write: Close then refuses to commit
+	werr      error // the first failed write: Close then refuses to commit
+	exclusive bool  // commit with a hard link, which fails if final exists
 
 	once sync.Once
 	err  error
@@ -109,7 +110,7 @@ func (o *localObject) Close() error {
 			err = cerr
 		}
 		if err == nil {
-			err = os.Rename(tmp, o.final)
+			err = o.commit(tmp)
 		}
 		if err != nil {
 			os.Remove(tmp)
@@ -121,6 +122,23 @@ func (o *localObject) Close() error {
 		_ = syncDir(filepath.Dir(o.final))
 	})
 	return o.err
+}
+
+// commit gives the written temporary file its final name: a rename, which
+// replaces an existing object, or for an exclusive object a hard link, which
+// fails with fs.ErrExist instead. The caller removes the temporary name when
+// commit fails.
+func (o *localObject) commit(tmp string) error {
+	if !o.exclusive {
+		return os.Rename(tmp, o.final)
+	}
+	if err := os.Link(tmp, o.final); err != nil {
+		return err
+	}
+	// The object is committed; a temporary name left behind is hidden from
+	// List, so failing to remove it does not fail the commit.
+	_ = os.Remove(tmp)
+	return nil
 }
 
 func (o *localObject) CloseWithError(error) error {
@@ -153,6 +171,26 @@ func (s *localStore) Put(ctx context.Context, key string, body []byte, contentTy
 		return err
 	}
 	return o.Close()
+}
+
+func (s *localStore) PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) error {
+	o, err := s.Create(ctx, key, contentType)
+	if err != nil {
+		return err
+	}
+	lo := o.(*localObject)
+	lo.exclusive = true
+	if _, err := lo.Write(body); err != nil {
+		lo.CloseWithError(err)
+		return err
+	}
+	if err := lo.Close(); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return &kindError{msg: fmt.Sprintf("objstore: %s already exists", lo.final), kind: ErrExists, err: err}
+		}
+		return err
+	}
+	return nil
 }
 
 func (s *localStore) Get(ctx context.Context, key string) ([]byte, error) {

@@ -376,3 +376,109 @@ func TestParseS3URL(t *testing.T) {
 		t.Errorf("Open error = %v, want %s", err, want)
 	}
 }
+
+// TestPutIfAbsent checks the conditional create on both stores: it creates,
+// refuses an existing key without changing it, lets exactly one of many
+// concurrent creators win, and creates again after a Delete.
+func TestPutIfAbsent(t *testing.T) {
+	t.Parallel()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t)
+			const key = "leases/dt=2026-01-02.json"
+			if err := s.PutIfAbsent(ctx, key, []byte("first"), "application/json"); err != nil {
+				t.Fatalf("PutIfAbsent of a new key: %v", err)
+			}
+			err := s.PutIfAbsent(ctx, key, []byte("second"), "application/json")
+			if !errors.Is(err, ErrExists) || !strings.HasPrefix(err.Error(), "objstore: ") || !strings.Contains(err.Error(), "already exists") {
+				t.Errorf("PutIfAbsent of an existing key = %v, want an objstore: … already exists error wrapping ErrExists", err)
+			}
+			if got, err := s.Get(ctx, key); err != nil || string(got) != "first" {
+				t.Errorf("after a refused PutIfAbsent the object is %q, %v; want the first body", got, err)
+			}
+
+			// An object written by a plain Put exists too.
+			if err := s.Put(ctx, "plain", []byte("p"), ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutIfAbsent(ctx, "plain", []byte("x"), ""); !errors.Is(err, ErrExists) {
+				t.Errorf("PutIfAbsent over a Put object = %v, want ErrExists", err)
+			}
+
+			// Of 16 concurrent creators exactly one wins, and its body is stored.
+			const n = 16
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() { errs[i] = s.PutIfAbsent(ctx, "race", []byte(fmt.Sprint("writer-", i)), "") })
+			}
+			wg.Wait()
+			winner := -1
+			for i, err := range errs {
+				switch {
+				case err == nil && winner >= 0:
+					t.Errorf("writers %d and %d both created the key", winner, i)
+				case err == nil:
+					winner = i
+				case !errors.Is(err, ErrExists):
+					t.Errorf("writer %d: %v, want ErrExists", i, err)
+				}
+			}
+			if winner < 0 {
+				t.Fatal("no writer created the key")
+			}
+			if got, err := s.Get(ctx, "race"); err != nil || string(got) != fmt.Sprint("writer-", winner) {
+				t.Errorf("the key holds %q, %v; want the winner's body writer-%d", got, err, winner)
+			}
+
+			// After a Delete the key can be created again.
+			if err := s.Delete(ctx, []string{key}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutIfAbsent(ctx, key, []byte("third"), ""); err != nil {
+				t.Errorf("PutIfAbsent after Delete: %v", err)
+			}
+			if err := s.PutIfAbsent(ctx, "../escape", nil, ""); err == nil || errors.Is(err, ErrExists) {
+				t.Errorf("PutIfAbsent of an invalid key = %v, want an invalid key error", err)
+			}
+
+			// Nothing else was stored: no temporary files show up.
+			infos, err := s.List(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, o := range infos {
+				keys = append(keys, o.Key)
+			}
+			if diff := cmp.Diff([]string{key, "plain", "race"}, keys); diff != "" {
+				t.Errorf("keys (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestLocalPutIfAbsentLeavesNoTemporaryFiles looks at the folder itself,
+// where List would hide a temporary file.
+func TestLocalPutIfAbsentLeavesNoTemporaryFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := Open(testCtx(t), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_ = s.PutIfAbsent(testCtx(t), "a/lease", []byte("x"), "")
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "lease" {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("folder holds %v, want only lease", names)
+	}
+}
