@@ -116,7 +116,9 @@ type ReadStats struct {
 // Options configures Open. The zero value is ready to use.
 type Options struct {
 	// S3Client is used for s3:// destinations; when nil, Open builds one with
-	// config.LoadDefaultConfig (honouring AWS_REGION, AWS_ENDPOINT_URL_S3, …).
+	// config.LoadDefaultConfig (honouring AWS_REGION, AWS_ENDPOINT_URL_S3,
+	// AWS_REQUEST_CHECKSUM_CALCULATION, …). Uploads through the transfer
+	// manager follow the client's RequestChecksumCalculation.
 	S3Client *s3.Client
 	// PathStyle selects path-style addressing (http://endpoint/bucket/key) for
 	// the client Open builds, as S3-compatible servers need. Ignored when
