@@ -30,6 +30,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 	"github.com/dsync-export/dsync-export/internal/testenv/rie"
 	"github.com/dsync-export/dsync-export/pkg/samtemplate"
 )
@@ -89,9 +90,9 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		*pkg = defaultPkg
 	}
 
-	root, err := rie.ModuleRoot()
+	root, err := proc.ModuleRoot()
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("invoke: %w", err))
 	}
 	if *tmplPath == "" {
 		*tmplPath = filepath.Join(root, "template.yaml")

@@ -9,7 +9,7 @@ import (
 
 	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/lambdafn"
-	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/parquetfile"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
@@ -53,7 +53,7 @@ func envVars() []envVar {
 		{"EXPORT_DIRECTORY_IDS", "", "export only these directories (comma-separated directory_…)"},
 		{"EXPORT_DEADLINE_MARGIN", d.DeadlineMargin.String(), "stop this long before the invocation deadline"},
 		{"EXPORT_PROGRESS_EVERY", d.ProgressEvery.String(), "log a progress line this often (0s: never)"},
-		{"EXPORT_COMPRESSION", schema.DefaultCompression, "zstd or snappy"},
+		{"EXPORT_COMPRESSION", parquetfile.DefaultCompression, "zstd or snappy"},
 		{"EXPORT_MAX_FILE_MIB", "256", "start a new Parquet part past this size (16-4096)"},
 		{"EXPORT_S3_PATH_STYLE", "false", "path-style S3 URLs (for S3-compatible servers)"},
 		{"LOG_LEVEL", "info", "debug, info, warn or error; local runs only (Lambda uses its LoggingConfig)"},
@@ -112,7 +112,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.RateLimits.Global = r.Rate("WORKOS_RATE_LIMIT_GLOBAL", c.RateLimits.Global)
 	c.Export.PerDirectoryRate = c.RateLimits.PerDirectoryUsers
 	c.Export.GlobalRate = c.RateLimits.Global
-	c.Compression = schema.DefaultCompression
+	c.Compression = parquetfile.DefaultCompression
 	if v := r.String("EXPORT_COMPRESSION"); v != "" {
 		if v != "zstd" && v != "snappy" {
 			r.Bad("EXPORT_COMPRESSION", "%q must be zstd or snappy", v)

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/parquetfile"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/verify"
@@ -78,9 +79,9 @@ func writeSnapshot(t *testing.T, dir string) {
 
 func writeTable[T any](t *testing.T, s objstore.Store, m *snapshot.Manifest, table string, rows []T) {
 	t.Helper()
-	w, err := schema.NewWriter[T](func(part int) (io.WriteCloser, error) {
+	w, err := parquetfile.NewWriter[T](func(part int) (io.WriteCloser, error) {
 		return s.Create(context.Background(), snapshot.PartKey(table, testDate, testRun, part), "application/vnd.apache.parquet")
-	}, schema.WriterOptions{})
+	}, parquetfile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

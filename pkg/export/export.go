@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/parquetfile"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/version"
@@ -70,7 +71,7 @@ type Config struct {
 	PerDirectoryRate float64
 	GlobalRate       float64
 	// Writer configures the Parquet writers.
-	Writer schema.WriterOptions
+	Writer parquetfile.Options
 	// ProgressEvery is how often a running export logs a progress line
 	// (0: never).
 	ProgressEvery time.Duration
@@ -429,7 +430,7 @@ func (r *run) abortTables(err error) {
 func (r *run) finishTables() (map[string]snapshot.TableManifest, error) {
 	out := map[string]snapshot.TableManifest{}
 	var firstErr error
-	add := func(table string, parts []schema.Part, err error) {
+	add := func(table string, parts []parquetfile.Part, err error) {
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -445,7 +446,7 @@ func (r *run) finishTables() (map[string]snapshot.TableManifest, error) {
 	}
 	// After a failure the remaining tables are aborted, not committed: a
 	// failed run commits as little as possible (and no upload is left open).
-	finish := func(table string, f func() ([]schema.Part, error), abort func(error)) {
+	finish := func(table string, f func() ([]parquetfile.Part, error), abort func(error)) {
 		if firstErr != nil {
 			abort(firstErr)
 			return

@@ -8,14 +8,14 @@ import (
 	"sync"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
-	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/parquetfile"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
 
 // parquetContentType is the media type of the data objects.
 const parquetContentType = "application/vnd.apache.parquet"
 
-// tableWriter owns the one schema.Writer of a table for a snapshot. Directory
+// tableWriter owns the one parquetfile.Writer of a table for a snapshot. Directory
 // workers send row batches (one per API page) over a bounded channel; a single
 // goroutine encodes them, so rows stream to the sink as pages arrive and
 // memory stays bounded by the channel depth and the writer's row group.
@@ -26,15 +26,15 @@ type tableWriter[T any] struct {
 
 	mu   sync.Mutex
 	err  error
-	w    *schema.Writer[T]
+	w    *parquetfile.Writer[T]
 	rows int64
 }
 
-func startTable[T any](ctx context.Context, s objstore.Store, table, date, run string, opts schema.WriterOptions) (*tableWriter[T], error) {
+func startTable[T any](ctx context.Context, s objstore.Store, table, date, run string, opts parquetfile.Options) (*tableWriter[T], error) {
 	open := func(part int) (io.WriteCloser, error) {
 		return s.Create(ctx, snapshot.PartKey(table, date, run, part), parquetContentType)
 	}
-	w, err := schema.NewWriter[T](open, opts)
+	w, err := parquetfile.NewWriter[T](open, opts)
 	if err != nil {
 		return nil, fmt.Errorf("export: open %s writer: %w", table, err)
 	}
@@ -97,7 +97,7 @@ func (t *tableWriter[T]) send(ctx context.Context, batch []T) error {
 }
 
 // finish closes the table: the last part gets its footer and is committed.
-func (t *tableWriter[T]) finish() ([]schema.Part, error) {
+func (t *tableWriter[T]) finish() ([]parquetfile.Part, error) {
 	close(t.ch)
 	<-t.done
 	if err := t.failed(); err != nil {

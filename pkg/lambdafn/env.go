@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 )
 
 // Reader reads a function's configuration from environment variables and
@@ -128,18 +130,19 @@ func (r *Reader) LogLevel(name string) slog.Level {
 
 // Destination reads an export destination: s3://bucket/prefix or a local
 // folder. It returns the value and, for S3, the bucket and the prefix without
-// slashes at either end. missing is the fix shown when it is unset.
+// slashes at either end (objstore.ParseS3URL). missing is the fix shown when
+// it is unset.
 func (r *Reader) Destination(name, missing string) (dest, bucket, prefix string) {
 	dest = r.String(name)
 	switch {
 	case dest == "":
 		r.Bad(name, "missing: %s", missing)
 	case strings.HasPrefix(dest, "s3://"):
-		b, p, _ := strings.Cut(strings.TrimPrefix(dest, "s3://"), "/")
-		if b == "" {
-			r.Bad(name, "%q has no bucket: use s3://bucket/prefix", dest)
+		b, p, err := objstore.ParseS3URL(dest)
+		if err != nil {
+			r.Bad(name, "%v", err)
 		}
-		bucket, prefix = b, strings.Trim(p, "/")
+		bucket, prefix = b, p
 	}
 	return dest, bucket, prefix
 }

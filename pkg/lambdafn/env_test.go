@@ -10,7 +10,7 @@ import (
 func TestReaderCollectsEveryProblem(t *testing.T) {
 	env := map[string]string{
 		"N": "lots", "RATE": "-1", "B": "maybe", "D": "soon", "LOG": "chatty",
-		"DEST": "s3:///prefix", "WORKOS_BASE_URL": "api.workos.com", "L": " a, b  c,,",
+		"DEST": "s3:///prefix", "DEST2": "s3://b/a/../c", "WORKOS_BASE_URL": "api.workos.com", "L": " a, b  c,,",
 	}
 	r := New(func(k string) string { return env[k] })
 	if n := r.Int("N", 7, 1, 10); n != 7 {
@@ -23,6 +23,7 @@ func TestReaderCollectsEveryProblem(t *testing.T) {
 		t.Errorf("LogLevel fallback %v", l)
 	}
 	r.Destination("DEST", "set it")
+	r.Destination("DEST2", "set it")
 	r.Destination("UNSET_DEST", "set it to s3://bucket/prefix")
 	w := r.WorkOS(true, "set the secret")
 	if got := r.List("L"); strings.Join(got, "|") != "a|b|c" {
@@ -32,7 +33,8 @@ func TestReaderCollectsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"thing: invalid configuration", "N:", "RATE:", "B:", "D:", "LOG:", `DEST: "s3:///prefix" has no bucket`,
+	for _, want := range []string{"thing: invalid configuration", "N:", "RATE:", "B:", "D:", "LOG:", `DEST: "s3:///prefix" has no bucket: use s3://bucket/prefix`,
+		`DEST2: "s3://b/a/../c" has an invalid prefix: use s3://bucket/some/prefix`,
 		"UNSET_DEST: missing: set it to s3://bucket/prefix", "WORKOS_API_KEY_SECRET_ID: missing: set the secret", "WORKOS_BASE_URL:"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

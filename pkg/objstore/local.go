@@ -14,33 +14,35 @@ import (
 )
 
 // tmpMarker is part of the name of files being written; List skips them.
+// It keeps the name it had when this package was called sink, so that List
+// still skips temporary files left behind by older versions.
 const tmpMarker = ".sink-tmp-"
 
-type localSink struct {
+type localStore struct {
 	root string // absolute, cleaned
 }
 
-func openLocal(dir string) (*localSink, error) {
+func openLocal(dir string) (*localStore, error) {
 	root, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("sink: destination %q: %w", dir, err)
+		return nil, fmt.Errorf("objstore: destination %q: %w", dir, err)
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("sink: create destination folder %s: %w: create it or choose a writable folder", root, err)
+		return nil, fmt.Errorf("objstore: create destination folder %s: %w: create it or choose a writable folder", root, err)
 	}
-	return &localSink{root: root}, nil
+	return &localStore{root: root}, nil
 }
 
-func (s *localSink) String() string { return "file://" + filepath.ToSlash(s.root) }
+func (s *localStore) String() string { return "file://" + filepath.ToSlash(s.root) }
 
-func (s *localSink) path(key string) string { return filepath.Join(s.root, filepath.FromSlash(key)) }
+func (s *localStore) path(key string) string { return filepath.Join(s.root, filepath.FromSlash(key)) }
 
-func (s *localSink) Create(ctx context.Context, key, contentType string) (Object, error) {
+func (s *localStore) Create(ctx context.Context, key, contentType string) (Object, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("sink: create %s: %w", s.path(key), err)
+		return nil, fmt.Errorf("objstore: create %s: %w", s.path(key), err)
 	}
 	final := s.path(key)
 	dir := filepath.Dir(final)
@@ -69,7 +71,8 @@ type localObject struct {
 	f     *os.File
 	final string
 
-	werr error // the first failed write: Close then refuses to commit
+	werr      error // the first failed write: Close then refuses to commit
+	exclusive bool  // commit with a hard link, which fails if final exists
 
 	once sync.Once
 	err  error
@@ -80,11 +83,11 @@ func (o *localObject) Write(p []byte) (int, error) {
 		return 0, o.werr
 	}
 	if err := o.ctx.Err(); err != nil {
-		return 0, fmt.Errorf("sink: write %s: %w", o.final, err)
+		return 0, fmt.Errorf("objstore: write %s: %w", o.final, err)
 	}
 	n, err := o.f.Write(p)
 	if err != nil {
-		o.werr = fmt.Errorf("sink: write %s: %w", o.final, err)
+		o.werr = fmt.Errorf("objstore: write %s: %w", o.final, err)
 		return n, o.werr
 	}
 	return n, nil
@@ -107,11 +110,11 @@ func (o *localObject) Close() error {
 			err = cerr
 		}
 		if err == nil {
-			err = os.Rename(tmp, o.final)
+			err = o.commit(tmp)
 		}
 		if err != nil {
 			os.Remove(tmp)
-			o.err = fmt.Errorf("sink: commit %s: %w", o.final, err)
+			o.err = fmt.Errorf("objstore: commit %s: %w", o.final, err)
 			return
 		}
 		// The file is in place; a failed folder fsync only weakens its
@@ -121,11 +124,28 @@ func (o *localObject) Close() error {
 	return o.err
 }
 
+// commit gives the written temporary file its final name: a rename, which
+// replaces an existing object, or for an exclusive object a hard link, which
+// fails with fs.ErrExist instead. The caller removes the temporary name when
+// commit fails.
+func (o *localObject) commit(tmp string) error {
+	if !o.exclusive {
+		return os.Rename(tmp, o.final)
+	}
+	if err := os.Link(tmp, o.final); err != nil {
+		return err
+	}
+	// The object is committed; a temporary name left behind is hidden from
+	// List, so failing to remove it does not fail the commit.
+	_ = os.Remove(tmp)
+	return nil
+}
+
 func (o *localObject) CloseWithError(error) error {
 	o.once.Do(func() {
 		o.f.Close()
 		if err := os.Remove(o.f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			o.err = fmt.Errorf("sink: abort %s: %w", o.final, err)
+			o.err = fmt.Errorf("objstore: abort %s: %w", o.final, err)
 		}
 	})
 	return o.err
@@ -141,7 +161,7 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-func (s *localSink) Put(ctx context.Context, key string, body []byte, contentType string) error {
+func (s *localStore) Put(ctx context.Context, key string, body []byte, contentType string) error {
 	o, err := s.Create(ctx, key, contentType)
 	if err != nil {
 		return err
@@ -153,7 +173,27 @@ func (s *localSink) Put(ctx context.Context, key string, body []byte, contentTyp
 	return o.Close()
 }
 
-func (s *localSink) Get(ctx context.Context, key string) ([]byte, error) {
+func (s *localStore) PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) error {
+	o, err := s.Create(ctx, key, contentType)
+	if err != nil {
+		return err
+	}
+	lo := o.(*localObject)
+	lo.exclusive = true
+	if _, err := lo.Write(body); err != nil {
+		lo.CloseWithError(err)
+		return err
+	}
+	if err := lo.Close(); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return &kindError{msg: fmt.Sprintf("objstore: %s already exists", lo.final), kind: ErrExists, err: err}
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *localStore) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -167,17 +207,17 @@ func (s *localSink) Get(ctx context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
-func (s *localSink) describe(key string, err error) error {
+func (s *localStore) describe(key string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
-		return &kindError{msg: fmt.Sprintf("sink: %s does not exist", s.path(key)), kind: ErrNotExist, err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: %s does not exist", s.path(key)), kind: ErrNotExist, err: err}
 	}
 	if errors.Is(err, fs.ErrPermission) {
-		return &kindError{msg: fmt.Sprintf("sink: access denied on %s: fix the folder's permissions", s.path(key)), kind: ErrAccessDenied, err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: access denied on %s: fix the folder's permissions", s.path(key)), kind: ErrAccessDenied, err: err}
 	}
-	return fmt.Errorf("sink: %s: %w", s.path(key), err)
+	return fmt.Errorf("objstore: %s: %w", s.path(key), err)
 }
 
-func (s *localSink) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+func (s *localStore) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
@@ -214,14 +254,14 @@ func (s *localSink) List(ctx context.Context, prefix string) ([]ObjectInfo, erro
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sink: list %s: %w", s.path(prefix), err)
+		return nil, fmt.Errorf("objstore: list %s: %w", s.path(prefix), err)
 	}
 	// WalkDir orders by path element; S3 orders by the whole key's bytes.
 	slices.SortFunc(infos, func(a, b ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
 	return infos, nil
 }
 
-func (s *localSink) Delete(ctx context.Context, keys []string) error {
+func (s *localStore) Delete(ctx context.Context, keys []string) error {
 	for _, k := range keys {
 		if err := checkKey(k); err != nil {
 			return err
@@ -246,7 +286,7 @@ func (s *localSink) Delete(ctx context.Context, keys []string) error {
 	return nil
 }
 
-func (s *localSink) OpenRange(ctx context.Context, key string) (RangeReader, int64, error) {
+func (s *localStore) OpenRange(ctx context.Context, key string) (RangeReader, int64, error) {
 	if err := checkKey(key); err != nil {
 		return nil, 0, err
 	}
@@ -261,7 +301,7 @@ func (s *localSink) OpenRange(ctx context.Context, key string) (RangeReader, int
 	}
 	if fi.IsDir() {
 		f.Close()
-		return nil, 0, &kindError{msg: fmt.Sprintf("sink: %s is a folder, not an object", s.path(key)), kind: ErrNotExist}
+		return nil, 0, &kindError{msg: fmt.Sprintf("objstore: %s is a folder, not an object", s.path(key)), kind: ErrNotExist}
 	}
 	return &fileRangeReader{f: f}, fi.Size(), nil
 }

@@ -25,7 +25,7 @@ const abortTimeout = 30 * time.Second
 // maxDeleteBatch is S3's limit of keys per DeleteObjects request.
 const maxDeleteBatch = 1000
 
-type s3Sink struct {
+type s3Store struct {
 	client      *s3.Client
 	tm          *transfermanager.Client
 	bucket      string
@@ -33,40 +33,41 @@ type s3Sink struct {
 	deleteBatch int
 }
 
-func openS3(ctx context.Context, dest string, opts Options) (*s3Sink, error) {
-	rest := strings.TrimPrefix(dest, "s3://")
-	bucket, prefix, _ := strings.Cut(rest, "/")
-	if bucket == "" {
-		return nil, fmt.Errorf("sink: destination %q has no bucket: use s3://bucket/prefix", dest)
+func openS3(ctx context.Context, dest string, opts Options) (*s3Store, error) {
+	bucket, prefix, err := ParseS3URL(dest)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: destination %w", err)
 	}
-	prefix = strings.Trim(prefix, "/")
 	if prefix != "" {
-		if err := checkKey(prefix); err != nil {
-			return nil, fmt.Errorf("sink: destination %q has an invalid prefix: use s3://bucket/some/prefix", dest)
-		}
 		prefix += "/"
 	}
 	if opts.PartSize == 0 {
 		opts.PartSize = DefaultPartSize
 	}
 	if opts.PartSize < minPartSize {
-		return nil, fmt.Errorf("sink: part size %d is below S3's minimum of 5 MiB (%d bytes): raise it", opts.PartSize, minPartSize)
+		return nil, fmt.Errorf("objstore: part size %d is below S3's minimum of 5 MiB (%d bytes): raise it", opts.PartSize, minPartSize)
 	}
 	if opts.Concurrency == 0 {
 		opts.Concurrency = DefaultConcurrency
 	}
 	if opts.Concurrency < 0 {
-		return nil, fmt.Errorf("sink: concurrency %d is negative: use 0 for the default (%d)", opts.Concurrency, DefaultConcurrency)
+		return nil, fmt.Errorf("objstore: concurrency %d is negative: use 0 for the default (%d)", opts.Concurrency, DefaultConcurrency)
 	}
 	client := opts.S3Client
 	if client == nil {
 		cfg, err := config.LoadDefaultConfig(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("sink: load AWS configuration for %s: %w", dest, err)
+			return nil, fmt.Errorf("objstore: load AWS configuration for %s: %w", dest, err)
 		}
 		client = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = opts.PathStyle })
 	}
+	// The transfer manager has its own checksum setting, which defaults to
+	// CRC32 on every upload whatever the client says: pass the client's on,
+	// so AWS_REQUEST_CHECKSUM_CALCULATION=when_required (for S3-compatible
+	// servers that reject checksum headers) covers the data files too.
+	checksums := client.Options().RequestChecksumCalculation
 	tm := transfermanager.New(client, func(o *transfermanager.Options) {
+		o.RequestChecksumCalculation = checksums
 		o.PartSizeBytes = opts.PartSize
 		// One part's worth is buffered before deciding on multipart, instead
 		// of the default 16 MiB: keeps memory at PartSize × (Concurrency+2).
@@ -74,21 +75,21 @@ func openS3(ctx context.Context, dest string, opts Options) (*s3Sink, error) {
 		o.Concurrency = opts.Concurrency
 		o.FailTimeout = abortTimeout
 	})
-	return &s3Sink{client: client, tm: tm, bucket: bucket, prefix: prefix, deleteBatch: maxDeleteBatch}, nil
+	return &s3Store{client: client, tm: tm, bucket: bucket, prefix: prefix, deleteBatch: maxDeleteBatch}, nil
 }
 
-func (s *s3Sink) String() string {
+func (s *s3Store) String() string {
 	return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/")
 }
 
-func (s *s3Sink) url(key string) string { return "s3://" + s.bucket + "/" + s.prefix + key }
+func (s *s3Store) url(key string) string { return "s3://" + s.bucket + "/" + s.prefix + key }
 
-func (s *s3Sink) Create(ctx context.Context, key, contentType string) (Object, error) {
+func (s *s3Store) Create(ctx context.Context, key, contentType string) (Object, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
 	pr, pw := io.Pipe()
-	o := &s3Object{sink: s, key: key, ctx: ctx, pw: pw, done: make(chan struct{})}
+	o := &s3Object{store: s, key: key, ctx: ctx, pw: pw, done: make(chan struct{})}
 	go func() {
 		defer close(o.done)
 		// A cancelled ctx must also unblock the upload's read of the pipe,
@@ -117,11 +118,11 @@ func (s *s3Sink) Create(ctx context.Context, key, contentType string) (Object, e
 
 // s3Object streams writes through an io.Pipe into transfermanager.UploadObject.
 type s3Object struct {
-	sink *s3Sink
-	key  string
-	ctx  context.Context
-	pw   *io.PipeWriter
-	done chan struct{}
+	store *s3Store
+	key   string
+	ctx   context.Context
+	pw    *io.PipeWriter
+	done  chan struct{}
 	// Set by the upload goroutine before done is closed.
 	uploadErr error
 	uploadID  string
@@ -146,14 +147,14 @@ func (o *s3Object) Close() error {
 func (o *s3Object) CloseWithError(err error) error {
 	o.once.Do(func() {
 		if err == nil {
-			err = errors.New("sink: write aborted")
+			err = errors.New("objstore: write aborted")
 		}
 		o.pw.CloseWithError(err)
 		<-o.done
 		if o.uploadErr == nil {
 			// Unreachable with the pipe (no EOF was sent), but never leave a
 			// committed object behind an abort.
-			o.closeErr = o.sink.Delete(context.WithoutCancel(o.ctx), []string{o.key})
+			o.closeErr = o.store.Delete(context.WithoutCancel(o.ctx), []string{o.key})
 			return
 		}
 		o.closeErr = o.abort()
@@ -169,20 +170,20 @@ func (o *s3Object) abort() error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(o.ctx), abortTimeout)
 	defer cancel()
-	_, err := o.sink.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket:   aws.String(o.sink.bucket),
-		Key:      aws.String(o.sink.prefix + o.key),
+	_, err := o.store.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket:   aws.String(o.store.bucket),
+		Key:      aws.String(o.store.prefix + o.key),
 		UploadId: aws.String(o.uploadID),
 	})
 	var noUpload *s3types.NoSuchUpload
 	if err == nil || errors.As(err, &noUpload) || apiCode(err) == "NoSuchUpload" {
 		return nil
 	}
-	return fmt.Errorf("sink: abort multipart upload %s of %s (remove it with `aws s3api abort-multipart-upload`, or add a lifecycle rule that aborts incomplete uploads): %w",
-		o.uploadID, o.sink.url(o.key), err)
+	return fmt.Errorf("objstore: abort multipart upload %s of %s (remove it with `aws s3api abort-multipart-upload`, or add a lifecycle rule that aborts incomplete uploads): %w",
+		o.uploadID, o.store.url(o.key), err)
 }
 
-func (s *s3Sink) Put(ctx context.Context, key string, body []byte, contentType string) error {
+func (s *s3Store) Put(ctx context.Context, key string, body []byte, contentType string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -199,7 +200,28 @@ func (s *s3Sink) Put(ctx context.Context, key string, body []byte, contentType s
 	return nil
 }
 
-func (s *s3Sink) Get(ctx context.Context, key string) ([]byte, error) {
+func (s *s3Store) PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(s.bucket),
+		Key:           aws.String(s.prefix + key),
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		ContentType:   nonEmpty(contentType),
+		IfNoneMatch:   aws.String("*"),
+	})
+	switch code := apiCode(err); {
+	case err == nil:
+		return nil
+	case code == "PreconditionFailed" || code == "ConditionalRequestConflict":
+		return &kindError{msg: fmt.Sprintf("objstore: %s already exists", s.url(key)), kind: ErrExists, err: err}
+	}
+	return s.describe(opWrite, key, err)
+}
+
+func (s *s3Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -215,7 +237,7 @@ func (s *s3Sink) Get(ctx context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
-func (s *s3Sink) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+func (s *s3Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
@@ -239,7 +261,7 @@ func (s *s3Sink) List(ctx context.Context, prefix string) ([]ObjectInfo, error) 
 	return infos, nil
 }
 
-func (s *s3Sink) Delete(ctx context.Context, keys []string) error {
+func (s *s3Store) Delete(ctx context.Context, keys []string) error {
 	for _, k := range keys {
 		if err := checkKey(k); err != nil {
 			return err
@@ -265,7 +287,7 @@ func (s *s3Sink) Delete(ctx context.Context, keys []string) error {
 				key := strings.TrimPrefix(aws.ToString(e.Key), s.prefix)
 				errs = append(errs, s.describe(opDelete, key, &smithy.GenericAPIError{Code: aws.ToString(e.Code), Message: aws.ToString(e.Message)}))
 				if len(errs) == 5 {
-					errs = append(errs, fmt.Errorf("sink: … and %d more keys failed to delete", len(out.Errors)-5))
+					errs = append(errs, fmt.Errorf("objstore: … and %d more keys failed to delete", len(out.Errors)-5))
 					break
 				}
 			}
@@ -275,7 +297,7 @@ func (s *s3Sink) Delete(ctx context.Context, keys []string) error {
 	return nil
 }
 
-func (s *s3Sink) OpenRange(ctx context.Context, key string) (RangeReader, int64, error) {
+func (s *s3Store) OpenRange(ctx context.Context, key string) (RangeReader, int64, error) {
 	if err := checkKey(key); err != nil {
 		return nil, 0, err
 	}
@@ -284,11 +306,11 @@ func (s *s3Sink) OpenRange(ctx context.Context, key string) (RangeReader, int64,
 		return nil, 0, s.describe(opRead, key, err)
 	}
 	r := &s3RangeReader{
-		ctx:  ctx,
-		sink: s,
-		key:  key,
-		etag: head.ETag,
-		size: aws.ToInt64(head.ContentLength),
+		ctx:   ctx,
+		store: s,
+		key:   key,
+		etag:  head.ETag,
+		size:  aws.ToInt64(head.ContentLength),
 	}
 	return r, r.size, nil
 }
@@ -297,16 +319,16 @@ func (s *s3Sink) OpenRange(ctx context.Context, key string) (RangeReader, int64,
 // ETag seen by OpenRange, so a replaced object fails instead of mixing bytes.
 type s3RangeReader struct {
 	statsCounter
-	ctx  context.Context
-	sink *s3Sink
-	key  string
-	etag *string
-	size int64
+	ctx   context.Context
+	store *s3Store
+	key   string
+	etag  *string
+	size  int64
 }
 
 func (r *s3RangeReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, fmt.Errorf("sink: ReadAt %s: negative offset %d", r.sink.url(r.key), off)
+		return 0, fmt.Errorf("objstore: ReadAt %s: negative offset %d", r.store.url(r.key), off)
 	}
 	if off >= r.size {
 		return 0, io.EOF
@@ -315,21 +337,21 @@ func (r *s3RangeReader) ReadAt(p []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	end := min(off+int64(len(p)), r.size) // exclusive
-	out, err := r.sink.client.GetObject(r.ctx, &s3.GetObjectInput{
-		Bucket:  aws.String(r.sink.bucket),
-		Key:     aws.String(r.sink.prefix + r.key),
+	out, err := r.store.client.GetObject(r.ctx, &s3.GetObjectInput{
+		Bucket:  aws.String(r.store.bucket),
+		Key:     aws.String(r.store.prefix + r.key),
 		Range:   aws.String(fmt.Sprintf("bytes=%d-%d", off, end-1)),
 		IfMatch: r.etag,
 	})
 	if err != nil {
 		r.add(0)
-		return 0, r.sink.describe(opRead, r.key, err)
+		return 0, r.store.describe(opRead, r.key, err)
 	}
 	defer out.Body.Close()
 	n, err := io.ReadFull(out.Body, p[:end-off])
 	r.add(n)
 	if err != nil {
-		return n, fmt.Errorf("sink: read %s at %d: %w", r.sink.url(r.key), off, err)
+		return n, fmt.Errorf("objstore: read %s at %d: %w", r.store.url(r.key), off, err)
 	}
 	if end < off+int64(len(p)) {
 		return n, io.EOF
@@ -358,7 +380,7 @@ func (o op) permission() string {
 }
 
 // describe turns an S3 error into one naming the bucket, key and fix.
-func (s *s3Sink) describe(o op, key string, err error) error {
+func (s *s3Store) describe(o op, key string, err error) error {
 	where := s.url(key)
 	resource := "arn:aws:s3:::" + s.bucket + "/" + s.prefix + "*"
 	if o == opList {
@@ -367,9 +389,9 @@ func (s *s3Sink) describe(o op, key string, err error) error {
 	code := apiCode(err)
 	switch code {
 	case "NoSuchBucket":
-		return &kindError{msg: fmt.Sprintf("sink: bucket %s does not exist: create it or fix EXPORT_DESTINATION", s.bucket), kind: ErrNoSuchBucket, err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: bucket %s does not exist: create it or fix EXPORT_DESTINATION", s.bucket), kind: ErrNoSuchBucket, err: err}
 	case "NoSuchKey", "NotFound":
-		return &kindError{msg: fmt.Sprintf("sink: %s does not exist", where), kind: ErrNotExist, err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: %s does not exist", where), kind: ErrNotExist, err: err}
 	case "AccessDenied", "Forbidden", "AllAccessDisabled":
 		hint := ""
 		switch o {
@@ -378,15 +400,15 @@ func (s *s3Sink) describe(o op, key string, err error) error {
 		case opWrite:
 			hint = " (and s3:AbortMultipartUpload; kms:GenerateDataKey if the bucket uses SSE-KMS)"
 		}
-		return &kindError{msg: fmt.Sprintf("sink: access denied on %s: grant %s on %s to the function's role%s", where, o.permission(), resource, hint), kind: ErrAccessDenied, err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: access denied on %s: grant %s on %s to the function's role%s", where, o.permission(), resource, hint), kind: ErrAccessDenied, err: err}
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "XAdminUserNotFound":
-		return &kindError{msg: fmt.Sprintf("sink: access denied on %s: S3 rejected the AWS credentials (%s): check the function's role or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN", where, code), kind: ErrAccessDenied, err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: access denied on %s: S3 rejected the AWS credentials (%s): check the function's role or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN", where, code), kind: ErrAccessDenied, err: err}
 	case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
-		return &kindError{msg: fmt.Sprintf("sink: bucket %s is not in the configured region: set AWS_REGION to the bucket's region", s.bucket), err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: bucket %s is not in the configured region: set AWS_REGION to the bucket's region", s.bucket), err: err}
 	case "PreconditionFailed":
-		return &kindError{msg: fmt.Sprintf("sink: %s changed while being read: read it again", where), err: err}
+		return &kindError{msg: fmt.Sprintf("objstore: %s changed while being read: read it again", where), err: err}
 	}
-	return &kindError{msg: fmt.Sprintf("sink: %s %s", o, where), err: err}
+	return &kindError{msg: fmt.Sprintf("objstore: %s %s", o, where), err: err}
 }
 
 // apiCode returns the S3 error code of err, or "".

@@ -69,7 +69,7 @@ func countingClient(srv *awstest.S3Server, d *countingDoer) *s3.Client {
 }
 
 // TestS3MultipartStreaming writes a 17 MiB object from a generator through a
-// sink built from the environment (the export's path) with 5 MiB parts, and
+// store built from the environment (the export's path) with 5 MiB parts, and
 // checks the exact bytes, the part count, and that parts reach S3 while the
 // writer is still writing.
 func TestS3MultipartStreaming(t *testing.T) {
@@ -273,7 +273,7 @@ func TestS3ListAndDeleteManyKeys(t *testing.T) {
 	}
 
 	// Smaller batches, to check the chunking arithmetic.
-	s.(*s3Sink).deleteBatch = 2
+	s.(*s3Store).deleteBatch = 2
 	for _, k := range keys[:5] {
 		if err := s.Put(ctx, k, nil, ""); err != nil {
 			t.Fatal(err)
@@ -301,7 +301,7 @@ func TestS3Errors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const wantMissing = "sink: bucket no-such-bucket does not exist: create it or fix EXPORT_DESTINATION"
+	const wantMissing = "objstore: bucket no-such-bucket does not exist: create it or fix EXPORT_DESTINATION"
 	check := func(what string, err error, kind error, text string) {
 		t.Helper()
 		if !errors.Is(err, kind) || !strings.Contains(err.Error(), text) {
@@ -343,7 +343,7 @@ func TestS3Errors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(name+": Put", denied.Put(ctx, "t/k", []byte("x"), ""), ErrAccessDenied, "sink: access denied on s3://real-bucket/pre/t/k: S3 rejected the AWS credentials")
+		check(name+": Put", denied.Put(ctx, "t/k", []byte("x"), ""), ErrAccessDenied, "objstore: access denied on s3://real-bucket/pre/t/k: S3 rejected the AWS credentials")
 		_, err = denied.List(ctx, "t/")
 		check(name+": List", err, ErrAccessDenied, "access denied on s3://real-bucket/pre/t/")
 	}
@@ -433,22 +433,22 @@ func TestS3MemoryIsBounded(t *testing.T) {
 // tests (policy denials, wrong region).
 func TestS3DescribeCodes(t *testing.T) {
 	t.Parallel()
-	s := &s3Sink{bucket: "b", prefix: "p/"}
+	s := &s3Store{bucket: "b", prefix: "p/"}
 	for _, tc := range []struct {
 		op   op
 		code string
 		kind error
 		want string
 	}{
-		{opWrite, "AccessDenied", ErrAccessDenied, "sink: access denied on s3://b/p/k: grant s3:PutObject on arn:aws:s3:::b/p/* to the function's role (and s3:AbortMultipartUpload"},
+		{opWrite, "AccessDenied", ErrAccessDenied, "objstore: access denied on s3://b/p/k: grant s3:PutObject on arn:aws:s3:::b/p/* to the function's role (and s3:AbortMultipartUpload"},
 		{opRead, "AccessDenied", ErrAccessDenied, "grant s3:GetObject on arn:aws:s3:::b/p/* to the function's role (S3 also answers AccessDenied for a missing key"},
 		{opList, "AccessDenied", ErrAccessDenied, "grant s3:ListBucket on arn:aws:s3:::b to"},
 		{opDelete, "AccessDenied", ErrAccessDenied, "grant s3:DeleteObject on arn:aws:s3:::b/p/*"},
 		{opRead, "Forbidden", ErrAccessDenied, "access denied on s3://b/p/k"},
-		{opRead, "NotFound", ErrNotExist, "sink: s3://b/p/k does not exist"},
+		{opRead, "NotFound", ErrNotExist, "objstore: s3://b/p/k does not exist"},
 		{opWrite, "ExpiredToken", ErrAccessDenied, "S3 rejected the AWS credentials (ExpiredToken)"},
 		{opWrite, "PermanentRedirect", nil, "set AWS_REGION to the bucket's region"},
-		{opWrite, "SlowDown", nil, "sink: write s3://b/p/k: api error SlowDown"},
+		{opWrite, "SlowDown", nil, "objstore: write s3://b/p/k: api error SlowDown"},
 	} {
 		err := s.describe(tc.op, "k", &smithy.GenericAPIError{Code: tc.code, Message: "m"})
 		if !strings.Contains(err.Error(), tc.want) || (tc.kind != nil && !errors.Is(err, tc.kind)) {

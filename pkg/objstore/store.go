@@ -23,25 +23,29 @@ const (
 
 // ErrNotExist is wrapped by the errors of Get and OpenRange when the key does
 // not exist: test with errors.Is(err, objstore.ErrNotExist).
-var ErrNotExist = errors.New("sink: object does not exist")
+var ErrNotExist = errors.New("objstore: object does not exist")
 
 // ErrAccessDenied is wrapped by errors caused by missing permissions or
 // rejected credentials.
-var ErrAccessDenied = errors.New("sink: access denied")
+var ErrAccessDenied = errors.New("objstore: access denied")
 
 // ErrNoSuchBucket is wrapped by errors caused by a missing S3 bucket.
-var ErrNoSuchBucket = errors.New("sink: bucket does not exist")
+var ErrNoSuchBucket = errors.New("objstore: bucket does not exist")
+
+// ErrExists is wrapped by the error of PutIfAbsent when the key already
+// exists: test with errors.Is(err, objstore.ErrExists).
+var ErrExists = errors.New("objstore: object already exists")
 
 // ObjectInfo describes one object returned by List.
 type ObjectInfo struct {
-	// Key is relative to the sink's destination prefix, "/"-separated.
+	// Key is relative to the store's destination prefix, "/"-separated.
 	Key string
 	// Size is the object's size in bytes.
 	Size int64
 }
 
 // Store is where snapshot files go: an S3 bucket prefix or a local folder. Keys
-// are "/"-separated paths relative to the destination (the sink prepends its
+// are "/"-separated paths relative to the destination (the store prepends its
 // prefix); they must be valid fs.ValidPath names (no leading or trailing "/",
 // no "." or ".." elements). A Store is safe for concurrent use.
 type Store interface {
@@ -52,6 +56,15 @@ type Store interface {
 	Create(ctx context.Context, key string, contentType string) (Object, error)
 	// Put writes a small object (e.g. the manifest) in one request.
 	Put(ctx context.Context, key string, body []byte, contentType string) error
+	// PutIfAbsent writes a small object in one request only if key does not
+	// exist yet, atomically: of concurrent calls for one key, exactly one
+	// succeeds and the others return an error wrapping ErrExists, and an
+	// existing object is never changed. S3: PutObject with If-None-Match: *
+	// (a 409 ConditionalRequestConflict, a conditional write racing on the
+	// same key, is reported as ErrExists too); local: the object is written
+	// to a temporary file, then hard-linked to its name, which fails if the
+	// name exists.
+	PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) error
 	// Get reads a whole object; the error wraps ErrNotExist when it is missing.
 	Get(ctx context.Context, key string) ([]byte, error)
 	// List returns every object whose key starts with prefix (a plain string
@@ -103,7 +116,9 @@ type ReadStats struct {
 // Options configures Open. The zero value is ready to use.
 type Options struct {
 	// S3Client is used for s3:// destinations; when nil, Open builds one with
-	// config.LoadDefaultConfig (honouring AWS_REGION, AWS_ENDPOINT_URL_S3, …).
+	// config.LoadDefaultConfig (honouring AWS_REGION, AWS_ENDPOINT_URL_S3,
+	// AWS_REQUEST_CHECKSUM_CALCULATION, …). Uploads through the transfer
+	// manager follow the client's RequestChecksumCalculation.
 	S3Client *s3.Client
 	// PathStyle selects path-style addressing (http://endpoint/bucket/key) for
 	// the client Open builds, as S3-compatible servers need. Ignored when
@@ -118,7 +133,7 @@ type Options struct {
 	Concurrency int
 }
 
-// Open returns the sink for dest: "s3://bucket/prefix" for S3, or a local
+// Open returns the Store for dest: "s3://bucket/prefix" for S3, or a local
 // folder given as a path or a "file://" URL (created if missing). Open does no
 // S3 request; access problems surface on the first operation, with an error
 // naming the bucket, key and fix.
@@ -129,22 +144,43 @@ func Open(ctx context.Context, dest string, opts Options) (Store, error) {
 	case strings.HasPrefix(dest, "file://"):
 		u, err := url.Parse(dest)
 		if err != nil || (u.Host != "" && u.Host != "localhost") || u.Path == "" {
-			return nil, fmt.Errorf("sink: destination %q is not a valid file URL: use file:///absolute/path or a plain path", dest)
+			return nil, fmt.Errorf("objstore: destination %q is not a valid file URL: use file:///absolute/path or a plain path", dest)
 		}
 		return openLocal(u.Path)
 	case dest == "":
-		return nil, errors.New("sink: empty destination: set it to s3://bucket/prefix or a local folder")
+		return nil, errors.New("objstore: empty destination: set it to s3://bucket/prefix or a local folder")
 	case strings.Contains(dest, "://"):
-		return nil, fmt.Errorf("sink: destination %q has an unsupported scheme: use s3://bucket/prefix or a local folder", dest)
+		return nil, fmt.Errorf("objstore: destination %q has an unsupported scheme: use s3://bucket/prefix or a local folder", dest)
 	default:
 		return openLocal(dest)
 	}
 }
 
+// ParseS3URL splits an S3 destination, "s3://bucket/prefix", into its bucket
+// and its prefix without slashes at either end ("" when there is none). The
+// prefix must be a clean relative path: no empty, "." or ".." elements. The
+// error quotes s and says how to fix it; it has no package prefix, so callers
+// can put it after the name of the setting it came from.
+func ParseS3URL(s string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(s, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%q is not an S3 URL: use s3://bucket/prefix", s)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("%q has no bucket: use s3://bucket/prefix", s)
+	}
+	prefix = strings.Trim(prefix, "/")
+	if prefix != "" && checkKey(prefix) != nil {
+		return "", "", fmt.Errorf("%q has an invalid prefix: use s3://bucket/some/prefix", s)
+	}
+	return bucket, prefix, nil
+}
+
 // checkKey rejects keys that are not clean relative paths.
 func checkKey(key string) error {
 	if key == "" || key == "." || !fs.ValidPath(key) || strings.Contains(key, `\`) {
-		return fmt.Errorf("sink: invalid key %q: keys are relative \"/\"-separated paths without \".\", \"..\" or empty elements", key)
+		return fmt.Errorf("objstore: invalid key %q: keys are relative \"/\"-separated paths without \".\", \"..\" or empty elements", key)
 	}
 	return nil
 }
@@ -155,7 +191,7 @@ func checkPrefix(prefix string) error {
 		return nil
 	}
 	if p := strings.TrimSuffix(prefix, "/"); strings.HasPrefix(prefix, "/") || (p != "" && !fs.ValidPath(p)) || strings.Contains(prefix, `\`) {
-		return fmt.Errorf("sink: invalid list prefix %q: use a relative \"/\"-separated prefix without \".\" or \"..\" elements", prefix)
+		return fmt.Errorf("objstore: invalid list prefix %q: use a relative \"/\"-separated prefix without \".\" or \"..\" elements", prefix)
 	}
 	return nil
 }

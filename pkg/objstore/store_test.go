@@ -25,8 +25,8 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// sinks returns one sink of each kind, each on a fresh destination.
-func sinks(t *testing.T) map[string]Store {
+// stores returns one Store of each kind, each on a fresh destination.
+func stores(t *testing.T) map[string]Store {
 	srv := awstest.StartS3(t)
 	srv.CreateBucket(t, "conformance")
 	s3s, err := Open(testCtx(t), "s3://conformance/exports/v1/", Options{S3Client: srv.Client(t)})
@@ -40,9 +40,9 @@ func sinks(t *testing.T) map[string]Store {
 	return map[string]Store{"s3": s3s, "local": local}
 }
 
-func TestSinkConformance(t *testing.T) {
+func TestStoreConformance(t *testing.T) {
 	t.Parallel()
-	for name, s := range sinks(t) {
+	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := testCtx(t)
 
@@ -284,7 +284,7 @@ func TestLocalCancelledContext(t *testing.T) {
 
 func TestConcurrentPuts(t *testing.T) {
 	t.Parallel()
-	for name, s := range sinks(t) {
+	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := testCtx(t)
 			var wg sync.WaitGroup
@@ -311,7 +311,7 @@ func TestConcurrentPuts(t *testing.T) {
 
 // TestLocalCloseAfterFailedWriteCommitsNothing makes a write fail (the file
 // is swapped for a read-only handle): Close must refuse to commit the
-// truncated file, as the S3 sink does.
+// truncated file, as the S3 store does.
 func TestLocalCloseAfterFailedWriteCommitsNothing(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(context.Background(), dir, Options{})
@@ -340,5 +340,145 @@ func TestLocalCloseAfterFailedWriteCommitsNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "t", "part.parquet")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a truncated file was committed (stat err %v)", err)
+	}
+}
+
+func TestParseS3URL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string][2]string{
+		"s3://bucket":           {"bucket", ""},
+		"s3://bucket/":          {"bucket", ""},
+		"s3://bucket/a/b/":      {"bucket", "a/b"},
+		"s3://bucket//a/b":      {"bucket", "a/b"},
+		"s3://my.bucket-1/snap": {"my.bucket-1", "snap"},
+	} {
+		b, p, err := ParseS3URL(in)
+		if err != nil || b != want[0] || p != want[1] {
+			t.Errorf("ParseS3URL(%q) = %q, %q, %v; want %q, %q", in, b, p, err, want[0], want[1])
+		}
+	}
+	for in, want := range map[string]string{
+		"s3://":          `"s3://" has no bucket: use s3://bucket/prefix`,
+		"s3:///prefix":   `"s3:///prefix" has no bucket: use s3://bucket/prefix`,
+		"s3://b/a/../c":  `"s3://b/a/../c" has an invalid prefix: use s3://bucket/some/prefix`,
+		"s3://b/a//c":    `"s3://b/a//c" has an invalid prefix: use s3://bucket/some/prefix`,
+		`s3://b/a\c`:     `"s3://b/a\\c" has an invalid prefix: use s3://bucket/some/prefix`,
+		"gs://bucket/x":  `"gs://bucket/x" is not an S3 URL: use s3://bucket/prefix`,
+		"/local/folder/": `"/local/folder/" is not an S3 URL: use s3://bucket/prefix`,
+	} {
+		if _, _, err := ParseS3URL(in); err == nil || err.Error() != want {
+			t.Errorf("ParseS3URL(%q) error = %v, want %s", in, err, want)
+		}
+	}
+	// Open reports the same problems, prefixed.
+	_, err := Open(testCtx(t), "s3:///prefix", Options{S3Client: awsDummyClient()})
+	if want := `objstore: destination "s3:///prefix" has no bucket: use s3://bucket/prefix`; err == nil || err.Error() != want {
+		t.Errorf("Open error = %v, want %s", err, want)
+	}
+}
+
+// TestPutIfAbsent checks the conditional create on both stores: it creates,
+// refuses an existing key without changing it, lets exactly one of many
+// concurrent creators win, and creates again after a Delete.
+func TestPutIfAbsent(t *testing.T) {
+	t.Parallel()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t)
+			const key = "leases/dt=2026-01-02.json"
+			if err := s.PutIfAbsent(ctx, key, []byte("first"), "application/json"); err != nil {
+				t.Fatalf("PutIfAbsent of a new key: %v", err)
+			}
+			err := s.PutIfAbsent(ctx, key, []byte("second"), "application/json")
+			if !errors.Is(err, ErrExists) || !strings.HasPrefix(err.Error(), "objstore: ") || !strings.Contains(err.Error(), "already exists") {
+				t.Errorf("PutIfAbsent of an existing key = %v, want an objstore: … already exists error wrapping ErrExists", err)
+			}
+			if got, err := s.Get(ctx, key); err != nil || string(got) != "first" {
+				t.Errorf("after a refused PutIfAbsent the object is %q, %v; want the first body", got, err)
+			}
+
+			// An object written by a plain Put exists too.
+			if err := s.Put(ctx, "plain", []byte("p"), ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutIfAbsent(ctx, "plain", []byte("x"), ""); !errors.Is(err, ErrExists) {
+				t.Errorf("PutIfAbsent over a Put object = %v, want ErrExists", err)
+			}
+
+			// Of 16 concurrent creators exactly one wins, and its body is stored.
+			const n = 16
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() { errs[i] = s.PutIfAbsent(ctx, "race", []byte(fmt.Sprint("writer-", i)), "") })
+			}
+			wg.Wait()
+			winner := -1
+			for i, err := range errs {
+				switch {
+				case err == nil && winner >= 0:
+					t.Errorf("writers %d and %d both created the key", winner, i)
+				case err == nil:
+					winner = i
+				case !errors.Is(err, ErrExists):
+					t.Errorf("writer %d: %v, want ErrExists", i, err)
+				}
+			}
+			if winner < 0 {
+				t.Fatal("no writer created the key")
+			}
+			if got, err := s.Get(ctx, "race"); err != nil || string(got) != fmt.Sprint("writer-", winner) {
+				t.Errorf("the key holds %q, %v; want the winner's body writer-%d", got, err, winner)
+			}
+
+			// After a Delete the key can be created again.
+			if err := s.Delete(ctx, []string{key}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutIfAbsent(ctx, key, []byte("third"), ""); err != nil {
+				t.Errorf("PutIfAbsent after Delete: %v", err)
+			}
+			if err := s.PutIfAbsent(ctx, "../escape", nil, ""); err == nil || errors.Is(err, ErrExists) {
+				t.Errorf("PutIfAbsent of an invalid key = %v, want an invalid key error", err)
+			}
+
+			// Nothing else was stored: no temporary files show up.
+			infos, err := s.List(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, o := range infos {
+				keys = append(keys, o.Key)
+			}
+			if diff := cmp.Diff([]string{key, "plain", "race"}, keys); diff != "" {
+				t.Errorf("keys (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestLocalPutIfAbsentLeavesNoTemporaryFiles looks at the folder itself,
+// where List would hide a temporary file.
+func TestLocalPutIfAbsentLeavesNoTemporaryFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := Open(testCtx(t), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_ = s.PutIfAbsent(testCtx(t), "a/lease", []byte("x"), "")
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "lease" {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("folder holds %v, want only lease", names)
 	}
 }

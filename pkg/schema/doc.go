@@ -1,22 +1,19 @@
-// Package schema defines the Parquet snapshot tables of dsync-export, writes
-// them, and generates their Athena definitions from the same row structs.
+// Package schema defines the Parquet snapshot tables of dsync-export: their
+// row structs and columns, the mapping from WorkOS objects to rows, and their
+// Athena definitions, generated from the same row structs.
 //
 // There are four tables, one row struct each: directories (Directory),
 // directory_users (DirectoryUser), directory_groups (DirectoryGroup) and
 // directory_group_memberships (DirectoryGroupMembership). Files live under
 // <prefix>/<table>/dt=<yyyy-MM-dd>/; dt is a Hive partition column in the
-// path, never in the files. COLUMNS.md documents every column.
+// path, never in the files. COLUMNS.md documents every column. Package
+// parquetfile writes the files.
 //
 // Types: timestamps are INT64 TIMESTAMP(MILLIS, adjusted to UTC), never INT96
 // or nanoseconds; strings are UTF8; lists are 3-level LISTs; nullable values
 // are OPTIONAL and the rest REQUIRED. custom_attributes, raw_attributes and
-// emails are compact JSON text, for Athena's json_extract.
-//
-// The Writer streams rows to any io.Writer (such as an S3 multipart upload):
-// ZSTD (or SNAPPY) compression, dictionary encoding on low-cardinality
-// columns, page statistics and page index, row groups bounded in rows and
-// bytes, and a new part file past a size threshold. Each file records the
-// schema version and the dsync-export version in its key-value metadata.
+// emails are compact JSON text, for Athena's json_extract. Columns tagged dict
+// are low-cardinality and dictionary-encoded.
 //
 // # Schema evolution
 //
@@ -29,13 +26,12 @@
 //
 // # Usage
 //
-//	w, err := schema.NewWriter[schema.DirectoryUser](openPart, schema.WriterOptions{})
-//	if err != nil { return err }
+// A WorkOS object maps to a row:
+//
+//	rows := make([]schema.DirectoryUser, 0, len(page.Data))
 //	for _, u := range page.Data {
 //		rows = append(rows, schema.FromDirectoryUser(&u, exportedAt))
 //	}
-//	if err := w.Write(rows); err != nil { w.Abort(err); return err }
-//	parts, err := w.Close()
 //
 // The Athena DDL of a table comes from the same structs:
 //

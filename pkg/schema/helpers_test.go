@@ -1,18 +1,14 @@
 package schema
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/parquet-go/parquet-go"
 
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
@@ -97,94 +93,6 @@ func fixtureMemberships(t *testing.T) []DirectoryGroupMembership {
 		}
 	}
 	return rows
-}
-
-// memPart is an in-memory part destination that records how it was closed.
-type memPart struct {
-	bytes.Buffer
-	closed     int
-	closeErr   error // returned by Close
-	abortedErr error // argument of CloseWithError
-	writeErr   error // returned by Write once set
-}
-
-func (p *memPart) Write(b []byte) (int, error) {
-	if p.writeErr != nil {
-		return 0, p.writeErr
-	}
-	return p.Buffer.Write(b)
-}
-
-func (p *memPart) Close() error { p.closed++; return p.closeErr }
-
-func (p *memPart) CloseWithError(err error) error {
-	if err == nil {
-		err = errors.New("nil error")
-	}
-	p.abortedErr = err
-	return nil
-}
-
-// memStore opens memParts in order.
-type memStore struct {
-	t     testing.TB
-	parts []*memPart
-}
-
-func (s *memStore) open(n int) (io.WriteCloser, error) {
-	if n != len(s.parts) {
-		s.t.Errorf("opened part %d, want part %d", n, len(s.parts))
-	}
-	p := new(memPart)
-	s.parts = append(s.parts, p)
-	return p, nil
-}
-
-// writeAll writes rows through a Writer into memory and returns the parts.
-func writeAll[T any](t *testing.T, opts WriterOptions, batches ...[]T) (*memStore, []Part) {
-	t.Helper()
-	store := &memStore{t: t}
-	w, err := NewWriter[T](store.open, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range batches {
-		if err := w.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	parts, err := w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(parts) != len(store.parts) {
-		t.Fatalf("Close returned %d parts, %d were opened", len(parts), len(store.parts))
-	}
-	for i, p := range store.parts {
-		if p.closed != 1 || p.abortedErr != nil {
-			t.Errorf("part %d: closed %d times, aborted with %v; want committed once", i, p.closed, p.abortedErr)
-		}
-	}
-	return store, parts
-}
-
-// readRows reads every row of a Parquet file with parquet-go.
-func readRows[T any](t *testing.T, data []byte) []T {
-	t.Helper()
-	rows, err := parquet.Read[T](bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
-}
-
-func openFile(t *testing.T, data []byte) *parquet.File {
-	t.Helper()
-	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
 }
 
 func sp(s string) *string { return &s }

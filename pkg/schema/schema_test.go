@@ -42,10 +42,10 @@ func TestTables(t *testing.T) {
 	if _, ok := TableByName("users"); ok {
 		t.Error(`TableByName("users") found a table`)
 	}
-	if tb, _ := tableOf[DirectoryUser](); tb.Name != TableDirectoryUsers {
-		t.Errorf("tableOf[DirectoryUser] = %q", tb.Name)
+	if tb, _ := TableOf[DirectoryUser](); tb.Name != TableDirectoryUsers {
+		t.Errorf("TableOf[DirectoryUser] = %q", tb.Name)
 	}
-	if _, ok := tableOf[struct{ A int }](); ok {
+	if _, ok := TableOf[struct{ A int }](); ok {
 		t.Error("tableOf found a table for a foreign type")
 	}
 }

@@ -159,8 +159,9 @@ func TableByName(name string) (Table, bool) {
 	return Table{}, false
 }
 
-// tableOf returns the table whose row type is T.
-func tableOf[T any]() (Table, bool) {
+// TableOf returns the table whose row type is T, and false when T is not
+// one of this package's row structs.
+func TableOf[T any]() (Table, bool) {
 	rt := reflect.TypeFor[T]()
 	for _, t := range tables {
 		if t.rowType == rt {

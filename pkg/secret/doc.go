@@ -2,7 +2,7 @@
 // across warm Lambda invocations.
 //
 //	cfg, _ := config.LoadDefaultConfig(ctx)
-//	keys := secret.NewLoader(secretsmanager.NewFromConfig(cfg), os.Getenv("WORKOS_SECRET_ID"), "")
+//	keys := secret.NewLoader(secretsmanager.NewFromConfig(cfg), os.Getenv("WORKOS_API_KEY_SECRET_ID"), "")
 //	apiKey, err := keys.APIKey(ctx) // cached for DefaultTTL
 //	// ... on a WorkOS 401:
 //	keys.Invalidate() // the next APIKey re-reads a rotated secret

@@ -64,9 +64,6 @@ func NewLoader(api GetSecretValueAPI, secretID, jsonField string, opts ...Option
 	return l
 }
 
-// SecretID returns the secret name or ARN the Loader reads.
-func (l *Loader) SecretID() string { return l.secretID }
-
 // APIKey returns the API key, from the cache while it is fresh, else from
 // Secrets Manager. Errors name the secret (never its value) and say how to fix
 // the problem; failures are not cached.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/parquetfile"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/version"
@@ -27,7 +28,7 @@ const (
 
 var exportedAt = time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
 
-// fixture is the content of a snapshot, written with pkg/schema's Writer the
+// fixture is the content of a snapshot, written with pkg/parquetfile's Writer the
 // way the export writes it. Tests change it before write to make it bad.
 type fixture struct {
 	dirs    []schema.Directory
@@ -35,7 +36,7 @@ type fixture struct {
 	groups  []schema.DirectoryGroup
 	members []schema.DirectoryGroupMembership
 	// writer options; a small MaxFileBytes gives several parts per table.
-	opts schema.WriterOptions
+	opts parquetfile.Options
 	// attrBytes is the size of each user's custom_attributes JSON.
 	attrBytes int
 }
@@ -152,9 +153,9 @@ func (fx *fixture) write(t testing.TB, s objstore.Store) *written {
 	return w
 }
 
-func writeTable[T any](t testing.TB, ctx context.Context, s objstore.Store, opts schema.WriterOptions, table string, rows []T, w *written) {
+func writeTable[T any](t testing.TB, ctx context.Context, s objstore.Store, opts parquetfile.Options, table string, rows []T, w *written) {
 	t.Helper()
-	wr, err := schema.NewWriter[T](func(part int) (io.WriteCloser, error) {
+	wr, err := parquetfile.NewWriter[T](func(part int) (io.WriteCloser, error) {
 		return s.Create(ctx, snapshot.PartKey(table, testDate, testRun, part), "application/vnd.apache.parquet")
 	}, opts)
 	if err != nil {

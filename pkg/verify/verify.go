@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/parquetfile"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
@@ -473,15 +474,15 @@ func (v *verifier) openFiles(ctx context.Context) error {
 			schemas.errorf("%s: %s", df.entry.Key, d)
 			ok = false
 		}
-		if sv, found := f.Lookup(schema.MetadataSchemaVersion); sv != schema.Version {
+		if sv, found := f.Lookup(parquetfile.MetadataSchemaVersion); sv != schema.Version {
 			if !found {
 				sv = "(none)"
 			}
-			schemas.errorf("%s: key-value metadata %s is %s, want %s", df.entry.Key, schema.MetadataSchemaVersion, sv, schema.Version)
+			schemas.errorf("%s: key-value metadata %s is %s, want %s", df.entry.Key, parquetfile.MetadataSchemaVersion, sv, schema.Version)
 			ok = false
 		}
-		if tn, found := f.Lookup(schema.MetadataTable); found && tn != df.table.Name {
-			schemas.errorf("%s: key-value metadata %s is %s: the file belongs to another table", df.entry.Key, schema.MetadataTable, tn)
+		if tn, found := f.Lookup(parquetfile.MetadataTable); found && tn != df.table.Name {
+			schemas.errorf("%s: key-value metadata %s is %s: the file belongs to another table", df.entry.Key, parquetfile.MetadataTable, tn)
 			ok = false
 		}
 		df.usable = ok

@@ -4,22 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 )
 
 // Region is the AWS region every fake in this package uses.
@@ -45,8 +43,8 @@ type S3Server struct {
 // StartS3 starts versitygw on a free 127.0.0.1 port and waits until it answers.
 // The binary comes from $VERSITYGW_BIN, else <repo root>/bin/versitygw, which is
 // installed with `go install` when missing (`make tools` does the same ahead of
-// time). The process and its process group are killed when the test ends; its
-// output is logged only if the test failed.
+// time). The process and its process group are stopped when the test ends;
+// its output is logged only if the test failed.
 func StartS3(t testing.TB) *S3Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -68,11 +66,11 @@ func StartS3(t testing.TB) *S3Server {
 	// can take it in between: try a few ports before giving up.
 	var lastErr error
 	for range 3 {
-		port, err := freePort()
+		ports, err := proc.FreePorts(1)
 		if err != nil {
 			t.Fatalf("awstest: find a free port for versitygw: %v", err)
 		}
-		if lastErr = s.start(t, bin, port); lastErr == nil {
+		if lastErr = s.start(t, bin, ports[0]); lastErr == nil {
 			return s
 		}
 	}
@@ -82,7 +80,7 @@ func StartS3(t testing.TB) *S3Server {
 
 func (s *S3Server) start(t testing.TB, bin string, port int) error {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	out := &tailBuffer{max: 64 << 10}
+	out := proc.NewTailBuffer(64 << 10)
 	cmd := exec.Command(bin,
 		"--access", s.AccessKey,
 		"--secret", s.SecretKey,
@@ -96,32 +94,18 @@ func (s *S3Server) start(t testing.TB, bin string, port int) error {
 	// VGW_* from the environment, which must not leak in from the developer's.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
+	p, err := proc.Start(cmd)
+	if err != nil {
+		return err
 	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	stop := func() {
-		// Ask politely, then kill the whole group (versitygw spawns no
-		// children today, but a future version might).
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
+	// Ask politely, then kill the whole group (versitygw spawns no children
+	// today, but a future version might).
+	stop := func() { _ = p.Stop(5*time.Second, 10*time.Second) }
 
 	endpoint := "http://" + addr
-	if err := waitHealthy(endpoint+"/health", exited); err != nil {
+	if err := p.WaitReady(context.Background(), startTimeout, proc.HTTPOK(endpoint+"/health")); err != nil {
 		stop()
-		return fmt.Errorf("%w (wait: %v)\nversitygw output:\n%s", err, waitErr, out.String())
+		return fmt.Errorf("%w\nversitygw output:\n%s", err, out.String())
 	}
 	s.Endpoint = endpoint
 	t.Cleanup(func() {
@@ -131,31 +115,6 @@ func (s *S3Server) start(t testing.TB, bin string, port int) error {
 		}
 	})
 	return nil
-}
-
-// waitHealthy polls url until it answers 200, the process exits, or
-// startTimeout passes.
-func waitHealthy(url string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("health check: %s", resp.Status)
-		}
-		select {
-		case <-exited:
-			return errors.New("versitygw exited before answering")
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("versitygw did not answer within %v: %w", startTimeout, err)
-		}
-	}
 }
 
 // Client returns a new S3 client for the server: static credentials,
@@ -208,40 +167,8 @@ func (s *S3Server) Setenv(t testing.TB) {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	return hex.EncodeToString(b)
-}
-
-// tailBuffer keeps the last max bytes written to it; safe for concurrent use.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }

@@ -3,13 +3,14 @@ package awstest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 )
 
 // VersitygwVersion is the versitygw release StartS3 installs when no binary is
@@ -27,9 +28,9 @@ func versitygwBinary(ctx context.Context) (string, error) {
 		}
 		return bin, nil
 	}
-	root, err := repoRoot()
+	root, err := proc.ModuleRoot()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("awstest: %w, or set VERSITYGW_BIN to a versitygw binary", err)
 	}
 	binDir := filepath.Join(root, "bin")
 	bin := filepath.Join(binDir, "versitygw")
@@ -70,27 +71,6 @@ func versitygwBinary(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("awstest: go install succeeded but %s is missing: set VERSITYGW_BIN to a versitygw binary", bin)
 	}
 	return bin, nil
-}
-
-// repoRoot walks up from the working directory (a package directory under
-// go test) to the directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("awstest: find repository root: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("awstest: find repository root: %w", err)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("awstest: no go.mod above the working directory: set VERSITYGW_BIN to a versitygw binary")
-		}
-		dir = parent
-	}
 }
 
 func isExecutable(path string) bool {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
+	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 	"github.com/dsync-export/dsync-export/internal/testenv/rie"
 	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 	"github.com/dsync-export/dsync-export/pkg/objstore"
@@ -35,7 +36,7 @@ const (
 func TestLambdasUnderRuntimeEmulator(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	root, err := rie.ModuleRoot()
+	root, err := proc.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

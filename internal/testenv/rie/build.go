@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 )
 
 // EmulatorPackage is the import path of the emulator's command, pinned by the
@@ -21,25 +23,6 @@ const EmulatorName = "aws-lambda-rie"
 
 // BootstrapName is the file name of a Lambda custom runtime executable.
 const BootstrapName = "bootstrap"
-
-// ModuleRoot returns the folder of the go.mod that encloses the working
-// directory.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("rie: %w", err)
-	}
-	for d := dir; ; {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("rie: no go.mod in %s or its parents: run from inside the dsync-export module", dir)
-		}
-		d = parent
-	}
-}
 
 // BuildBootstrap builds the main package pkg as a Lambda bootstrap for the
 // host's GOOS and GOARCH, the way the Makefile builds it for Lambda:
@@ -66,9 +49,9 @@ func BuildEmulator(ctx context.Context, outDir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("rie: %w", err)
 	}
-	root, err := ModuleRoot()
+	root, err := proc.ModuleRoot()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("rie: %w", err)
 	}
 	if fresh(out, filepath.Join(root, "go.mod")) {
 		return out, nil
@@ -97,9 +80,9 @@ func fresh(file, dep string) bool {
 // emulator and the bootstraps share their compiled standard library in the
 // build cache.
 func goBuild(ctx context.Context, pkg, out string, flags ...string) error {
-	root, err := ModuleRoot()
+	root, err := proc.ModuleRoot()
 	if err != nil {
-		return err
+		return fmt.Errorf("rie: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("rie: %w", err)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 )
 
 // InvokePath is the emulator's invocation endpoint.
@@ -37,12 +38,10 @@ type Emulator struct {
 	// URL is the emulator's base URL, http://127.0.0.1:<port>.
 	URL string
 
-	cmd    *exec.Cmd
-	logs   *tailBuffer
+	proc   *proc.Process
+	logs   *proc.TailBuffer
 	output *gateWriter
 	client *http.Client
-	exited chan struct{} // closed when the process has exited
-	err    error         // the process's exit status, set before exited closes
 
 	closeOnce sync.Once
 	closeErr  error
@@ -125,14 +124,14 @@ func Start(ctx context.Context, emulatorPath, bootstrapPath string, env []string
 var errExitedEarly = errors.New("rie: emulator exited while starting")
 
 func start(ctx context.Context, emulatorPath, boot string, env []string, o options) (*Emulator, error) {
-	ports, err := freePorts(2)
+	ports, err := proc.FreePorts(2)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("rie: %w", err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	apiAddr := "127.0.0.1:" + strconv.Itoa(ports[1])
 
-	logs := &tailBuffer{max: logTail}
+	logs := proc.NewTailBuffer(logTail)
 	var out io.Writer = logs
 	gated := &gateWriter{w: o.output}
 	if o.output != nil {
@@ -148,57 +147,30 @@ func start(ctx context.Context, emulatorPath, boot string, env []string, o optio
 	cmd.Env = append([]string(nil), env...)
 	cmd.Stdout = out
 	cmd.Stderr = out
-	setProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("rie: start %s: %w", emulatorPath, err)
+	p, err := proc.Start(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("rie: %w", err)
 	}
 	e := &Emulator{
 		URL:    "http://" + addr,
-		cmd:    cmd,
+		proc:   p,
 		logs:   logs,
 		output: gated,
 		client: &http.Client{},
-		exited: make(chan struct{}),
 	}
-	go func() {
-		e.err = cmd.Wait()
-		close(e.exited)
-	}()
-
-	deadline := time.Now().Add(o.startTimeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return e, nil
-		}
-		select {
-		case <-e.exited:
-			return nil, fmt.Errorf("%w (%v): %s", errExitedEarly, e.err, strings.TrimSpace(logs.String()))
-		case <-ctx.Done():
-			e.Close()
-			return nil, fmt.Errorf("rie: waiting for the emulator: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			e.Close()
-			return nil, fmt.Errorf("rie: emulator not listening on %s after %v: %s", addr, o.startTimeout, strings.TrimSpace(logs.String()))
-		}
+	err = p.WaitReady(ctx, o.startTimeout, proc.DialOK(addr))
+	switch {
+	case err == nil:
+		return e, nil
+	case errors.Is(err, proc.ErrExited):
+		return nil, fmt.Errorf("%w (%v): %s", errExitedEarly, p.ExitErr(), strings.TrimSpace(logs.String()))
+	case ctx.Err() != nil:
+		e.Close()
+		return nil, fmt.Errorf("rie: waiting for the emulator: %w", ctx.Err())
+	default:
+		e.Close()
+		return nil, fmt.Errorf("rie: emulator not listening on %s after %v: %s", addr, o.startTimeout, strings.TrimSpace(logs.String()))
 	}
-}
-
-// freePorts returns n distinct TCP ports that were free on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("rie: find a free port: %w", err)
-		}
-		defer l.Close() // held until all are picked, so they differ
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // Response is the emulator's answer to one invocation.
@@ -310,59 +282,15 @@ func (e *Emulator) Close() error {
 		// Let the output already written (the END and REPORT lines precede
 		// the response) reach the caller; what the dying processes print then
 		// (the runtime's "failed to get the next invoke") is noise.
-		e.logs.waitQuiet(100*time.Millisecond, time.Second)
+		e.logs.WaitQuiet(100*time.Millisecond, time.Second)
 		e.output.close()
 		// Kill the group even when the emulator exited on its own: the
 		// bootstrap it started may still run.
-		if err := killProcessGroup(e.cmd); err != nil && !processGone(err) {
+		if err := e.proc.Stop(0, 10*time.Second); err != nil {
 			e.closeErr = fmt.Errorf("rie: stop the emulator: %w", err)
-		}
-		select {
-		case <-e.exited:
-		case <-time.After(10 * time.Second):
-			e.closeErr = errors.New("rie: the emulator did not exit within 10 s of SIGKILL")
 		}
 	})
 	return e.closeErr
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu   sync.Mutex
-	max  int
-	buf  []byte
-	last time.Time // of the last write
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.last = time.Now()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-// waitQuiet waits until nothing was written for quiet, or at most max.
-func (t *tailBuffer) waitQuiet(quiet, max time.Duration) {
-	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) {
-		t.mu.Lock()
-		idle := time.Since(t.last)
-		t.mu.Unlock()
-		if idle >= quiet {
-			return
-		}
-		time.Sleep(quiet - idle)
-	}
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
 }
 
 // gateWriter forwards to w until closed, then discards.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 )
 
 // echoOutput mirrors testdata/echo's Output.
@@ -40,7 +42,7 @@ func binaries(t *testing.T) (emulator, bootstrap string) {
 	buildOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		root, err := ModuleRoot()
+		root, err := proc.ModuleRoot()
 		if err != nil {
 			buildErr = err
 			return
@@ -217,7 +219,7 @@ func TestCloseStopsEmulatorAndFunction(t *testing.T) {
 	}
 	// The bootstrap was in the emulator's process group: it is gone too.
 	deadline := time.Now().Add(5 * time.Second)
-	for processAlive(out.PID) {
+	for proc.Alive(out.PID) {
 		if time.Now().After(deadline) {
 			t.Fatalf("bootstrap pid %d still runs after Close", out.PID)
 		}
@@ -280,18 +282,5 @@ func TestParseFunctionError(t *testing.T) {
 		if diff := cmp.Diff(tc.want, parseFunctionError([]byte(tc.body))); diff != "" {
 			t.Errorf("parseFunctionError(%s) (-want +got):\n%s", tc.body, diff)
 		}
-	}
-}
-
-func TestTailBuffer(t *testing.T) {
-	t.Parallel()
-	b := &tailBuffer{max: 8}
-	for _, s := range []string{"abc", "defgh", "ijk"} {
-		if n, err := b.Write([]byte(s)); n != len(s) || err != nil {
-			t.Fatalf("Write(%q) = %d, %v", s, n, err)
-		}
-	}
-	if got := b.String(); got != "defghijk" {
-		t.Errorf("tail = %q, want %q", got, "defghijk")
 	}
 }

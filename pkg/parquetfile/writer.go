@@ -1,6 +1,7 @@
-package schema
+package parquetfile
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,14 +15,15 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 
+	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/version"
 )
 
 // Key-value metadata keys written to every file.
 const (
-	MetadataSchemaVersion = "dsync_export.schema_version" // Version
+	MetadataSchemaVersion = "dsync_export.schema_version" // schema.Version
 	MetadataVersion       = "dsync_export.version"        // version.Version of the writer
-	MetadataTable         = "dsync_export.table"          // table name, when T is a row type of this package
+	MetadataTable         = "dsync_export.table"          // table name, when T is a row type of pkg/schema
 )
 
 // Writer defaults.
@@ -47,8 +49,8 @@ const (
 	dictionaryMaxBytes = 1 << 20
 )
 
-// WriterOptions configures a Writer. The zero value selects the defaults.
-type WriterOptions struct {
+// Options configures a Writer. The zero value selects the defaults.
+type Options struct {
 	// Compression is "zstd" (default) or "snappy".
 	Compression string
 	// MaxRowsPerRowGroup ends a row group after this many rows
@@ -70,7 +72,7 @@ type WriterOptions struct {
 	Metadata map[string]string
 }
 
-func (o WriterOptions) withDefaults() (WriterOptions, parquet.WriterOption, error) {
+func (o Options) withDefaults() (Options, parquet.WriterOption, error) {
 	var codec compress.Codec
 	switch strings.ToLower(o.Compression) {
 	case "", "zstd":
@@ -78,7 +80,7 @@ func (o WriterOptions) withDefaults() (WriterOptions, parquet.WriterOption, erro
 	case "snappy":
 		o.Compression, codec = "snappy", &parquet.Snappy
 	default:
-		return o, nil, fmt.Errorf("schema: unknown compression %q: use \"zstd\" or \"snappy\"", o.Compression)
+		return o, nil, fmt.Errorf("parquetfile: unknown compression %q: use \"zstd\" or \"snappy\"", o.Compression)
 	}
 	for _, v := range []struct {
 		name string
@@ -90,27 +92,20 @@ func (o WriterOptions) withDefaults() (WriterOptions, parquet.WriterOption, erro
 		{"PageBufferSize", int64(o.PageBufferSize)},
 	} {
 		if v.val < 0 {
-			return o, nil, fmt.Errorf("schema: %s is %d: it must be positive, or 0 for the default", v.name, v.val)
+			return o, nil, fmt.Errorf("parquetfile: %s is %d: it must be positive, or 0 for the default", v.name, v.val)
 		}
 	}
 	for k := range o.Metadata {
 		if strings.HasPrefix(k, "dsync_export.") {
-			return o, nil, fmt.Errorf("schema: metadata key %q is reserved: pick a key without the dsync_export. prefix", k)
+			return o, nil, fmt.Errorf("parquetfile: metadata key %q is reserved: pick a key without the dsync_export. prefix", k)
 		}
 	}
-	o.MaxRowsPerRowGroup = cmpOr(o.MaxRowsPerRowGroup, DefaultMaxRowsPerRowGroup)
-	o.MaxRowGroupBytes = cmpOr(o.MaxRowGroupBytes, DefaultMaxRowGroupBytes)
-	o.MaxFileBytes = cmpOr(o.MaxFileBytes, DefaultMaxFileBytes)
-	o.PageBufferSize = cmpOr(o.PageBufferSize, DefaultPageBufferSize)
+	o.MaxRowsPerRowGroup = cmp.Or(o.MaxRowsPerRowGroup, DefaultMaxRowsPerRowGroup)
+	o.MaxRowGroupBytes = cmp.Or(o.MaxRowGroupBytes, DefaultMaxRowGroupBytes)
+	o.MaxFileBytes = cmp.Or(o.MaxFileBytes, DefaultMaxFileBytes)
+	o.PageBufferSize = cmp.Or(o.PageBufferSize, DefaultPageBufferSize)
 	o.Metadata = maps.Clone(o.Metadata)
 	return o, parquet.Compression(codec), nil
-}
-
-func cmpOr[T int | int64](v, def T) T {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // PartOpener opens the destination of part n (0-based) of a table's snapshot.
@@ -132,13 +127,13 @@ type Part struct {
 	SHA256 string
 }
 
-// Writer streams rows of type T (one of this package's row structs) into
+// Writer streams rows of type T (one of pkg/schema's row structs) into
 // Parquet part files. It bounds its memory by ending row groups at
 // MaxRowsPerRowGroup rows or MaxRowGroupBytes, and starts a new part past
 // MaxFileBytes. A Writer is not safe for concurrent use.
 type Writer[T any] struct {
 	open       PartOpener
-	opts       WriterOptions
+	opts       Options
 	pqOpts     []parquet.WriterOption
 	pw         *parquet.GenericWriter[T]
 	sink       *partSink
@@ -153,19 +148,19 @@ type Writer[T any] struct {
 
 // NewWriter returns a Writer that writes parts opened by open. No part is
 // opened before the first row (or Close, for an empty snapshot).
-func NewWriter[T any](open PartOpener, opts WriterOptions) (*Writer[T], error) {
+func NewWriter[T any](open PartOpener, opts Options) (*Writer[T], error) {
 	if open == nil {
-		return nil, errors.New("schema: NewWriter needs a PartOpener: pass a function that opens part n")
+		return nil, errors.New("parquetfile: NewWriter needs a PartOpener: pass a function that opens part n")
 	}
 	opts, codec, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	meta := map[string]string{
-		MetadataSchemaVersion: Version,
+		MetadataSchemaVersion: schema.Version,
 		MetadataVersion:       version.Version,
 	}
-	if t, ok := tableOf[T](); ok {
+	if t, ok := schema.TableOf[T](); ok {
 		meta[MetadataTable] = t.Name
 	}
 	maps.Copy(meta, opts.Metadata)
@@ -198,7 +193,7 @@ func (w *Writer[T]) Write(rows []T) error {
 		}
 		n := min(len(rows), writeBatch, int(w.opts.MaxRowsPerRowGroup-w.groupRows))
 		if _, err := w.pw.Write(rows[:n]); err != nil {
-			return w.fail(fmt.Errorf("schema: writing part %d: %w", len(w.parts), err))
+			return w.fail(fmt.Errorf("parquetfile: writing part %d: %w", len(w.parts), err))
 		}
 		rows = rows[n:]
 		w.rows += int64(n)
@@ -213,7 +208,7 @@ func (w *Writer[T]) Write(rows []T) error {
 			}
 		case w.groupRows >= w.opts.MaxRowsPerRowGroup || size-w.groupStart >= w.opts.MaxRowGroupBytes:
 			if err := w.pw.Flush(); err != nil {
-				return w.fail(fmt.Errorf("schema: flushing a row group of part %d: %w", len(w.parts), err))
+				return w.fail(fmt.Errorf("parquetfile: flushing a row group of part %d: %w", len(w.parts), err))
 			}
 			w.groupRows, w.groupStart = 0, w.pw.Size()
 		}
@@ -233,7 +228,7 @@ func (w *Writer[T]) Close() ([]Part, error) {
 		if w.err != nil {
 			return nil, w.err
 		}
-		return nil, errors.New("schema: writer already closed")
+		return nil, errors.New("parquetfile: writer already closed")
 	}
 	if w.err != nil {
 		w.abortPart(w.err)
@@ -269,7 +264,7 @@ func (w *Writer[T]) Abort(err error) {
 		return
 	}
 	if err == nil {
-		err = errors.New("schema: writer aborted")
+		err = errors.New("parquetfile: writer aborted")
 	}
 	w.abortPart(err)
 	w.err = err
@@ -281,7 +276,7 @@ func (w *Writer[T]) usable() error {
 		return w.err
 	}
 	if w.closed {
-		return errors.New("schema: write after Close: create a new Writer")
+		return errors.New("parquetfile: write after Close: create a new Writer")
 	}
 	return nil
 }
@@ -295,10 +290,10 @@ func (w *Writer[T]) openPart() error {
 	n := len(w.parts)
 	dst, err := w.open(n)
 	if err != nil {
-		return fmt.Errorf("schema: opening part %d: %w", n, err)
+		return fmt.Errorf("parquetfile: opening part %d: %w", n, err)
 	}
 	if dst == nil {
-		return fmt.Errorf("schema: opening part %d: the PartOpener returned a nil writer", n)
+		return fmt.Errorf("parquetfile: opening part %d: the PartOpener returned a nil writer", n)
 	}
 	w.sink = &partSink{dst: dst, hash: sha256.New()}
 	w.pw = parquet.NewGenericWriter[T](w.sink, w.pqOpts...)
@@ -311,16 +306,16 @@ func (w *Writer[T]) closePart() error {
 	pw, sink := w.pw, w.sink
 	w.pw, w.sink = nil, nil
 	if err := pw.Close(); err != nil {
-		err = fmt.Errorf("schema: finishing part %d: %w", n, err)
+		err = fmt.Errorf("parquetfile: finishing part %d: %w", n, err)
 		abort(sink.dst, err)
 		return err
 	}
 	if sink.err != nil { // already reported through pw.Close, but be safe
 		abort(sink.dst, sink.err)
-		return fmt.Errorf("schema: writing part %d: %w", n, sink.err)
+		return fmt.Errorf("parquetfile: writing part %d: %w", n, sink.err)
 	}
 	if err := sink.dst.Close(); err != nil {
-		return fmt.Errorf("schema: committing part %d: %w", n, err)
+		return fmt.Errorf("parquetfile: committing part %d: %w", n, err)
 	}
 	w.parts = append(w.parts, Part{
 		Index:  n,

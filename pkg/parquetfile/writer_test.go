@@ -1,4 +1,4 @@
-package schema
+package parquetfile
 
 import (
 	"crypto/sha256"
@@ -15,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/format"
 
+	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/version"
 )
 
@@ -22,7 +23,7 @@ import (
 // compares; it returns the single part file.
 func roundTrip[T any](t *testing.T, rows []T) []byte {
 	t.Helper()
-	store, parts := writeAll(t, WriterOptions{Metadata: map[string]string{"snapshot_date": "2026-07-01"}}, rows)
+	store, parts := writeAll(t, Options{Metadata: map[string]string{"snapshot_date": "2026-07-01"}}, rows)
 	if len(parts) != 1 {
 		t.Fatalf("got %d parts, want 1", len(parts))
 	}
@@ -45,7 +46,7 @@ func TestFileMetadata(t *testing.T) {
 	data := roundTrip(t, fixtureUsers(t))
 	f := openFile(t, data)
 	for key, want := range map[string]string{
-		MetadataSchemaVersion: Version,
+		MetadataSchemaVersion: schema.Version,
 		MetadataVersion:       version.Version,
 		MetadataTable:         TableDirectoryUsers,
 		"snapshot_date":       "2026-07-01",
@@ -101,7 +102,7 @@ func TestFileMetadata(t *testing.T) {
 }
 
 func TestSnappy(t *testing.T) {
-	store, _ := writeAll(t, WriterOptions{Compression: "SNAPPY"}, fixtureGroups(t))
+	store, _ := writeAll(t, Options{Compression: "SNAPPY"}, fixtureGroups(t))
 	f := openFile(t, store.parts[0].Bytes())
 	for _, cc := range f.Metadata().RowGroups[0].Columns {
 		if cc.MetaData.Codec != format.Snappy {
@@ -114,7 +115,7 @@ func TestSnappy(t *testing.T) {
 }
 
 func TestEmptySnapshot(t *testing.T) {
-	store, parts := writeAll[DirectoryGroupMembership](t, WriterOptions{})
+	store, parts := writeAll[DirectoryGroupMembership](t, Options{})
 	if len(parts) != 1 || parts[0].Rows != 0 || parts[0].Index != 0 {
 		t.Fatalf("parts = %+v, want one empty part 0", parts)
 	}
@@ -123,10 +124,10 @@ func TestEmptySnapshot(t *testing.T) {
 	if f.NumRows() != 0 {
 		t.Errorf("NumRows = %d", f.NumRows())
 	}
-	if v, _ := f.Lookup(MetadataSchemaVersion); v != Version {
+	if v, _ := f.Lookup(MetadataSchemaVersion); v != schema.Version {
 		t.Errorf("empty file lacks the schema version metadata")
 	}
-	tb, _ := TableByName(TableMemberships)
+	tb, _ := schema.TableByName(TableMemberships)
 	if !parquet.EqualNodes(f.Schema(), tb.Schema) {
 		t.Errorf("empty file schema\n%v\nwant\n%v", f.Schema(), tb.Schema)
 	}
@@ -161,7 +162,7 @@ func manyUsers(n int) []DirectoryUser {
 func TestRowGroupBounds(t *testing.T) {
 	rows := manyUsers(2_345)
 	t.Run("rows", func(t *testing.T) {
-		store, parts := writeAll(t, WriterOptions{MaxRowsPerRowGroup: 500}, rows[:1000], rows[1000:])
+		store, parts := writeAll(t, Options{MaxRowsPerRowGroup: 500}, rows[:1000], rows[1000:])
 		f := openFile(t, store.parts[0].Bytes())
 		var sizes []int64
 		for _, rg := range f.RowGroups() {
@@ -179,7 +180,7 @@ func TestRowGroupBounds(t *testing.T) {
 	})
 	t.Run("bytes", func(t *testing.T) {
 		const limit = 32 << 10
-		store, _ := writeAll(t, WriterOptions{MaxRowGroupBytes: limit, PageBufferSize: 8 << 10}, rows)
+		store, _ := writeAll(t, Options{MaxRowGroupBytes: limit, PageBufferSize: 8 << 10}, rows)
 		f := openFile(t, store.parts[0].Bytes())
 		if n := len(f.RowGroups()); n < 3 {
 			t.Fatalf("%d row groups, want several of at most ~%d bytes", n, limit)
@@ -201,7 +202,7 @@ func TestRollover(t *testing.T) {
 	rows := manyUsers(5_000)
 	const limit = 64 << 10
 	store := &memStore{t: t}
-	w, err := NewWriter[DirectoryUser](store.open, WriterOptions{MaxFileBytes: limit, MaxRowGroupBytes: 16 << 10, PageBufferSize: 4 << 10})
+	w, err := NewWriter[DirectoryUser](store.open, Options{MaxFileBytes: limit, MaxRowGroupBytes: 16 << 10, PageBufferSize: 4 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestRollover(t *testing.T) {
 		if int64(len(got)) != p.Rows {
 			t.Errorf("part %d has %d rows, Part says %d", i, len(got), p.Rows)
 		}
-		if v, _ := openFile(t, data).Lookup(MetadataSchemaVersion); v != Version {
+		if v, _ := openFile(t, data).Lookup(MetadataSchemaVersion); v != schema.Version {
 			t.Errorf("part %d lacks metadata", i)
 		}
 		all = append(all, got...)
@@ -266,7 +267,7 @@ func TestPipe(t *testing.T) {
 			return nil, errors.New("unexpected second part")
 		}
 		return pw, nil
-	}, WriterOptions{MaxRowGroupBytes: 64 << 10})
+	}, Options{MaxRowGroupBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +291,7 @@ func TestAbort(t *testing.T) {
 	rows := manyUsers(10)
 	t.Run("CloseWithError", func(t *testing.T) {
 		store := &memStore{t: t}
-		w, _ := NewWriter[DirectoryUser](store.open, WriterOptions{})
+		w, _ := NewWriter[DirectoryUser](store.open, Options{})
 		if err := w.Write(rows); err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +313,7 @@ func TestAbort(t *testing.T) {
 		var closed int
 		w, _ := NewWriter[DirectoryUser](func(int) (io.WriteCloser, error) {
 			return closerFunc{Writer: io.Discard, close: func() error { closed++; return nil }}, nil
-		}, WriterOptions{})
+		}, Options{})
 		if err := w.Write(rows); err != nil {
 			t.Fatal(err)
 		}
@@ -320,13 +321,13 @@ func TestAbort(t *testing.T) {
 		if closed != 1 {
 			t.Errorf("destination closed %d times, want 1", closed)
 		}
-		if _, err := w.Close(); err == nil || !strings.HasPrefix(err.Error(), "schema: ") {
+		if _, err := w.Close(); err == nil || !strings.HasPrefix(err.Error(), "parquetfile: ") {
 			t.Errorf("Close after Abort(nil) = %v", err)
 		}
 	})
 	t.Run("before any row", func(t *testing.T) {
 		store := &memStore{t: t}
-		w, _ := NewWriter[DirectoryUser](store.open, WriterOptions{})
+		w, _ := NewWriter[DirectoryUser](store.open, Options{})
 		w.Abort(errors.New("stop"))
 		if len(store.parts) != 0 {
 			t.Errorf("Abort opened a part")
@@ -334,7 +335,7 @@ func TestAbort(t *testing.T) {
 	})
 	t.Run("after Close", func(t *testing.T) {
 		store := &memStore{t: t}
-		w, _ := NewWriter[DirectoryUser](store.open, WriterOptions{})
+		w, _ := NewWriter[DirectoryUser](store.open, Options{})
 		if err := w.Write(rows); err != nil {
 			t.Fatal(err)
 		}
@@ -358,9 +359,9 @@ func (c closerFunc) Close() error { return c.close() }
 func TestWriterErrors(t *testing.T) {
 	rows := manyUsers(3000)
 	t.Run("open", func(t *testing.T) {
-		w, _ := NewWriter[DirectoryUser](func(n int) (io.WriteCloser, error) { return nil, errors.New("s3: access denied") }, WriterOptions{})
+		w, _ := NewWriter[DirectoryUser](func(n int) (io.WriteCloser, error) { return nil, errors.New("s3: access denied") }, Options{})
 		err := w.Write(rows)
-		if err == nil || err.Error() != "schema: opening part 0: s3: access denied" {
+		if err == nil || err.Error() != "parquetfile: opening part 0: s3: access denied" {
 			t.Errorf("Write = %v", err)
 		}
 		if _, err := w.Close(); err == nil {
@@ -369,7 +370,7 @@ func TestWriterErrors(t *testing.T) {
 	})
 	t.Run("write", func(t *testing.T) {
 		store := &memStore{t: t}
-		w, _ := NewWriter[DirectoryUser](store.open, WriterOptions{MaxRowsPerRowGroup: 100})
+		w, _ := NewWriter[DirectoryUser](store.open, Options{MaxRowsPerRowGroup: 100})
 		if err := w.Write(rows[:1]); err != nil {
 			t.Fatal(err)
 		}
@@ -399,17 +400,17 @@ func TestWriterErrors(t *testing.T) {
 			wc, _ := store.open(n)
 			wc.(*memPart).closeErr = errors.New("upload failed")
 			return wc, nil
-		}, WriterOptions{})
+		}, Options{})
 		if err := w.Write(rows); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Close(); err == nil || err.Error() != "schema: committing part 0: upload failed" {
+		if _, err := w.Close(); err == nil || err.Error() != "parquetfile: committing part 0: upload failed" {
 			t.Errorf("Close = %v", err)
 		}
 	})
 	t.Run("options", func(t *testing.T) {
 		open := (&memStore{t: t}).open
-		for _, o := range []WriterOptions{
+		for _, o := range []Options{
 			{Compression: "gzip"},
 			{MaxRowsPerRowGroup: -1},
 			{MaxRowGroupBytes: -1},
@@ -417,11 +418,11 @@ func TestWriterErrors(t *testing.T) {
 			{PageBufferSize: -1},
 			{Metadata: map[string]string{MetadataSchemaVersion: "2"}},
 		} {
-			if _, err := NewWriter[DirectoryUser](open, o); err == nil || !strings.HasPrefix(err.Error(), "schema: ") {
-				t.Errorf("NewWriter(%+v) = %v, want a schema: error", o, err)
+			if _, err := NewWriter[DirectoryUser](open, o); err == nil || !strings.HasPrefix(err.Error(), "parquetfile: ") {
+				t.Errorf("NewWriter(%+v) = %v, want a parquetfile: error", o, err)
 			}
 		}
-		if _, err := NewWriter[DirectoryUser](nil, WriterOptions{}); err == nil {
+		if _, err := NewWriter[DirectoryUser](nil, Options{}); err == nil {
 			t.Error("NewWriter(nil opener) succeeded")
 		}
 	})
@@ -431,7 +432,7 @@ func TestWriteReusesNoInput(t *testing.T) {
 	rows := manyUsers(3)
 	want := manyUsers(3)
 	store := &memStore{t: t}
-	w, _ := NewWriter[DirectoryUser](store.open, WriterOptions{})
+	w, _ := NewWriter[DirectoryUser](store.open, Options{})
 	if err := w.Write(rows); err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +461,7 @@ func TestDictionaryFallback(t *testing.T) {
 			ExportedAt:     exportedAtMillis,
 		}
 	}
-	opts := WriterOptions{MaxRowGroupBytes: 64 << 20, PageBufferSize: 16 << 10}
+	opts := Options{MaxRowGroupBytes: 64 << 20, PageBufferSize: 16 << 10}
 	store, _ := writeAll(t, opts, rows)
 	data := store.parts[0].Bytes()
 	f := openFile(t, data)

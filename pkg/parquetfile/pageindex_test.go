@@ -1,4 +1,4 @@
-package schema
+package parquetfile
 
 // Athena engine 3 (Trino) answers "WHERE id = '…'" through the row group
 // statistics and the page index (ColumnIndex min/max per page, OffsetIndex
@@ -22,7 +22,7 @@ import (
 
 func TestPageIndexEqualityLookup(t *testing.T) {
 	rows := manyUsers(6_000) // IDs ascending, as WorkOS lists them; emails in random order
-	store, _ := writeAll(t, WriterOptions{MaxRowsPerRowGroup: 2_000, PageBufferSize: 4 << 10}, rows)
+	store, _ := writeAll(t, Options{MaxRowsPerRowGroup: 2_000, PageBufferSize: 4 << 10}, rows)
 	data := store.parts[0].Bytes()
 	f := openFile(t, data)
 	if n := len(f.RowGroups()); n != 3 {

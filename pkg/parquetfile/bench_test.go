@@ -1,4 +1,4 @@
-package schema
+package parquetfile
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
@@ -30,7 +31,7 @@ import (
 //
 // Run it with
 //
-//	go test ./pkg/schema -run XXX -bench WriterPeakHeap -benchtime 1x
+//	go test ./pkg/parquetfile -run XXX -bench WriterPeakHeap -benchtime 1x
 func BenchmarkWriterPeakHeap(b *testing.B) {
 	for _, n := range []int{10_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
@@ -94,7 +95,7 @@ func writeSyntheticUsers(tb testing.TB, n int, checkpoints bool) writeResult {
 	base := heapObjects()
 	stop := sampleHeap()
 
-	w, err := NewWriter[DirectoryUser](func(int) (io.WriteCloser, error) { return &countingSink{}, nil }, WriterOptions{})
+	w, err := NewWriter[DirectoryUser](func(int) (io.WriteCloser, error) { return &countingSink{}, nil }, Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func writeSyntheticUsers(tb testing.TB, n int, checkpoints bool) writeResult {
 	for i := range n {
 		u := gen.user(i)
 		r.jsonBytes += enc.size(tb, &u)
-		page = append(page, FromDirectoryUser(&u, exported))
+		page = append(page, schema.FromDirectoryUser(&u, exported))
 		if len(page) == cap(page) || i == n-1 {
 			if err := w.Write(page); err != nil {
 				tb.Fatal(err)
@@ -294,7 +295,7 @@ func (g *userGen) user(i int) workos.DirectoryUser {
 	u.OrganizationID = fmt.Sprintf("org_01HX%022d", dir)
 	u.IdpID = fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", g.rng.Uint32(), g.rng.IntN(1<<16), g.rng.IntN(1<<12), g.rng.IntN(1<<12), g.rng.Uint64()&(1<<48-1))
 	u.Email = &email
-	u.Emails = []workos.DirectoryUserEmail{{Primary: ptr(true), Type: ptr("work"), Value: &email}}
+	u.Emails = []workos.DirectoryUserEmail{{Primary: new(true), Type: new("work"), Value: &email}}
 	u.CreatedAt = workos.Time{Time: created}
 	u.UpdatedAt = workos.Time{Time: created.Add(time.Duration(g.rng.IntN(1e6)) * time.Second)}
 	return u

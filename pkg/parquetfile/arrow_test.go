@@ -1,4 +1,4 @@
-package schema
+package parquetfile
 
 // These tests read the files back with a second, independent Parquet
 // implementation: the pure-Go reader of Apache Arrow.
@@ -19,26 +19,28 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	pqschema "github.com/apache/arrow-go/v18/parquet/schema"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/dsync-export/dsync-export/pkg/schema"
 )
 
 func TestArrowReadsFixtures(t *testing.T) {
-	t.Run(TableDirectories, func(t *testing.T) { arrowCheck(t, TableDirectories, fixtureDirectories(t), WriterOptions{}) })
-	t.Run(TableDirectoryUsers, func(t *testing.T) { arrowCheck(t, TableDirectoryUsers, fixtureUsers(t), WriterOptions{}) })
+	t.Run(TableDirectories, func(t *testing.T) { arrowCheck(t, TableDirectories, fixtureDirectories(t), Options{}) })
+	t.Run(TableDirectoryUsers, func(t *testing.T) { arrowCheck(t, TableDirectoryUsers, fixtureUsers(t), Options{}) })
 	t.Run(TableDirectoryGroups, func(t *testing.T) {
-		arrowCheck(t, TableDirectoryGroups, fixtureGroups(t), WriterOptions{Compression: "snappy"})
+		arrowCheck(t, TableDirectoryGroups, fixtureGroups(t), Options{Compression: "snappy"})
 	})
-	t.Run(TableMemberships, func(t *testing.T) { arrowCheck(t, TableMemberships, fixtureMemberships(t), WriterOptions{}) })
+	t.Run(TableMemberships, func(t *testing.T) { arrowCheck(t, TableMemberships, fixtureMemberships(t), Options{}) })
 	t.Run("many row groups", func(t *testing.T) {
-		arrowCheck(t, TableDirectoryUsers, manyUsers(4_000), WriterOptions{MaxRowsPerRowGroup: 1_000, PageBufferSize: 8 << 10})
+		arrowCheck(t, TableDirectoryUsers, manyUsers(4_000), Options{MaxRowsPerRowGroup: 1_000, PageBufferSize: 8 << 10})
 	})
-	t.Run("empty", func(t *testing.T) { arrowCheck(t, TableDirectoryGroups, []DirectoryGroup{}, WriterOptions{}) })
+	t.Run("empty", func(t *testing.T) { arrowCheck(t, TableDirectoryGroups, []DirectoryGroup{}, Options{}) })
 }
 
 // arrowCheck writes rows and checks, with arrow-go, the Parquet types of every
 // column, the row count, the metadata and every value.
-func arrowCheck[T any](t *testing.T, table string, rows []T, opts WriterOptions) {
+func arrowCheck[T any](t *testing.T, table string, rows []T, opts Options) {
 	t.Helper()
-	tb, _ := TableByName(table)
+	tb, _ := schema.TableByName(table)
 	store, _ := writeAll(t, opts, rows)
 	data := store.parts[0].Bytes()
 
@@ -51,7 +53,7 @@ func arrowCheck[T any](t *testing.T, table string, rows []T, opts WriterOptions)
 		t.Errorf("arrow: %d rows, want %d", rdr.NumRows(), len(rows))
 	}
 	kv := rdr.MetaData().KeyValueMetadata()
-	for key, want := range map[string]string{MetadataSchemaVersion: Version, MetadataTable: table} {
+	for key, want := range map[string]string{MetadataSchemaVersion: schema.Version, MetadataTable: table} {
 		if got := kv.FindValue(key); got == nil || *got != want {
 			t.Errorf("arrow: metadata %s = %v, want %q", key, got, want)
 		}
@@ -131,7 +133,7 @@ func arrowCheck[T any](t *testing.T, table string, rows []T, opts WriterOptions)
 		for _, chunk := range tbl.Column(i).Data().Chunks() {
 			got = append(got, arrowValues(t, chunk)...)
 		}
-		want := goValues(rows, tb, c.Name)
+		want := goValues(rows, c.Name)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: arrow values (-want +got):\n%s", c.Name, diff)
 		}
@@ -184,8 +186,8 @@ func arrowValues(t *testing.T, a arrow.Array) []any {
 }
 
 // goValues returns the values of one column of rows, as arrowValues would.
-func goValues[T any](rows []T, tb Table, column string) []any {
-	sf, _ := tb.field(column)
+func goValues[T any](rows []T, column string) []any {
+	sf, _ := structField[T](column)
 	out := make([]any, len(rows))
 	for i := range rows {
 		v := reflect.ValueOf(rows[i]).FieldByIndex(sf.Index)
