@@ -26,9 +26,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 	"github.com/dsync-export/dsync-export/internal/testenv/rie"
@@ -63,6 +65,7 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		out       = fs.String("out", "", "folder for the built bootstrap (default: bin/invoke/<LogicalId> at the module root)")
 		timeout   = fs.Int("timeout", 0, "function timeout in seconds (default: the template's Timeout)")
 		logLevel  = fs.String("rie-log-level", "error", "log level of the emulator itself (debug, info, warn, error)")
+		today     = fs.Bool("today", true, "move every YYYY-MM-DD date in the event to today (UTC): the export refuses a snapshot date more than a day from today, and the sample events are dated 2026-11-28")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./cmd/invoke --function export|verify --event FILE [--env events/env.json]\n\n")
@@ -129,6 +132,9 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 	if err != nil {
 		return fail(err)
 	}
+	if *today {
+		event = moveDatesTo(event, time.Now().UTC())
+	}
 
 	emulator, err := rie.BuildEmulator(ctx, filepath.Join(root, "bin"))
 	if err != nil {
@@ -183,4 +189,13 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+var dateRE = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}\b`)
+
+// moveDatesTo replaces every YYYY-MM-DD date in an event with now's date, so
+// a sample event describes today: the scheduled event's time keeps its time
+// of day, and a manifest's key gets today's dt.
+func moveDatesTo(event []byte, now time.Time) []byte {
+	return dateRE.ReplaceAll(event, []byte(now.Format("2006-01-02")))
 }

@@ -240,3 +240,12 @@ func TestRunUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestMoveDatesToToday(t *testing.T) {
+	now := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	in := []byte(`{"time":"2026-11-28T02:00:00Z","detail":{"object":{"key":"workos/_manifests/dt=2026-11-28/manifest.json"}},"id":"cdc73f9d-aea9-11e3"}`)
+	want := `{"time":"2026-12-06T02:00:00Z","detail":{"object":{"key":"workos/_manifests/dt=2026-12-06/manifest.json"}},"id":"cdc73f9d-aea9-11e3"}`
+	if got := string(moveDatesTo(in, now)); got != want {
+		t.Errorf("moveDatesTo:\n got %s\nwant %s", got, want)
+	}
+}
