@@ -191,7 +191,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-var dateRE = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}\b`)
+var dateRE = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}`)
 
 // moveDatesTo replaces every YYYY-MM-DD date in an event with now's date, so
 // a sample event describes today: the scheduled event's time keeps its time
