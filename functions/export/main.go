@@ -18,28 +18,24 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/secret"
 )
 
 func main() {
-	if lambdafn.InLambda(os.Getenv) {
+	lambdafn.Main(func() (func(context.Context, export.Input) (Output, error), error) {
 		setMemoryLimit(os.Getenv)
 		h, err := newHandler(context.Background(), os.Getenv, lambdafn.NewLambdaLogger(), os.Stdout)
 		if err != nil {
-			// Fails the init phase: the message lands in the function's log.
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			return nil, err
 		}
-		lambda.Start(h.Handle)
-		return
-	}
-	os.Exit(runLocal(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+		return h.Handle, nil
+	}, func(args []string) int { return runLocal(args, os.Getenv, os.Stdout, os.Stderr) })
 }
 
 // newHandler builds the handler from the environment: config, object store,

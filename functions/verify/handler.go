@@ -114,8 +114,15 @@ func (h *handler) Handle(ctx context.Context, in Input) (*verify.Report, error) 
 	}
 	if !rep.Valid {
 		log.Error("snapshot is invalid", "failed_checks", rep.Failed())
-		return nil, fmt.Errorf("verify: snapshot %s in %s is invalid: failed checks: %s (the report is in the function's log)",
-			date, h.cfg.Destination, strings.Join(rep.Failed(), ", "))
+		first := ""
+		for _, c := range rep.Checks {
+			if !c.OK && len(c.Errors) > 0 {
+				first = fmt.Sprintf("; first problem (%s): %s", c.Name, c.Errors[0])
+				break
+			}
+		}
+		return nil, fmt.Errorf("verify: snapshot %s in %s is invalid: failed checks: %s%s (the whole report is in the function's log)",
+			date, h.cfg.Destination, strings.Join(rep.Failed(), ", "), first)
 	}
 	log.Info("snapshot is valid", "files", rep.Stats.Files, "rows", rep.Stats.Rows, "bytes_fetched", rep.Stats.BytesFetched)
 	return rep, nil

@@ -23,7 +23,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -32,20 +31,17 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/secret"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/verify"
 )
 
 func main() {
-	if lambdafn.InLambda(os.Getenv) {
+	lambdafn.Main(func() (func(context.Context, Input) (*verify.Report, error), error) {
 		h, err := newHandler(context.Background(), os.Getenv, os.Stdout, func(config) *slog.Logger { return lambdafn.NewLambdaLogger() })
 		if err != nil {
-			// Fails the init phase: the message lands in the function's log.
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			return nil, err
 		}
-		lambda.Start(h.Handle)
-		return
-	}
-	os.Exit(runLocal(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+		return h.Handle, nil
+	}, func(args []string) int { return runLocal(args, os.Getenv, os.Stdout, os.Stderr) })
 }
 
 // configError marks configuration errors (exit status 2 outside Lambda).

@@ -1,9 +1,13 @@
 package lambdafn
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
@@ -21,4 +25,21 @@ func NewLambdaLogger() *slog.Logger { return slog.New(lambdacontext.NewLogHandle
 // (the terminal's stderr) at level (LOG_LEVEL).
 func NewLocalLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// Main is the main function of both functions. Inside Lambda it builds the
+// handler once per cold start (a build error fails the init phase, and its
+// message lands in the function's log) and serves invocations; anywhere
+// else it runs local once with the command-line arguments and exits with its
+// status.
+func Main[In, Out any](build func() (func(context.Context, In) (Out, error), error), local func(args []string) int) {
+	if !InLambda(os.Getenv) {
+		os.Exit(local(os.Args[1:]))
+	}
+	h, err := build()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
 }
