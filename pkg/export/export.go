@@ -306,7 +306,7 @@ func (r *run) progress(ctx context.Context, err error, total int) error {
 	switch {
 	case errors.Is(err, ErrDeadline):
 		pe.Hint = "Raise the function timeout (at most 900 s), raise EXPORT_CONCURRENCY, or split the export with EXPORT_ORGANIZATION_IDS / EXPORT_DIRECTORY_IDS"
-	case workos.IsUnauthorized(err):
+	case workos.IsUnauthorized(err), workos.IsForbidden(err):
 		pe.Hint = "Fix the WorkOS API key: store a valid secret key (sk_…) with Directory Sync access"
 	}
 	return pe
