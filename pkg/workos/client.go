@@ -432,9 +432,10 @@ func (c *Client) attempt(ctx context.Context, method, target, apiPath string, de
 			Path:       apiPath,
 		}
 		if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
-			e.Location = locationOf(resp)
+			e.Location = locationOf(resp) // the body only repeats it, query included
+		} else {
+			parseErrorBody(e, c.redactBody(body))
 		}
-		parseErrorBody(e, c.redactBody(body))
 		return resp.StatusCode, retryAfter, rid, e
 	}
 
