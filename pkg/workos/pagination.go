@@ -164,7 +164,7 @@ func pages[T any](ctx context.Context, c *Client, lo ListOptions, build func(Lis
 		} else if lo.After != "" {
 			seen[lo.After] = true
 		}
-		for {
+		for n := 1; ; n++ {
 			r, err := build(lo)
 			if err != nil {
 				yield(nil, c.scrub(err))
@@ -186,7 +186,7 @@ func pages[T any](ctx context.Context, c *Client, lo ListOptions, build func(Lis
 				return
 			}
 			if seen[next] {
-				yield(nil, c.scrub(&cursorError{endpoint: r.describe(), cursor: next, requestID: page.RequestID, pages: len(seen)}))
+				yield(nil, c.scrub(&cursorError{endpoint: r.describe(), cursor: next, requestID: page.RequestID, pages: n}))
 				return
 			}
 			seen[next] = true
@@ -233,8 +233,8 @@ func (e *cursorError) Error() string {
 	if rid == "" {
 		rid = "none"
 	}
-	return fmt.Sprintf("workos: %s: the API returned the cursor %q, already followed in this walk (request_id: %s, after %d cursor(s)): "+
-		"stopping, as following it would loop forever; report the request id to WorkOS support", e.endpoint, e.cursor, rid, e.pages)
+	return fmt.Sprintf("workos: %s: the API returned the cursor %q, already followed in this walk (page %d, request_id: %s): "+
+		"stopping, as following it would loop forever; report the request id to WorkOS support", e.endpoint, e.cursor, e.pages, rid)
 }
 
 func (e *cursorError) Is(target error) bool { return target == ErrRepeatedCursor }
