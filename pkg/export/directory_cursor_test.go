@@ -1,6 +1,7 @@
 package export_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,39 +21,48 @@ import (
 
 // The lists an export walks, told apart by path and filter.
 var (
-	isDirectories  = func(r *http.Request) bool { return r.URL.Path == "/directories" }
-	isUsers        = func(r *http.Request) bool { return r.URL.Path == "/directory_users" && r.URL.Query().Get("group") == "" }
-	isGroups       = func(r *http.Request) bool { return r.URL.Path == "/directory_groups" && r.URL.Query().Get("user") == "" }
-	isGroupMembers = func(r *http.Request) bool { return r.URL.Path == "/directory_users" && r.URL.Query().Get("group") != "" }
-	isUserGroups   = func(r *http.Request) bool { return r.URL.Path == "/directory_groups" && r.URL.Query().Get("user") != "" }
+	isDirectories = func(r *http.Request) bool { return r.URL.Path == "/directories" }
+	isUsers       = func(r *http.Request) bool {
+		return r.URL.Path == "/directory_users" && r.URL.Query().Get("group") == ""
+	}
+	isGroups = func(r *http.Request) bool {
+		return r.URL.Path == "/directory_groups" && r.URL.Query().Get("user") == ""
+	}
+	isGroupMembers = func(r *http.Request) bool {
+		return r.URL.Path == "/directory_users" && r.URL.Query().Get("group") != ""
+	}
+	isUserGroups = func(r *http.Request) bool {
+		return r.URL.Path == "/directory_groups" && r.URL.Query().Get("user") != ""
+	}
 )
 
 // rewrite wraps the fake: the answer to a request that match selects is
-// fetched from the fake without the request's after cursor (so scripted
-// cursors never reach it), decoded, handed to edit with the cursor, and sent
-// re-encoded with the fake's headers.
-func rewrite(t *testing.T, match func(*http.Request) bool, edit func(after string, body map[string]any)) func(http.Handler) http.Handler {
+// fetched from the fake (without the after cursor when it is a scripted
+// "cursor_…", which the fake would refuse), decoded, handed to edit with the
+// request, and sent re-encoded with the fake's headers. Values stay raw JSON,
+// so what edit leaves alone is sent byte for byte.
+func rewrite(t *testing.T, match func(*http.Request) bool, edit func(r *http.Request, body map[string]json.RawMessage)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !match(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
-			after := r.URL.Query().Get("after")
 			fwd := r.Clone(r.Context())
-			q := fwd.URL.Query()
-			q.Del("after")
-			fwd.URL.RawQuery = q.Encode()
+			if q := fwd.URL.Query(); strings.HasPrefix(q.Get("after"), "cursor_") {
+				q.Del("after")
+				fwd.URL.RawQuery = q.Encode()
+			}
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, fwd)
 			body := rec.Body.Bytes()
 			if rec.Code == http.StatusOK {
-				var m map[string]any
+				var m map[string]json.RawMessage
 				if err := json.Unmarshal(body, &m); err != nil {
 					t.Errorf("rewrite: the fake's answer to %s is not JSON: %v", r.URL, err)
 				}
-				edit(after, m)
-				body, _ = json.Marshal(m)
+				edit(r, m)
+				body = mustJSON(t, m)
 			}
 			for k, v := range rec.Header() {
 				if k != "Content-Length" {
@@ -93,13 +103,14 @@ func TestExportEndsOnARepeatedCursor(t *testing.T) {
 		for _, sh := range shapes {
 			t.Run(l.name+"/"+sh.name, func(t *testing.T) {
 				var served atomic.Int64
-				wrap := rewrite(t, l.match, func(after string, body map[string]any) {
+				wrap := rewrite(t, l.match, func(r *http.Request, body map[string]json.RawMessage) {
 					served.Add(1)
+					after := r.URL.Query().Get("after")
 					next, ok := sh.next[after]
 					if !ok {
 						t.Errorf("the export sent the after cursor %q, which no page gave", after)
 					}
-					body["list_metadata"] = map[string]any{"before": nil, "after": next}
+					body["list_metadata"] = mustJSON(t, map[string]any{"before": nil, "after": next})
 				})
 				_, client := startFake(t, workostest.Config{Seed: 4, Directories: 2, UsersPerDirectory: 40, GroupsPerDirectory: 3}, wrap)
 				dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
@@ -129,4 +140,16 @@ func TestExportEndsOnARepeatedCursor(t *testing.T) {
 			})
 		}
 	}
+}
+
+// mustJSON encodes v without HTML escapes, which would change raw values.
+func mustJSON(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
