@@ -166,7 +166,10 @@ func (s *Server) SetFaults(f Faults) { s.faults.set(f) }
 // Start listens on addr (for example "127.0.0.1:0"; empty means that) and
 // serves in the background until Close. It returns the base URL with a
 // trailing slash, such as "http://127.0.0.1:4100/".
-func (s *Server) Start(addr string) (baseURL string, err error) {
+func (s *Server) Start(addr string) (baseURL string, err error) { return s.serve(addr, s) }
+
+// serve is Start with the handler to serve: the server, or a wrapper of it.
+func (s *Server) serve(addr string, h http.Handler) (string, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -179,7 +182,7 @@ func (s *Server) Start(addr string) (baseURL string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("workostest: listen on %s: %w", addr, err)
 	}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	s.done = make(chan struct{})
 	srv, done := s.srv, s.done
 	go func() {
