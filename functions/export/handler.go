@@ -77,7 +77,7 @@ func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	ex := &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg, Watch: h.watch}
 	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger, Demo: h.demo})
 	if err != nil {
-		if workos.IsUnauthorized(err) {
+		if workos.IsUnauthorized(err) || workos.IsForbidden(err) {
 			h.keys.Invalidate() // re-read a rotated secret on the next invocation
 			err = fmt.Errorf("%w; the key comes from %s: update it with a valid WorkOS secret key that has Directory Sync access", err, h.keysFrom)
 		}

@@ -99,7 +99,7 @@ func (h *handler) Handle(ctx context.Context, in Input) (*verify.Report, error) 
 	log.Info("verifying snapshot", "sample", h.cfg.Sample)
 	rep, err := verify.Verify(ctx, h.src, date, opts)
 	if err != nil {
-		if workos.IsUnauthorized(err) && h.keys != nil {
+		if (workos.IsUnauthorized(err) || workos.IsForbidden(err)) && h.keys != nil {
 			h.keys.Invalidate() // the next invocation re-reads a rotated secret
 		}
 		log.Error("verification did not finish", "error", err)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
@@ -27,6 +30,12 @@ type dirRun struct {
 
 	users, groups, memberships, pages atomic.Int64
 	skippedGroups, skippedUsers       atomic.Int64
+
+	// rejected counts the rows accept refused; sampleID and sampleReason
+	// describe the first of them.
+	rejected               atomic.Int64
+	sampleOnce             sync.Once
+	sampleID, sampleReason string
 }
 
 // exportDirectory walks one directory's users, groups and memberships.
@@ -35,57 +44,36 @@ type dirRun struct {
 // limited per directory, so the groups walk costs no user budget. On the
 // by_group route the member walks start when the groups are known and share
 // the directory's 4 req/s with the users walk; on the by_user route the users
-// walk feeds user IDs to parallel /directory_groups?user= walks, which only the
-// global limit bounds.
+// walk feeds user IDs to UserRouteParallelism /directory_groups?user= walkers,
+// which only the global limit bounds. The first error cancels the others.
 func (r *run) exportDirectory(ctx context.Context, d *workos.Directory, total int) (snapshot.DirectoryManifest, error) {
 	start := time.Now()
-	dctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	dr := &dirRun{r: r, d: d, ctx: dctx}
+	g, gctx := errgroup.WithContext(ctx)
+	dr := &dirRun{r: r, d: d, ctx: gctx}
 	dr.dm = snapshot.DirectoryManifest{ID: d.ID, OrganizationID: d.OrganizationID, Name: d.Name, Status: snapshot.DirectoryOK}
 	dr.chooseRoute(total)
-
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
-	fail := func(err error) {
-		once.Do(func() {
-			firstErr = err
-			cancel(err)
-		})
-	}
-	spawn := func(f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(); err != nil {
-				fail(err)
-			}
-		}()
-	}
 
 	var userIDs chan string
 	if dr.dm.MembershipRoute == snapshot.RouteByUser {
 		userIDs = make(chan string, 1024)
 		for range r.cfg.UserRouteParallelism {
-			spawn(func() error { return dr.walkByUser(userIDs) })
+			g.Go(func() error { return dr.walkByUser(userIDs) })
 		}
 	}
-	spawn(func() error {
+	g.Go(func() error {
 		if userIDs != nil {
 			defer close(userIDs)
 		}
 		return dr.walkUsers(userIDs)
 	})
-	spawn(dr.walkGroups)
-	wg.Wait()
+	g.Go(dr.walkGroups)
+	firstErr := g.Wait()
 
 	dr.dm.Users = dr.users.Load()
 	dr.dm.Groups = dr.groups.Load()
 	dr.dm.Memberships = dr.memberships.Load()
 	dr.dm.Requests = dr.pages.Load()
+	dr.dm.RowsRejected = dr.rejected.Load()
 	dr.dm.DurationMillis = time.Since(start).Milliseconds()
 	var skipped []string
 	if n := dr.skippedGroups.Load(); n > 0 {
@@ -93,6 +81,11 @@ func (r *run) exportDirectory(ctx context.Context, d *workos.Directory, total in
 	}
 	if n := dr.skippedUsers.Load(); n > 0 {
 		skipped = append(skipped, fmt.Sprintf("%d users were deleted during the export; their memberships are missing", n))
+	}
+	if n := dr.dm.RowsRejected; n > 0 {
+		skipped = append(skipped, fmt.Sprintf("%d rows were skipped: a malformed id, or a directory_id of another directory (e.g. %s)", n, strconv.Quote(dr.sampleID)))
+		r.log.Warn("rows rejected: malformed id or another directory's row",
+			"directory_id", d.ID, "rows_rejected", n, "sample_id", strconv.Quote(dr.sampleID), "reason", dr.sampleReason)
 	}
 	dr.dm.Error = strings.Join(skipped, "; ")
 
@@ -176,21 +169,29 @@ func round2(f float64) float64 { return math.Round(f*100) / 100 }
 func (dr *dirRun) walkUsers(userIDs chan<- string) error {
 	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: dr.r.cfg.Order}, Directory: dr.d.ID}
 	legacy := dr.dm.MembershipRoute == snapshot.RouteLegacy
-	c := dr.r.ex.Client
-	for {
-		page, err := c.ListDirectoryUsers(dr.ctx, opts)
+	at := dr.r.snap.Time
+	for page, err := range dr.r.ex.Client.DirectoryUserPages(dr.ctx, opts) {
 		if err != nil {
 			return fmt.Errorf("list users: %w", err)
 		}
 		dr.pages.Add(1)
-		rows := make([]schema.DirectoryUser, len(page.Data))
+		rows := make([]schema.DirectoryUser, 0, len(page.Data))
 		var ms []schema.DirectoryGroupMembership
+		var ids []string
 		for i := range page.Data {
 			u := &page.Data[i]
-			rows[i] = schema.FromDirectoryUser(u, dr.r.snap.Time)
+			if !dr.accept(u.ID, u.DirectoryID, workos.CheckDirectoryUserID) {
+				continue
+			}
+			rows = append(rows, schema.FromDirectoryUser(u, at))
+			if userIDs != nil {
+				ids = append(ids, u.ID)
+			}
 			if legacy {
 				for _, g := range u.Groups {
-					ms = append(ms, dr.membership(g.ID, u.ID))
+					if dr.accept(g.ID, g.DirectoryID, workos.CheckDirectoryGroupID) {
+						ms = append(ms, schema.NewMembership(dr.d, g.ID, u.ID, at))
+					}
 				}
 			}
 		}
@@ -204,21 +205,15 @@ func (dr *dirRun) walkUsers(userIDs chan<- string) error {
 			}
 			dr.memberships.Add(int64(len(ms)))
 		}
-		if userIDs != nil {
-			for i := range page.Data {
-				select {
-				case userIDs <- page.Data[i].ID:
-				case <-dr.ctx.Done():
-					return context.Cause(dr.ctx)
-				}
+		for _, id := range ids {
+			select {
+			case userIDs <- id:
+			case <-dr.ctx.Done():
+				return context.Cause(dr.ctx)
 			}
 		}
-		after, more := page.NextAfter()
-		if !more || len(page.Data) == 0 {
-			return nil
-		}
-		opts.After = after
 	}
+	return nil
 }
 
 // walkGroups pages through the directory's groups and, on the by_group route,
@@ -227,29 +222,26 @@ func (dr *dirRun) walkGroups() error {
 	opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: dr.r.cfg.Order}, Directory: dr.d.ID}
 	byGroup := dr.dm.MembershipRoute == snapshot.RouteByGroup
 	var groupIDs []string
-	c := dr.r.ex.Client
-	for {
-		page, err := c.ListDirectoryGroups(dr.ctx, opts)
+	for page, err := range dr.r.ex.Client.DirectoryGroupPages(dr.ctx, opts) {
 		if err != nil {
 			return fmt.Errorf("list groups: %w", err)
 		}
 		dr.pages.Add(1)
-		rows := make([]schema.DirectoryGroup, len(page.Data))
+		rows := make([]schema.DirectoryGroup, 0, len(page.Data))
 		for i := range page.Data {
-			rows[i] = schema.FromDirectoryGroup(&page.Data[i], dr.r.snap.Time)
+			g := &page.Data[i]
+			if !dr.accept(g.ID, g.DirectoryID, workos.CheckDirectoryGroupID) {
+				continue
+			}
+			rows = append(rows, schema.FromDirectoryGroup(g, dr.r.snap.Time))
 			if byGroup {
-				groupIDs = append(groupIDs, page.Data[i].ID)
+				groupIDs = append(groupIDs, g.ID)
 			}
 		}
 		if err := dr.r.groups.send(dr.ctx, rows); err != nil {
 			return err
 		}
 		dr.groups.Add(int64(len(rows)))
-		after, more := page.NextAfter()
-		if !more || len(page.Data) == 0 {
-			break
-		}
-		opts.After = after
 	}
 	for _, g := range groupIDs {
 		if err := dr.walkGroupMembers(g); err != nil {
@@ -259,12 +251,12 @@ func (dr *dirRun) walkGroups() error {
 	return nil
 }
 
-// walkGroupMembers walks GET /directory_users?directory=D&group=G.
+// walkGroupMembers walks GET /directory_users?directory=D&group=G. A group
+// deleted since the groups walk saw it is counted and skipped.
 func (dr *dirRun) walkGroupMembers(groupID string) error {
 	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: dr.r.cfg.Order}, Directory: dr.d.ID, Group: groupID}
 	c := dr.r.ex.Client
-	for {
-		page, err := c.ListDirectoryUsers(dr.ctx, opts)
+	for page, err := range c.DirectoryUserPages(dr.ctx, opts) {
 		if err != nil {
 			if workos.IsNotFound(err) && !dr.directoryGone() {
 				if _, gerr := c.GetDirectoryGroup(dr.ctx, groupID); workos.IsNotFound(gerr) {
@@ -275,70 +267,96 @@ func (dr *dirRun) walkGroupMembers(groupID string) error {
 			return fmt.Errorf("list members of group %s: %w", groupID, err)
 		}
 		dr.pages.Add(1)
-		ms := make([]schema.DirectoryGroupMembership, len(page.Data))
+		ms := make([]schema.DirectoryGroupMembership, 0, len(page.Data))
 		for i := range page.Data {
-			ms[i] = dr.membership(groupID, page.Data[i].ID)
+			u := &page.Data[i]
+			if dr.accept(u.ID, u.DirectoryID, workos.CheckDirectoryUserID) {
+				ms = append(ms, schema.NewMembership(dr.d, groupID, u.ID, dr.r.snap.Time))
+			}
 		}
 		if err := dr.r.memberships.send(dr.ctx, ms); err != nil {
 			return err
 		}
 		dr.memberships.Add(int64(len(ms)))
-		after, more := page.NextAfter()
-		if !more || len(page.Data) == 0 {
-			return nil
-		}
-		opts.After = after
 	}
+	return nil
 }
 
-// walkByUser takes user IDs and walks GET /directory_groups?user=U for each.
+// walkByUser takes user IDs and walks GET /directory_groups?user=U for each,
+// handing the membership rows to the writer in batches of membershipBatch.
 func (dr *dirRun) walkByUser(userIDs <-chan string) error {
-	c := dr.r.ex.Client
-	batch := make([]schema.DirectoryGroupMembership, 0, membershipBatch)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := dr.r.memberships.send(dr.ctx, batch); err != nil {
+	var batch []schema.DirectoryGroupMembership
+	for uid := range userIDs {
+		var err error
+		if batch, err = dr.walkUserGroups(uid, batch); err != nil {
 			return err
 		}
-		dr.memberships.Add(int64(len(batch)))
-		batch = make([]schema.DirectoryGroupMembership, 0, membershipBatch)
-		return nil
-	}
-	for uid := range userIDs {
-		opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: dr.r.cfg.Order}, User: uid}
-		for {
-			page, err := c.ListDirectoryGroups(dr.ctx, opts)
-			if err != nil {
-				if workos.IsNotFound(err) && !dr.directoryGone() {
-					if _, uerr := c.GetDirectoryUser(dr.ctx, uid); workos.IsNotFound(uerr) {
-						dr.skippedUsers.Add(1) // deleted after the users walk saw it
-						break
-					}
-				}
-				return fmt.Errorf("list groups of user %s: %w", uid, err)
+		if len(batch) >= membershipBatch {
+			if err := dr.sendMemberships(batch); err != nil {
+				return err
 			}
-			dr.pages.Add(1)
-			for i := range page.Data {
-				batch = append(batch, dr.membership(page.Data[i].ID, uid))
-			}
-			if len(batch) >= membershipBatch {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-			after, more := page.NextAfter()
-			if !more || len(page.Data) == 0 {
-				break
-			}
-			opts.After = after
+			batch = nil
 		}
 	}
 	if err := context.Cause(dr.ctx); err != nil {
 		return err
 	}
-	return flush()
+	return dr.sendMemberships(batch)
+}
+
+// walkUserGroups appends the memberships of user uid to batch. A user deleted
+// since the users walk saw it is counted and skipped.
+func (dr *dirRun) walkUserGroups(uid string, batch []schema.DirectoryGroupMembership) ([]schema.DirectoryGroupMembership, error) {
+	c := dr.r.ex.Client
+	opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: dr.r.cfg.Order}, User: uid}
+	for page, err := range c.DirectoryGroupPages(dr.ctx, opts) {
+		if err != nil {
+			if workos.IsNotFound(err) && !dr.directoryGone() {
+				if _, uerr := c.GetDirectoryUser(dr.ctx, uid); workos.IsNotFound(uerr) {
+					dr.skippedUsers.Add(1) // deleted after the users walk saw it
+					return batch, nil
+				}
+			}
+			return batch, fmt.Errorf("list groups of user %s: %w", uid, err)
+		}
+		dr.pages.Add(1)
+		for i := range page.Data {
+			g := &page.Data[i]
+			if dr.accept(g.ID, g.DirectoryID, workos.CheckDirectoryGroupID) {
+				batch = append(batch, schema.NewMembership(dr.d, g.ID, uid, dr.r.snap.Time))
+			}
+		}
+	}
+	return batch, nil
+}
+
+func (dr *dirRun) sendMemberships(ms []schema.DirectoryGroupMembership) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	if err := dr.r.memberships.send(dr.ctx, ms); err != nil {
+		return err
+	}
+	dr.memberships.Add(int64(len(ms)))
+	return nil
+}
+
+// accept reports whether a row may be written: its id passes check (the
+// prefix of its kind, then a safe character set) and its directory_id is the
+// directory being walked. Every route applies it to every row, so a hostile or
+// broken answer is skipped the same way everywhere; a rejected row is counted
+// and the first one kept as the sample of the directory's warning.
+func (dr *dirRun) accept(id, directoryID string, check func(string) error) bool {
+	err := check(id)
+	if err == nil && directoryID != dr.d.ID {
+		err = fmt.Errorf("row %s has directory_id %s, not the directory being exported", strconv.Quote(id), strconv.Quote(directoryID))
+	}
+	if err == nil {
+		return true
+	}
+	dr.rejected.Add(1)
+	dr.sampleOnce.Do(func() { dr.sampleID, dr.sampleReason = id, err.Error() })
+	return false
 }
 
 // directoryGone reports whether the directory itself answers 404 now: then a
@@ -347,14 +365,4 @@ func (dr *dirRun) walkByUser(userIDs <-chan string) error {
 func (dr *dirRun) directoryGone() bool {
 	_, err := dr.r.ex.Client.GetDirectory(dr.ctx, dr.d.ID)
 	return workos.IsNotFound(err)
-}
-
-func (dr *dirRun) membership(groupID, userID string) schema.DirectoryGroupMembership {
-	return schema.DirectoryGroupMembership{
-		DirectoryID:    dr.d.ID,
-		OrganizationID: dr.d.OrganizationID,
-		GroupID:        groupID,
-		UserID:         userID,
-		ExportedAt:     dr.r.snap.Time,
-	}
 }

@@ -384,7 +384,7 @@ func (r *run) failure(ctx context.Context, err error, total int) error {
 		pe.Hint = "Another export of the same date started later and owns it now; it commits the snapshot. Run one export per date at a time"
 	case errors.Is(err, ErrDeadline):
 		pe.Hint = "Raise the function timeout (at most 900 s), raise EXPORT_CONCURRENCY, or split the export with EXPORT_ORGANIZATION_IDS / EXPORT_DIRECTORY_IDS"
-	case workos.IsUnauthorized(err):
+	case workos.IsUnauthorized(err), workos.IsForbidden(err):
 		pe.Hint = "Fix the WorkOS API key: store a valid secret key (sk_…) with Directory Sync access"
 	}
 	return pe

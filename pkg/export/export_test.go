@@ -31,22 +31,18 @@ const testKey = "sk_test_export_e2e"
 
 var snapTime = time.Date(2026, 11, 28, 2, 0, 0, 123_000_000, time.UTC)
 
-// startFake starts the WorkOS fake on loopback and returns it with a client
-// tuned for tests: fast backoff, short Retry-After cap, no client pacing.
+// startFake starts the WorkOS fake on loopback, wrapped by wrap if not nil,
+// and returns it with a client tuned for tests: fast backoff, short
+// Retry-After cap, no client pacing.
 func startFake(t *testing.T, cfg workostest.Config, wrap func(http.Handler) http.Handler) (*workostest.Server, *workos.Client) {
 	t.Helper()
 	cfg.APIKey = testKey
-	fake, err := workostest.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h http.Handler = fake
+	var wraps []func(http.Handler) http.Handler
 	if wrap != nil {
-		h = wrap(fake)
+		wraps = append(wraps, wrap)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return fake, newClient(t, srv.URL, testKey)
+	fake, base := workostest.Start(t, cfg, wraps...)
+	return fake, newClient(t, base, testKey)
 }
 
 func newClient(t *testing.T, baseURL, key string) *workos.Client {

@@ -93,7 +93,8 @@ func fixtureMemberships(t *testing.T) []DirectoryGroupMembership {
 	var rows []DirectoryGroupMembership
 	for i := range groups {
 		for _, u := range []string{"directory_user_01E1JG7J09H96KYP8HM9B0G5SJ", "directory_user_01HZZZZZZZZZZZZZZZZZZZZZZZ"}[:i%2+1] {
-			rows = append(rows, schema.NewMembership(&groups[i], u, exportedAt))
+			d := workos.Directory{ID: groups[i].DirectoryID, OrganizationID: groups[i].OrganizationID}
+			rows = append(rows, schema.NewMembership(&d, groups[i].ID, u, exportedAt))
 		}
 	}
 	return rows

@@ -95,12 +95,14 @@ func FromDirectoryGroup(g *workos.DirectoryGroup, exportedAt time.Time) Director
 }
 
 // NewMembership returns the memberships row saying that user userID is a
-// member of group g.
-func NewMembership(g *workos.DirectoryGroup, userID string, exportedAt time.Time) DirectoryGroupMembership {
+// member of group groupID of directory d. It is the one mapping of a
+// membership: every membership route of the export, and the tests' expected
+// rows, use it.
+func NewMembership(d *workos.Directory, groupID, userID string, exportedAt time.Time) DirectoryGroupMembership {
 	return DirectoryGroupMembership{
-		DirectoryID:    g.DirectoryID,
-		OrganizationID: g.OrganizationID,
-		GroupID:        g.ID,
+		DirectoryID:    d.ID,
+		OrganizationID: d.OrganizationID,
+		GroupID:        groupID,
 		UserID:         userID,
 		ExportedAt:     millis(exportedAt),
 	}

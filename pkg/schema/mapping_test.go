@@ -197,8 +197,8 @@ func TestFromDirectoryGroup(t *testing.T) {
 }
 
 func TestNewMembership(t *testing.T) {
-	g := workos.DirectoryGroup{ID: "directory_group_1", DirectoryID: "directory_1", OrganizationID: "org_1"}
-	got := NewMembership(&g, "directory_user_1", exportedAt)
+	d := workos.Directory{ID: "directory_1", OrganizationID: "org_1"}
+	got := NewMembership(&d, "directory_group_1", "directory_user_1", exportedAt)
 	want := DirectoryGroupMembership{
 		DirectoryID: "directory_1", OrganizationID: "org_1", GroupID: "directory_group_1",
 		UserID: "directory_user_1", ExportedAt: exportedAtMillis,

@@ -185,6 +185,9 @@ type DirectoryManifest struct {
 	EstimateByUserSec  float64 `json:"estimate_by_user_seconds,omitempty"`
 	Requests           int64   `json:"requests"`
 	DurationMillis     int64   `json:"duration_ms"`
+	// RowsRejected counts the rows skipped because their id is malformed or
+	// their directory_id is not this directory.
+	RowsRejected int64 `json:"rows_rejected,omitempty"`
 }
 
 // APIStats are the WorkOS API statistics of the export.

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,8 +50,10 @@ const maxSuccessBody = 64 << 20
 //
 // Every request goes through one loop that applies the rate limits, retries
 // idempotent requests (GET, DELETE) on 408, 429, 5xx and network errors with
-// exponential backoff, honours Retry-After, and counts Stats. The API key is
-// never included in errors, logs or the Client's printed form.
+// exponential backoff, honours Retry-After, and counts Stats. It follows no
+// redirect: a 3xx answer is an *APIError. The API key is never included in
+// errors (the one exit point, do, removes it from every error's text), logs or
+// the Client's printed form.
 type Client struct {
 	apiKey        string
 	baseURL       *url.URL
@@ -109,7 +114,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	c := &Client{
 		apiKey:        apiKey,
 		baseURL:       base,
-		hc:            &http.Client{Timeout: DefaultTimeout},
+		hc:            &http.Client{Timeout: DefaultTimeout, CheckRedirect: refuseRedirect},
 		maxAttempts:   DefaultMaxAttempts,
 		retryAfterCap: DefaultRetryAfterCap,
 		backoffBase:   DefaultBackoffBase,
@@ -168,17 +173,24 @@ func parseBaseURL(s string) (*url.URL, error) {
 }
 
 // WithHTTPClient sets the HTTP client used for requests. The client is copied,
-// not aliased. The default has a 60 s timeout per attempt.
+// not aliased, and its CheckRedirect is replaced: the client follows no
+// redirect (see Client). The default has a 60 s timeout per attempt.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
 			return errors.New("workos: WithHTTPClient(nil): pass an *http.Client or leave the option out")
 		}
 		cp := *hc
+		cp.CheckRedirect = refuseRedirect
 		c.hc = &cp
 		return nil
 	}
 }
+
+// refuseRedirect makes http.Client return a 3xx response as it is: a redirect
+// followed to another port or host would re-send the API key there, or trust
+// that host's answers. attempt turns the 3xx into an *APIError.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // WithMaxAttempts sets the number of attempts per request, the first included
 // (default 5). n must be at least 1; 1 turns retries off.
@@ -290,6 +302,28 @@ type request struct {
 	perDir    bool
 }
 
+// describe names the request for errors: method, path and filters, without
+// the pagination parameters. An email filter's value is left out (personal
+// data).
+func (r request) describe() string {
+	var f []string
+	for _, k := range slices.Sorted(maps.Keys(r.query)) {
+		switch k {
+		case "limit", "order", "before", "after":
+			continue
+		case "email":
+			f = append(f, "email=…")
+			continue
+		}
+		f = append(f, k+"="+r.query.Get(k))
+	}
+	s := r.method + " /" + r.path
+	if len(f) > 0 {
+		s += "?" + strings.Join(f, "&")
+	}
+	return s
+}
+
 // response is a successful (2xx) response, its body fully read.
 type response struct {
 	status    int
@@ -299,8 +333,16 @@ type response struct {
 // do sends r, retrying as shouldRetry and backoff say, and on a 2xx response
 // passes the body to decode (nil to ignore it). A decode error that means the
 // body was cut short is retried; any other decode error is returned as a
-// *DecodeError. It is the only place in the package that retries.
+// *DecodeError. It is the only place in the package that retries, and the exit
+// point of every request's error: the API key is removed from it (a server
+// can echo the key into a field, and the decode error then quotes it).
 func (c *Client) do(ctx context.Context, r request, decode func([]byte) error) (response, error) {
+	resp, err := c.send(ctx, r, decode)
+	return resp, c.scrub(err)
+}
+
+// send is do without the scrubbing.
+func (c *Client) send(ctx context.Context, r request, decode func([]byte) error) (response, error) {
 	apiPath := "/" + r.path // for errors and logs: no base URL prefix, no query
 	ref, err := url.Parse(r.path)
 	if err != nil {
@@ -347,8 +389,9 @@ func (c *Client) do(ctx context.Context, r request, decode func([]byte) error) (
 
 // attempt sends one HTTP request. It returns the status (0 when there was no
 // response), the Retry-After wait, the request id and an error: a *APIError for
-// a non-2xx status, a *DecodeError for an undecodable 2xx body, or a
-// *netError for a transport failure or a body cut short.
+// a non-2xx status (3xx included: no redirect is followed), a *DecodeError for
+// an undecodable 2xx body, or a *netError for a transport failure or a body
+// cut short.
 func (c *Client) attempt(ctx context.Context, method, target, apiPath string, decode func([]byte) error) (int, time.Duration, string, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, nil)
 	if err != nil {
@@ -388,7 +431,11 @@ func (c *Client) attempt(ctx context.Context, method, target, apiPath string, de
 			Method:     method,
 			Path:       apiPath,
 		}
-		parseErrorBody(e, c.redactBody(body))
+		if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+			e.Location = locationOf(resp) // the body only repeats it, query included
+		} else {
+			parseErrorBody(e, c.redactBody(body))
+		}
 		return resp.StatusCode, retryAfter, rid, e
 	}
 
@@ -416,7 +463,7 @@ func (c *Client) attempt(ctx context.Context, method, target, apiPath string, de
 			Method:     method,
 			Path:       apiPath,
 			RequestID:  rid,
-			RawBody:    truncateString(c.redactString(string(body)), maxRawBody),
+			RawBody:    truncateBytes(c.redactBody(body), maxRawBody),
 			Err:        err,
 		}
 	}
@@ -460,6 +507,70 @@ func finalError(err error, method, apiPath string, attempts int) error {
 	}
 	return err // *APIError, *DecodeError or a request-building error
 }
+
+// locationOf returns the Location of a redirect, without its query (which may
+// carry anything), or "(none)".
+func locationOf(resp *http.Response) string {
+	u, err := resp.Location()
+	if err != nil {
+		if l := resp.Header.Get("Location"); l != "" {
+			return strconv.Quote(l)
+		}
+		return "(none)"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.Redacted()
+}
+
+// scrub removes the API key from err's text, the fields of the package's own
+// error types included, and keeps what errors.Is and errors.As match.
+func (c *Client) scrub(err error) error {
+	if err == nil || !strings.Contains(err.Error(), c.apiKey) {
+		return err
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		ae.Message = c.redactString(ae.Message)
+		ae.Code = c.redactString(ae.Code)
+		ae.ErrorDescription = c.redactString(ae.ErrorDescription)
+		ae.RawBody = c.redactString(ae.RawBody)
+		ae.Location = c.redactString(ae.Location)
+		ae.RequestID = c.redactString(ae.RequestID)
+		if len(ae.Errors) > 0 {
+			ae.Errors = c.redactBody(ae.Errors)
+		}
+	}
+	var de *DecodeError
+	if errors.As(err, &de) {
+		de.RawBody = c.redactString(de.RawBody)
+		de.RequestID = c.redactString(de.RequestID)
+		if de.Err != nil && strings.Contains(de.Err.Error(), c.apiKey) {
+			de.Err = errors.New(c.redactString(de.Err.Error()))
+		}
+	}
+	var ce *cursorError
+	if errors.As(err, &ce) {
+		ce.cursor = c.redactString(ce.cursor)
+		ce.requestID = c.redactString(ce.requestID)
+		ce.endpoint = c.redactString(ce.endpoint)
+	}
+	if !strings.Contains(err.Error(), c.apiKey) {
+		return err
+	}
+	return &redactedError{msg: c.redactString(err.Error()), err: err}
+}
+
+// redactedError is an error whose text held the API key. It does not unwrap
+// (the wrapped errors' text may still hold the key), but it matches what the
+// original matches.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string        { return e.msg }
+func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }
+func (e *redactedError) As(target any) bool   { return errors.As(e.err, target) }
 
 // redact removes the API key from an error's text, in case a transport or a
 // proxy echoes it.

@@ -44,26 +44,36 @@ func (o *ListDirectoriesOptions) request() (request, error) {
 func (c *Client) ListDirectories(ctx context.Context, opts *ListDirectoriesOptions) (*Page[Directory], error) {
 	r, err := opts.request()
 	if err != nil {
-		return nil, err
+		return nil, c.scrub(err)
 	}
 	return listPage[Directory](ctx, c, r)
 }
 
-// Directories iterates over every directory matching opts (which may be nil),
-// fetching pages as needed. It walks the after cursors from opts.After, or the
-// before cursors when only opts.Before is set. On an error it yields the error
-// once and stops.
+// DirectoryPages iterates over the pages of the list ListDirectories returns, from
+// opts (which may be nil) on. It walks the after cursors from opts.After, or
+// the before cursors when only opts.Before is set. On an error, a cursor the
+// API repeats (see ErrRepeatedCursor) included, it yields the error once and
+// stops.
 //
 // WorkOS API docs: https://workos.com/docs/reference/directory-sync/directory/list
-func (c *Client) Directories(ctx context.Context, opts *ListDirectoriesOptions) iter.Seq2[Directory, error] {
+func (c *Client) DirectoryPages(ctx context.Context, opts *ListDirectoriesOptions) iter.Seq2[*Page[Directory], error] {
 	var o ListDirectoriesOptions
 	if opts != nil {
 		o = *opts
 	}
-	return walk(ctx, o.ListOptions, func(ctx context.Context, lo ListOptions) (*Page[Directory], error) {
+	return pages[Directory](ctx, c, o.ListOptions, func(lo ListOptions) (request, error) {
 		o.ListOptions = lo
-		return c.ListDirectories(ctx, &o)
+		return o.request()
 	})
+}
+
+// Directories iterates over every directory matching opts (which may be nil),
+// page by page as DirectoryPages fetches them. On an error it yields the error
+// once and stops.
+//
+// WorkOS API docs: https://workos.com/docs/reference/directory-sync/directory/list
+func (c *Client) Directories(ctx context.Context, opts *ListDirectoriesOptions) iter.Seq2[Directory, error] {
+	return items(c.DirectoryPages(ctx, opts))
 }
 
 // GetDirectory returns the directory with the given ID (directory_…).
@@ -71,7 +81,7 @@ func (c *Client) Directories(ctx context.Context, opts *ListDirectoriesOptions) 
 // WorkOS API docs: https://workos.com/docs/reference/directory-sync/directory/get
 func (c *Client) GetDirectory(ctx context.Context, id string) (*Directory, error) {
 	if err := checkID(kindDirectory, "directory ID", id); err != nil {
-		return nil, err
+		return nil, c.scrub(err)
 	}
 	return getObject[Directory](ctx, c, request{method: http.MethodGet, path: objectPath("directories", id)})
 }
@@ -86,7 +96,7 @@ func (c *Client) GetDirectory(ctx context.Context, id string) (*Directory, error
 // WorkOS API docs: https://workos.com/docs/reference/directory-sync/directory/delete
 func (c *Client) DeleteDirectory(ctx context.Context, id string) error {
 	if err := checkID(kindDirectory, "directory ID", id); err != nil {
-		return err
+		return c.scrub(err)
 	}
 	_, err := c.do(ctx, request{method: http.MethodDelete, path: objectPath("directories", id)}, nil)
 	return err

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxErrorBody is how much of an error response body the client reads.
@@ -21,8 +22,10 @@ const maxRawBody = 2 << 10
 // leniently: {message}, {code,message}, {message,errors}, {error,error_description},
 // a bare JSON string such as "Ratelimited", or anything else (kept in RawBody).
 //
-// Use errors.As to get it, or the IsNotFound, IsRateLimited and IsUnauthorized
-// predicates.
+// A 3xx answer is an APIError too: the client follows no redirect.
+//
+// Use errors.As to get it, or the IsNotFound, IsRateLimited, IsUnauthorized
+// and IsForbidden predicates.
 type APIError struct {
 	StatusCode int    // HTTP status code
 	Code       string // "code" (or OAuth "error") of the body, if any
@@ -36,6 +39,9 @@ type APIError struct {
 	Method           string        // HTTP method of the request
 	Path             string        // API path of the request without query, e.g. /directory_users
 	Attempts         int           // attempts made, including the first
+	// Location is the Location header of a 3xx answer (without its query),
+	// which the client does not follow.
+	Location string
 }
 
 // Error formats the error as
@@ -84,6 +90,10 @@ func (e *APIError) summary() string {
 // hint says how to fix the error.
 func (e *APIError) hint() string {
 	switch s := e.StatusCode; {
+	case s >= 300 && s <= 399:
+		return "the API redirected to " + e.Location + ", and this client follows no redirect " +
+			"(it would send the API key there): set WORKOS_BASE_URL (the client's base URL) to the API's own address, " +
+			"such as https://api.workos.com/, or to the fake's, not to a proxy or an old address that redirects"
 	case s == http.StatusBadRequest:
 		return "the request was not acceptable: check the IDs and filter values"
 	case s == http.StatusUnauthorized:
@@ -115,11 +125,13 @@ func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
 // IsRateLimited reports whether err is, or wraps, an APIError with status 429.
 func IsRateLimited(err error) bool { return hasStatus(err, http.StatusTooManyRequests) }
 
-// IsUnauthorized reports whether err is, or wraps, an APIError with status 401
-// (bad API key) or 403 (key without permission).
-func IsUnauthorized(err error) bool {
-	return hasStatus(err, http.StatusUnauthorized) || hasStatus(err, http.StatusForbidden)
-}
+// IsUnauthorized reports whether err is, or wraps, an APIError with status 401:
+// the API key is wrong, revoked or of another environment.
+func IsUnauthorized(err error) bool { return hasStatus(err, http.StatusUnauthorized) }
+
+// IsForbidden reports whether err is, or wraps, an APIError with status 403:
+// the API key is valid but lacks permission.
+func IsForbidden(err error) bool { return hasStatus(err, http.StatusForbidden) }
 
 func hasStatus(err error, status int) bool {
 	var e *APIError
@@ -233,10 +245,8 @@ func truncateString(s string, n int) string {
 		return s
 	}
 	cut := n
-	for cut > 0 && !utf8RuneStart(s[cut]) {
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
 	return s[:cut] + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -142,20 +142,20 @@ func TestAPIErrorRawBodyTruncated(t *testing.T) {
 func TestPredicates(t *testing.T) {
 	wrap := func(status int) error { return fmt.Errorf("export: %w", &APIError{StatusCode: status}) }
 	tests := []struct {
-		err                         error
-		notFound, limited, unauthed bool
+		err                                    error
+		notFound, limited, unauthed, forbidden bool
 	}{
-		{wrap(404), true, false, false},
-		{wrap(429), false, true, false},
-		{wrap(401), false, false, true},
-		{wrap(403), false, false, true},
-		{wrap(500), false, false, false},
-		{errors.New("workos: other"), false, false, false},
-		{nil, false, false, false},
+		{wrap(404), true, false, false, false},
+		{wrap(429), false, true, false, false},
+		{wrap(401), false, false, true, false},
+		{wrap(403), false, false, false, true},
+		{wrap(500), false, false, false, false},
+		{errors.New("workos: other"), false, false, false, false},
+		{nil, false, false, false, false},
 	}
 	for _, tt := range tests {
-		if IsNotFound(tt.err) != tt.notFound || IsRateLimited(tt.err) != tt.limited || IsUnauthorized(tt.err) != tt.unauthed {
-			t.Errorf("predicates(%v) = %v %v %v", tt.err, IsNotFound(tt.err), IsRateLimited(tt.err), IsUnauthorized(tt.err))
+		if IsNotFound(tt.err) != tt.notFound || IsRateLimited(tt.err) != tt.limited || IsUnauthorized(tt.err) != tt.unauthed || IsForbidden(tt.err) != tt.forbidden {
+			t.Errorf("predicates(%v) = %v %v %v %v", tt.err, IsNotFound(tt.err), IsRateLimited(tt.err), IsUnauthorized(tt.err), IsForbidden(tt.err))
 		}
 	}
 }

@@ -45,7 +45,7 @@ func ExampleClient_DirectoryUsers() {
 	// {Requests:2 Pages:2 Retries:0 RateLimited:0 NetworkErrors:0}
 }
 
-func ExampleClient_ListDirectoryUsers() {
+func ExampleClient_DirectoryUserPages() {
 	srv := fakeWorkOS()
 	defer srv.Close()
 
@@ -54,20 +54,19 @@ func ExampleClient_ListDirectoryUsers() {
 		fmt.Println(err)
 		return
 	}
-	// Page by page, keeping the cursor as a checkpoint.
+	// Page by page, keeping the cursor as a checkpoint: a walk resumed from
+	// it passes it as ListOptions.After. The iterator follows the cursors and
+	// stops with an error if the API hands one back again.
 	opts := &workos.ListDirectoryUsersOptions{Directory: "directory_01ECAZ4NV9QMV47GW873HDCX74"}
-	for {
-		page, err := c.ListDirectoryUsers(context.Background(), opts)
+	for page, err := range c.DirectoryUserPages(context.Background(), opts) {
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
 		fmt.Println(len(page.Data), "user(s)")
-		after, more := page.NextAfter()
-		if !more {
-			break
+		if after, more := page.NextAfter(); more {
+			_ = after // checkpoint here
 		}
-		opts.After = after // checkpoint here
 	}
 	// Output:
 	// 1 user(s)

@@ -14,18 +14,10 @@ import (
 // startFake serves the fake WorkOS on loopback and returns a client for it.
 func startFake(t testing.TB, cfg workostest.Config, opts ...workos.Option) (*workostest.Server, *workos.Client) {
 	t.Helper()
-	fake, err := workostest.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	fake, base := workostest.Start(t, cfg)
 	key := cfg.APIKey
 	if key == "" {
-		key = "sk_test_default"
+		key = workostest.DefaultAPIKey
 	}
 	c, err := workos.NewClient(key, append([]workos.Option{workos.WithBaseURL(base)}, opts...)...)
 	if err != nil {

@@ -46,26 +46,36 @@ func (o *ListDirectoryGroupsOptions) request() (request, error) {
 func (c *Client) ListDirectoryGroups(ctx context.Context, opts *ListDirectoryGroupsOptions) (*Page[DirectoryGroup], error) {
 	r, err := opts.request()
 	if err != nil {
-		return nil, err
+		return nil, c.scrub(err)
 	}
 	return listPage[DirectoryGroup](ctx, c, r)
 }
 
-// DirectoryGroups iterates over every directory group matching opts (which may
-// be nil), fetching pages as needed. It walks the after cursors from
-// opts.After, or the before cursors when only opts.Before is set. On an error
-// it yields the error once and stops.
+// DirectoryGroupPages iterates over the pages of the list ListDirectoryGroups returns, from
+// opts (which may be nil) on. It walks the after cursors from opts.After, or
+// the before cursors when only opts.Before is set. On an error, a cursor the
+// API repeats (see ErrRepeatedCursor) included, it yields the error once and
+// stops.
 //
 // WorkOS API docs: https://workos.com/docs/reference/directory-sync/directory-group/list
-func (c *Client) DirectoryGroups(ctx context.Context, opts *ListDirectoryGroupsOptions) iter.Seq2[DirectoryGroup, error] {
+func (c *Client) DirectoryGroupPages(ctx context.Context, opts *ListDirectoryGroupsOptions) iter.Seq2[*Page[DirectoryGroup], error] {
 	var o ListDirectoryGroupsOptions
 	if opts != nil {
 		o = *opts
 	}
-	return walk(ctx, o.ListOptions, func(ctx context.Context, lo ListOptions) (*Page[DirectoryGroup], error) {
+	return pages[DirectoryGroup](ctx, c, o.ListOptions, func(lo ListOptions) (request, error) {
 		o.ListOptions = lo
-		return c.ListDirectoryGroups(ctx, &o)
+		return o.request()
 	})
+}
+
+// DirectoryGroups iterates over every directory group matching opts (which may be nil),
+// page by page as DirectoryGroupPages fetches them. On an error it yields the error
+// once and stops.
+//
+// WorkOS API docs: https://workos.com/docs/reference/directory-sync/directory-group/list
+func (c *Client) DirectoryGroups(ctx context.Context, opts *ListDirectoryGroupsOptions) iter.Seq2[DirectoryGroup, error] {
+	return items(c.DirectoryGroupPages(ctx, opts))
 }
 
 // GetDirectoryGroup returns the directory group with the given ID (directory_group_…).
@@ -73,7 +83,7 @@ func (c *Client) DirectoryGroups(ctx context.Context, opts *ListDirectoryGroupsO
 // WorkOS API docs: https://workos.com/docs/reference/directory-sync/directory-group/get
 func (c *Client) GetDirectoryGroup(ctx context.Context, id string) (*DirectoryGroup, error) {
 	if err := checkID(kindGroup, "directory group ID", id); err != nil {
-		return nil, err
+		return nil, c.scrub(err)
 	}
 	return getObject[DirectoryGroup](ctx, c, request{method: http.MethodGet, path: objectPath("directory_groups", id)})
 }

@@ -3,6 +3,8 @@ package workos
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"iter"
 	"net/url"
 	"strconv"
@@ -99,13 +101,19 @@ func nextCursor(c *string, n int) (string, bool) {
 	return *c, true
 }
 
-// listPage fetches one page of path with query q.
+// listPage fetches one page of r. A page without a data array ({"object":"list"}
+// or "data": null) is a *DecodeError, not an empty page: an empty list is
+// "data": [], and taking a malformed answer for one would commit a snapshot
+// without rows.
 func listPage[T any](ctx context.Context, c *Client, r request) (*Page[T], error) {
 	var page *Page[T]
 	resp, err := c.do(ctx, r, func(b []byte) error {
 		p := new(Page[T])
 		if err := json.Unmarshal(b, p); err != nil {
 			return err
+		}
+		if p.Data == nil {
+			return errNoData
 		}
 		page = p
 		return nil
@@ -117,6 +125,8 @@ func listPage[T any](ctx context.Context, c *Client, r request) (*Page[T], error
 	c.pages.Add(1)
 	return page, nil
 }
+
+var errNoData = errors.New(`the list has no "data" array (want "data": [...], empty or not)`)
 
 // getObject fetches one object.
 func getObject[T any](ctx context.Context, c *Client, r request) (*T, error) {
@@ -135,15 +145,64 @@ func getObject[T any](ctx context.Context, c *Client, r request) (*T, error) {
 	return out, nil
 }
 
-// walk iterates over every item of a list, page by page, starting from lo.
-// It follows after cursors, or before cursors when lo.Before is set and
-// lo.After is not. It yields an error once and stops; it stops when the
-// cursor is null, a page is empty, or yield returns false.
-func walk[T any](ctx context.Context, lo ListOptions, fetch func(context.Context, ListOptions) (*Page[T], error)) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
+// pages iterates over the pages of one list, starting from lo. build turns
+// the pagination options into the request of the list (its path and
+// filters). It follows after cursors, or before cursors when lo.Before is set
+// and lo.After is not, and stops when the cursor is null, a page is empty, or
+// yield returns false. On an error it yields it once and stops.
+//
+// It remembers every cursor of the walk: a cursor that comes back, right away
+// (A→A) or after a cycle (A→B→A), would loop forever, so it ends the walk with
+// an error that matches ErrRepeatedCursor and names the endpoint and the
+// cursor. Every list iterator of the package is built on it.
+func pages[T any](ctx context.Context, c *Client, lo ListOptions, build func(ListOptions) (request, error)) iter.Seq2[*Page[T], error] {
+	return func(yield func(*Page[T], error) bool) {
 		backward := lo.Before != "" && lo.After == ""
-		for {
-			page, err := fetch(ctx, lo)
+		seen := map[string]bool{}
+		if backward {
+			seen[lo.Before] = true
+		} else if lo.After != "" {
+			seen[lo.After] = true
+		}
+		for n := 1; ; n++ {
+			r, err := build(lo)
+			if err != nil {
+				yield(nil, c.scrub(err))
+				return
+			}
+			page, err := listPage[T](ctx, c, r)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(page, nil) {
+				return
+			}
+			next, ok := page.NextAfter()
+			if backward {
+				next, ok = page.NextBefore()
+			}
+			if !ok {
+				return
+			}
+			if seen[next] {
+				yield(nil, c.scrub(&cursorError{endpoint: r.describe(), cursor: next, requestID: page.RequestID, pages: n}))
+				return
+			}
+			seen[next] = true
+			if backward {
+				lo.Before = next
+			} else {
+				lo.After = next
+			}
+		}
+	}
+}
+
+// items iterates over the items of the pages of seq.
+func items[T any](seq iter.Seq2[*Page[T], error]) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for page, err := range seq {
 			if err != nil {
 				var zero T
 				yield(zero, err)
@@ -154,42 +213,31 @@ func walk[T any](ctx context.Context, lo ListOptions, fetch func(context.Context
 					return
 				}
 			}
-			var next string
-			var ok bool
-			if backward {
-				next, ok = page.NextBefore()
-			} else {
-				next, ok = page.NextAfter()
-			}
-			if !ok {
-				return
-			}
-			prev := lo.After
-			if backward {
-				prev = lo.Before
-			}
-			if next == prev {
-				var zero T
-				yield(zero, &cursorError{cursor: next, requestID: page.RequestID})
-				return
-			}
-			if backward {
-				lo.Before = next
-			} else {
-				lo.After = next
-			}
 		}
 	}
 }
 
-// cursorError is a page whose next cursor equals the one just sent; following
-// it would loop forever.
-type cursorError struct{ cursor, requestID string }
+// ErrRepeatedCursor is matched (with errors.Is) by the error a list iterator
+// ends with when the API hands back a cursor it already gave in the same walk.
+var ErrRepeatedCursor = errors.New("workos: the API repeated a cursor")
+
+// cursorError is a page whose next cursor was already followed in this walk;
+// following it again would loop forever.
+type cursorError struct {
+	endpoint, cursor, requestID string
+	pages                       int
+}
 
 func (e *cursorError) Error() string {
-	return "workos: the API returned the cursor " + strconv.Quote(e.cursor) +
-		" it was sent (request_id: " + e.requestID + "): stopping to avoid an endless walk; report the request id to WorkOS support"
+	rid := e.requestID
+	if rid == "" {
+		rid = "none"
+	}
+	return fmt.Sprintf("workos: %s: the API returned the cursor %q, already followed in this walk (page %d, request_id: %s): "+
+		"stopping, as following it would loop forever; report the request id to WorkOS support", e.endpoint, e.cursor, e.pages, rid)
 }
+
+func (e *cursorError) Is(target error) bool { return target == ErrRepeatedCursor }
 
 func setIf(q url.Values, key, value string) {
 	if value != "" {

@@ -58,26 +58,36 @@ func (o *ListDirectoryUsersOptions) request() (request, error) {
 func (c *Client) ListDirectoryUsers(ctx context.Context, opts *ListDirectoryUsersOptions) (*Page[DirectoryUser], error) {
 	r, err := opts.request()
 	if err != nil {
-		return nil, err
+		return nil, c.scrub(err)
 	}
 	return listPage[DirectoryUser](ctx, c, r)
 }
 
-// DirectoryUsers iterates over every directory user matching opts (which may
-// be nil), fetching pages as needed. It walks the after cursors from
-// opts.After, or the before cursors when only opts.Before is set. On an error
-// it yields the error once and stops.
+// DirectoryUserPages iterates over the pages of the list ListDirectoryUsers returns, from
+// opts (which may be nil) on. It walks the after cursors from opts.After, or
+// the before cursors when only opts.Before is set. On an error, a cursor the
+// API repeats (see ErrRepeatedCursor) included, it yields the error once and
+// stops.
 //
 // WorkOS API docs: https://workos.com/docs/reference/directory-sync/directory-user/list
-func (c *Client) DirectoryUsers(ctx context.Context, opts *ListDirectoryUsersOptions) iter.Seq2[DirectoryUser, error] {
+func (c *Client) DirectoryUserPages(ctx context.Context, opts *ListDirectoryUsersOptions) iter.Seq2[*Page[DirectoryUser], error] {
 	var o ListDirectoryUsersOptions
 	if opts != nil {
 		o = *opts
 	}
-	return walk(ctx, o.ListOptions, func(ctx context.Context, lo ListOptions) (*Page[DirectoryUser], error) {
+	return pages[DirectoryUser](ctx, c, o.ListOptions, func(lo ListOptions) (request, error) {
 		o.ListOptions = lo
-		return c.ListDirectoryUsers(ctx, &o)
+		return o.request()
 	})
+}
+
+// DirectoryUsers iterates over every directory user matching opts (which may be nil),
+// page by page as DirectoryUserPages fetches them. On an error it yields the error
+// once and stops.
+//
+// WorkOS API docs: https://workos.com/docs/reference/directory-sync/directory-user/list
+func (c *Client) DirectoryUsers(ctx context.Context, opts *ListDirectoryUsersOptions) iter.Seq2[DirectoryUser, error] {
+	return items(c.DirectoryUserPages(ctx, opts))
 }
 
 // GetDirectoryUser returns the directory user with the given ID (directory_user_…).
@@ -85,7 +95,7 @@ func (c *Client) DirectoryUsers(ctx context.Context, opts *ListDirectoryUsersOpt
 // WorkOS API docs: https://workos.com/docs/reference/directory-sync/directory-user/get
 func (c *Client) GetDirectoryUser(ctx context.Context, id string) (*DirectoryUser, error) {
 	if err := checkID(kindUser, "directory user ID", id); err != nil {
-		return nil, err
+		return nil, c.scrub(err)
 	}
 	return getObject[DirectoryUser](ctx, c, request{method: http.MethodGet, path: objectPath("directory_users", id)})
 }

@@ -49,6 +49,19 @@ func checkID(k idKind, what, id string) error {
 	return nil
 }
 
+// CheckDirectoryID, CheckDirectoryUserID and CheckDirectoryGroupID report
+// whether id is a well-formed ID of that kind: its prefix followed by ASCII
+// letters, digits, '_' or '-'. The client applies the same checks to the IDs
+// it is given; these let a caller check the IDs the API returns (an ID is
+// used in file contents and log lines). The errors match ErrInvalidArgument.
+func CheckDirectoryID(id string) error { return checkID(kindDirectory, "directory ID", id) }
+
+// CheckDirectoryUserID: see CheckDirectoryID.
+func CheckDirectoryUserID(id string) error { return checkID(kindUser, "directory user ID", id) }
+
+// CheckDirectoryGroupID: see CheckDirectoryID.
+func CheckDirectoryGroupID(id string) error { return checkID(kindGroup, "directory group ID", id) }
+
 // checkCursor refuses cursors with whitespace or control characters, which no
 // object ID has (usually a copy-paste accident).
 func checkCursor(name, v string) error {

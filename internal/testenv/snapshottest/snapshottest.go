@@ -51,9 +51,7 @@ func ExpectedRows(fake *workostest.Server, at time.Time) Expected {
 			e.Groups = append(e.Groups, schema.FromDirectoryGroup(&g, at))
 		}
 		for gid, uid := range fake.Memberships(d.ID) {
-			e.Memberships = append(e.Memberships, schema.DirectoryGroupMembership{
-				DirectoryID: d.ID, OrganizationID: d.OrganizationID, GroupID: gid, UserID: uid, ExportedAt: at,
-			})
+			e.Memberships = append(e.Memberships, schema.NewMembership(&d, gid, uid, at))
 		}
 	}
 	return e

@@ -145,9 +145,6 @@ func TestDeleteDirectory(t *testing.T) {
 	if !f.DeleteDirectory(dirs[0].ID) || len(f.Directories()) != 1 {
 		t.Error("DeleteDirectory did not delete")
 	}
-	if st := f.Stats().ByEndpoint["DELETE /directories/{id}"]; st.Requests != 2 {
-		t.Errorf("DELETE stats %+v, want 2 requests", st)
-	}
 }
 
 func TestDirectoryFilters(t *testing.T) {
@@ -173,77 +170,13 @@ func TestDirectoryFilters(t *testing.T) {
 	if got, _, _ := f.page("directories?organization_id=org_01HXYZ123456789ABCDEFGHJKM"); len(got) != 0 {
 		t.Errorf("unknown organization: %v", got)
 	}
-	// search: case-insensitive substring of the name.
-	name := dirs[3].Name
-	q := strings.ToUpper(name[1 : len(name)-2])
-	got, _, _ := f.page(withQuery("directories?order=asc", "search", q))
-	var want []string
-	for _, d := range dirs {
-		if strings.Contains(strings.ToLower(d.Name), strings.ToLower(q)) {
-			want = append(want, d.ID)
-		}
-	}
-	if !slices.Contains(got, dirs[3].ID) || !slices.Equal(got, want) {
-		t.Errorf("search=%q: %v, want %v", q, got, want)
-	}
-	// domain: directories that have that domain.
-	var dom string
-	want = nil
-	for _, d := range dirs {
-		if d.Domain != nil && dom == "" {
-			dom = *d.Domain
-		}
-		if d.Domain != nil && *d.Domain == dom {
-			want = append(want, d.ID)
-		}
-	}
-	if got, _, _ := f.page("directories?order=asc&domain=" + dom); !slices.Equal(got, want) {
-		t.Errorf("domain=%s: %v, want %v", dom, got, want)
-	}
 }
 
-func TestUserFilters(t *testing.T) {
-	// Directory 7 is "gsuite directory", 1 "bamboohr" (numeric IDs), 0 azure (UUIDs).
-	f := startFake(t, Config{Seed: 11, Directories: 8, UsersPerDirectory: 5000, GroupsPerDirectory: 4})
+// TestEmailsUniqueAndLowerCase: e-mails are unique within a directory, and
+// lower case.
+func TestEmailsUniqueAndLowerCase(t *testing.T) {
+	f := startFake(t, Config{Seed: 11, Directories: 1, UsersPerDirectory: 5000, GroupsPerDirectory: 4})
 	dirs := f.Directories()
-	for _, di := range []int{0, 1, 7} {
-		d := dirs[di]
-		users := collect(f.Users(d.ID))
-		for _, i := range []int{0, 1, 77, 3599, 3600, 4999} {
-			u := users[i]
-			got, _, _ := f.page(withQuery("directory_users", "directory", d.ID, "idp_id", u.IdpID))
-			if !slices.Equal(got, []string{u.ID}) {
-				t.Errorf("%s idp_id=%s: %v, want [%s]", d.Type, u.IdpID, got, u.ID)
-			}
-			if u.Email == nil {
-				continue
-			}
-			for _, e := range []string{*u.Email, strings.ToUpper(*u.Email)} {
-				got, _, _ = f.page(withQuery("directory_users", "directory", d.ID, "email", e))
-				if !slices.Equal(got, []string{u.ID}) {
-					t.Errorf("email=%s: %v, want [%s]", e, got, u.ID)
-				}
-			}
-			// Both filters must agree.
-			got, _, _ = f.page(withQuery("directory_users", "directory", d.ID, "email", *u.Email, "idp_id", users[(i+1)%len(users)].IdpID))
-			if len(got) != 0 {
-				t.Errorf("email of one user and idp_id of another: %v, want none", got)
-			}
-			// A filter never crosses directories.
-			got, _, _ = f.page(withQuery("directory_users", "directory", dirs[2].ID, "email", *u.Email))
-			if len(got) != 0 {
-				t.Errorf("email=%s in another directory: %v", *u.Email, got)
-			}
-		}
-		for _, bad := range []string{"nobody@example.com", "zoe.smith0@" + "x", "", "1000x", "a.b@c"} {
-			got, _, _ := f.page(withQuery("directory_users", "directory", d.ID, "email", bad+"@nowhere"))
-			got2, _, _ := f.page(withQuery("directory_users", "directory", d.ID, "idp_id", bad+"z"))
-			if len(got)+len(got2) != 0 {
-				t.Errorf("unknown email/idp_id %q matched %v %v", bad, got, got2)
-			}
-		}
-	}
-	// E-mails are unique within a directory, and lower case.
 	seen := map[string]bool{}
 	for u := range f.Users(dirs[0].ID) {
 		if u.Email == nil {
@@ -322,30 +255,10 @@ func TestMemberships(t *testing.T) {
 			t.Errorf("%d of %d groups empty", empty, len(groups))
 		}
 	}
-	// Filters combine: e-mail or idp_id with a group finds the user only in
-	// its groups.
+	// ?user= lists the groups Memberships() names.
 	d0 := f.Directories()[0].ID
 	for g, u := range f.Memberships(d0) {
-		var user struct {
-			Email *string `json:"email"`
-			IdpID string  `json:"idp_id"`
-		}
-		f.getOK("directory_users/"+u, &user)
-		if user.Email == nil {
-			continue
-		}
 		userGroups, _, _ := f.page("directory_groups?limit=100&user=" + u)
-		for gr := range f.Groups(d0) {
-			want := []string(nil)
-			if slices.Contains(userGroups, gr.ID) {
-				want = []string{u}
-			}
-			got, _, _ := f.page(withQuery("directory_users", "directory", d0, "group", gr.ID, "email", *user.Email))
-			got2, _, _ := f.page(withQuery("directory_users", "directory", d0, "group", gr.ID, "idp_id", user.IdpID))
-			if !slices.Equal(got, want) || !slices.Equal(got2, want) {
-				t.Errorf("user %s in group %s: email filter %v, idp_id filter %v, want %v", u, gr.ID, got, got2, want)
-			}
-		}
 		if !slices.Contains(userGroups, g) {
 			t.Errorf("?user=%s lacks %s", u, g)
 		}

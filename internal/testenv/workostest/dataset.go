@@ -103,9 +103,6 @@ type dataset struct {
 	// e-mail permutation over firstNames × lastNames (see userNames).
 	nameSpace uint64
 	nameMul   uint64
-	nameInv   uint64
-	firstSlug map[string]int
-	lastSlug  map[string]int
 }
 
 // newDataset lays out the directories. sizes returns (users, groups) of
@@ -121,9 +118,6 @@ func newDataset(seed int64, dirs int, sizes func(int) (int, int), legacy bool) (
 	ds.codec = idCodec{seed: ds.seed}
 	ds.nameSpace = uint64(len(firstNames) * len(lastNames))
 	ds.nameMul = coprimeNear(ds.seed%ds.nameSpace, ds.nameSpace)
-	ds.nameInv = modInverse(ds.nameMul, ds.nameSpace)
-	ds.firstSlug = slugIndex(firstNames)
-	ds.lastSlug = slugIndex(lastNames)
 
 	base := time.Date(2024, 1, 8, 9, 0, 0, 0, time.UTC).UnixMilli() + int64(ds.seed%(30*24))*msPerHour
 	start := base
@@ -221,17 +215,6 @@ func externalKey(h uint64) string {
 	return string(b[:])
 }
 
-func slugIndex(t []personName) map[string]int {
-	m := make(map[string]int, len(t))
-	for i, n := range t {
-		if _, dup := m[n.slug]; dup {
-			panic("workostest: duplicate name slug " + n.slug)
-		}
-		m[n.slug] = i
-	}
-	return m
-}
-
 func gcd(a, b uint64) uint64 {
 	for b != 0 {
 		a, b = b, a%b
@@ -247,21 +230,6 @@ func coprimeNear(start, m uint64) uint64 {
 			return a
 		}
 	}
-}
-
-// modInverse returns x with a*x ≡ 1 (mod m); gcd(a, m) must be 1.
-func modInverse(a, m uint64) uint64 {
-	t, newT := int64(0), int64(1)
-	r, newR := int64(m), int64(a)
-	for newR != 0 {
-		q := r / newR
-		t, newT = newT, t-q*newT
-		r, newR = newR, r-q*newR
-	}
-	if t < 0 {
-		t += int64(m)
-	}
-	return uint64(t)
 }
 
 // dir returns directory d, or nil when d is out of range.
@@ -451,46 +419,6 @@ func (ds *dataset) appendEmail(b []byte, d *dirData, first, last int, k uint64) 
 	return append(b, ds.orgs[d.org].domain...)
 }
 
-// findEmail returns the index of the user whose primary e-mail is email.
-func (ds *dataset) findEmail(d *dirData, email string) (int, bool) {
-	email = strings.ToLower(email)
-	local, domain, ok := strings.Cut(email, "@")
-	if !ok || domain != ds.orgs[d.org].domain {
-		return 0, false
-	}
-	fs, rest, ok := strings.Cut(local, ".")
-	if !ok {
-		return 0, false
-	}
-	end := len(rest)
-	for end > 0 && rest[end-1] >= '0' && rest[end-1] <= '9' {
-		end--
-	}
-	var k uint64
-	if end < len(rest) {
-		var err error
-		if k, err = strconv.ParseUint(rest[end:], 10, 32); err != nil {
-			return 0, false
-		}
-	}
-	f, ok1 := ds.firstSlug[fs]
-	l, ok2 := ds.lastSlug[rest[:end]]
-	if !ok1 || !ok2 {
-		return 0, false
-	}
-	x := uint64(f*len(lastNames) + l)
-	r := (x + ds.nameSpace - d.salt%ds.nameSpace) % ds.nameSpace * ds.nameInv % ds.nameSpace
-	i := k*ds.nameSpace + r
-	if i >= uint64(d.users) || emailNull(d, int(i)) {
-		return 0, false
-	}
-	f2, l2, k2 := ds.names(d, int(i))
-	if string(ds.appendEmail(nil, d, f2, l2, k2)) != email {
-		return 0, false
-	}
-	return int(i), true
-}
-
 func (d *dirData) idpSalt() uint64 { return mix(d.salt ^ 0x1D8E4E27C47D124F) }
 
 // appendUserIdpID appends the provider's ID of user i, in the style of the
@@ -510,41 +438,6 @@ func (d *dirData) appendUserIdpID(b []byte, i int) []byte {
 		v := mix(d.idpSalt() ^ uint64(i))
 		return appendUUID(b, v, mix(v+1))
 	}
-}
-
-// findIdpID returns the index of the user with the given idp_id.
-func (d *dirData) findIdpID(s string) (int, bool) {
-	var i uint64
-	switch d.idpStyle {
-	case idpNumeric:
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || n < 1000 {
-			return 0, false
-		}
-		i = n - 1000
-	case idpGoogle:
-		if len(s) != 21 || s[0] != '1' {
-			return 0, false
-		}
-		v, err := strconv.ParseUint(s[1:], 10, 64)
-		if err != nil {
-			return 0, false
-		}
-		i = unmix(v) ^ d.idpSalt()
-	default:
-		if len(s) != 36 {
-			return 0, false
-		}
-		v, err := strconv.ParseUint(s[0:8]+s[9:13]+s[14:18], 16, 64)
-		if err != nil {
-			return 0, false
-		}
-		i = unmix(v) ^ d.idpSalt()
-	}
-	if i >= uint64(d.users) || string(d.appendUserIdpID(nil, int(i))) != s {
-		return 0, false
-	}
-	return int(i), true
 }
 
 // appendUUID appends a and b as a lower-case 8-4-4-4-12 UUID string.

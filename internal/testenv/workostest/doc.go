@@ -5,13 +5,16 @@
 // WorkOS SDK pointed at it works unchanged (for the Node SDK:
 // new WorkOS(key, {apiHostname: "127.0.0.1", port: 4100, https: false})):
 //
-//	GET    /directories            filters organization_id, search, domain
+//	GET    /directories            filter organization_id
 //	GET    /directories/{id}
 //	DELETE /directories/{id}       202, empty body; deletes its users and groups
-//	GET    /directory_users        filters directory, group, idp_id, email
+//	GET    /directory_users        filters directory, group
 //	GET    /directory_users/{id}
 //	GET    /directory_groups       filters directory, user
 //	GET    /directory_groups/{id}
+//
+// The spec's search and domain filters of /directories and idp_id and email
+// filters of /directory_users, which no test uses, are answered with 422.
 //
 // Usage:
 //
@@ -24,6 +27,9 @@
 //	// Point a client at baseURL with the key workostest.DefaultAPIKey, then
 //	// compare what it exported with srv.Users(dirID), srv.Groups(dirID) and
 //	// srv.Memberships(dirID).
+//
+// In a test, workostest.Start(t, cfg) does the same and closes the server
+// when the test ends.
 //
 // # Data
 //

@@ -3,7 +3,6 @@ package workostest
 import (
 	"net/http"
 	"strconv"
-	"strings"
 )
 
 // parsePage validates the pagination parameters shared by the list endpoints.
@@ -79,6 +78,18 @@ func (req *request) notFound(what, id string) response {
 	return response{status: http.StatusNotFound, body: appendMessage(req.buf, what+" not found: '"+id+"'.")}
 }
 
+// unsupported adds an error for each filter the fake does not implement
+// (no test needs them), so a request using one fails loudly instead of
+// getting an unfiltered list.
+func (req *request) unsupported(errs []fieldError, filters ...string) []fieldError {
+	for _, f := range filters {
+		if req.query.Has(f) {
+			errs = append(errs, fieldError{"not_implemented_by_fake", f})
+		}
+	}
+	return errs
+}
+
 func (req *request) invalid(errs []fieldError) response {
 	return response{status: http.StatusUnprocessableEntity, body: appendValidation(req.buf, errs)}
 }
@@ -109,20 +120,14 @@ func split(k int64) (d, i int) { return int(k >> 32), int(k & 0xFFFFFFFF) }
 
 func (s *Server) listDirectories(req *request) response {
 	pq, errs := parsePage(req, s.dirCursor)
+	errs = req.unsupported(errs, "search", "domain")
 	if len(errs) > 0 {
 		return req.invalid(errs)
 	}
 	org := req.query.Get("organization_id")
-	search := strings.ToLower(req.query.Get("search"))
-	domain := strings.ToLower(req.query.Get("domain"))
 	var keys listSeq
 	for _, d := range s.ds.dirs {
-		o := &s.ds.orgs[d.org]
-		switch {
-		case d.deleted.Load(),
-			org != "" && o.id != org,
-			search != "" && !strings.Contains(strings.ToLower(d.name), search),
-			domain != "" && (!d.hasDomain || o.domain != domain):
+		if d.deleted.Load() || org != "" && s.ds.orgs[d.org].id != org {
 			continue
 		}
 		keys = append(keys, int64(d.idx))
@@ -152,14 +157,11 @@ func (s *Server) deleteDirectory(req *request) response {
 
 func (s *Server) listUsers(req *request) response {
 	pq, errs := parsePage(req, s.userCursor)
-	q := req.query
-	dirID, groupID, idp, email := q.Get("directory"), q.Get("group"), q.Get("idp_id"), q.Get("email")
-	if dirID == "" && (idp != "" || email != "") {
-		errs = append(errs, fieldError{"required", "directory"})
-	}
+	errs = req.unsupported(errs, "idp_id", "email")
 	if len(errs) > 0 {
 		return req.invalid(errs)
 	}
+	dirID, groupID := req.query.Get("directory"), req.query.Get("group")
 	var d *dirData
 	if dirID != "" {
 		if d = s.ds.lookupDir(dirID); d == nil || d.deleted.Load() {
@@ -179,25 +181,6 @@ func (s *Server) listUsers(req *request) response {
 	switch {
 	case d != nil && gd != nil && d != gd:
 		sq = listSeq(nil)
-	case idp != "" || email != "":
-		sq = listSeq(nil)
-		i, ok := -1, true
-		if idp != "" {
-			i, ok = d.findIdpID(idp)
-		}
-		if ok && email != "" {
-			var k int
-			if k, ok = s.ds.findEmail(d, email); ok && i >= 0 && k != i {
-				ok = false
-			}
-			i = k
-		}
-		if ok && gd != nil && !isMember(d.membership(s.ds).groupsOf(i, nil), j) {
-			ok = false
-		}
-		if ok {
-			sq = listSeq{key(d.idx, i)}
-		}
 	case gd != nil:
 		sq = memberSeq{d: gd.idx, j: j, n: gd.users, m: gd.membership(s.ds)}
 	case d != nil:
@@ -218,15 +201,6 @@ func (s *Server) listUsers(req *request) response {
 			d := s.ds.dirs[dd]
 			return s.ds.codec.id(kindUser, d.userCreated(i), uint32(dd), uint32(i))
 		})
-}
-
-func isMember(groups []int, j int) bool {
-	for _, g := range groups {
-		if g == j {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) getUser(req *request) response {

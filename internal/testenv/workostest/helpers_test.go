@@ -29,23 +29,10 @@ type fake struct {
 
 func startFake(t testing.TB, cfg Config) *fake {
 	t.Helper()
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	base, err := s.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	s, base := Start(t, cfg)
 	tr := &http.Transport{MaxIdleConnsPerHost: 4}
-	f := &fake{Server: s, t: t, base: base, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-	t.Cleanup(func() {
-		tr.CloseIdleConnections()
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return f
+	t.Cleanup(tr.CloseIdleConnections) // runs before Start's Close
+	return &fake{Server: s, t: t, base: base, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
 // do sends an authenticated request; path is relative to the base URL.

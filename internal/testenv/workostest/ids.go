@@ -148,27 +148,3 @@ func mix(x uint64) uint64 {
 	x ^= x >> 31
 	return x
 }
-
-// unmix inverts mix.
-func unmix(x uint64) uint64 {
-	x ^= x>>31 ^ x>>62
-	x *= inv94D0
-	x ^= x>>27 ^ x>>54
-	x *= invBF58
-	x ^= x>>30 ^ x>>60
-	return x
-}
-
-var (
-	inv94D0 = modInverse64(0x94D049BB133111EB)
-	invBF58 = modInverse64(0xBF58476D1CE4E5B9)
-)
-
-// modInverse64 returns the inverse of odd a modulo 2^64 (Newton iteration).
-func modInverse64(a uint64) uint64 {
-	x := a // correct to 3 bits for odd a
-	for range 6 {
-		x *= 2 - a*x
-	}
-	return x
-}

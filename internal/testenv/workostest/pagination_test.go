@@ -228,8 +228,9 @@ func TestPaginationValidation(t *testing.T) {
 		{"directory_groups?after=" + user, invalid("after")},
 		{"directories?before=" + user, invalid("before")},
 		{users + "&limit=0&order=up", `{"message":"Validation failed.","errors":[{"code":"invalid","field":"limit"},{"code":"invalid","field":"order"}]}`},
-		{"directory_users?idp_id=1001", `{"message":"Validation failed.","errors":[{"code":"required","field":"directory"}]}`},
-		{"directory_users?email=a@b.c", `{"message":"Validation failed.","errors":[{"code":"required","field":"directory"}]}`},
+		{"directory_users?idp_id=1001", `{"message":"Validation failed.","errors":[{"code":"not_implemented_by_fake","field":"idp_id"}]}`},
+		{"directory_users?directory=x&email=a@b.c", `{"message":"Validation failed.","errors":[{"code":"not_implemented_by_fake","field":"email"}]}`},
+		{"directories?search=x&domain=y", `{"message":"Validation failed.","errors":[{"code":"not_implemented_by_fake","field":"search"},{"code":"not_implemented_by_fake","field":"domain"}]}`},
 	} {
 		resp, body := f.do(http.MethodGet, tc.path)
 		if resp.StatusCode != http.StatusUnprocessableEntity || string(body) != tc.want {

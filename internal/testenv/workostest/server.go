@@ -82,8 +82,6 @@ type Server struct {
 	faults  faulter
 
 	requests, pages, rateLimited, faulted atomic.Int64
-	statsMu                               sync.Mutex
-	byEndpoint                            map[string]*EndpointStats
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -102,20 +100,6 @@ type Stats struct {
 	RateLimited int64
 	// FaultsInjected counts injected faults of every kind.
 	FaultsInjected int64
-	// ByEndpoint breaks the counts down by endpoint, keyed like
-	// "GET /directory_users" or "GET /directory_users/{id}"; requests for
-	// unknown paths are under "unknown".
-	ByEndpoint map[string]EndpointStats
-}
-
-// EndpointStats counts the requests of one endpoint.
-type EndpointStats struct {
-	// Requests counts every request to the endpoint.
-	Requests int64
-	// Pages counts its list responses sent with status 200.
-	Pages int64
-	// RateLimited counts its 429 responses.
-	RateLimited int64
 }
 
 // New builds a server for cfg. It checks the configuration but generates no
@@ -145,10 +129,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		apiKey:     key,
-		latency:    cfg.Latency,
-		ds:         ds,
-		byEndpoint: make(map[string]*EndpointStats),
+		apiKey:  key,
+		latency: cfg.Latency,
+		ds:      ds,
 	}
 	if cfg.RateLimit {
 		s.limits = newLimiter()
@@ -166,7 +149,10 @@ func (s *Server) SetFaults(f Faults) { s.faults.set(f) }
 // Start listens on addr (for example "127.0.0.1:0"; empty means that) and
 // serves in the background until Close. It returns the base URL with a
 // trailing slash, such as "http://127.0.0.1:4100/".
-func (s *Server) Start(addr string) (baseURL string, err error) {
+func (s *Server) Start(addr string) (baseURL string, err error) { return s.serve(addr, s) }
+
+// serve is Start with the handler to serve: the server, or a wrapper of it.
+func (s *Server) serve(addr string, h http.Handler) (string, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -179,7 +165,7 @@ func (s *Server) Start(addr string) (baseURL string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("workostest: listen on %s: %w", addr, err)
 	}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	s.done = make(chan struct{})
 	srv, done := s.srv, s.done
 	go func() {
@@ -206,30 +192,12 @@ func (s *Server) Close() error {
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
-	st := Stats{
+	return Stats{
 		Requests:       s.requests.Load(),
 		Pages:          s.pages.Load(),
 		RateLimited:    s.rateLimited.Load(),
 		FaultsInjected: s.faulted.Load(),
-		ByEndpoint:     make(map[string]EndpointStats),
 	}
-	s.statsMu.Lock()
-	for k, v := range s.byEndpoint {
-		st.ByEndpoint[k] = *v
-	}
-	s.statsMu.Unlock()
-	return st
-}
-
-func (s *Server) count(endpoint string, f func(*EndpointStats)) {
-	s.statsMu.Lock()
-	e := s.byEndpoint[endpoint]
-	if e == nil {
-		e = new(EndpointStats)
-		s.byEndpoint[endpoint] = e
-	}
-	f(e)
-	s.statsMu.Unlock()
 }
 
 // DeleteDirectory deletes a directory with its users and groups, as
@@ -243,7 +211,7 @@ func (s *Server) DeleteDirectory(id string) bool {
 
 // route is a matched endpoint.
 type route struct {
-	endpoint string // stats key, "unknown" when nothing matched
+	endpoint string // e.g. "GET /directory_users"; "unknown" when nothing matched
 	id       string // path parameter
 	handler  func(s *Server, req *request) response
 	list     bool // answers a list (counts as a page)
@@ -308,7 +276,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rt := match(r.Method, r.URL.Path)
-	s.count(rt.endpoint, func(e *EndpointStats) { e.Requests++ })
 
 	bp := s.bufPool.Get().(*[]byte)
 	defer func() {
@@ -366,7 +333,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rt.list && resp.status == http.StatusOK {
 		s.pages.Add(1)
-		s.count(rt.endpoint, func(e *EndpointStats) { e.Pages++ })
 	}
 	s.write(w, resp)
 }
@@ -383,7 +349,6 @@ func (s *Server) write(w http.ResponseWriter, resp response) {
 
 func (s *Server) rateLimit(w http.ResponseWriter, rt route, retry int) {
 	s.rateLimited.Add(1)
-	s.count(rt.endpoint, func(e *EndpointStats) { e.RateLimited++ })
 	s.write(w, response{status: http.StatusTooManyRequests, body: []byte(`"Ratelimited"`), retryAfter: retry})
 }
 
