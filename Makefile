@@ -1,5 +1,7 @@
 # dsync-export. `make test` is the CI command; `make run` is the one-command local export.
+# `make` alone prints the targets (help); lines starting with "## name:" document them.
 SHELL := /bin/bash
+.DEFAULT_GOAL := help
 GO ?= go
 GOARCH_LAMBDA ?= arm64
 VERSITYGW_VERSION := v1.8.0
@@ -7,10 +9,15 @@ BIN := $(CURDIR)/bin
 VERSITYGW := $(BIN)/versitygw
 LAMBDA_BUILD = GOOS=linux GOARCH=$(GOARCH_LAMBDA) CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: all test test-short vet fmt lint tools run bench soak athena-ddl fake clean \
+.PHONY: help test vet fmt lint lint-deps tools run bench soak athena-ddl fake clean \
 	build build-ExportFunction build-VerifyFunction invoke-export invoke-verify
 
-all: test
+## help: list the targets and what they do (the default goal).
+help:
+	@awk -v seeds='$(SOAK_SEEDS)' -v arch='$(GOARCH_LAMBDA)' \
+		'/^## / { gsub(/\$$\(SOAK_SEEDS\)/, seeds); gsub(/\$$\(GOARCH_LAMBDA\)/, arch) } \
+		/^## [A-Za-z0-9_-]+:/ { sub(/^## /, ""); name = $$1; sub(/^[^:]*: */, ""); printf "  %-14s %s\n", substr(name, 1, length(name) - 1), $$0; next } \
+		/^## / { sub(/^## /, ""); printf "  %-14s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
 ## tools: install the pinned test tools into ./bin (versitygw, an S3 server that checks SigV4; the Lambda RIE).
 tools: $(VERSITYGW) $(BIN)/aws-lambda-rie
@@ -29,18 +36,27 @@ test: tools
 	$(GO) vet ./...
 	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -race -count=1 -timeout 20m ./...
 
+## vet: go vet ./...
 vet:
 	$(GO) vet ./...
 
+## fmt: gofmt every Go file.
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## lint: formatting, vet, tidy go.mod and the SAM template.
-lint:
+## lint: formatting, vet, staticcheck (pinned in go.mod), tidy go.mod, the SAM template (cfn-lint),
+## and no test code in the Lambda builds (lint-deps).
+lint: lint-deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run make fmt'; exit 1; }
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 	$(GO) mod tidy -diff
 	cfn-lint template.yaml
+
+## lint-deps: fail if the Lambda build (lambda.norpc, linux/$(GOARCH_LAMBDA)) of a function links a test
+## harness (workostest, awstest, rie, snapshottest) or testing; names the import chain.
+lint-deps:
+	GO=$(GO) GOARCH_LAMBDA=$(GOARCH_LAMBDA) .ci/lambda-deps ./functions/export ./functions/verify
 
 ## run: one export end to end with no cloud account: the built-in WorkOS fake -> ./out.
 ## With WORKOS_API_KEY set it exports that account; EXPORT_DESTINATION=s3://... writes to S3.
@@ -65,12 +81,12 @@ soak: tools
 fake:
 	$(GO) run ./cmd/workos-fake $(FAKE_FLAGS)
 
-## athena-ddl: print CREATE EXTERNAL TABLE statements (make athena-ddl BUCKET=my-bucket PREFIX=exports/workos).
+## athena-ddl: print the Athena tables and <table>_latest views (make athena-ddl BUCKET=my-bucket);
+## PREFIX, DATABASE and START override the stack's defaults (workos, dsync_export, 2026-01-01).
 BUCKET ?= your-bucket
-PREFIX ?= exports/workos
-DATABASE ?= dsync_export
 athena-ddl:
-	$(GO) run ./cmd/athena-ddl --bucket $(BUCKET) --prefix $(PREFIX) --database $(DATABASE)
+	$(GO) run ./cmd/athena-ddl --bucket $(BUCKET) $(if $(PREFIX),--prefix $(PREFIX)) \
+		$(if $(DATABASE),--database $(DATABASE)) $(if $(START),--start $(START))
 
 ## build: the Lambda bootstraps under ./dist (linux/$(GOARCH_LAMBDA)).
 build:
@@ -96,5 +112,6 @@ build-ExportFunction:
 build-VerifyFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/verify
 
+## clean: remove bin/, out/, dist/ and .aws-sam/.
 clean:
 	rm -rf $(BIN) out dist .aws-sam

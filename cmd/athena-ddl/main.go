@@ -1,14 +1,17 @@
 // Command athena-ddl prints the Athena CREATE EXTERNAL TABLE statements of the
-// dsync-export tables, for users who manage their tables by hand instead of
-// with the Glue tables of template.yaml.
+// dsync-export tables (the four data tables and snapshots) and the CREATE OR
+// REPLACE VIEW statements of their <table>_latest views, for users who manage
+// their tables by hand instead of with the Glue tables of template.yaml.
 //
 // Usage:
 //
-//	go run ./cmd/athena-ddl --bucket B [--prefix P] [--database D] [--start 2025-01-01] [--table T]
+//	go run ./cmd/athena-ddl --bucket B [--prefix workos] [--database dsync_export] [--start 2026-01-01] [--table T]
 //
-// The statements use partition projection on dt, so no partition ever needs
-// to be added; run them once in the Athena console or with
-// aws athena start-query-execution.
+// The defaults are the stack's parameter defaults (schema.DefaultExportPrefix,
+// DefaultDatabase, DefaultProjectionStart). The tables use partition
+// projection on dt, so no partition ever needs to be added; run the
+// statements once, in order, in the Athena console or with
+// aws athena start-query-execution. The views need the snapshots table.
 package main
 
 import (
@@ -59,13 +62,13 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("athena-ddl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.bucket, "bucket", "", "S3 bucket of the exports (required)")
-	fs.StringVar(&cfg.prefix, "prefix", "", "key prefix of the exports inside the bucket, e.g. dsync")
-	fs.StringVar(&cfg.database, "database", "", "Athena/Glue database; also prints CREATE DATABASE IF NOT EXISTS")
+	fs.StringVar(&cfg.prefix, "prefix", schema.DefaultExportPrefix, "key prefix of the exports inside the bucket (the stack's ExportPrefix); \"\" for the bucket root")
+	fs.StringVar(&cfg.database, "database", schema.DefaultDatabase, "Athena/Glue database (the stack's GlueDatabaseName), also created if missing; \"\" for the query's current database")
 	fs.StringVar(&cfg.start, "start", schema.DefaultProjectionStart, "first snapshot date of the dt partition projection (yyyy-MM-dd)")
-	fs.StringVar(&cfg.table, "table", "", "print only this table (default: all)")
+	fs.StringVar(&cfg.table, "table", "", "print only this table, and its view (default: all)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: athena-ddl --bucket B [--prefix P] [--database D] [--start yyyy-MM-dd] [--table T]")
-		fmt.Fprintln(stderr, "Prints the Athena DDL of the dsync-export tables.")
+		fmt.Fprintln(stderr, "Prints the Athena DDL of the dsync-export tables and of their <table>_latest views.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -86,12 +89,12 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("athena-ddl: --database %q is not a valid Athena database name: use lower-case letters, digits and underscores", cfg.database)
 	}
 	if _, err := time.Parse(schema.PartitionFormat, cfg.start); err != nil {
-		return cfg, fmt.Errorf("athena-ddl: --start %q is not a date: use yyyy-MM-dd, e.g. 2025-01-01", cfg.start)
+		return cfg, fmt.Errorf("athena-ddl: --start %q is not a date: use yyyy-MM-dd, e.g. %s", cfg.start, schema.DefaultProjectionStart)
 	}
 	if cfg.table != "" {
 		if _, ok := schema.TableByName(cfg.table); !ok {
-			names := make([]string, 0, 4)
-			for _, t := range schema.Tables() {
+			var names []string
+			for _, t := range allTables() {
 				names = append(names, t.Name)
 			}
 			return cfg, fmt.Errorf("athena-ddl: unknown --table %q: use one of %s", cfg.table, strings.Join(names, ", "))
@@ -112,12 +115,26 @@ func render(cfg config) string {
 	if cfg.database != "" {
 		fmt.Fprintf(&b, "\nCREATE DATABASE IF NOT EXISTS `%s`;\n", cfg.database)
 	}
-	for _, t := range schema.Tables() {
+	for _, t := range allTables() {
 		if cfg.table != "" && t.Name != cfg.table {
 			continue
 		}
 		b.WriteString("\n")
 		b.WriteString(schema.AthenaDDL(t, opts))
 	}
+	// The views read the snapshots table, so they come after every table.
+	for _, t := range schema.Tables() {
+		if cfg.table != "" && t.Name != cfg.table {
+			continue
+		}
+		fmt.Fprintf(&b, "\n-- %s: the latest committed snapshot of %s (needs the %s table).\n",
+			schema.LatestViewName(t), t.Name, schema.TableSnapshots)
+		b.WriteString(schema.AthenaViewDDL(t, cfg.database))
+	}
 	return b.String()
+}
+
+// allTables returns the Athena tables: the data tables, then snapshots.
+func allTables() []schema.Table {
+	return append(schema.Tables(), schema.SnapshotsTable())
 }

@@ -18,14 +18,27 @@ func TestRun(t *testing.T) {
 	if !strings.Contains(got, "CREATE DATABASE IF NOT EXISTS `dsync`;\n") {
 		t.Errorf("no CREATE DATABASE:\n%s", got)
 	}
-	for _, tb := range schema.Tables() {
+	for _, tb := range append(schema.Tables(), schema.SnapshotsTable()) {
 		ddl := schema.AthenaDDL(tb, schema.DDLOptions{Database: "dsync", Location: "s3://my-bucket/exports/dsync", ProjectionStart: "2025-03-01"})
 		if !strings.Contains(got, ddl) {
 			t.Errorf("output lacks the DDL of %s", tb.Name)
 		}
 	}
-	if n := strings.Count(got, "CREATE EXTERNAL TABLE"); n != 4 {
-		t.Errorf("%d tables, want 4", n)
+	if n := strings.Count(got, "CREATE EXTERNAL TABLE"); n != 5 {
+		t.Errorf("%d tables, want 5 (four data tables and snapshots)", n)
+	}
+	// One view per data table, after the snapshots table that they read.
+	snapshots := strings.Index(got, "EXISTS `dsync`.`snapshots` (")
+	for _, tb := range schema.Tables() {
+		view := schema.AthenaViewDDL(tb, "dsync")
+		if i := strings.Index(got, view); i < 0 {
+			t.Errorf("output lacks the view of %s", tb.Name)
+		} else if snapshots < 0 || i < snapshots {
+			t.Errorf("the view of %s comes before the snapshots table it reads", tb.Name)
+		}
+	}
+	if n := strings.Count(got, "CREATE OR REPLACE VIEW"); n != 4 {
+		t.Errorf("%d views, want 4", n)
 	}
 	if !strings.Contains(got, "'s3://my-bucket/exports/dsync/directory_users/dt=${dt}/'") ||
 		!strings.Contains(got, "'projection.dt.range'='2025-03-01,NOW'") {
@@ -33,19 +46,38 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunOneTableDefaults: without flags the DDL matches the stack's
+// defaults (prefix, database, projection start), which pkg/samtemplate keeps
+// equal to the same constants.
 func TestRunOneTableDefaults(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"--bucket", "s3://b-1", "--table", "directory_groups"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	got := out.String()
-	if strings.Count(got, "CREATE EXTERNAL TABLE IF NOT EXISTS `directory_groups` (") != 1 || strings.Count(got, "CREATE ") != 1 {
-		t.Errorf("want only directory_groups, without database:\n%s", got)
+	if strings.Count(got, "CREATE EXTERNAL TABLE IF NOT EXISTS `dsync_export`.`directory_groups` (") != 1 ||
+		strings.Count(got, "CREATE EXTERNAL TABLE") != 1 || strings.Count(got, "CREATE OR REPLACE VIEW \"dsync_export\".\"directory_groups_latest\"") != 1 {
+		t.Errorf("want only directory_groups and its view, in database dsync_export:\n%s", got)
 	}
-	for _, want := range []string{"LOCATION 's3://b-1/directory_groups/'", "'" + schema.DefaultProjectionStart + ",NOW'"} {
+	for _, want := range []string{
+		"CREATE DATABASE IF NOT EXISTS `" + schema.DefaultDatabase + "`;",
+		"LOCATION 's3://b-1/" + schema.DefaultExportPrefix + "/directory_groups/'",
+		"'" + schema.DefaultProjectionStart + ",NOW'",
+	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+
+	// Empty prefix and database: the bucket root and the current database.
+	out.Reset()
+	if code := run([]string{"--bucket", "b-1", "--prefix", "", "--database", "", "--table", "snapshots"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	got = out.String()
+	if !strings.Contains(got, "CREATE EXTERNAL TABLE IF NOT EXISTS `snapshots` (") || !strings.Contains(got, "LOCATION 's3://b-1/snapshots/'") ||
+		strings.Contains(got, "CREATE DATABASE") || strings.Contains(got, "VIEW") {
+		t.Errorf("want only the snapshots table at the bucket root, without database or view:\n%s", got)
 	}
 }
 

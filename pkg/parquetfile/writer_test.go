@@ -1,6 +1,7 @@
 package parquetfile
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -486,4 +487,27 @@ func TestDictionaryFallback(t *testing.T) {
 		t.Errorf("parquet-go read back (-want +got):\n%s", diff)
 	}
 	arrowCheck(t, TableMemberships, rows, opts)
+}
+
+// TestSnapshotsTableRoundTrip writes a snapshots-table row: the file names
+// its table in its metadata, and the row reads back equal.
+func TestSnapshotsTableRoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 6, 20, 25, 30, 123e6, time.UTC)
+	rows := []schema.Snapshot{{
+		RunID: "20261206T202530.123Z-1a2b3c", ExportedAt: at, CommittedAt: at.Add(95 * time.Second),
+		Mode: schema.SnapshotModeFull, Trigger: "scheduler", Demo: true,
+		Directories: 3, DirectoryUsers: 1200, Groups: 40, Memberships: 5000, Files: 4, Bytes: 123456,
+	}}
+	data := roundTrip(t, rows)
+	f := openFile(t, data)
+	if v, _ := f.Lookup(MetadataTable); v != schema.TableSnapshots {
+		t.Errorf("file metadata %s = %q, want %q", MetadataTable, v, schema.TableSnapshots)
+	}
+	got, err := parquet.Read[schema.Snapshot](bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(rows, got); d != "" {
+		t.Errorf("round trip (-want +got):\n%s", d)
+	}
 }

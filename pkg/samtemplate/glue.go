@@ -107,3 +107,39 @@ func columns(id string, seq *yaml.Node) ([]Column, error) {
 	}
 	return cols, nil
 }
+
+// PrestoViewText returns the JSON text of a view's ViewOriginalText written
+// as Athena stores it, "/* Presto View: <base64 JSON> */", in the template's
+// form:
+//
+//	!Join ["", ["/* Presto View: ", {Fn::Base64: !Sub "<JSON>"}, " */"]]
+//
+// The JSON is the !Sub format string, its variables unresolved.
+func PrestoViewText(n *yaml.Node) (string, error) {
+	fn, arg, ok := Intrinsic(n)
+	if !ok || fn != "Fn::Join" || arg.Kind != yaml.SequenceNode || len(arg.Content) != 2 {
+		return "", fmt.Errorf("samtemplate: ViewOriginalText must be !Join [\"\", [\"/* Presto View: \", {Fn::Base64: !Sub JSON}, \" */\"]]")
+	}
+	sep, _ := Text(arg.Content[0])
+	parts := deref(arg.Content[1])
+	if sep != "" || parts.Kind != yaml.SequenceNode || len(parts.Content) != 3 {
+		return "", fmt.Errorf("samtemplate: ViewOriginalText at line %d: want !Join with \"\" and three parts", n.Line)
+	}
+	head, _ := Text(parts.Content[0])
+	tail, _ := Text(parts.Content[2])
+	if head != "/* Presto View: " || tail != " */" {
+		return "", fmt.Errorf("samtemplate: ViewOriginalText at line %d: want the parts \"/* Presto View: \" and \" */\" around the base64 JSON, got %q and %q", n.Line, head, tail)
+	}
+	b64, b64Arg, ok := Intrinsic(parts.Content[1])
+	if !ok || b64 != "Fn::Base64" {
+		return "", fmt.Errorf("samtemplate: ViewOriginalText at line %d: the middle part must be Fn::Base64", n.Line)
+	}
+	if sub, _, isSub := Intrinsic(b64Arg); isSub && sub != "Fn::Sub" {
+		return "", fmt.Errorf("samtemplate: ViewOriginalText at line %d: Fn::Base64 of %s, want a !Sub or a literal", n.Line, sub)
+	}
+	s, ok := Text(b64Arg)
+	if !ok {
+		return "", fmt.Errorf("samtemplate: ViewOriginalText at line %d: Fn::Base64 needs a !Sub string", n.Line)
+	}
+	return s, nil
+}

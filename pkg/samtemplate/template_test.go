@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/verify"
@@ -52,28 +53,32 @@ var (
 		"EXPORT_DIRECTORY_IDS",
 		"EXPORT_S3_PATH_STYLE",
 		"EXPORT_DEADLINE_MARGIN",
+		"EXPORT_PROGRESS_EVERY",
 		"WORKOS_RATE_LIMIT_DIRECTORY_USERS",
 		"WORKOS_RATE_LIMIT_GLOBAL",
 		"WORKOS_MAX_ATTEMPTS",
 		"EXPORT_COMPRESSION",
 		"EXPORT_MAX_FILE_MIB",
-		"LOG_LEVEL",
 		"AWS_ENDPOINT_URL_S3",
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER",
 	}
 	verifyEnv = []string{
 		"EXPORT_DESTINATION",
 		"VERIFY_SAMPLE",
+		"VERIFY_MAX_DROP",
 		"WORKOS_API_KEY_SECRET_ID",
 		"WORKOS_API_KEY_SECRET_FIELD",
 		"WORKOS_API_KEY",
 		"WORKOS_BASE_URL",
 		"EXPORT_S3_PATH_STYLE",
-		"LOG_LEVEL",
 		"AWS_ENDPOINT_URL_S3",
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER",
 	}
 	functionEnv = map[string][]string{"ExportFunction": exportEnv, "VerifyFunction": verifyEnv}
+	// localEnv are variables the functions read only outside Lambda, which
+	// the template must not declare: LOG_LEVEL sets a local run's level; in
+	// Lambda the level is Globals.Function.LoggingConfig.ApplicationLogLevel.
+	localEnv = []string{"LOG_LEVEL"}
 	// functionDirs maps each function to the folder of its main package.
 	functionDirs = map[string]string{"ExportFunction": "functions/export", "VerifyFunction": "functions/verify"}
 )
@@ -138,6 +143,21 @@ func flow(n *yaml.Node) string {
 
 // ------------------------------------------------------------ Glue vs schema
 
+// catalogTables are the Glue tables of the stack: the data tables, then
+// the snapshots table.
+func catalogTables() []schema.Table {
+	return append(schema.Tables(), schema.SnapshotsTable())
+}
+
+// templateColumns converts schema columns to template columns.
+func templateColumns(cols []schema.Column) []Column {
+	out := make([]Column, 0, len(cols))
+	for _, c := range cols {
+		out = append(out, Column{Name: c.Name, Type: c.HiveType, Comment: c.Comment})
+	}
+	return out
+}
+
 func TestGlueTablesMatchSchema(t *testing.T) {
 	if *update {
 		if err := updateColumns(templatePath); err != nil {
@@ -150,8 +170,11 @@ func TestGlueTablesMatchSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want []string
-	for _, st := range schema.Tables() {
+	for _, st := range catalogTables() {
 		want = append(want, st.Name)
+	}
+	for _, st := range schema.Tables() {
+		want = append(want, schema.LatestViewName(st))
 	}
 	var got []string
 	for name := range tables {
@@ -160,20 +183,16 @@ func TestGlueTablesMatchSchema(t *testing.T) {
 	slices.Sort(want)
 	slices.Sort(got)
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("Glue tables in template.yaml differ from schema.Tables() (-schema +template):\n%s", diff)
+		t.Fatalf("Glue tables in template.yaml differ from pkg/schema's tables and views (-schema +template):\n%s", diff)
 	}
 
-	for _, st := range schema.Tables() {
+	for _, st := range catalogTables() {
 		t.Run(st.Name, func(t *testing.T) {
 			g := tables[st.Name]
-			var wantCols []Column
-			for _, c := range st.Columns() {
-				wantCols = append(wantCols, Column{Name: c.Name, Type: c.HiveType, Comment: c.Comment})
-			}
-			if diff := cmp.Diff(wantCols, g.Columns); diff != "" {
+			if diff := cmp.Diff(templateColumns(st.Columns()), g.Columns); diff != "" {
 				t.Errorf("%s columns differ from pkg/schema (-schema +template):\n%s\n"+
 					"Run `go test ./pkg/samtemplate -update` to rewrite them, or paste:\n%s",
-					g.LogicalID, diff, columnsYAML(st, "            "))
+					g.LogicalID, diff, columnsYAML(st.Columns(), "            "))
 			}
 			if diff := cmp.Diff([]Column{{Name: "dt", Type: "string", Comment: "Snapshot date (yyyy-MM-dd, UTC)"}}, g.PartitionKeys); diff != "" {
 				t.Errorf("partition keys (-want +got):\n%s", diff)
@@ -182,32 +201,30 @@ func TestGlueTablesMatchSchema(t *testing.T) {
 				t.Errorf("Description = %q, want schema's %q", g.Description, st.Description)
 			}
 
-			// The data of date D is at <prefix>/<table>/dt=D/ (pkg/snapshot).
-			prefix := "s3://${Bucket}/${ExportPrefix}/"
-			wantParams := map[string]string{
-				"classification":              "parquet",
-				"EXTERNAL":                    "TRUE",
-				"projection.enabled":          "true",
-				"projection.dt.type":          "date",
-				"projection.dt.format":        "yyyy-MM-dd",
-				"projection.dt.range":         "${ProjectionStartDate},NOW",
-				"projection.dt.interval":      "1",
-				"projection.dt.interval.unit": "DAYS",
-				"storage.location.template":   prefix + snapshot.PartitionPrefix(st.Name, "${!dt}"),
+			// The properties are pkg/schema's (as athena-ddl prints them), for
+			// the stack's bucket, prefix and projection start, plus EXTERNAL.
+			prefix := "s3://${Bucket}/${ExportPrefix}"
+			wantParams := map[string]string{"EXTERNAL": "TRUE"}
+			for _, p := range schema.TableProperties(st, prefix, "${ProjectionStartDate}") {
+				wantParams[p[0]] = strings.ReplaceAll(p[1], "${dt}", "${!dt}") // !Sub's escape of a literal ${dt}
 			}
 			if diff := cmp.Diff(wantParams, g.Parameters); diff != "" {
-				t.Errorf("table parameters (-want +got):\n%s", diff)
+				t.Errorf("table parameters differ from schema.TableProperties (-want +got):\n%s", diff)
 			}
-			if want := prefix + st.Name + "/"; g.Location != want {
+			// The data of date D is at <prefix>/<table>/dt=D/ (pkg/snapshot).
+			if want := prefix + "/" + snapshot.PartitionPrefix(st.Name, "${!dt}"); g.Parameters[schema.PropertyLocationTemplate] != want {
+				t.Errorf("location template = %q, want pkg/snapshot's layout %q", g.Parameters[schema.PropertyLocationTemplate], want)
+			}
+			if want := prefix + "/" + st.Name + "/"; g.Location != want {
 				t.Errorf("Location = %q, want %q", g.Location, want)
 			}
 			checkBucketVar(t, g.LogicalID+" storage.location.template", Get(g.Node, "Parameters", "storage.location.template"))
 			checkBucketVar(t, g.LogicalID+" Location", Get(g.Node, "StorageDescriptor", "Location"))
 			for _, c := range []struct{ got, want string }{
 				{g.TableType, "EXTERNAL_TABLE"},
-				{g.InputFormat, "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"},
-				{g.OutputFormat, "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"},
-				{g.SerializationLibrary, "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+				{g.InputFormat, schema.ParquetInputFormat},
+				{g.OutputFormat, schema.ParquetOutputFormat},
+				{g.SerializationLibrary, schema.ParquetSerDe},
 			} {
 				if c.got != c.want {
 					t.Errorf("got %q, want %q", c.got, c.want)
@@ -232,17 +249,217 @@ func TestGlueTablesMatchSchema(t *testing.T) {
 	}
 }
 
-// columnsYAML renders a table's columns the way template.yaml writes them.
-func columnsYAML(st schema.Table, indent string) string {
+// TestDefaultsAgree keeps one value for each default that the stack,
+// cmd/athena-ddl and the Makefile share: the constants in pkg/schema.
+func TestDefaultsAgree(t *testing.T) {
+	params := load(t).Parameters()
+	for _, c := range []struct{ param, constant, want string }{
+		{"ProjectionStartDate", "schema.DefaultProjectionStart", schema.DefaultProjectionStart},
+		{"ExportPrefix", "schema.DefaultExportPrefix", schema.DefaultExportPrefix},
+		{"GlueDatabaseName", "schema.DefaultDatabase", schema.DefaultDatabase},
+	} {
+		if got := params[c.param].Default; got != c.want {
+			t.Errorf("template parameter %s defaults to %q but %s (athena-ddl's default) is %q: change one to match",
+				c.param, got, c.constant, c.want)
+		}
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Makefile passes these only when set, so athena-ddl's defaults apply.
+	for _, m := range regexp.MustCompile(`(?m)^(PREFIX|DATABASE|START)\s*\??=\s*(.*)$`).FindAllStringSubmatch(string(makefile), -1) {
+		t.Errorf("the Makefile sets a default %s = %q: leave it unset so cmd/athena-ddl's default (pkg/schema) applies", m[1], m[2])
+	}
+	// events/env.json's local destination uses the same prefix.
+	var env map[string]map[string]string
+	readJSON(t, filepath.Join(eventsDir, "env.json"), &env)
+	if d := env["ExportFunction"]["EXPORT_DESTINATION"]; !strings.HasSuffix(d, "/"+schema.DefaultExportPrefix) {
+		t.Errorf("env.json EXPORT_DESTINATION %q does not end in the default prefix /%s", d, schema.DefaultExportPrefix)
+	}
+}
+
+// ddlLine parses the column lines of schema.AthenaDDL.
+var (
+	ddlColumn   = regexp.MustCompile("(?m)^  `([a-z0-9_]+)` (\\S+) COMMENT '((?:[^'\\\\]|\\\\.)*)',?$")
+	ddlProperty = regexp.MustCompile(`(?m)^  '([^']+)'='([^']*)',?$`)
+	ddlLocation = regexp.MustCompile(`(?m)^LOCATION '([^']+)'$`)
+)
+
+// TestTemplateMatchesDDL compares each Glue table of the stack, resolved with
+// the parameter defaults, with the DDL that cmd/athena-ddl prints with its
+// defaults: the same columns and types, properties (schema version,
+// projection range, location template) and location.
+func TestTemplateMatchesDDL(t *testing.T) {
+	tmpl := load(t)
+	tables, err := tmpl.GlueTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := tmpl.Parameters()
+	const bucket = "example-bucket"
+	resolve := strings.NewReplacer(
+		"${Bucket}", bucket,
+		"${ExportPrefix}", params["ExportPrefix"].Default,
+		"${ProjectionStartDate}", params["ProjectionStartDate"].Default,
+		"${!dt}", "${dt}",
+	).Replace
+	for _, st := range catalogTables() {
+		t.Run(st.Name, func(t *testing.T) {
+			ddl := schema.AthenaDDL(st, schema.DDLOptions{Location: "s3://" + bucket + "/" + schema.DefaultExportPrefix})
+			g := tables[st.Name]
+
+			var ddlCols, tmplCols []string
+			for _, m := range ddlColumn.FindAllStringSubmatch(ddl, -1) {
+				ddlCols = append(ddlCols, m[1]+" "+m[2]+" "+strings.ReplaceAll(m[3], `\'`, "'"))
+			}
+			for _, c := range g.Columns {
+				tmplCols = append(tmplCols, c.Name+" "+c.Type+" "+c.Comment)
+			}
+			if len(ddlCols) != len(st.Columns()) {
+				t.Fatalf("parsed %d columns from the DDL, want %d:\n%s", len(ddlCols), len(st.Columns()), ddl)
+			}
+			if diff := cmp.Diff(ddlCols, tmplCols); diff != "" {
+				t.Errorf("columns (-athena-ddl +template):\n%s", diff)
+			}
+
+			ddlProps := map[string]string{}
+			for _, m := range ddlProperty.FindAllStringSubmatch(ddl, -1) {
+				ddlProps[m[1]] = m[2]
+			}
+			tmplProps := map[string]string{}
+			for k, v := range g.Parameters {
+				if k != "EXTERNAL" { // implied by CREATE EXTERNAL TABLE
+					tmplProps[k] = resolve(v)
+				}
+			}
+			for _, k := range []string{schema.PropertySchemaVersion, schema.PropertyProjectionRange, schema.PropertyLocationTemplate} {
+				if ddlProps[k] == "" {
+					t.Errorf("the DDL has no %s property:\n%s", k, ddl)
+				}
+			}
+			if diff := cmp.Diff(ddlProps, tmplProps); diff != "" {
+				t.Errorf("properties (-athena-ddl +template):\n%s", diff)
+			}
+			loc := ddlLocation.FindStringSubmatch(ddl)
+			if loc == nil || loc[1] != resolve(g.Location) {
+				t.Errorf("LOCATION %v, template Location %q", loc, resolve(g.Location))
+			}
+		})
+	}
+}
+
+// TestLatestViewsMatchSchema checks the <table>_latest views: Glue tables
+// of type VIRTUAL_VIEW that Athena reads as views, whose definition (the
+// base64 Presto JSON of ViewOriginalText) is pkg/schema's.
+func TestLatestViewsMatchSchema(t *testing.T) {
+	tmpl := load(t)
+	tables, err := tmpl.GlueTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const db = "example_db"
+	for _, st := range schema.Tables() {
+		name := schema.LatestViewName(st)
+		t.Run(name, func(t *testing.T) {
+			g, ok := tables[name]
+			if !ok {
+				t.Fatalf("template.yaml has no view %s; add:\n%s", name, viewYAML(st))
+			}
+			if g.TableType != "VIRTUAL_VIEW" || g.Parameters["presto_view"] != "true" || len(g.PartitionKeys) != 0 {
+				t.Errorf("%s: TableType %q, presto_view %q, %d partition keys; want VIRTUAL_VIEW, \"true\", none",
+					g.LogicalID, g.TableType, g.Parameters["presto_view"], len(g.PartitionKeys))
+			}
+			if got, _ := Text(Get(g.Node, "ViewExpandedText")); got != "/* Presto View */" {
+				t.Errorf("%s: ViewExpandedText = %q, want /* Presto View */", g.LogicalID, got)
+			}
+			if db, _ := Text(Get(tmpl.Root, "Resources", g.LogicalID, "Properties", "DatabaseName")); db != "${GlueDatabase}" {
+				t.Errorf("DatabaseName = %q, want !Ref GlueDatabase", db)
+			}
+			if Get(g.Node, "StorageDescriptor", "SerdeInfo") == nil {
+				t.Errorf("%s: no StorageDescriptor.SerdeInfo: Athena fails to read a view without one", g.LogicalID)
+			}
+			if diff := cmp.Diff(templateColumns(schema.LatestViewColumns(st)), g.Columns); diff != "" {
+				t.Errorf("%s columns (-schema +template); run go test ./pkg/samtemplate -update:\n%s", g.LogicalID, diff)
+			}
+			format, err := PrestoViewText(Get(g.Node, "ViewOriginalText"))
+			if err != nil {
+				t.Fatalf("%s: %v", g.LogicalID, err)
+			}
+			var got schema.PrestoView
+			dec := json.NewDecoder(strings.NewReader(strings.ReplaceAll(format, "${GlueDatabaseName}", db)))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&got); err != nil {
+				t.Fatalf("%s: the Presto view JSON: %v\n%s", g.LogicalID, err, format)
+			}
+			if diff := cmp.Diff(schema.LatestPrestoView(st, db), got); diff != "" {
+				t.Errorf("%s view definition differs from pkg/schema (-schema +template); replace the resource with:\n%s\n%s",
+					g.LogicalID, viewYAML(st), diff)
+			}
+			if rest := regexp.MustCompile(`\$\{[^}]*\}`).FindAllString(strings.ReplaceAll(format, "${GlueDatabaseName}", ""), -1); len(rest) > 0 {
+				t.Errorf("%s: the view JSON has !Sub variables %v besides ${GlueDatabaseName}", g.LogicalID, rest)
+			}
+		})
+	}
+}
+
+// viewYAML renders the template resource of a data table's latest view.
+func viewYAML(st schema.Table) string {
+	v := schema.LatestPrestoView(st, "${GlueDatabaseName}")
 	var b strings.Builder
-	for _, c := range st.Columns() {
+	var logical string
+	for _, word := range strings.Split(schema.LatestViewName(st), "_") {
+		logical += strings.ToUpper(word[:1]) + word[1:]
+	}
+	fmt.Fprintf(&b, "  %sView:\n    Type: AWS::Glue::Table\n    Properties:\n", logical)
+	b.WriteString("      CatalogId: !Ref AWS::AccountId\n      DatabaseName: !Ref GlueDatabase\n      TableInput:\n")
+	fmt.Fprintf(&b, "        Name: %s\n", schema.LatestViewName(st))
+	fmt.Fprintf(&b, "        Description: The latest committed snapshot of %s (the newest row of snapshots names its date and run)\n", st.Name)
+	b.WriteString("        TableType: VIRTUAL_VIEW\n        Parameters: {presto_view: \"true\", comment: Presto View}\n")
+	b.WriteString("        ViewExpandedText: /* Presto View */\n        ViewOriginalText: !Join\n          - \"\"\n")
+	b.WriteString("          - - \"/* Presto View: \"\n            - Fn::Base64: !Sub |\n")
+	var sql bytes.Buffer
+	enc := json.NewEncoder(&sql)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v.OriginalSQL)
+	fmt.Fprintf(&b, "                {\"originalSql\": %s,\n", strings.TrimSpace(sql.String()))
+	fmt.Fprintf(&b, "                 \"catalog\": %q, \"schema\": %q,\n                 \"columns\": [\n", v.Catalog, v.Schema)
+	for i, c := range v.Columns {
+		sep := ","
+		if i == len(v.Columns)-1 {
+			sep = "]}"
+		}
+		fmt.Fprintf(&b, "                   {\"name\": %q, \"type\": %q}%s\n", c.Name, c.Type, sep)
+	}
+	b.WriteString("            - \" */\"\n        StorageDescriptor:\n          SerdeInfo: {}\n          Columns:\n")
+	b.WriteString(columnsYAML(schema.LatestViewColumns(st), "            "))
+	return b.String()
+}
+
+// columnsYAML renders columns the way template.yaml writes them.
+func columnsYAML(cols []schema.Column, indent string) string {
+	var b strings.Builder
+	for _, c := range cols {
 		fmt.Fprintf(&b, "%s- {Name: %s, Type: %s, Comment: %s}\n", indent, c.Name, c.HiveType, strconv.Quote(c.Comment))
 	}
 	return b.String()
 }
 
-// updateColumns rewrites the Columns list of each Glue table in the template
-// file from pkg/schema, keeping every other line as it is.
+// templateTableColumns maps every Glue table and view of the stack to its
+// columns in pkg/schema.
+func templateTableColumns() map[string][]schema.Column {
+	m := map[string][]schema.Column{}
+	for _, st := range catalogTables() {
+		m[st.Name] = st.Columns()
+	}
+	for _, st := range schema.Tables() {
+		m[schema.LatestViewName(st)] = schema.LatestViewColumns(st)
+	}
+	return m
+}
+
+// updateColumns rewrites the Columns list of each Glue table and view in the
+// template file from pkg/schema, keeping every other line as it is.
 func updateColumns(path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -262,10 +479,10 @@ func updateColumns(path string) error {
 		text        string
 	}
 	var edits []edit
-	for _, st := range schema.Tables() {
-		g, ok := tables[st.Name]
+	for name, cols := range templateTableColumns() {
+		g, ok := tables[name]
 		if !ok {
-			return fmt.Errorf("template.yaml has no Glue table %s: add one (copy another table) and run again", st.Name)
+			return fmt.Errorf("template.yaml has no Glue table %s: add one (copy another table or view) and run again", name)
 		}
 		seq := Get(g.Node, "StorageDescriptor", "Columns")
 		if seq == nil || seq.Kind != yaml.SequenceNode || len(seq.Content) == 0 {
@@ -278,7 +495,7 @@ func updateColumns(path string) error {
 			}
 		}
 		indent := strings.Repeat(" ", first.Column-3) // the item's "- " starts two columns left of its mapping
-		edits = append(edits, edit{first.Line, last.Line, columnsYAML(st, indent)})
+		edits = append(edits, edit{first.Line, last.Line, columnsYAML(cols, indent)})
 	}
 	slices.SortFunc(edits, func(a, b edit) int { return b.first - a.first }) // bottom up keeps line numbers valid
 	for _, e := range edits {
@@ -312,6 +529,11 @@ func TestEnvironmentDeclared(t *testing.T) {
 		for _, name := range declared {
 			if !slices.Contains(names, name) {
 				t.Errorf("%s declares %s, which is not in this test's list of variables it reads: add it to the list or remove it", id, name)
+			}
+		}
+		for _, name := range localEnv {
+			if slices.Contains(declared, name) {
+				t.Errorf("%s declares %s, which only local runs read: remove it (in Lambda, LoggingConfig sets the log level)", id, name)
 			}
 		}
 		// Local-only and SDK variables must be empty (unset) in AWS.
@@ -732,6 +954,7 @@ func TestLeastPrivilege(t *testing.T) {
 		bucketARN = "arn:${AWS::Partition}:s3:::${Bucket}"
 	)
 	writeActions := []string{"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+	dataKeyActions := map[string][]string{}
 	for _, id := range []string{"ExportFunction", "VerifyFunction"} {
 		fn, err := tmpl.Function(id)
 		if err != nil {
@@ -782,6 +1005,17 @@ func TestLeastPrivilege(t *testing.T) {
 					if id == "VerifyFunction" && st.Condition != "VerifySamples" {
 						t.Errorf("%s: the verifier may read the secret only when sampling (!If VerifySamples)", where)
 					}
+				case (a == "kms:Decrypt" || a == "kms:GenerateDataKey") && len(res) == 1 && res[0] == "${DataKmsKeyArn}":
+					// The data key, through S3 only, when the stack has one;
+					// the verifier only reads.
+					via, _ := Text(Get(s, "Condition", "StringEquals", "kms:ViaService"))
+					if st.Condition != "HasDataKmsKey" || via != "s3.${AWS::Region}.amazonaws.com" {
+						t.Errorf("%s: %s on the data key must be under !If HasDataKmsKey with kms:ViaService s3.${AWS::Region}.amazonaws.com", where, a)
+					}
+					if a == "kms:GenerateDataKey" && id == "VerifyFunction" {
+						t.Errorf("%s: the verifier only reads, it needs no kms:GenerateDataKey", where)
+					}
+					dataKeyActions[id] = append(dataKeyActions[id], a)
 				case a == "kms:Decrypt":
 					if len(res) != 1 || res[0] != "${WorkOSApiKeySecretKmsKeyArn}" || Get(s, "Condition", "StringEquals", "kms:ViaService") == nil {
 						t.Errorf("%s: kms:Decrypt must be limited to the secret's key through Secrets Manager", where)
@@ -803,6 +1037,17 @@ func TestLeastPrivilege(t *testing.T) {
 			if id == "VerifyFunction" && slices.Contains(actions, a) {
 				t.Errorf("VerifyFunction must be read-only but has %s", a)
 			}
+		}
+	}
+
+	// With DataKmsKeyArn, the export writes (GenerateDataKey) and reads back
+	// (Decrypt, for multipart uploads), the verifier reads.
+	for id, want := range map[string][]string{
+		"ExportFunction": {"kms:Decrypt", "kms:GenerateDataKey"},
+		"VerifyFunction": {"kms:Decrypt"},
+	} {
+		if diff := cmp.Diff(want, dataKeyActions[id]); diff != "" {
+			t.Errorf("%s: actions on DataKmsKeyArn (-want +got):\n%s", id, diff)
 		}
 	}
 
@@ -830,5 +1075,273 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	if v, _ := Text(Get(tmpl.Root, "Resources", "DataBucket", "Properties", "NotificationConfiguration", "EventBridgeConfiguration", "EventBridgeEnabled")); v != "true" {
 		t.Error("DataBucket does not send events to EventBridge: the verifier would never run")
+	}
+}
+
+// ------------------------------------------------------------ logging, retention, encryption, Athena
+
+// TestLoggingConfig: both functions log JSON at the stack's application log
+// level through Lambda's LoggingConfig (read by lambdacontext.NewLogHandler),
+// not through a LOG_LEVEL variable.
+func TestLoggingConfig(t *testing.T) {
+	tmpl := load(t)
+	lc := Get(tmpl.Root, "Globals", "Function", "LoggingConfig")
+	for key, want := range map[string]string{"LogFormat": "JSON", "ApplicationLogLevel": "${ApplicationLogLevel}", "SystemLogLevel": "WARN"} {
+		if got, _ := Text(Get(lc, key)); got != want {
+			t.Errorf("Globals.Function.LoggingConfig.%s = %q, want %q", key, got, want)
+		}
+	}
+	fns, err := tmpl.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range fns {
+		if Get(fn.Node, "Properties", "LoggingConfig") != nil {
+			t.Errorf("%s overrides Globals.Function.LoggingConfig", fn.LogicalID)
+		}
+	}
+	if p := tmpl.Parameters()["ApplicationLogLevel"]; p.Default != "INFO" {
+		t.Errorf("ApplicationLogLevel default = %q, want INFO", p.Default)
+	}
+	// The EMF metric lines carry no level, so Lambda files them as INFO: a
+	// level above INFO would drop the metrics that the alarms watch.
+	allowed := list(Get(tmpl.Root, "Parameters", "ApplicationLogLevel", "AllowedValues"))
+	for _, bad := range []string{"WARN", "ERROR", "FATAL"} {
+		if slices.Contains(allowed, bad) {
+			t.Errorf("ApplicationLogLevel allows %s, which would drop the EMF metric lines (level INFO)", bad)
+		}
+	}
+	if !slices.Contains(allowed, "INFO") || !slices.Contains(allowed, "DEBUG") {
+		t.Errorf("ApplicationLogLevel AllowedValues = %q, want INFO and DEBUG among them", allowed)
+	}
+}
+
+// condition returns the flow form of a condition's definition.
+func condition(tmpl *Template, name string) string {
+	n := Get(tmpl.Root, "Conditions", name)
+	if n == nil {
+		return ""
+	}
+	return flow(n)
+}
+
+// TestSnapshotRetention: SnapshotRetentionDays expires the data prefix of the
+// created bucket by a lifecycle rule, and 0 leaves the rule out.
+func TestSnapshotRetention(t *testing.T) {
+	tmpl := load(t)
+	p := tmpl.Parameters()["SnapshotRetentionDays"]
+	if p.Type != "Number" || p.Default != "400" {
+		t.Errorf("SnapshotRetentionDays = %s default %q, want Number default 400", p.Type, p.Default)
+	}
+	if v, _ := Text(Get(tmpl.Root, "Parameters", "SnapshotRetentionDays", "MinValue")); v != "0" {
+		t.Errorf("SnapshotRetentionDays MinValue = %q, want 0 (keep forever)", v)
+	}
+	if got := condition(tmpl, "ExpireSnapshots"); got != "!Not [!Equals [!Ref SnapshotRetentionDays, 0]]" {
+		t.Errorf("condition ExpireSnapshots = %s, want !Not [!Equals [!Ref SnapshotRetentionDays, 0]]", got)
+	}
+	var rule *yaml.Node
+	for _, r := range Get(tmpl.Root, "Resources", "DataBucket", "Properties", "LifecycleConfiguration", "Rules").Content {
+		if fn, arg, ok := Intrinsic(r); ok && fn == "Fn::If" && arg.Content[0].Value == "ExpireSnapshots" {
+			if no := flow(arg.Content[2]); no != "!Ref AWS::NoValue" {
+				t.Errorf("with SnapshotRetentionDays 0 the rule must be absent (AWS::NoValue), got %s", no)
+			}
+			rule = deref(arg.Content[1])
+		}
+	}
+	if rule == nil {
+		t.Fatal("DataBucket has no lifecycle rule under !If ExpireSnapshots")
+	}
+	// The prefix ends in a slash: "workos/" must not expire "workos-other/".
+	for key, want := range map[string]string{"Status": "Enabled", "Prefix": "${ExportPrefix}/", "ExpirationInDays": "${SnapshotRetentionDays}"} {
+		if got, _ := Text(Get(rule, key)); got != want {
+			t.Errorf("expire-snapshots %s = %q, want %q", key, got, want)
+		}
+	}
+}
+
+// TestDataKmsKey: DataKmsKeyArn, when set, encrypts the created bucket and the
+// Athena results with that key (the functions' key grants are checked by
+// TestLeastPrivilege).
+func TestDataKmsKey(t *testing.T) {
+	tmpl := load(t)
+	if p := tmpl.Parameters()["DataKmsKeyArn"]; !p.HasDefault || p.Default != "" {
+		t.Errorf("DataKmsKeyArn must default to \"\" (SSE-S3), got %q", p.Default)
+	}
+	if got := condition(tmpl, "HasDataKmsKey"); got != `!Not [!Equals [!Ref DataKmsKeyArn, ]]` {
+		t.Errorf("condition HasDataKmsKey = %s", got)
+	}
+	sse := Get(tmpl.Root, "Resources", "DataBucket", "Properties", "BucketEncryption", "ServerSideEncryptionConfiguration", "0")
+	if got := flow(Get(sse, "ServerSideEncryptionByDefault")); got != "!If [HasDataKmsKey, {SSEAlgorithm: aws:kms, KMSMasterKeyID: !Ref DataKmsKeyArn}, {SSEAlgorithm: AES256}]" {
+		t.Errorf("bucket encryption = %s", got)
+	}
+	if v, _ := Text(Get(sse, "BucketKeyEnabled")); v != "true" {
+		t.Error("BucketKeyEnabled must be true (one KMS request per object instead of per part)")
+	}
+	wg := Get(tmpl.Root, "Resources", "AthenaWorkGroup", "Properties", "WorkGroupConfiguration")
+	if got := flow(Get(wg, "ResultConfiguration", "EncryptionConfiguration")); got != "!If [HasDataKmsKey, {EncryptionOption: SSE_KMS, KmsKey: !Ref DataKmsKeyArn}, {EncryptionOption: SSE_S3}]" {
+		t.Errorf("Athena result encryption = %s", got)
+	}
+}
+
+// TestBytesScannedCutoff: the workgroup cancels a query past
+// BytesScannedCutoffPerQuery bytes; 0 sets no limit.
+func TestBytesScannedCutoff(t *testing.T) {
+	tmpl := load(t)
+	p := tmpl.Parameters()["BytesScannedCutoffPerQuery"]
+	n, err := strconv.ParseInt(p.Default, 10, 64)
+	if err != nil || n < 10_000_000 || n > 1_000_000_000_000 {
+		t.Errorf("BytesScannedCutoffPerQuery default %q: want a number of bytes from Athena's minimum 10000000 to 1 TB", p.Default)
+	}
+	if got := condition(tmpl, "HasBytesScannedCutoff"); got != "!Not [!Equals [!Ref BytesScannedCutoffPerQuery, 0]]" {
+		t.Errorf("condition HasBytesScannedCutoff = %s", got)
+	}
+	wg := Get(tmpl.Root, "Resources", "AthenaWorkGroup", "Properties", "WorkGroupConfiguration")
+	if got := flow(Get(wg, "BytesScannedCutoffPerQuery")); got != "!If [HasBytesScannedCutoff, !Ref BytesScannedCutoffPerQuery, !Ref AWS::NoValue]" {
+		t.Errorf("WorkGroupConfiguration.BytesScannedCutoffPerQuery = %s", got)
+	}
+	if v, _ := Text(Get(wg, "EnforceWorkGroupConfiguration")); v != "true" {
+		t.Error("EnforceWorkGroupConfiguration must be true, or a client could lift the cutoff")
+	}
+}
+
+// TestUserCountDropAlarm: an alarm on a fall of the export's EMF metric
+// Rows_directory_users from the previous day, past VerifyMaxDrop, which is
+// also the verifier's VERIFY_MAX_DROP.
+func TestUserCountDropAlarm(t *testing.T) {
+	tmpl := load(t)
+	r, ok := tmpl.Resource("UserCountDropAlarm")
+	if !ok || r.Type != "AWS::CloudWatch::Alarm" {
+		t.Fatal("no AWS::CloudWatch::Alarm UserCountDropAlarm")
+	}
+	p := r.Properties()
+	var stat, expr *yaml.Node
+	for _, m := range Get(p, "Metrics").Content {
+		if Get(m, "MetricStat") != nil {
+			stat = m
+		}
+		if Get(m, "Expression") != nil {
+			expr = m
+		}
+	}
+	if stat == nil || expr == nil {
+		t.Fatalf("UserCountDropAlarm needs a MetricStat and an Expression, got %s", flow(Get(p, "Metrics")))
+	}
+	metric := Get(stat, "MetricStat", "Metric")
+	// The export's EMF line (functions/export): namespace DsyncExport, one
+	// Rows_<table> per table, dimension Function=export.
+	for key, want := range map[string]string{
+		"Namespace":          lambdafn.Namespace,
+		"MetricName":         "Rows_" + schema.TableDirectoryUsers,
+		"Dimensions.0.Name":  "Function",
+		"Dimensions.0.Value": "export",
+	} {
+		if got, _ := Text(Get(metric, strings.Split(key, ".")...)); got != want {
+			t.Errorf("metric %s = %q, want %q", key, got, want)
+		}
+	}
+	if n := len(Get(metric, "Dimensions").Content); n != 1 {
+		t.Errorf("%d dimensions, want exactly Function (CloudWatch matches the whole dimension set)", n)
+	}
+	id, _ := Text(Get(stat, "Id"))
+	period, _ := Text(Get(stat, "MetricStat", "Period"))
+	if period != "86400" {
+		t.Errorf("period %s, want one day (one export a day)", period)
+	}
+	if rd, _ := Text(Get(stat, "ReturnData")); rd != "false" {
+		t.Error("the raw metric must have ReturnData false: an alarm evaluates exactly one series")
+	}
+	// fall = (previous - current) / previous.
+	e, _ := Text(Get(expr, "Expression"))
+	if want := fmt.Sprintf("-DIFF(%s) / (%s - DIFF(%s))", id, id, id); e != want {
+		t.Errorf("expression %q, want %q (the fall relative to the previous day)", e, want)
+	}
+	for key, want := range map[string]string{
+		"Threshold": "${VerifyMaxDrop}", "ComparisonOperator": "GreaterThanThreshold",
+		"TreatMissingData": "notBreaching", "EvaluationPeriods": "2", "DatapointsToAlarm": "1",
+	} {
+		if got, _ := Text(Get(p, key)); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+	if got := flow(Get(p, "AlarmActions")); got != "!If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]" {
+		t.Errorf("AlarmActions = %s", got)
+	}
+	// The same threshold drives the verifier.
+	fn, err := tmpl.Function("VerifyFunction")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := fn.Env("VERIFY_MAX_DROP"); v.Value != "0.2" || flow(v.Node) != "!Ref VerifyMaxDrop" {
+		t.Errorf("VerifyFunction VERIFY_MAX_DROP = %s (%q), want !Ref VerifyMaxDrop defaulting to 0.2", flow(v.Node), v.Value)
+	}
+}
+
+// TestNamedQueriesReadCommittedData: every named query reads the data tables
+// through their _latest views, or restricts them to a committed run through
+// the snapshots table and "$path" (queries over several dates).
+func TestNamedQueriesReadCommittedData(t *testing.T) {
+	tmpl := load(t)
+	tableRef := regexp.MustCompile(`(?i)\b(?:FROM|JOIN)\s+([a-z_]+)`)
+	data := map[string]bool{}
+	for _, st := range schema.Tables() {
+		data[st.Name] = true
+	}
+	queries := tmpl.ResourcesOfType("AWS::Athena::NamedQuery")
+	if len(queries) < 5 {
+		t.Fatalf("%d named queries, want at least 5", len(queries))
+	}
+	usesSnapshots := false
+	for _, q := range queries {
+		name, _ := Text(Get(q.Properties(), "Name"))
+		sql, _ := Text(Get(q.Properties(), "QueryString"))
+		committedJoin := strings.Contains(sql, schema.TableSnapshots) && strings.Contains(sql, `"$path"`) && strings.Contains(sql, "-part-")
+		for _, m := range tableRef.FindAllStringSubmatch(sql, -1) {
+			if m[1] == schema.TableSnapshots {
+				usesSnapshots = true
+			}
+			if data[m[1]] && !committedJoin {
+				t.Errorf("named query %q reads %s directly, which may include a snapshot still being written: read %s%s, or join the snapshots table and filter \"$path\" by its run_id",
+					name, m[1], m[1], schema.LatestViewSuffix)
+			}
+		}
+		if db, _ := Text(Get(q.Properties(), "Database")); db != "${GlueDatabase}" {
+			t.Errorf("named query %q: Database = %q, want !Ref GlueDatabase", name, db)
+		}
+	}
+	if !usesSnapshots {
+		t.Error("no named query reads the snapshots table")
+	}
+}
+
+// TestMakefileHelp: a bare make prints the documented targets, and every
+// documented name is a real target.
+func TestMakefileHelp(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := string(data)
+	if !regexp.MustCompile(`(?m)^\.DEFAULT_GOAL := help$`).MatchString(mk) || !regexp.MustCompile(`(?m)^help:`).MatchString(mk) {
+		t.Error("the Makefile's default goal must be help: a bare make must not start the tests")
+	}
+	documented := regexp.MustCompile(`(?m)^## ([A-Za-z0-9_-]+):`).FindAllStringSubmatch(mk, -1)
+	var names []string
+	for _, m := range documented {
+		names = append(names, m[1])
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(m[1]) + `:`).MatchString(mk) {
+			t.Errorf("## %s: documents a target the Makefile does not define", m[1])
+		}
+	}
+	for _, want := range []string{"help", "test", "lint", "run", "athena-ddl"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("target %s has no ## %s: line, so make help does not list it", want, want)
+		}
+	}
+	// A target without a recipe or prerequisites does nothing.
+	for _, m := range regexp.MustCompile(`(?m)^([A-Za-z0-9_-]+):[ \t]*\n(?:[^\t]|$)`).FindAllStringSubmatch(mk, -1) {
+		t.Errorf("target %s has neither prerequisites nor a recipe", m[1])
+	}
+	if !strings.Contains(mk, "$(GO) tool staticcheck ./...") || !strings.Contains(mk, ".ci/lambda-deps ./functions/export ./functions/verify") {
+		t.Error("make lint must run staticcheck (go tool) and the Lambda dependency check")
 	}
 }

@@ -6,8 +6,14 @@
 // directory_users (DirectoryUser), directory_groups (DirectoryGroup) and
 // directory_group_memberships (DirectoryGroupMembership). Files live under
 // <prefix>/<table>/dt=<yyyy-MM-dd>/; dt is a Hive partition column in the
-// path, never in the files. COLUMNS.md documents every column. Package
-// parquetfile writes the files.
+// path, never in the files. COLUMNS.md documents every column. Tables
+// returns these four data tables. Package parquetfile writes the files.
+//
+// A fifth table, snapshots (Snapshot, from SnapshotsTable), has one row per
+// committed snapshot, written by the export at the commit: the date, the run
+// whose files make up the snapshot, its mode and row counts. Each data table
+// has a view, <table>_latest (LatestViewSQL), that reads only the latest
+// committed snapshot through it.
 //
 // Types: timestamps are INT64 TIMESTAMP(MILLIS, adjusted to UTC), never INT96
 // or nanoseconds; strings are UTF8; lists are 3-level LISTs; nullable values

@@ -22,7 +22,13 @@ const (
 	TableDirectoryUsers  = "directory_users"
 	TableDirectoryGroups = "directory_groups"
 	TableMemberships     = "directory_group_memberships"
+	// TableSnapshots records the committed snapshots (see SnapshotsTable).
+	TableSnapshots = "snapshots"
 )
+
+// SnapshotModeFull is the mode of a snapshot that holds every row of every
+// table (the only mode so far; see Snapshot.Mode).
+const SnapshotModeFull = "full"
 
 // PartitionColumn is the Hive partition column of every table: the snapshot
 // date, yyyy-MM-dd in UTC. It lives in the object path (dt=2026-01-15/), not in
@@ -105,6 +111,27 @@ type DirectoryGroupMembership struct {
 	ExportedAt     time.Time `parquet:"exported_at,timestamp(millisecond:utc)" comment:"When the snapshot was taken (UTC), the same for every row of a run" source:"(export run)"`
 }
 
+// Snapshot is a row of the "snapshots" table: one committed snapshot. The
+// export writes it at the commit, one row per file, to
+// <prefix>/snapshots/dt=<date>/<run_id>.parquet, and deletes the row of the
+// run it replaces after the commit. Its dt is the snapshot date; the row
+// names the run whose data files make up the committed snapshot of that date,
+// which is how the <table>_latest views read only committed data.
+type Snapshot struct {
+	RunID          string    `parquet:"run_id" comment:"Export run that committed the snapshot; its data files are <table>/dt=<dt>/<run_id>-part-NNNNN.parquet" source:"(export run)"`
+	ExportedAt     time.Time `parquet:"exported_at,timestamp(millisecond:utc)" comment:"When the snapshot was taken (UTC), the exported_at of all its rows" source:"(export run)"`
+	CommittedAt    time.Time `parquet:"committed_at,timestamp(millisecond:utc)" comment:"When the snapshot was committed (UTC): its manifest was written then" source:"(export run)"`
+	Mode           string    `parquet:"mode,dict" comment:"full: the snapshot holds every row of every table" source:"(export run)"`
+	Trigger        string    `parquet:"trigger,dict" comment:"What started the export, as in the manifest: scheduler, eventbridge, manual or now" source:"(export run)"`
+	Demo           bool      `parquet:"demo" comment:"True when the data came from the built-in WorkOS fake (make run), not from WorkOS" source:"(export run)"`
+	Directories    int64     `parquet:"rows_directories" comment:"Rows of the directories table in the snapshot" source:"(export run)"`
+	DirectoryUsers int64     `parquet:"rows_directory_users" comment:"Rows of the directory_users table in the snapshot" source:"(export run)"`
+	Groups         int64     `parquet:"rows_directory_groups" comment:"Rows of the directory_groups table in the snapshot" source:"(export run)"`
+	Memberships    int64     `parquet:"rows_directory_group_memberships" comment:"Rows of the directory_group_memberships table in the snapshot" source:"(export run)"`
+	Files          int64     `parquet:"files" comment:"Data files of the snapshot over all tables" source:"(export run)"`
+	Bytes          int64     `parquet:"bytes" comment:"Bytes of the snapshot's data files over all tables" source:"(export run)"`
+}
+
 // Table describes one exported table.
 type Table struct {
 	// Name is the table name, also its path segment under the export prefix.
@@ -131,6 +158,10 @@ var tables = []Table{
 		"WorkOS Directory Sync group memberships, one row per (group, user) pair per daily snapshot (dt)"),
 }
 
+// snapshotsTable is not in tables: it is not part of a snapshot's data.
+var snapshotsTable = newTable[Snapshot](TableSnapshots, "run_id",
+	"Committed dsync-export snapshots, one row per snapshot date (dt) naming the run that committed it")
+
 func newTable[T any](name, idColumn, description string) Table {
 	t := reflect.TypeFor[T]()
 	return Table{
@@ -142,16 +173,26 @@ func newTable[T any](name, idColumn, description string) Table {
 	}
 }
 
-// Tables returns every exported table: directories, directory_users,
-// directory_groups and directory_group_memberships, in that order. The
-// returned slice is a copy.
+// Tables returns the data tables of a snapshot: directories,
+// directory_users, directory_groups and directory_group_memberships, in that
+// order. Every snapshot has files of each, and the export, the verifier and
+// the <table>_latest views iterate these. The snapshots table is not among
+// them: see SnapshotsTable. The returned slice is a copy.
 func Tables() []Table {
 	return append([]Table(nil), tables...)
 }
 
-// TableByName returns the table with the given name.
+// SnapshotsTable returns the snapshots table (row type Snapshot): one row per
+// committed snapshot, written at the commit. It is a catalog table like the
+// data tables (same partitioning, Parquet writer, DDL and Glue table) but
+// holds no directory data, so Tables does not return it. Athena tables are
+// Tables() followed by SnapshotsTable().
+func SnapshotsTable() Table { return snapshotsTable }
+
+// TableByName returns the table with the given name: a data table or the
+// snapshots table.
 func TableByName(name string) (Table, bool) {
-	for _, t := range tables {
+	for _, t := range append(Tables(), snapshotsTable) {
 		if t.Name == name {
 			return t, true
 		}
@@ -163,7 +204,7 @@ func TableByName(name string) (Table, bool) {
 // one of this package's row structs.
 func TableOf[T any]() (Table, bool) {
 	rt := reflect.TypeFor[T]()
-	for _, t := range tables {
+	for _, t := range append(Tables(), snapshotsTable) {
 		if t.rowType == rt {
 			return t, true
 		}
