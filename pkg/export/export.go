@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"slices"
@@ -354,7 +355,7 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 		return nil, r.failure(ctx, fmt.Errorf("write manifest %s: %w", key, err), len(directories))
 	}
 	log.Info("snapshot committed", "manifest", key)
-	if err := r.writeSnapshotRow(ctx, m); err != nil {
+	if err := r.writeSnapshotRow(ctx, m, time.Now()); err != nil {
 		// The snapshot is committed; the row is written again by a rerun.
 		log.Warn("snapshots table row not written", "error", err.Error())
 	}
@@ -607,7 +608,7 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 		listed[k] = true
 	}
 	listed[snapshot.SnapshotRowKey(m.SnapshotDate, m.RunID)] = true
-	prefixes := []string{snapshot.SnapshotsTable + "/dt=" + m.SnapshotDate + "/"}
+	prefixes := []string{snapshot.PartitionPrefix(schema.TableSnapshots, m.SnapshotDate)}
 	for _, t := range schema.Tables() {
 		prefixes = append(prefixes, snapshot.PartitionPrefix(t.Name, m.SnapshotDate))
 	}
@@ -636,6 +637,46 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 	return stale, nil
 }
 
-// writeSnapshotRow writes the snapshots table's row of a committed snapshot.
-// TODO(lead): written once schema has the snapshots table (merge of h-deploy).
-func (r *run) writeSnapshotRow(ctx context.Context, m *snapshot.Manifest) error { return nil }
+// writeSnapshotRow writes the snapshots table's row of a committed snapshot
+// (after the manifest, so the table and the _latest views never name an
+// uncommitted run).
+func (r *run) writeSnapshotRow(ctx context.Context, m *snapshot.Manifest, committedAt time.Time) error {
+	row := schema.Snapshot{
+		RunID:       m.RunID,
+		ExportedAt:  m.SnapshotTime,
+		CommittedAt: committedAt.UTC().Truncate(time.Millisecond),
+		Mode:        schema.SnapshotModeFull,
+		Trigger:     m.Trigger,
+		Demo:        m.Demo,
+	}
+	counts := map[string]*int64{
+		schema.TableDirectories:     &row.Directories,
+		schema.TableDirectoryUsers:  &row.DirectoryUsers,
+		schema.TableDirectoryGroups: &row.Groups,
+		schema.TableMemberships:     &row.Memberships,
+	}
+	for name, t := range m.Tables {
+		if c := counts[name]; c != nil {
+			*c = t.Rows
+		}
+		row.Files += int64(len(t.Files))
+		for _, f := range t.Files {
+			row.Bytes += f.Bytes
+		}
+	}
+	key := snapshot.SnapshotRowKey(m.SnapshotDate, m.RunID)
+	w, err := parquetfile.NewWriter[schema.Snapshot](func(int) (io.WriteCloser, error) {
+		return r.ex.Store.Create(ctx, key, parquetContentType)
+	}, parquetfile.Options{Compression: r.cfg.Writer.Compression, Metadata: map[string]string{"snapshot_date": m.SnapshotDate}})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := w.Write([]schema.Snapshot{row}); err != nil {
+		w.Abort(err)
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	if _, err := w.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/dsync-export/dsync-export/internal/testenv/awstest"
 	"github.com/dsync-export/dsync-export/internal/testenv/snapshottest"
@@ -205,7 +206,7 @@ func TestRerunReplacesTheSnapshotAndRemovesEarlierRuns(t *testing.T) {
 		if run == 1 {
 			// The rerun wrote keys of its own and, after its commit, deleted
 			// exactly the first run's files.
-			wantDeleted = prev.Keys()
+			wantDeleted = append(prev.Keys(), snapshot.SnapshotRowKey("2026-11-28", prev.RunID))
 			if res.Manifest.RunID == prev.RunID {
 				t.Fatalf("both runs have run id %s", prev.RunID)
 			}
@@ -225,6 +226,7 @@ func TestRerunReplacesTheSnapshotAndRemovesEarlierRuns(t *testing.T) {
 			t.Errorf("run %d: stored objects differ from the manifest (-manifest +stored):\n%s", run, d)
 		}
 		snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
+		checkSnapshotRow(t, dst, res.Manifest)
 		prev = res.Manifest
 	}
 	if _, err := dst.Get(ctx, other); err != nil {
@@ -654,5 +656,40 @@ func TestMalformedAPIJSONFailsWithRequestID(t *testing.T) {
 	}
 	if snapshottest.ReadManifest(t, dst, "2026-11-28") != nil {
 		t.Error("a manifest was written after malformed API JSON")
+	}
+}
+
+// checkSnapshotRow reads the snapshots table's row of a committed snapshot
+// and compares it with the manifest.
+func checkSnapshotRow(t *testing.T, dst objstore.Store, m *snapshot.Manifest) {
+	t.Helper()
+	key := snapshot.SnapshotRowKey(m.SnapshotDate, m.RunID)
+	b, err := dst.Get(context.Background(), key)
+	if err != nil {
+		t.Fatalf("snapshots row: %v", err)
+	}
+	rows, err := parquet.Read[schema.Snapshot](bytes.NewReader(b), int64(len(b)))
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("snapshots row %s: %d rows, %v", key, len(rows), err)
+	}
+	got := rows[0]
+	var files, nbytes int64
+	for _, tm := range m.Tables {
+		files += int64(len(tm.Files))
+		for _, f := range tm.Files {
+			nbytes += f.Bytes
+		}
+	}
+	want := schema.Snapshot{
+		RunID: m.RunID, ExportedAt: m.SnapshotTime, CommittedAt: got.CommittedAt, Mode: schema.SnapshotModeFull, Trigger: m.Trigger, Demo: m.Demo,
+		Directories: m.Tables[schema.TableDirectories].Rows, DirectoryUsers: m.Tables[schema.TableDirectoryUsers].Rows,
+		Groups: m.Tables[schema.TableDirectoryGroups].Rows, Memberships: m.Tables[schema.TableMemberships].Rows,
+		Files: files, Bytes: nbytes,
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("snapshots row (-want +got):\n%s", d)
+	}
+	if got.CommittedAt.Before(m.FinishedAt.Truncate(time.Millisecond)) {
+		t.Errorf("committed_at %s is before the manifest's finished_at %s", got.CommittedAt, m.FinishedAt)
 	}
 }

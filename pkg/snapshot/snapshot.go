@@ -79,12 +79,9 @@ func RunOfKey(key string) string {
 // LeaseKey returns the key of the lease on date: the run that owns the date.
 func LeaseKey(date string) string { return "_leases/dt=" + date + ".json" }
 
-// SnapshotsTable is the folder of the snapshots table: one row per commit.
-const SnapshotsTable = "snapshots"
-
 // SnapshotRowKey returns the key of the snapshots table's row for run.
 func SnapshotRowKey(date, run string) string {
-	return SnapshotsTable + "/dt=" + date + "/" + run + ".parquet"
+	return PartitionPrefix(schema.TableSnapshots, date) + run + ".parquet"
 }
 
 // ManifestKey returns the manifest key of the snapshot of date, relative to the
