@@ -58,8 +58,8 @@ lint: lint-deps
 lint-deps:
 	GO=$(GO) GOARCH_LAMBDA=$(GOARCH_LAMBDA) .ci/lambda-deps ./functions/export ./functions/verify
 
-## run: one export end to end with no cloud account: the built-in WorkOS fake -> ./out.
-## With WORKOS_API_KEY set it exports that account; EXPORT_DESTINATION=s3://... writes to S3.
+## run: one export end to end with no cloud account: the built-in WorkOS fake -> ./out (a local folder only).
+## With WORKOS_API_KEY set it exports that real account to EXPORT_DESTINATION (default ./out; s3://... for S3).
 run:
 	@if [ -n "$$WORKOS_API_KEY$$WORKOS_API_KEY_SECRET_ID" ]; then \
 		EXPORT_DESTINATION=$${EXPORT_DESTINATION:-out} $(GO) run ./functions/export; \

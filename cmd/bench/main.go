@@ -50,6 +50,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Int64("seed", 1, "seed of the fake's datasets")
 	node := fs.String("node", "node", "the Node.js binary for the peer section")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h asked for the usage, which was printed
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h asked for the usage, which was printed
+		}
 		return 2
 	}
 	fail := func(err error) int {

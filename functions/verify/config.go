@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/dsync-export/dsync-export/pkg/workos"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -42,7 +43,7 @@ var envVars = []envVar{
 	{"WORKOS_API_KEY_SECRET_ID", "(none)", "name or ARN of the Secrets Manager secret holding the WorkOS API key; needed when VERIFY_SAMPLE > 0"},
 	{"WORKOS_API_KEY_SECRET_FIELD", "api_key", "the JSON field of that secret holding the key"},
 	{"WORKOS_API_KEY", "(none)", "the WorkOS API key itself, for local runs instead of a secret"},
-	{"WORKOS_BASE_URL", lambdafn.DefaultBaseURL, "the WorkOS API"},
+	{"WORKOS_BASE_URL", workos.DefaultBaseURL, "the WorkOS API"},
 	{"EXPORT_S3_PATH_STYLE", "false", "path-style S3 addressing, for S3-compatible servers"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error; local runs only (in Lambda the function's LoggingConfig sets the level)"},
 }

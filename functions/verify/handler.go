@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-lambda-go/events"
 	"io"
 	"log/slog"
 	"net/url"
@@ -24,16 +27,8 @@ import (
 //     events/manifest-created.json);
 //   - a manual {"snapshot_date":"YYYY-MM-DD"} (events/verify-manual.json).
 type Input struct {
-	// EventBridge envelope.
-	Version    string          `json:"version,omitempty"`
-	ID         string          `json:"id,omitempty"`
-	DetailType string          `json:"detail-type,omitempty"`
-	Source     string          `json:"source,omitempty"`
-	Account    string          `json:"account,omitempty"`
-	Time       string          `json:"time,omitempty"`
-	Region     string          `json:"region,omitempty"`
-	Resources  []string        `json:"resources,omitempty"`
-	Detail     *S3ObjectDetail `json:"detail,omitempty"`
+	// The EventBridge envelope; Detail is an S3ObjectDetail.
+	events.CloudWatchEvent
 
 	// SnapshotDate selects the snapshot to verify in a manual invocation.
 	SnapshotDate string `json:"snapshot_date,omitempty"`
@@ -130,7 +125,7 @@ func (h *handler) Handle(ctx context.Context, in Input) (*verify.Report, error) 
 
 // resolve returns the snapshot date an input asks for.
 func (h *handler) resolve(in Input) (string, error) {
-	event := in.Detail != nil || in.Source != "" || in.DetailType != ""
+	event := len(in.Detail) > 0 || in.Source != "" || in.DetailType != ""
 	switch {
 	case event && in.SnapshotDate != "":
 		return "", errors.New(`verify: the input has both snapshot_date and an S3 event: send one of them`)
@@ -142,10 +137,14 @@ func (h *handler) resolve(in Input) (string, error) {
 	case !event:
 		return "", errors.New(`verify: the input has neither snapshot_date nor an S3 "Object Created" event: send {"snapshot_date":"YYYY-MM-DD"}`)
 	}
-	if in.Source != "aws.s3" || in.DetailType != "Object Created" || in.Detail == nil {
+	if in.Source != "aws.s3" || in.DetailType != "Object Created" || len(in.Detail) == 0 {
 		return "", fmt.Errorf(`verify: the event has source %q and detail-type %q: want an S3 "Object Created" event (source aws.s3) for a manifest; check the EventBridge rule`, in.Source, in.DetailType)
 	}
-	bucket, key := in.Detail.Bucket.Name, in.Detail.Object.Key
+	var detail S3ObjectDetail
+	if err := json.Unmarshal(in.Detail, &detail); err != nil {
+		return "", fmt.Errorf(`verify: the S3 "Object Created" event's detail is not an S3 object detail: %w`, err)
+	}
+	bucket, key := detail.Bucket.Name, detail.Object.Key
 	if h.cfg.Bucket == "" {
 		return "", fmt.Errorf("verify: the event is for s3://%s/%s but EXPORT_DESTINATION is %s, not an S3 destination: fix EXPORT_DESTINATION", bucket, key, h.cfg.Destination)
 	}

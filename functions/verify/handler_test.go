@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/aws/aws-lambda-go/events"
 	"io"
 	"log/slog"
 	"net/http"
@@ -272,8 +273,11 @@ func TestExportManualEventAccepted(t *testing.T) {
 }
 
 func s3Event(bucket, key string) Input {
-	return Input{Version: "0", Source: "aws.s3", DetailType: "Object Created",
-		Detail: &S3ObjectDetail{Bucket: S3Bucket{Name: bucket}, Object: S3Object{Key: key}}}
+	detail, err := json.Marshal(S3ObjectDetail{Bucket: S3Bucket{Name: bucket}, Object: S3Object{Key: key}})
+	if err != nil {
+		panic(err)
+	}
+	return Input{CloudWatchEvent: events.CloudWatchEvent{Version: "0", Source: "aws.s3", DetailType: "Object Created", Detail: detail}}
 }
 
 func TestResolve(t *testing.T) {
@@ -297,8 +301,8 @@ func TestResolve(t *testing.T) {
 		"local destination":  {localh, s3Event("exports", "_manifests/dt=2026-11-28/manifest.json"), "", "not an S3 destination"},
 		"both":               {s3h, func() Input { in := s3Event("exports", "x"); in.SnapshotDate = "2026-11-28"; return in }(), "", "both snapshot_date and an S3 event"},
 		"neither":            {s3h, Input{}, "", `send {"snapshot_date":"YYYY-MM-DD"}`},
-		"scheduled event":    {s3h, Input{Source: "aws.events", DetailType: "Scheduled Event"}, "", `source "aws.events" and detail-type "Scheduled Event"`},
-		"created w/o detail": {s3h, Input{Source: "aws.s3", DetailType: "Object Created"}, "", "want an S3"},
+		"scheduled event":    {s3h, Input{CloudWatchEvent: events.CloudWatchEvent{Source: "aws.events", DetailType: "Scheduled Event"}}, "", `source "aws.events" and detail-type "Scheduled Event"`},
+		"created w/o detail": {s3h, Input{CloudWatchEvent: events.CloudWatchEvent{Source: "aws.s3", DetailType: "Object Created"}}, "", "want an S3"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			date, err := tc.h.resolve(tc.in)

@@ -2,6 +2,7 @@ package lambdafn
 
 import (
 	"fmt"
+	"github.com/dsync-export/dsync-export/pkg/workos"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -155,9 +156,6 @@ type WorkOS struct {
 	BaseURL     string // WORKOS_BASE_URL (default https://api.workos.com/)
 }
 
-// DefaultBaseURL is the WorkOS API.
-const DefaultBaseURL = "https://api.workos.com/"
-
 // WorkOS reads the WORKOS_* key and URL variables. When requireKey is set,
 // missingKey is the fix shown when neither a secret nor a key is given.
 func (r *Reader) WorkOS(requireKey bool, missingKey string) WorkOS {
@@ -174,7 +172,7 @@ func (r *Reader) WorkOS(requireKey bool, missingKey string) WorkOS {
 		r.Bad("WORKOS_API_KEY_SECRET_ID", "missing: %s", missingKey)
 	}
 	if w.BaseURL == "" {
-		w.BaseURL = DefaultBaseURL
+		w.BaseURL = workos.DefaultBaseURL
 	} else if !strings.HasPrefix(w.BaseURL, "http://") && !strings.HasPrefix(w.BaseURL, "https://") {
 		r.Bad("WORKOS_BASE_URL", "%q must be an http(s) URL such as https://api.workos.com", w.BaseURL)
 	}

@@ -1,6 +1,7 @@
 package lambdafn
 
 import (
+	"github.com/dsync-export/dsync-export/pkg/workos"
 	"log/slog"
 	"strings"
 	"testing"
@@ -54,7 +55,7 @@ func TestReaderValues(t *testing.T) {
 	if _, b, p := r.Destination("DEST", ""); b != "bkt" || p != "a/b" {
 		t.Errorf("bucket %q prefix %q", b, p)
 	}
-	if w := r.WorkOS(true, ""); w.APIKey != "sk_x" || w.BaseURL != DefaultBaseURL {
+	if w := r.WorkOS(true, ""); w.APIKey != "sk_x" || w.BaseURL != workos.DefaultBaseURL {
 		t.Errorf("workos %+v", w)
 	}
 	if err := r.Err("x"); err != nil {

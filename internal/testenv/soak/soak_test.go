@@ -329,7 +329,7 @@ func soakKilled(t *testing.T, s3srv *awstest.S3Server, bin string) string {
 	env := exportEnv(t, s3srv, proxy.URL, api.URL, dest)
 	var procs []*proc
 	run := func() *proc {
-		p := startProc(t, bin, env, "--snapshot-date", date)
+		p := startProc(t, bin, env, "--snapshot-date", date, "--force")
 		procs = append(procs, p)
 		return p
 	}
