@@ -84,17 +84,5 @@ func fixtureGroups(t *testing.T) []DirectoryGroup {
 	return rows
 }
 
-func fixtureMemberships(t *testing.T) []DirectoryGroupMembership {
-	groups := loadFixture[workos.DirectoryGroup](t, "directory_groups.json")
-	var rows []DirectoryGroupMembership
-	for i := range groups {
-		for _, u := range []string{"directory_user_01E1JG7J09H96KYP8HM9B0G5SJ", "directory_user_01HZZZZZZZZZZZZZZZZZZZZZZZ"}[:i%2+1] {
-			d := workos.Directory{ID: groups[i].DirectoryID, OrganizationID: groups[i].OrganizationID}
-			rows = append(rows, NewMembership(&d, groups[i].ID, u, exportedAt))
-		}
-	}
-	return rows
-}
-
 func sp(s string) *string { return &s }
 func ip(i int64) *int64   { return &i }

@@ -37,8 +37,6 @@ type fixture struct {
 	members []schema.DirectoryGroupMembership
 	// writer options; a small MaxFileBytes gives several parts per table.
 	opts parquetfile.Options
-	// attrBytes is the size of each user's custom_attributes JSON.
-	attrBytes int
 }
 
 // newFixture builds nDirs directories (two per organization) with

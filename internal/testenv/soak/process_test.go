@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -154,7 +153,8 @@ func buildExport(t *testing.T) func(*testing.T) string {
 		start := time.Now()
 		gobin, err := exec.LookPath("go")
 		if err != nil {
-			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+			done <- result{err: fmt.Errorf("soak: the go command is not on PATH: %v", err)}
+			return
 		}
 		gomod, err := exec.CommandContext(ctx, gobin, "env", "GOMOD").Output()
 		root := filepath.Dir(strings.TrimSpace(string(gomod)))
