@@ -10,6 +10,8 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 	"github.com/dsync-export/dsync-export/pkg/parquetfile"
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
@@ -26,6 +28,7 @@ type config struct {
 	Export          export.Config
 	LogLevel        slog.Level // LOG_LEVEL: local runs only (Lambda follows its LoggingConfig)
 	LogLevelSet     bool
+	ProjectionStart string // EXPORT_PROJECTION_START: the Athena projection's first date
 	Compression     string // EXPORT_COMPRESSION: zstd or snappy
 	FileRolloverMiB int64  // EXPORT_MAX_FILE_MIB
 }
@@ -53,6 +56,7 @@ func envVars() []envVar {
 		{"EXPORT_DIRECTORY_IDS", "", "export only these directories (comma-separated directory_…)"},
 		{"EXPORT_DEADLINE_MARGIN", d.DeadlineMargin.String(), "stop this long before the invocation deadline"},
 		{"EXPORT_PROGRESS_EVERY", d.ProgressEvery.String(), "log a progress line this often (0s: never)"},
+		{"EXPORT_PROJECTION_START", schema.DefaultProjectionStart, "first date of the Athena projection range: earlier snapshot dates are refused"},
 		{"EXPORT_COMPRESSION", parquetfile.DefaultCompression, "zstd or snappy"},
 		{"EXPORT_MAX_FILE_MIB", "256", "start a new Parquet part past this size (16-4096)"},
 		{"EXPORT_S3_PATH_STYLE", "false", "path-style S3 URLs (for S3-compatible servers)"},
@@ -112,6 +116,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.RateLimits.Global = r.Rate("WORKOS_RATE_LIMIT_GLOBAL", c.RateLimits.Global)
 	c.Export.PerDirectoryRate = c.RateLimits.PerDirectoryUsers
 	c.Export.GlobalRate = c.RateLimits.Global
+	c.ProjectionStart = schema.DefaultProjectionStart
+	if v := r.String("EXPORT_PROJECTION_START"); v != "" {
+		if _, err := snapshot.ParseDate(v); err != nil {
+			r.Bad("EXPORT_PROJECTION_START", "%q must be a date YYYY-MM-DD (the stack's ProjectionStartDate)", v)
+		} else {
+			c.ProjectionStart = v
+		}
+	}
 	c.Compression = parquetfile.DefaultCompression
 	if v := r.String("EXPORT_COMPRESSION"); v != "" {
 		if v != "zstd" && v != "snappy" {

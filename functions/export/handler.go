@@ -58,7 +58,7 @@ type handler struct {
 // Handle runs one export for the trigger in.
 func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	start := h.now()
-	date, trigger, err := in.Resolve(start)
+	date, trigger, err := in.Resolve(start, h.cfg.ProjectionStart)
 	var cfg export.Config
 	if err == nil {
 		cfg, err = applyInput(&in, h.cfg.Export)

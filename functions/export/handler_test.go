@@ -235,7 +235,7 @@ func TestEventsDecodeIntoInput(t *testing.T) {
 			t.Errorf("%s: %v", file, err)
 			continue
 		}
-		date, trigger, err := in.Resolve(testNow())
+		date, trigger, err := in.Resolve(testNow(), "")
 		if err != nil || trigger != wantTrigger {
 			t.Errorf("%s: resolves to %q %q %v, want trigger %q", file, date, trigger, err, wantTrigger)
 		}

@@ -595,7 +595,7 @@ func TestInputResolve(t *testing.T) {
 		{name: "scheduled event with zero time", in: export.Input{CloudWatchEvent: events.CloudWatchEvent{Source: "aws.events", DetailType: "Scheduled Event"}}, wantErrPart: []string{"no time"}},
 		{name: "scheduled event of 2020", in: sched("2020-01-01T02:00:00Z"), wantErrPart: []string{"projection range"}},
 	} {
-		date, trig, err := tc.in.Resolve(now)
+		date, trig, err := tc.in.Resolve(now, "")
 		if tc.wantErrPart != nil {
 			if err == nil {
 				t.Errorf("%s: resolved to %s %s, want an error", tc.name, date, trig)
@@ -617,8 +617,12 @@ func TestInputResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := in.Resolve(now); err == nil || !strings.Contains(err.Error(), "aws.s3") {
+	if _, _, err := in.Resolve(now, ""); err == nil || !strings.Contains(err.Error(), "aws.s3") {
 		t.Errorf("S3 event JSON: err %v", err)
+	}
+	// A stack whose projection starts later refuses dates before its start.
+	if _, _, err := (&export.Input{SnapshotDate: "2026-11-27"}).Resolve(now, "2026-11-28"); err == nil || !strings.Contains(err.Error(), "starts at 2026-11-28") {
+		t.Errorf("date before a configured projection start: err %v", err)
 	}
 	if _, err := export.DecodeInput([]byte(`{"snapshot_dt":"2026-11-28"}`)); err == nil || !strings.Contains(err.Error(), "snapshot_dt") {
 		t.Errorf("a misspelt field: err %v, want it named", err)

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -70,7 +71,7 @@ func (in *Input) isEnvelope() bool {
 // shapes and dates that cannot describe now. The date comes from the trigger,
 // so a retry of the same trigger lands in the same partition: snapshot_date,
 // else scheduled_time, else the scheduled event's time, else now (UTC).
-func (in *Input) Resolve(now time.Time) (date, trigger string, err error) {
+func (in *Input) Resolve(now time.Time, projectionStart string) (date, trigger string, err error) {
 	var at time.Time
 	switch {
 	case in.isEnvelope():
@@ -105,7 +106,7 @@ func (in *Input) Resolve(now time.Time) (date, trigger string, err error) {
 	if date == "" {
 		date = at.UTC().Format(schema.PartitionFormat)
 	}
-	if err := CheckDate(date, now, in.Force); err != nil {
+	if err := CheckDate(date, now, in.Force, projectionStart); err != nil {
 		return "", "", err
 	}
 	return date, trigger, nil
@@ -113,16 +114,22 @@ func (in *Input) Resolve(now time.Time) (date, trigger string, err error) {
 
 // CheckDate refuses a snapshot date that cannot describe the data exported
 // now: outside DateWindow of now (unless force), or outside the Athena
-// projection range (always: such a partition is invisible to queries).
-func CheckDate(date string, now time.Time, force bool) error {
+// projection range that starts at projectionStart ("" for
+// schema.DefaultProjectionStart) and ends at NOW (always: such a partition is
+// invisible to queries).
+func CheckDate(date string, now time.Time, force bool, projectionStart string) error {
 	d, err := snapshot.ParseDate(date)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	start, _ := snapshot.ParseDate(schema.DefaultProjectionStart)
+	projectionStart = cmp.Or(projectionStart, schema.DefaultProjectionStart)
+	start, err := snapshot.ParseDate(projectionStart)
+	if err != nil {
+		return fmt.Errorf("export: projection start: %w", err)
+	}
 	today := now.UTC().Truncate(24 * time.Hour)
 	if d.Before(start) {
-		return fmt.Errorf("export: snapshot date %s is before the Athena projection range, which starts at %s, so no query would see it; WorkOS keeps no history, so a snapshot can only describe now: leave the date out to export today", date, schema.DefaultProjectionStart)
+		return fmt.Errorf("export: snapshot date %s is before the Athena projection range, which starts at %s, so no query would see it; WorkOS keeps no history, so a snapshot can only describe now: leave the date out to export today", date, projectionStart)
 	}
 	if d.After(today.Add(DateWindow)) {
 		return fmt.Errorf("export: snapshot date %s is in the future (today is %s UTC) and outside the Athena projection range, which ends at NOW; leave the date out to export today", date, today.Format(schema.PartitionFormat))

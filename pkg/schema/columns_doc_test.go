@@ -23,11 +23,14 @@ func columnsMarkdown() string {
 	b.WriteString("Timestamps are `TIMESTAMP(MILLIS)` adjusted to UTC (Athena `timestamp`); text is UTF-8. ")
 	b.WriteString("JSON columns hold compact JSON text: query them with `json_extract_scalar(custom_attributes, '$.department')`. ")
 	b.WriteString("Columns are only ever added (always nullable), never renamed or retyped.\n")
-	for _, tb := range Tables() {
+	for _, tb := range append(Tables(), SnapshotsTable()) {
 		fmt.Fprintf(&b, "\n### `%s`\n\n%s.", tb.Name, tb.Description)
-		if tb.IDColumn != "" {
+		switch {
+		case tb.Name == TableSnapshots:
+			b.WriteString(" Key: (`dt`, `run_id`); the `<table>_latest` views read the data of the newest row's run.")
+		case tb.IDColumn != "":
 			fmt.Fprintf(&b, " Key: `%s` (unique within a snapshot).", tb.IDColumn)
-		} else {
+		default:
 			b.WriteString(" Key: (`group_id`, `user_id`).")
 		}
 		b.WriteString("\n\n| column | type | nullable | meaning | source (WorkOS field) |\n|---|---|---|---|---|\n")
