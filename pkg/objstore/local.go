@@ -173,26 +173,6 @@ func (s *localStore) Put(ctx context.Context, key string, body []byte, contentTy
 	return o.Close()
 }
 
-func (s *localStore) PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) error {
-	o, err := s.Create(ctx, key, contentType)
-	if err != nil {
-		return err
-	}
-	lo := o.(*localObject)
-	lo.exclusive = true
-	if _, err := lo.Write(body); err != nil {
-		lo.CloseWithError(err)
-		return err
-	}
-	if err := lo.Close(); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return &kindError{msg: fmt.Sprintf("objstore: %s already exists", lo.final), kind: ErrExists, err: err}
-		}
-		return err
-	}
-	return nil
-}
-
 func (s *localStore) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err

@@ -200,27 +200,6 @@ func (s *s3Store) Put(ctx context.Context, key string, body []byte, contentType 
 	return nil
 }
 
-func (s *s3Store) PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        aws.String(s.bucket),
-		Key:           aws.String(s.prefix + key),
-		Body:          bytes.NewReader(body),
-		ContentLength: aws.Int64(int64(len(body))),
-		ContentType:   nonEmpty(contentType),
-		IfNoneMatch:   aws.String("*"),
-	})
-	switch code := apiCode(err); {
-	case err == nil:
-		return nil
-	case code == "PreconditionFailed" || code == "ConditionalRequestConflict":
-		return &kindError{msg: fmt.Sprintf("objstore: %s already exists", s.url(key)), kind: ErrExists, err: err}
-	}
-	return s.describe(opWrite, key, err)
-}
-
 func (s *s3Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err

@@ -32,10 +32,6 @@ var ErrAccessDenied = errors.New("objstore: access denied")
 // ErrNoSuchBucket is wrapped by errors caused by a missing S3 bucket.
 var ErrNoSuchBucket = errors.New("objstore: bucket does not exist")
 
-// ErrExists is wrapped by the error of PutIfAbsent when the key already
-// exists: test with errors.Is(err, objstore.ErrExists).
-var ErrExists = errors.New("objstore: object already exists")
-
 // ObjectInfo describes one object returned by List.
 type ObjectInfo struct {
 	// Key is relative to the store's destination prefix, "/"-separated.
@@ -56,15 +52,6 @@ type Store interface {
 	Create(ctx context.Context, key string, contentType string) (Object, error)
 	// Put writes a small object (e.g. the manifest) in one request.
 	Put(ctx context.Context, key string, body []byte, contentType string) error
-	// PutIfAbsent writes a small object in one request only if key does not
-	// exist yet, atomically: of concurrent calls for one key, exactly one
-	// succeeds and the others return an error wrapping ErrExists, and an
-	// existing object is never changed. S3: PutObject with If-None-Match: *
-	// (a 409 ConditionalRequestConflict, a conditional write racing on the
-	// same key, is reported as ErrExists too); local: the object is written
-	// to a temporary file, then hard-linked to its name, which fails if the
-	// name exists.
-	PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) error
 	// Get reads a whole object; the error wraps ErrNotExist when it is missing.
 	Get(ctx context.Context, key string) ([]byte, error)
 	// List returns every object whose key starts with prefix (a plain string
