@@ -355,7 +355,10 @@ func (dr *dirRun) accept(id, directoryID string, check func(string) error) bool 
 		return true
 	}
 	dr.rejected.Add(1)
-	dr.sampleOnce.Do(func() { dr.sampleID, dr.sampleReason = id, err.Error() })
+	// The sample goes to the log and the manifest: a server that echoes the
+	// API key into an id must not get it there.
+	c := dr.r.ex.Client
+	dr.sampleOnce.Do(func() { dr.sampleID, dr.sampleReason = c.Redact(id), c.Redact(err.Error()) })
 	return false
 }
 

@@ -155,3 +155,45 @@ func TestHostileRowsAreSkippedOnEveryRoute(t *testing.T) {
 		})
 	}
 }
+
+// TestRejectedRowSampleNeverCarriesTheKey: a server that echoes the API key
+// into a row's id gets the row rejected, and the key reaches neither the
+// warning nor the manifest.
+func TestRejectedRowSampleNeverCarriesTheKey(t *testing.T) {
+	wrap := rewrite(t, isUsers, func(r *http.Request, body map[string]json.RawMessage) {
+		if r.URL.Query().Get("after") != "" {
+			return
+		}
+		var data []json.RawMessage
+		if err := json.Unmarshal(body["data"], &data); err != nil {
+			t.Errorf("page %s: %v", r.URL, err)
+			return
+		}
+		echo := mustJSON(t, map[string]any{"object": "directory_user", "id": r.Header.Get("Authorization"), "directory_id": r.URL.Query().Get("directory"),
+			"organization_id": "org_01HOSTILE", "idp_id": "x", "state": "active", "email": nil, "groups": []any{},
+			"created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z"})
+		body["data"] = mustJSON(t, append([]json.RawMessage{echo}, data...))
+	})
+	fake, client := startFake(t, workostest.Config{Seed: 9, Directories: 1, UsersPerDirectory: 30, GroupsPerDirectory: 2}, wrap)
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
+	manifest, err := dst.Get(context.Background(), res.ManifestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Manifest.Directories[0].RowsRejected != 1 || !strings.Contains(logs.String(), "[REDACTED]") {
+		t.Errorf("rows rejected %d, logs %s: want the echoed row rejected and its id redacted", res.Manifest.Directories[0].RowsRejected, logs.String())
+	}
+	if strings.Contains(logs.String(), testKey) || bytes.Contains(manifest, []byte(testKey)) {
+		t.Errorf("the API key reached the logs or the manifest:\n%s\n%s", logs.String(), manifest)
+	}
+}

@@ -625,6 +625,11 @@ func (c *Client) redactString(s string) string {
 	return strings.ReplaceAll(s, c.apiKey, "[REDACTED]")
 }
 
+// Redact returns s with the client's API key replaced by [REDACTED]: for
+// text taken from API answers (an id, a field) that a caller logs or stores
+// outside the snapshot, since a hostile server may echo the key into it.
+func (c *Client) Redact(s string) string { return c.redactString(s) }
+
 // waitLimiters waits for the global limiter and then the per-directory
 // limiter (on /directory_users lists). The per-directory one comes last, right
 // before the send: WorkOS counts it over one second, so a token taken and then
