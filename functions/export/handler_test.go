@@ -420,6 +420,6 @@ func TestHandlerEmitsFailureMetricForEarlyErrors(t *testing.T) {
 
 var discardLog = slog.New(slog.DiscardHandler)
 
-// testNow is the clock of handler tests: the sample events' date, so the
+// testNow is the clock of handler tests: the day after the sample events, so the
 // export's date guard accepts 2026-11-28 and 2026-11-29.
-func testNow() time.Time { return time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC) }
+func testNow() time.Time { return time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC) }

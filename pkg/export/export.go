@@ -356,11 +356,17 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 	}
 	log.Info("snapshot committed", "manifest", key)
 	if err := r.writeSnapshotRow(ctx, m, time.Now()); err != nil {
-		// The snapshot is committed; the row is written again by a rerun.
-		log.Warn("snapshots table row not written", "error", err.Error())
+		// The manifest is written, but without its row the snapshots table
+		// and the _latest views do not show this run: keep the earlier runs'
+		// files and fail, so the trigger's retry exports the date again.
+		return nil, fmt.Errorf("export: snapshot %s is committed (%s), but its snapshots table row was not written, so the _latest views do not show it; the earlier runs' files are kept, and a rerun of the date fixes it: %w", snap.Date, key, err)
 	}
-	stale, err := r.deleteStale(ctx, m)
-	if err != nil {
+	var stale []string
+	if err := r.checkLease(ctx); err != nil {
+		// A later run took the date after this commit: its manifest will
+		// replace this one and its cleanup will remove these files.
+		log.Warn("a later run took the date after this commit; it cleans up", "error", err.Error())
+	} else if stale, err = r.deleteStale(ctx, m); err != nil {
 		// The snapshot is committed; earlier runs' objects are left for the
 		// next run (and flagged by verify).
 		log.Warn("earlier runs' objects not deleted", "error", err.Error())
@@ -369,7 +375,40 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 	return res, nil
 }
 
+// removeOwnFiles deletes, best effort, the files this run wrote in the date's
+// partitions (parts that rolled over before the run failed), so a failed or
+// superseded run leaves nothing for Athena's raw tables to read. It runs on a
+// context of its own: the run's may be cancelled by then.
+func (r *run) removeOwnFiles(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var own []string
+	for _, t := range schema.Tables() {
+		objs, err := r.ex.Store.List(ctx, snapshot.PartitionPrefix(t.Name, r.snap.Date))
+		if err != nil {
+			r.log.Warn("failed run's files not listed; the next run of the date deletes them", "error", err.Error())
+			return
+		}
+		for _, o := range objs {
+			if snapshot.RunOfKey(o.Key) == r.snap.RunID {
+				own = append(own, o.Key)
+			}
+		}
+	}
+	if len(own) == 0 {
+		return
+	}
+	if err := r.ex.Store.Delete(ctx, own); err != nil {
+		r.log.Warn("failed run's files not deleted; the next run of the date deletes them", "count", len(own), "error", err.Error())
+		return
+	}
+	r.log.Info("failed run's files deleted", "count", len(own))
+}
+
 func (r *run) failure(ctx context.Context, err error, total int) error {
+	if r.users != nil {
+		r.removeOwnFiles(ctx)
+	}
 	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, ErrDeadline) {
 		err = fmt.Errorf("%w (the deadline margin is %s)", ErrDeadline, r.cfg.DeadlineMargin)
 	} else if cause != nil && errors.Is(cause, ErrSuperseded) {
@@ -597,11 +636,12 @@ func (r *run) checkLease(ctx context.Context) error {
 	return nil
 }
 
-// deleteStale removes the objects of earlier runs of the snapshot's date in
-// its table partitions and its snapshots-table partition: those without a run
-// id (written before run ids) and those of runs that started before this one.
-// A later run's objects are left alone: that run owns the date now.
-// Afterwards the partitions hold the manifest's objects (and a later run's).
+// deleteStale removes the objects of every other run of the snapshot's date
+// in its table partitions and its snapshots-table partition: committed
+// earlier runs, failed or superseded runs, and keys written before run ids.
+// It runs right after this run found the lease still its own, so no other
+// run is writing the date. Afterwards the partitions hold exactly the
+// manifest's objects and this run's snapshots row.
 func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, error) {
 	listed := map[string]bool{}
 	for _, k := range m.Keys() {
@@ -622,7 +662,7 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 			if listed[o.Key] {
 				continue
 			}
-			if run := snapshot.RunOfKey(o.Key); run == "" || run < m.RunID {
+			if snapshot.RunOfKey(o.Key) != m.RunID {
 				stale = append(stale, o.Key)
 			}
 		}

@@ -184,6 +184,10 @@ func TestRerunReplacesTheSnapshotAndRemovesEarlierRuns(t *testing.T) {
 	stale := []string{
 		snapshot.PartitionPrefix(schema.TableDirectoryUsers, "2026-11-28") + "part-00007.parquet",
 		snapshot.PartKey(schema.TableMemberships, "2026-11-28", "20261128T010000.000Z-0a0b0c", 3),
+		// A run that sorts later but lost the lease (clock skew, a slow
+		// lease write): the run holding the lease deletes it too.
+		snapshot.PartKey(schema.TableDirectoryGroups, "2026-11-28", "20991231T000000.000Z-0a0b0c", 0),
+		snapshot.SnapshotRowKey("2026-11-28", "20261128T010000.000Z-0a0b0c"),
 	}
 	for _, k := range stale {
 		if err := dst.Put(ctx, k, []byte("stale"), "application/octet-stream"); err != nil {
@@ -573,7 +577,8 @@ func TestInputResolve(t *testing.T) {
 		wantErrPart []string
 	}{
 		{name: "manual", in: export.Input{SnapshotDate: "2026-11-27"}, date: "2026-11-27", trig: export.TriggerManual},
-		{name: "manual tomorrow (scheduler timezone)", in: export.Input{SnapshotDate: "2026-11-29"}, date: "2026-11-29", trig: export.TriggerManual},
+		{name: "manual tomorrow", in: export.Input{SnapshotDate: "2026-11-29"}, wantErrPart: []string{"2026-11-29", "future"}},
+		{name: "manual yesterday (scheduler timezone)", in: export.Input{SnapshotDate: "2026-11-27"}, date: "2026-11-27", trig: export.TriggerManual},
 		{name: "scheduler", in: export.Input{ScheduledTime: "2026-11-28T02:00:00Z"}, date: "2026-11-28", trig: export.TriggerScheduler},
 		{name: "scheduled event", in: sched("2026-11-27T23:30:00Z"), date: "2026-11-27", trig: export.TriggerEventBridge},
 		{name: "empty", in: export.Input{}, date: "2026-11-28", trig: export.TriggerNow},
@@ -695,5 +700,40 @@ func checkSnapshotRow(t *testing.T, dst objstore.Store, m *snapshot.Manifest) {
 	}
 	if got.CommittedAt.Before(m.FinishedAt.Truncate(time.Millisecond)) {
 		t.Errorf("committed_at %s is before the manifest's finished_at %s", got.CommittedAt, m.FinishedAt)
+	}
+}
+
+// A run that fails after some of its parts rolled over (and were committed
+// as objects) deletes them, so Athena's raw tables never read a failed run.
+func TestFailedRunRemovesItsRolledOverParts(t *testing.T) {
+	var users atomic.Int32
+	_, client := startFake(t, workostest.Config{Seed: 10, Directories: 1, UsersPerDirectory: 3000, GroupsPerDirectory: 2}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/directory_users" && r.URL.Query().Get("group") == "" && users.Add(1) > 25 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = w.Write([]byte(`{"message":"Unauthorized"}`))
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Writer.MaxFileBytes = 64 << 10 // roll over every 64 KiB: parts are committed objects before the failure
+	cfg.Writer.MaxRowsPerRowGroup = 200
+	var logs bytes.Buffer
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Log: slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil))}
+	if _, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}); !workos.IsUnauthorized(err) {
+		t.Fatalf("err %v, want the 401", err)
+	}
+	if !strings.Contains(logs.String(), "failed run's files deleted") {
+		t.Errorf("no part rolled over before the failure, so the test proves nothing:\n%s", logs.String())
+	}
+	if got := snapshottest.ListSnapshot(t, dst, "2026-11-28"); len(got) != 0 {
+		t.Errorf("the failed run left %v", got)
 	}
 }

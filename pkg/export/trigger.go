@@ -28,9 +28,10 @@ const (
 	scheduledDetailType = "Scheduled Event"
 )
 
-// DateWindow is how far a snapshot date may be from the clock: WorkOS keeps
-// no history, so a snapshot can only describe now. A day each way allows for
-// a scheduler in another timezone and for retries after midnight.
+// DateWindow is how far before today (UTC) a snapshot date may be: WorkOS
+// keeps no history, so a snapshot can only describe now. A day allows for a
+// scheduler in another timezone and for retries after midnight. A date after
+// today is always refused: Athena's projection range ends at today (UTC).
 const DateWindow = 24 * time.Hour
 
 // Input is the export function's event. It accepts exactly three shapes:
@@ -113,7 +114,7 @@ func (in *Input) Resolve(now time.Time, projectionStart string) (date, trigger s
 }
 
 // CheckDate refuses a snapshot date that cannot describe the data exported
-// now: outside DateWindow of now (unless force), or outside the Athena
+// now: more than DateWindow before today (unless force), or outside the Athena
 // projection range that starts at projectionStart ("" for
 // schema.DefaultProjectionStart) and ends at NOW (always: such a partition is
 // invisible to queries).
@@ -131,8 +132,8 @@ func CheckDate(date string, now time.Time, force bool, projectionStart string) e
 	if d.Before(start) {
 		return fmt.Errorf("export: snapshot date %s is before the Athena projection range, which starts at %s, so no query would see it; WorkOS keeps no history, so a snapshot can only describe now: leave the date out to export today", date, projectionStart)
 	}
-	if d.After(today.Add(DateWindow)) {
-		return fmt.Errorf("export: snapshot date %s is in the future (today is %s UTC) and outside the Athena projection range, which ends at NOW; leave the date out to export today", date, today.Format(schema.PartitionFormat))
+	if d.After(today) {
+		return fmt.Errorf("export: snapshot date %s is in the future (today is %s UTC): Athena's projection range ends at today (UTC), so no query would see it until then; leave the date out to export today", date, today.Format(schema.PartitionFormat))
 	}
 	if !force && d.Before(today.Add(-DateWindow)) {
 		return fmt.Errorf("export: snapshot date %s is more than a day from today (%s UTC): WorkOS keeps no history, so the snapshot would hold today's data under a false date; leave the date out, or set \"force\": true in the input to write today's data under %s on purpose",

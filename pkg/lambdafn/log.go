@@ -29,9 +29,11 @@ func NewLocalLogger(w io.Writer, level slog.Level) *slog.Logger {
 
 // Main is the main function of both functions. Inside Lambda it builds the
 // handler once per cold start (a build error fails the init phase, and its
-// message lands in the function's log) and serves invocations; anywhere
-// else it runs local once with the command-line arguments and exits with its
-// status.
+// message lands in the function's log) and serves invocations, decoding each
+// event strictly: a field the input type does not know (an SQS or S3
+// notification's "Records", a misspelt "snapshot_dt") fails the invocation
+// instead of being dropped. Anywhere else it runs local once with the
+// command-line arguments and exits with its status.
 func Main[In, Out any](build func() (func(context.Context, In) (Out, error), error), local func(args []string) int) {
 	if !InLambda(os.Getenv) {
 		os.Exit(local(os.Args[1:]))
@@ -41,5 +43,5 @@ func Main[In, Out any](build func() (func(context.Context, In) (Out, error), err
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	lambda.Start(h)
+	lambda.StartWithOptions(h, lambda.WithDisallowUnknownFields(true))
 }

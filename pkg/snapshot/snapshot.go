@@ -65,11 +65,15 @@ var runIDRE = regexp.MustCompile(`^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}$`)
 // ValidRunID reports whether s has the form NewRunID returns.
 func ValidRunID(s string) bool { return runIDRE.MatchString(s) }
 
-// RunOfKey returns the run id of a data key written by PartKey, or "" for a
-// key without one (written by dsync-export before run ids, or not a part).
+// RunOfKey returns the run id of a key written by PartKey or SnapshotRowKey,
+// or "" for a key without one (written by dsync-export before run ids, or
+// not a snapshot's file).
 func RunOfKey(key string) string {
 	name := key[strings.LastIndexByte(key, '/')+1:]
 	run, _, ok := strings.Cut(name, "-part-")
+	if !ok {
+		run, ok = strings.CutSuffix(name, ".parquet")
+	}
 	if !ok || !ValidRunID(run) {
 		return ""
 	}

@@ -88,7 +88,8 @@ func TestRunIDs(t *testing.T) {
 		PartKey("directory_users", "2026-12-06", a, 2):       a,
 		"directory_users/dt=2026-12-06/part-00000.parquet":   "",
 		"directory_users/dt=2026-12-06/x-part-00000.parquet": "",
-		SnapshotRowKey("2026-12-06", a):                      "",
+		SnapshotRowKey("2026-12-06", a):                      a,
+		"snapshots/dt=2026-12-06/other.parquet":              "",
 	} {
 		if got := RunOfKey(key); got != want {
 			t.Errorf("RunOfKey(%q) = %q, want %q", key, got, want)

@@ -101,6 +101,21 @@ func TestLambdasUnderRuntimeEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("export invocation: %v\nlogs:\n%s", err, exp.Logs())
 	}
+	// Any other event is refused, through the real runtime's decoding: an
+	// S3 notification (Records) and an S3 EventBridge event.
+	for name, tc := range map[string]struct{ event, want string }{
+		"records":     {`{"Records":[{"eventSource":"aws:s3","eventTime":"0001-01-01T00:00:00Z"}]}`, `unknown field "Records"`},
+		"s3 event":    {`{"version":"0","source":"aws.s3","detail-type":"Object Created","time":"0001-01-01T00:00:00Z","detail":{}}`, `source "aws.s3" and detail-type "Object Created"`},
+		"misspelt":    {`{"snapshot_dt":"` + today + `"}`, `unknown field "snapshot_dt"`},
+		"future date": {`{"snapshot_date":"2099-12-31"}`, "in the future"},
+	} {
+		_, err := exp.Invoke(ctx, []byte(tc.event))
+		var fe *rie.FunctionError
+		if !errors.As(err, &fe) || !strings.Contains(fe.Message, tc.want) {
+			t.Errorf("%s: err %v, want a function error containing %q", name, err, tc.want)
+		}
+	}
+
 	var out struct {
 		SnapshotDate string           `json:"snapshot_date"`
 		ManifestKey  string           `json:"manifest_key"`
