@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/secret"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/verify"
@@ -63,8 +64,8 @@ type S3Object struct {
 // once per cold start and reused by warm invocations.
 type handler struct {
 	cfg    config
-	src    verify.Source
-	keys   secret.Source // nil when cfg.Sample is 0
+	src    objstore.Store // read by verify; the verified marker is written here
+	keys   secret.Source  // nil when cfg.Sample is 0
 	log    *slog.Logger
 	stdout io.Writer // the report and the EMF metric line
 	now    func() time.Time
@@ -118,6 +119,12 @@ func (h *handler) Handle(ctx context.Context, in Input) (*verify.Report, error) 
 		}
 		return nil, fmt.Errorf("verify: snapshot %s in %s is invalid: failed checks: %s%s (the whole report is in the function's log)",
 			date, h.cfg.Destination, strings.Join(rep.Failed(), ", "), first)
+	}
+	// Mark the snapshot verified: the next snapshot is compared with the
+	// latest verified one, so a collapse never becomes the baseline.
+	mark, _ := json.Marshal(snapshot.Verified{SnapshotDate: date, RunID: rep.RunID, VerifiedAt: h.now().UTC()})
+	if err := h.src.Put(ctx, snapshot.VerifiedKey(date), mark, "application/json"); err != nil {
+		return nil, fmt.Errorf("verify: snapshot %s is valid, but the marker %s could not be written (the next snapshot would be compared with an older one): %w", date, snapshot.VerifiedKey(date), err)
 	}
 	log.Info("snapshot is valid", "files", rep.Stats.Files, "rows", rep.Stats.Rows, "bytes_fetched", rep.Stats.BytesFetched)
 	return rep, nil

@@ -76,6 +76,10 @@ func writeSnapshot(t *testing.T, dir string) {
 	if err := s.Put(ctx, snapshot.ManifestKey(testDate), b, "application/json"); err != nil {
 		t.Fatal(err)
 	}
+	// The export writes the snapshots table's row right after the manifest.
+	if err := s.Put(ctx, snapshot.SnapshotRowKey(testDate, m.RunID), []byte("PAR1 row PAR1"), "application/vnd.apache.parquet"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func writeTable[T any](t *testing.T, s objstore.Store, m *snapshot.Manifest, table string, rows []T) {
@@ -163,6 +167,16 @@ func TestHandleValid(t *testing.T) {
 	if n := strings.Count(out.String(), "\n"); n != len(rep.Checks)+2 {
 		t.Errorf("%d lines for %d checks:\n%s", n, len(rep.Checks), out.String())
 	}
+	// The snapshot is marked verified, naming its run: the next snapshot is
+	// compared with it.
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(snapshot.VerifiedKey(testDate))))
+	if err != nil {
+		t.Fatalf("verified marker: %v", err)
+	}
+	var mark snapshot.Verified
+	if err := json.Unmarshal(b, &mark); err != nil || mark.RunID != testRun || mark.SnapshotDate != testDate {
+		t.Errorf("verified marker %s (%v), want run %s", b, err, testRun)
+	}
 }
 
 func TestHandleInvalidFails(t *testing.T) {
@@ -186,6 +200,9 @@ func TestHandleInvalidFails(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "directory_users/dt=2026-11-28/"+laterRun+"-part-00001.parquet (8 bytes) is not listed in the manifest") {
 		t.Errorf("report does not name the stray file:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(snapshot.VerifiedKey(testDate)))); !os.IsNotExist(err) {
+		t.Errorf("an invalid snapshot was marked verified (%v)", err)
 	}
 }
 

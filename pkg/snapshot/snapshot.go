@@ -8,6 +8,7 @@
 //	P/_manifests/dt=D/manifest.json           written last: the commit record
 //	P/snapshots/dt=D/<run>.parquet            the snapshots table's row, after the commit
 //	P/_leases/dt=D.json                       the run that currently owns the date
+//	P/_verified/dt=D.json                     written by verify when the snapshot passed
 //
 // Every run of a date has its own run id, and its data keys carry it, so a
 // rerun never overwrites the files of the committed snapshot: it writes new
@@ -78,6 +79,35 @@ func RunOfKey(key string) string {
 		return ""
 	}
 	return run
+}
+
+// VerifiedKey returns the key of the marker that verify writes when the
+// snapshot of date passes: the next snapshot is compared with the latest
+// verified one, so a collapse cannot become the baseline of the next day.
+func VerifiedKey(date string) string { return "_verified/dt=" + date + ".json" }
+
+// VerifiedDir is the top-level folder of verify's markers.
+const VerifiedDir = "_verified"
+
+var verifiedKeyRE = regexp.MustCompile(`^` + VerifiedDir + `/dt=(\d{4}-\d{2}-\d{2})\.json$`)
+
+// ParseVerifiedKey returns the date of a key written by VerifiedKey.
+func ParseVerifiedKey(key string) (date string, ok bool) {
+	m := verifiedKeyRE.FindStringSubmatch(key)
+	if m == nil {
+		return "", false
+	}
+	if _, err := ParseDate(m[1]); err != nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// Verified is the content of a verified marker.
+type Verified struct {
+	SnapshotDate string    `json:"snapshot_date"`
+	RunID        string    `json:"run_id"` // the run whose manifest passed
+	VerifiedAt   time.Time `json:"verified_at"`
 }
 
 // LeaseKey returns the key of the lease on date: the run that owns the date.

@@ -189,6 +189,20 @@ func putManifest(t testing.TB, s objstore.Store, m *snapshot.Manifest) {
 	if err := s.Put(context.Background(), snapshot.ManifestKey(testDate), b, "application/json"); err != nil {
 		t.Fatal(err)
 	}
+	putSnapshotRow(t, s, testDate, m.RunID)
+}
+
+// putSnapshotRow writes a stand-in for the snapshots table's row of run,
+// which the export writes right after the manifest (verify checks only that
+// it exists).
+func putSnapshotRow(t testing.TB, s objstore.Store, date, run string) {
+	t.Helper()
+	if run == "" {
+		return
+	}
+	if err := s.Put(context.Background(), snapshot.SnapshotRowKey(date, run), []byte("PAR1 row PAR1"), "application/vnd.apache.parquet"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // localSink opens a sink on a new temporary folder and returns it with the
@@ -208,6 +222,9 @@ func filePath(root, key string) string { return filepath.Join(root, filepath.Fro
 // mustVerify runs Verify and fails the test on an error.
 func mustVerify(t testing.TB, s Source, opts Options) *Report {
 	t.Helper()
+	if opts.CleanupWait == 0 {
+		opts.CleanupWait = 100 * time.Millisecond // the fixtures have no cleanup in flight
+	}
 	r, err := Verify(context.Background(), s, testDate, opts)
 	if err != nil {
 		t.Fatalf("Verify: %v", err)

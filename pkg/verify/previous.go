@@ -2,7 +2,9 @@ package verify
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,8 +17,11 @@ import (
 // WorkOS keeps no history, so a snapshot that lost most of its rows (a wrong
 // organization filter, an API key of another environment, a WorkOS outage
 // answered with empty pages) is internally consistent and passes every other
-// check. The previous committed snapshot is the latest manifest under
-// _manifests/ with a date before this one. Its counts and this one's come
+// check. The previous snapshot is the latest earlier one that passed verify
+// (its _verified/ marker names the run of its current manifest), so a
+// collapse that failed yesterday is not today's baseline; without any such
+// marker (a destination verified before markers existed) it is the latest
+// manifest under _manifests/ with a date before this one. Its counts and this one's come
 // from the manifests, whose agreement with the data the row_counts and
 // directory_counts checks establish. The check fails when:
 //
@@ -120,13 +125,35 @@ func (v *verifier) comparePrevious(ctx context.Context) error {
 			}
 		}
 	}
-	v.add(f.check(CheckPrevious, fmt.Sprintf("compared with the previous snapshot %s: %s; %d directories in both; drops over %s fail (per directory from %d rows)",
-		prevDate, strings.Join(totals, ", "), both, limit, MinDropBase)))
+	which := "the latest earlier snapshot that passed verify"
+	if !v.previousVerified {
+		which = "the latest earlier snapshot (none has passed verify yet)"
+	}
+	v.add(f.check(CheckPrevious, fmt.Sprintf("compared with %s, %s: %s; %d directories in both; drops over %s fail (per directory from %d rows)",
+		which, prevDate, strings.Join(totals, ", "), both, limit, MinDropBase)))
 	return nil
 }
 
-// previousDate returns the date of the latest manifest before v.date, or "".
+// previousDate returns the date of the snapshot to compare with (see the
+// comment above), or "".
 func (v *verifier) previousDate(ctx context.Context) (string, error) {
+	markers, err := v.src.List(ctx, snapshot.VerifiedDir+"/")
+	if err != nil {
+		return "", fmt.Errorf("verify: listing %s/ to find the previous verified snapshot: %w", snapshot.VerifiedDir, err)
+	}
+	var verified []string
+	for _, o := range markers {
+		if date, ok := snapshot.ParseVerifiedKey(o.Key); ok && date < v.date {
+			verified = append(verified, date)
+		}
+	}
+	slices.Sort(verified)
+	for i := len(verified) - 1; i >= 0; i-- {
+		if v.stillVerified(ctx, verified[i]) {
+			v.previousVerified = true
+			return verified[i], nil
+		}
+	}
 	infos, err := v.src.List(ctx, snapshot.ManifestsDir+"/")
 	if err != nil {
 		return "", fmt.Errorf("verify: listing %s/ to find the previous snapshot: %w", snapshot.ManifestsDir, err)
@@ -139,6 +166,25 @@ func (v *verifier) previousDate(ctx context.Context) (string, error) {
 		}
 	}
 	return latest, nil
+}
+
+// stillVerified reports whether date's marker names the run of its current
+// manifest: a rerun after the verification replaced what was verified.
+func (v *verifier) stillVerified(ctx context.Context, date string) bool {
+	raw, err := v.src.Get(ctx, snapshot.VerifiedKey(date))
+	if err != nil {
+		return false
+	}
+	var mark snapshot.Verified
+	if json.Unmarshal(raw, &mark) != nil || mark.RunID == "" {
+		return false
+	}
+	mraw, err := v.src.Get(ctx, snapshot.ManifestKey(date))
+	if err != nil {
+		return false
+	}
+	m, err := snapshot.Unmarshal(mraw)
+	return err == nil && m.RunID == mark.RunID
 }
 
 // dropped returns the fall from was to now as a fraction of was, and whether

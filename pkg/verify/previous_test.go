@@ -1,9 +1,12 @@
 package verify
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
@@ -153,7 +156,7 @@ func TestPreviousIsLatestEarlier(t *testing.T) {
 	}
 	r := mustVerify(t, s, Options{})
 	c, _ := r.Check(CheckPrevious)
-	if !r.Valid || !strings.Contains(c.Detail, "previous snapshot 2026-11-27") {
+	if !r.Valid || !strings.Contains(c.Detail, "(none has passed verify yet), 2026-11-27:") {
 		t.Errorf("previous_snapshot %+v:\n%s", c, r.JSONLines())
 	}
 }
@@ -180,5 +183,65 @@ func TestMaxDropOption(t *testing.T) {
 		if _, err := Verify(context.Background(), s, testDate, Options{MaxDrop: bad}); err == nil || !strings.Contains(err.Error(), "MaxDrop") {
 			t.Errorf("MaxDrop %g: err = %v", bad, err)
 		}
+	}
+}
+
+// putVerified writes verify's marker for date, naming run.
+func putVerified(t *testing.T, s interface {
+	Put(context.Context, string, []byte, string) error
+}, date, run string) {
+	t.Helper()
+	b, _ := json.Marshal(snapshot.Verified{SnapshotDate: date, RunID: run, VerifiedAt: time.Now().UTC()})
+	if err := s.Put(context.Background(), snapshot.VerifiedKey(date), b, "application/json"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A collapse that failed verify yesterday must not become today's baseline:
+// the comparison is with the latest snapshot that passed verify, whose
+// marker still names the run of its manifest.
+func TestPreviousIsLatestVerified(t *testing.T) {
+	t.Parallel()
+	collapse := func(p *snapshot.Manifest) {
+		setRows(p, schema.TableDirectoryUsers, 1)
+		for i := range p.Directories {
+			p.Directories[i].Users = 1
+		}
+	}
+	for name, tc := range map[string]struct {
+		today      func(*snapshot.Manifest)
+		markerRun  string // run named by 2026-11-26's marker ("" for the manifest's)
+		wantValid  bool
+		wantDetail string
+	}{
+		"collapsed again, compared with the verified day": {today: collapse, wantValid: false, wantDetail: "2026-11-26"},
+		"recovered, compared with the verified day":       {wantValid: true, wantDetail: "the latest earlier snapshot that passed verify, 2026-11-26"},
+		"marker of a replaced run is ignored":             {today: collapse, markerRun: "20261126T090000.000Z-0f0f0f", wantValid: true, wantDetail: "(none has passed verify yet), 2026-11-27"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, _ := localSink(t)
+			w := newFixture(2, 200, 2).write(t, s)
+			putPrevious(t, s, w.manifest, "2026-11-26", nil)
+			putVerified(t, s, "2026-11-26", cmp.Or(tc.markerRun, w.manifest.RunID))
+			putPrevious(t, s, w.manifest, "2026-11-27", collapse) // failed verify: no marker
+			if tc.today != nil {
+				// Today's manifest says what a collapsed export would.
+				m := *w.manifest
+				tc.today(&m)
+				putManifest(t, s, &m)
+			}
+			r := mustVerify(t, s, Options{})
+			c, _ := r.Check(CheckPrevious)
+			if tc.today != nil {
+				// The stand-in manifest's counts disagree with the files, so
+				// only the previous_snapshot check is judged here.
+				if c.OK == tc.wantValid && strings.Contains(c.Detail, tc.wantDetail) {
+					return
+				}
+			} else if r.Valid == tc.wantValid && strings.Contains(c.Detail, tc.wantDetail) {
+				return
+			}
+			t.Errorf("previous_snapshot %+v, want ok %v and %q:\n%s", c, tc.wantValid, tc.wantDetail, r.JSONLines())
+		})
 	}
 }

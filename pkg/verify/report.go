@@ -20,6 +20,7 @@ const (
 	CheckPrevious        = "previous_snapshot" // users and memberships did not collapse since the previous snapshot
 	CheckObjects         = "objects"           // every listed object exists with its listed size
 	CheckStrayObjects    = "stray_objects"     // no unlisted object sits in the snapshot's partitions
+	CheckSnapshotRow     = "snapshots_row"     // the snapshots table has the committed run's row, so the _latest views show it
 	CheckFooters         = "parquet_footers"   // every footer is readable through ranged reads
 	CheckSchema          = "schema"            // every file's schema equals the current pkg/schema
 	CheckRowCounts       = "row_counts"        // footer row counts equal the manifest's, per file and per table
@@ -35,6 +36,8 @@ const (
 type Report struct {
 	// SnapshotDate is the verified snapshot's date (yyyy-MM-dd).
 	SnapshotDate string `json:"snapshot_date"`
+	// RunID is the run of the verified manifest ("" without a manifest).
+	RunID string `json:"run_id,omitempty"`
 	// Destination is where the snapshot was read from ("s3://bucket/prefix").
 	Destination string `json:"destination,omitempty"`
 	// Valid is true when every check passed.

@@ -162,9 +162,11 @@ type verifier struct {
 	opts   Options
 	report *Report
 
-	m       *snapshot.Manifest
-	files   []*dataFile
-	byTable map[string][]*dataFile
+	m     *snapshot.Manifest
+	files []*dataFile
+
+	previousVerified bool // the previous snapshot compared with passed verify
+	byTable          map[string][]*dataFile
 
 	bytes, reads atomic.Int64
 	opened       int64 // files whose footer was read
@@ -253,7 +255,7 @@ func (v *verifier) run(ctx context.Context) error {
 // usable manifest; the remaining checks are then reported as skipped.
 func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 	key := snapshot.ManifestKey(v.date)
-	all := []string{CheckPrevious, CheckObjects, CheckStrayObjects, CheckFooters, CheckSchema, CheckRowCounts,
+	all := []string{CheckPrevious, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
 		CheckColumns, CheckChecksums, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
 	raw, err := v.src.Get(ctx, key)
 	if v.missing(ctx, key, err) {
@@ -275,6 +277,7 @@ func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 		return false, nil
 	}
 	v.m = m
+	v.report.RunID = m.RunID
 	v.byTable = make(map[string][]*dataFile)
 
 	var f findings
@@ -348,7 +351,8 @@ func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 // the date's earlier runs right after it writes the manifest, so a verify
 // started by that manifest can list them before they are gone: while every
 // stray object belongs to an earlier run, it lists again, for up to
-// Options.CleanupWait.
+// Options.CleanupWait. The export writes the run's snapshots-table row right
+// after the manifest too, so a missing row is waited for the same way.
 func (v *verifier) listObjects(ctx context.Context) error {
 	wait := cmp.Or(v.opts.CleanupWait, DefaultCleanupWait)
 	deadline := time.Now().Add(wait)
@@ -358,9 +362,15 @@ func (v *verifier) listObjects(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if stray.nErrs == 0 || !earlierOnly || v.opts.CleanupWait < 0 || !time.Now().Add(pause).Before(deadline) {
+		row, rowMissing, err := v.snapshotRow(ctx)
+		if err != nil {
+			return err
+		}
+		waitable := (stray.nErrs > 0 && earlierOnly) || rowMissing
+		if !waitable || v.opts.CleanupWait < 0 || !time.Now().Add(pause).Before(deadline) {
 			v.add(objects.check(CheckObjects, fmt.Sprintf("%d listed files checked for existence and size", len(v.files))))
 			v.add(stray.check(CheckStrayObjects, fmt.Sprintf("%d objects found in the %d table partitions of %s", listed, len(schema.Tables()), v.date)))
+			v.add(row)
 			return nil
 		}
 		select {
@@ -370,6 +380,29 @@ func (v *verifier) listObjects(ctx context.Context) error {
 		}
 		pause = min(2*pause, 5*time.Second)
 	}
+}
+
+// snapshotRow checks that the snapshots table holds the row of the
+// manifest's run: without it the _latest views and the named queries do not
+// show the snapshot. missing is true when the row is not there yet.
+func (v *verifier) snapshotRow(ctx context.Context) (c Check, missing bool, err error) {
+	var f findings
+	if v.m.RunID == "" {
+		f.warnf("the manifest has no run_id (written before dsync-export named files by run): no snapshots row to look for")
+		return f.check(CheckSnapshotRow, "manifest without run_id"), false, nil
+	}
+	key := snapshot.SnapshotRowKey(v.date, v.m.RunID)
+	infos, err := v.src.List(ctx, key)
+	if err != nil {
+		return Check{}, false, fmt.Errorf("verify: listing %s: %w", key, err)
+	}
+	for _, o := range infos {
+		if o.Key == key {
+			return f.check(CheckSnapshotRow, key+" exists"), false, nil
+		}
+	}
+	f.errorf("%s is missing: the snapshot is committed, but the snapshots table and the _latest views do not show it; re-run the export for %s", key, v.date)
+	return f.check(CheckSnapshotRow, "looked for "+key), true, nil
 }
 
 // listOnce lists the partitions once. earlierOnly reports whether every
