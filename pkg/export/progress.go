@@ -27,7 +27,8 @@ type Status struct {
 	RateLimited   int64 // 429 responses received
 	// ETA is the time left by the rate-limit bound: the WorkOS requests the
 	// directories still need (estimated from their user and group counts)
-	// at the per-directory and global limits. -1 when no directory has counts.
+	// at the per-directory and global limits. -1 when no directory has counts,
+	// or when the limits are off (then latency, not a bound, sets the pace).
 	ETA time.Duration
 	// Final is set on the last Watch call, when the walk has ended.
 	Final bool
@@ -190,7 +191,7 @@ func (t *tracker) status() Status {
 	}
 	t.mu.Unlock()
 	s.ETA = -1
-	if known {
+	if known && (cfg.PerDirectoryRate > 0 || cfg.GlobalRate > 0) { // no limits, no bound to estimate from
 		// The slowest directory, the global budget and the concurrency each
 		// bound the time left; the largest of them is the estimate.
 		eta := math.Max(longest, totalReq/global)
