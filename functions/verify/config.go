@@ -35,11 +35,11 @@ type envVar struct {
 }
 
 // envVars lists every variable the verifier reads, in --help order
-// (template.yaml declares them).
+// (template.yaml declares all but LOG_LEVEL, which only local runs read).
 var envVars = []envVar{
 	{"EXPORT_DESTINATION", "(required)", "the export's destination: s3://bucket/prefix or a local folder"},
 	{"VERIFY_SAMPLE", "0", fmt.Sprintf("records per table re-fetched from WorkOS and compared (0 to %d; 0 turns sampling off)", maxSample)},
-	{"VERIFY_MAX_DROP", "20%", "the largest fall in users or memberships since the previous snapshot that is not a failure, in total and per directory: a percent (20%) or a fraction (0.2)"},
+	{"VERIFY_MAX_DROP", "20%", "the largest fall in users or memberships since the latest verified snapshot that is not a failure, in total and per directory: a percent (20%) or a fraction (0.2)"},
 	{"WORKOS_API_KEY_SECRET_ID", "(none)", "name or ARN of the Secrets Manager secret holding the WorkOS API key; needed when VERIFY_SAMPLE > 0"},
 	{"WORKOS_API_KEY_SECRET_FIELD", "api_key", "the JSON field of that secret holding the key"},
 	{"WORKOS_API_KEY", "(none)", "the WorkOS API key itself, for local runs instead of a secret"},
@@ -48,7 +48,7 @@ var envVars = []envVar{
 	{"LOG_LEVEL", "info", "debug, info, warn or error; local runs only (in Lambda the function's LoggingConfig sets the level)"},
 }
 
-// envNames lists every variable the verifier reads (template.yaml declares them).
+// envNames lists every variable the verifier reads.
 var envNames = func() []string {
 	names := make([]string, len(envVars))
 	for i, v := range envVars {
