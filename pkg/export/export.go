@@ -232,6 +232,9 @@ type run struct {
 
 	dirsDone atomic.Int64
 	progress *tracker
+	// keepOwnFiles is set when a failed manifest write may have committed
+	// the run after all: then its files must stay.
+	keepOwnFiles bool
 }
 
 // Run exports one snapshot. On error nothing is committed, the date keeps
@@ -352,6 +355,9 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 	// previous run's manifest in one PUT. A cancelled run context must not
 	// leave a half-committed snapshot, so this uses the caller's ctx.
 	if err := ex.Store.Put(ctx, key, body, "application/json"); err != nil {
+		// The PUT may have landed with its answer lost: keep this run's
+		// files, which that manifest would list; the next run cleans up.
+		r.keepOwnFiles = true
 		return nil, r.failure(ctx, fmt.Errorf("write manifest %s: %w", key, err), len(directories))
 	}
 	log.Info("snapshot committed", "manifest", key)
@@ -406,7 +412,7 @@ func (r *run) removeOwnFiles(ctx context.Context) {
 }
 
 func (r *run) failure(ctx context.Context, err error, total int) error {
-	if r.users != nil {
+	if r.users != nil && !r.keepOwnFiles {
 		r.removeOwnFiles(ctx)
 	}
 	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, ErrDeadline) {

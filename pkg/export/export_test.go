@@ -737,3 +737,35 @@ func TestFailedRunRemovesItsRolledOverParts(t *testing.T) {
 		t.Errorf("the failed run left %v", got)
 	}
 }
+
+// lostAnswerStore stores the manifest but answers its PUT with an error, as
+// when S3's response is lost: the run must not delete the files that the
+// manifest, committed after all, lists.
+type lostAnswerStore struct{ objstore.Store }
+
+func (s lostAnswerStore) Put(ctx context.Context, key string, body []byte, contentType string) error {
+	if err := s.Store.Put(ctx, key, body, contentType); err != nil {
+		return err
+	}
+	if strings.HasPrefix(key, snapshot.ManifestsDir+"/") {
+		return errors.New("connection reset after the request was sent")
+	}
+	return nil
+}
+
+func TestLostManifestAnswerKeepsTheFiles(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 11, Directories: 2, UsersPerDirectory: 60, GroupsPerDirectory: 2}, nil)
+	local, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &export.Exporter{Client: client, Store: lostAnswerStore{local}, Config: testConfig()}
+	if _, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}); err == nil {
+		t.Fatal("the manifest write failed, yet the run succeeded")
+	}
+	m := snapshottest.ReadManifest(t, local, "2026-11-28")
+	if m == nil {
+		t.Fatal("the manifest did not land")
+	}
+	snapshottest.CheckExact(t, local, m, snapshottest.ExpectedRows(fake, snapTime))
+}
