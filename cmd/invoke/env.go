@@ -101,6 +101,13 @@ func functionEnv(fn samtemplate.Function, file envFile, host []string, timeout i
 	env["AWS_LAMBDA_FUNCTION_NAME"] = fn.LogicalID
 	env["AWS_LAMBDA_FUNCTION_VERSION"] = "$LATEST"
 	env["TZ"] = ":UTC"
+	// As Lambda does with the function's LoggingConfig.
+	if fn.LogFormat != "" {
+		env["AWS_LAMBDA_LOG_FORMAT"] = fn.LogFormat
+	}
+	if fn.LogLevel != "" {
+		env["AWS_LAMBDA_LOG_LEVEL"] = fn.LogLevel
+	}
 	if env["AWS_REGION"] == "" {
 		env["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
 	}

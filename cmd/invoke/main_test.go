@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,5 +248,33 @@ func TestMoveDatesToToday(t *testing.T) {
 	want := `{"time":"2026-12-06T02:00:00Z","detail":{"object":{"key":"workos/_manifests/dt=2026-12-06/manifest.json"}},"id":"cdc73f9d-aea9-11e3"}`
 	if got := string(moveDatesTo(in, now)); got != want {
 		t.Errorf("moveDatesTo:\n got %s\nwant %s", got, want)
+	}
+}
+
+// The real template's LoggingConfig reaches the function as Lambda passes
+// it, so a local invoke logs like the deployed function.
+func TestFunctionEnvFollowsLoggingConfig(t *testing.T) {
+	root, err := proc.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"ExportFunction", "VerifyFunction"} {
+		fn, err := tmpl.Function(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := functionEnv(fn, nil, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range []string{"AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_LOG_LEVEL=INFO"} {
+			if !contains(got, kv) {
+				t.Errorf("%s: environment lacks %s: %q", id, kv, got)
+			}
+		}
 	}
 }

@@ -21,6 +21,11 @@ type Function struct {
 	MemorySize int
 	// Environment lists the declared environment variables in order.
 	Environment []EnvVar
+	// LogFormat and LogLevel are the function's LoggingConfig (LogFormat,
+	// ApplicationLogLevel), resolved from parameter defaults; "" when unset.
+	// Lambda hands them to the runtime as AWS_LAMBDA_LOG_FORMAT and
+	// AWS_LAMBDA_LOG_LEVEL.
+	LogFormat, LogLevel string
 	// Node is the function's resource mapping.
 	Node *yaml.Node
 }
@@ -93,6 +98,17 @@ func (t *Template) function(r Resource) (Function, error) {
 	}
 	if err := number("MemorySize", &f.MemorySize); err != nil {
 		return Function{}, err
+	}
+	if lc := t.FunctionProperty(f, "LoggingConfig"); lc != nil {
+		for name, dst := range map[string]*string{"LogFormat": &f.LogFormat, "ApplicationLogLevel": &f.LogLevel} {
+			if n := Get(lc, name); n != nil {
+				v, ok := t.Resolve(n)
+				if !ok {
+					return Function{}, fmt.Errorf("samtemplate: %s: LoggingConfig.%s at line %d cannot be resolved offline", r.LogicalID, name, n.Line)
+				}
+				*dst = v
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for _, vars := range []*yaml.Node{
