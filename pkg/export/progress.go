@@ -161,18 +161,15 @@ func (t *tracker) status() Status {
 	known := false
 	t.mu.Lock()
 	for i := range t.dirs {
+		if md := t.dirs[i].Metadata; md != nil {
+			s.UsersExpected += md.Users.Active + md.Users.Inactive
+		}
 		switch {
 		case t.done[i]:
 			s.DirectoriesDone++
-			if md := t.dirs[i].Metadata; md != nil {
-				s.UsersExpected += md.Users.Active + md.Users.Inactive
-			}
 			continue
 		case !t.begunAt[i].IsZero():
 			s.DirectoriesInFlight++
-		}
-		if md := t.dirs[i].Metadata; md != nil {
-			s.UsersExpected += md.Users.Active + md.Users.Inactive
 		}
 		req, dirReq, ok := estimateRequests(&t.dirs[i])
 		if !ok {
