@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
@@ -79,9 +80,11 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 		}
 		defer closeDemo()
 	}
-	cfgProbe, _ := loadConfig(lookup) // for the log level; newHandler reports the errors
-	display := newDisplay(stderr, cfgProbe.LogLevel, cfgProbe.LogLevelSet)
-	h, err := newHandler(ctx, lookup, display.log, io.Discard)
+	var disp *display // made from the config's log level
+	h, err := newHandler(ctx, lookup, func(c config) *slog.Logger {
+		disp = newDisplay(stderr, c.LogLevel, c.LogLevelSet)
+		return disp.log
+	}, io.Discard)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		if errors.Is(err, errConfig) && !*demo {
@@ -90,7 +93,7 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 		return 2
 	}
 	h.demo = *demo
-	h.watch = display.watch
+	h.watch = disp.watch
 	var in export.Input
 	if *inputFile != "" {
 		b, err := os.ReadFile(*inputFile)
@@ -108,7 +111,7 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	in.Force = in.Force || *force
 	out, err := h.Handle(ctx, in)
-	display.close()
+	disp.close()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

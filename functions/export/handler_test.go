@@ -418,7 +418,7 @@ func TestHandlerEmitsFailureMetricForEarlyErrors(t *testing.T) {
 	}
 }
 
-var discardLog = slog.New(slog.DiscardHandler)
+func discardLog(config) *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // testNow is the clock of handler tests: the day after the sample events, so the
 // export's date guard accepts 2026-11-28 and 2026-11-29.

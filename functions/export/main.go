@@ -30,7 +30,7 @@ import (
 func main() {
 	lambdafn.Main(func() (func(context.Context, export.Input) (Output, error), error) {
 		setMemoryLimit(os.Getenv)
-		h, err := newHandler(context.Background(), os.Getenv, lambdafn.NewLambdaLogger(), os.Stdout)
+		h, err := newHandler(context.Background(), os.Getenv, func(config) *slog.Logger { return lambdafn.NewLambdaLogger() }, os.Stdout)
 		if err != nil {
 			return nil, err
 		}
@@ -39,12 +39,14 @@ func main() {
 }
 
 // newHandler builds the handler from the environment: config, object store,
-// key source. log is where it logs; metrics receives the EMF lines.
-func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logger, metrics io.Writer) (*handler, error) {
+// key source. newLog makes its logger from the config (a local run takes the
+// level from it); metrics receives the EMF lines.
+func newHandler(ctx context.Context, getenv func(string) string, newLog func(config) *slog.Logger, metrics io.Writer) (*handler, error) {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
+	log := newLog(cfg)
 	dst, err := objstore.Open(ctx, cfg.Destination, objstore.Options{PathStyle: cfg.PathStyle, PartSize: s3PartSize, Concurrency: s3Concurrency})
 	if err != nil {
 		return nil, fmt.Errorf("export: EXPORT_DESTINATION %s: %w", cfg.Destination, err)
