@@ -292,7 +292,9 @@ func TestRunLocalDemoWritesASnapshot(t *testing.T) {
 	if err != nil || !m.Demo || m.RunID != out.RunID {
 		t.Fatalf("manifest %v: demo %v run %q, want demo data of run %q", err, m.Demo, m.RunID, out.RunID)
 	}
-	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(snapshot.PartKey(schema.TableDirectoryUsers, today, out.RunID, 0)))); err != nil {
+	if files := m.Tables[schema.TableDirectoryUsers].Files; len(files) != 1 {
+		t.Errorf("users files %v, want one: one process runs one work unit of one chunk", files)
+	} else if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(files[0].Key))); err != nil {
 		t.Errorf("users file: %v", err)
 	}
 	// The follow-up commands carry the real date and include verify.

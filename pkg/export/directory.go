@@ -17,98 +17,399 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
-// membershipBatch is how many membership rows the by_user route gathers before
-// handing them to the writer.
-const membershipBatch = 512
+// Directory walk phases, in order. A directory's users are walked first,
+// then its groups; the memberships are fetched along the way (by_user: the
+// groups of each users page's users; by_group: the members of each groups
+// page's groups; legacy: the groups array of the users).
+const (
+	phaseUsers  = "users"
+	phaseGroups = "groups"
+	phaseDone   = "done"
+)
 
-// dirRun is the state of one directory's export.
-type dirRun struct {
-	r   *run
-	d   *workos.Directory
-	dm  snapshot.DirectoryManifest
-	ctx context.Context
-
-	users, groups, memberships, pages atomic.Int64
-	skippedGroups, skippedUsers       atomic.Int64
-
-	// rejected counts the rows accept refused; sampleID and sampleReason
-	// describe the first of them.
-	rejected               atomic.Int64
-	sampleOnce             sync.Once
-	sampleID, sampleReason string
+// dirState is where one directory's walk stands. It is stored in its unit's
+// checkpoint after every chunk, so the next chunk resumes it at a page
+// boundary: the rows of every page before the cursor are in the parts the
+// checkpoint lists, and none after.
+type dirState struct {
+	ID    string `json:"id"`
+	Phase string `json:"phase"`
+	// Cursor is the after cursor of the phase's next page ("" at the start).
+	Cursor string `json:"cursor,omitempty"`
+	// Last is set when the phase's list has no page after Cursor's: only
+	// Pending remains.
+	Last bool `json:"last,omitempty"`
+	// Pending lists the ids whose memberships the page before Cursor still
+	// owes: groups on the by_group route, users on the by_user route.
+	Pending []string `json:"pending,omitempty"`
+	// PendingCursor is the cursor in the members of Pending[0] (by_group).
+	PendingCursor string `json:"pending_cursor,omitempty"`
+	// Manifest holds the counts so far, the route and the status.
+	Manifest snapshot.DirectoryManifest `json:"manifest"`
+	// SkippedGroups and SkippedUsers count members' owners deleted mid-walk.
+	SkippedGroups int64 `json:"skipped_groups,omitempty"`
+	SkippedUsers  int64 `json:"skipped_users,omitempty"`
+	// SampleID and SampleReason describe the first rejected row.
+	SampleID     string `json:"sample_id,omitempty"`
+	SampleReason string `json:"sample_reason,omitempty"`
 }
 
-// exportDirectory walks one directory's users, groups and memberships.
-//
-// The users walk and the groups walk run at once: only /directory_users is
-// limited per directory, so the groups walk costs no user budget. On the
-// by_group route the member walks start when the groups are known and share
-// the directory's 4 req/s with the users walk; on the by_user route the users
-// walk feeds user IDs to UserRouteParallelism /directory_groups?user= walkers,
-// which only the global limit bounds. The first error cancels the others.
-func (r *run) exportDirectory(ctx context.Context, d *workos.Directory, total int) (snapshot.DirectoryManifest, error) {
+// newDirState starts the walk of d, one of parallel directories walked at
+// once by a worker.
+func newDirState(d *workos.Directory, cfg Config, parallel int) dirState {
+	st := dirState{ID: d.ID, Phase: phaseUsers}
+	st.Manifest = snapshot.DirectoryManifest{ID: d.ID, OrganizationID: d.OrganizationID, Name: d.Name, Status: snapshot.DirectoryOK}
+	chooseRoute(&st.Manifest, d, cfg, parallel)
+	return st
+}
+
+// dirWalk walks one directory in one chunk.
+type dirWalk struct {
+	c   *chunk
+	d   *workos.Directory
+	st  *dirState
+	ctx context.Context
+	// stop is closed when the chunk must end: the walk stops at the next
+	// page boundary.
+	stop <-chan struct{}
+
+	rejected   atomic.Int64
+	sampleOnce sync.Once
+	pages      atomic.Int64
+}
+
+func (w *dirWalk) stopped() bool {
+	select {
+	case <-w.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// walk advances the directory until it is done or the chunk stops.
+func (w *dirWalk) walk() error {
 	start := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	dr := &dirRun{r: r, d: d, ctx: gctx}
-	dr.dm = snapshot.DirectoryManifest{ID: d.ID, OrganizationID: d.OrganizationID, Name: d.Name, Status: snapshot.DirectoryOK}
-	dr.chooseRoute(total)
+	defer func() {
+		w.st.Manifest.DurationMillis += time.Since(start).Milliseconds()
+		w.st.Manifest.Requests += w.pages.Load()
+		w.st.Manifest.RowsRejected += w.rejected.Load()
+		w.pages.Store(0)
+		w.rejected.Store(0)
+		w.st.Manifest.Error = w.warnings()
+		if n := w.st.Manifest.RowsRejected; n > 0 && w.st.Phase == phaseDone {
+			w.c.log.Warn("rows rejected: malformed id or another directory's row",
+				"directory_id", w.d.ID, "rows_rejected", n, "sample_id", strconv.Quote(w.st.SampleID), "reason", w.st.SampleReason)
+		}
+	}()
+	err := w.advance()
+	if err == nil || !workos.IsNotFound(err) || w.ctx.Err() != nil {
+		return err
+	}
+	// Was the directory itself deleted while we walked it?
+	if _, gerr := w.c.ex.Client.GetDirectory(w.ctx, w.d.ID); workos.IsNotFound(gerr) {
+		w.st.Phase, w.st.Pending, w.st.Cursor, w.st.PendingCursor = phaseDone, nil, "", ""
+		w.st.Manifest.Status = snapshot.DirectoryDeleted
+		w.c.log.Warn("directory deleted during export", "directory_id", w.d.ID, "users", w.st.Manifest.Users, "groups", w.st.Manifest.Groups)
+		return nil
+	}
+	return err
+}
 
-	var userIDs chan string
-	if dr.dm.MembershipRoute == snapshot.RouteByUser {
-		userIDs = make(chan string, 1024)
-		for range r.cfg.UserRouteParallelism {
-			g.Go(func() error { return dr.walkByUser(userIDs) })
+func (w *dirWalk) advance() error {
+	for w.st.Phase != phaseDone {
+		if err := w.drainPending(); err != nil {
+			return err
+		}
+		if len(w.st.Pending) > 0 || w.stopped() {
+			return nil
+		}
+		if w.st.Last {
+			w.nextPhase()
+			continue
+		}
+		var err error
+		switch w.st.Phase {
+		case phaseUsers:
+			err = w.walkUsers()
+		case phaseGroups:
+			err = w.walkGroups()
+		}
+		if err != nil {
+			return err
+		}
+		if w.stopped() && !w.st.Last {
+			return nil
 		}
 	}
-	g.Go(func() error {
-		if userIDs != nil {
-			defer close(userIDs)
+	return nil
+}
+
+func (w *dirWalk) nextPhase() {
+	w.st.Cursor, w.st.Last = "", false
+	switch w.st.Phase {
+	case phaseUsers:
+		w.st.Phase = phaseGroups
+	default:
+		w.st.Phase = phaseDone
+		m := &w.st.Manifest
+		w.c.log.Info("directory exported",
+			"directory_id", w.d.ID, "organization_id", w.d.OrganizationID,
+			"users", m.Users, "groups", m.Groups, "memberships", m.Memberships,
+			"membership_route", m.MembershipRoute, "requests", m.Requests+w.pages.Load())
+	}
+}
+
+// page records a fetched page's cursor: the next one, or the end of the list.
+func (w *dirWalk) page(next string, ok bool) {
+	w.pages.Add(1)
+	if ok {
+		w.st.Cursor = next
+	} else {
+		w.st.Cursor, w.st.Last = "", true
+	}
+}
+
+// walkUsers pages through the users from the cursor until the list ends,
+// the chunk stops, or a page leaves memberships pending (by_user), which are
+// fetched before the next page.
+func (w *dirWalk) walkUsers() error {
+	cfg := w.c.plan
+	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: cfg.Order, After: w.st.Cursor}, Directory: w.d.ID}
+	route := w.st.Manifest.MembershipRoute
+	at := cfg.SnapshotTime
+	for page, err := range w.c.ex.Client.DirectoryUserPages(w.ctx, opts) {
+		if err != nil {
+			return fmt.Errorf("list users: %w", err)
 		}
-		return dr.walkUsers(userIDs)
-	})
-	g.Go(dr.walkGroups)
-	firstErr := g.Wait()
-
-	dr.dm.Users = dr.users.Load()
-	dr.dm.Groups = dr.groups.Load()
-	dr.dm.Memberships = dr.memberships.Load()
-	dr.dm.Requests = dr.pages.Load()
-	dr.dm.RowsRejected = dr.rejected.Load()
-	dr.dm.DurationMillis = time.Since(start).Milliseconds()
-	var skipped []string
-	if n := dr.skippedGroups.Load(); n > 0 {
-		skipped = append(skipped, fmt.Sprintf("%d groups were deleted during the export; their memberships are missing", n))
-	}
-	if n := dr.skippedUsers.Load(); n > 0 {
-		skipped = append(skipped, fmt.Sprintf("%d users were deleted during the export; their memberships are missing", n))
-	}
-	if n := dr.dm.RowsRejected; n > 0 {
-		skipped = append(skipped, fmt.Sprintf("%d rows were skipped: a malformed id, or a directory_id of another directory (e.g. %s)", n, strconv.Quote(dr.sampleID)))
-		r.log.Warn("rows rejected: malformed id or another directory's row",
-			"directory_id", d.ID, "rows_rejected", n, "sample_id", strconv.Quote(dr.sampleID), "reason", dr.sampleReason)
-	}
-	dr.dm.Error = strings.Join(skipped, "; ")
-
-	if firstErr != nil {
-		if workos.IsNotFound(firstErr) && ctx.Err() == nil {
-			// Was the directory itself deleted while we walked it?
-			if _, err := r.ex.Client.GetDirectory(ctx, d.ID); workos.IsNotFound(err) {
-				dr.dm.Status = snapshot.DirectoryDeleted
-				dr.dm.Error = "deleted at WorkOS during the export (404); rows fetched before the deletion are kept"
-				r.dirsDone.Add(1)
-				r.log.Warn("directory deleted during export", "directory_id", d.ID, "users", dr.dm.Users, "groups", dr.dm.Groups)
-				return dr.dm, nil
+		rows := make([]schema.DirectoryUser, 0, len(page.Data))
+		var ms []schema.DirectoryGroupMembership
+		var ids []string
+		for i := range page.Data {
+			u := &page.Data[i]
+			if !w.accept(u.ID, u.DirectoryID, workos.CheckDirectoryUserID) {
+				continue
+			}
+			rows = append(rows, schema.FromDirectoryUser(u, at))
+			switch route {
+			case snapshot.RouteByUser:
+				ids = append(ids, u.ID)
+			case snapshot.RouteLegacy:
+				for _, g := range u.Groups {
+					if w.accept(g.ID, g.DirectoryID, workos.CheckDirectoryGroupID) {
+						ms = append(ms, schema.NewMembership(w.d, g.ID, u.ID, at))
+					}
+				}
 			}
 		}
-		return dr.dm, fmt.Errorf("directory %s (%s): %w", d.ID, d.Name, firstErr)
+		if err := w.c.users.send(w.ctx, rows); err != nil {
+			return err
+		}
+		w.st.Manifest.Users += int64(len(rows))
+		if err := w.sendMemberships(ms); err != nil {
+			return err
+		}
+		next, ok := page.NextAfter()
+		w.page(next, ok)
+		w.st.Pending = ids
+		if len(ids) > 0 {
+			if err := w.drainPending(); err != nil {
+				return err
+			}
+		}
+		if len(w.st.Pending) > 0 || w.stopped() {
+			return nil
+		}
 	}
-	done := r.dirsDone.Add(1)
-	r.log.Info("directory exported",
-		"directory_id", d.ID, "organization_id", d.OrganizationID,
-		"users", dr.dm.Users, "groups", dr.dm.Groups, "memberships", dr.dm.Memberships,
-		"membership_route", dr.dm.MembershipRoute, "requests", dr.dm.Requests,
-		"duration_ms", dr.dm.DurationMillis, "done", done, "total", total)
-	return dr.dm, nil
+	return nil
+}
+
+// walkGroups pages through the groups from the cursor; on the by_group route
+// each page's groups become pending and their members are walked before the
+// next page.
+func (w *dirWalk) walkGroups() error {
+	cfg := w.c.plan
+	opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: cfg.Order, After: w.st.Cursor}, Directory: w.d.ID}
+	byGroup := w.st.Manifest.MembershipRoute == snapshot.RouteByGroup
+	for page, err := range w.c.ex.Client.DirectoryGroupPages(w.ctx, opts) {
+		if err != nil {
+			return fmt.Errorf("list groups: %w", err)
+		}
+		rows := make([]schema.DirectoryGroup, 0, len(page.Data))
+		var ids []string
+		for i := range page.Data {
+			g := &page.Data[i]
+			if !w.accept(g.ID, g.DirectoryID, workos.CheckDirectoryGroupID) {
+				continue
+			}
+			rows = append(rows, schema.FromDirectoryGroup(g, cfg.SnapshotTime))
+			if byGroup {
+				ids = append(ids, g.ID)
+			}
+		}
+		if err := w.c.groups.send(w.ctx, rows); err != nil {
+			return err
+		}
+		w.st.Manifest.Groups += int64(len(rows))
+		next, ok := page.NextAfter()
+		w.page(next, ok)
+		w.st.Pending, w.st.PendingCursor = ids, ""
+		if len(ids) > 0 {
+			if err := w.drainPending(); err != nil {
+				return err
+			}
+		}
+		if len(w.st.Pending) > 0 || w.stopped() {
+			return nil
+		}
+	}
+	return nil
+}
+
+// drainPending fetches the pending memberships until none are left or the
+// chunk stops.
+func (w *dirWalk) drainPending() error {
+	for len(w.st.Pending) > 0 && !w.stopped() {
+		var err error
+		if w.st.Manifest.MembershipRoute == snapshot.RouteByUser {
+			err = w.userGroupsBatch()
+		} else {
+			err = w.groupMembers()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// groupMembers walks GET /directory_users?directory=D&group=G for the first
+// pending group from its cursor, a page at a time, stopping with the chunk.
+// A group deleted since the groups walk saw it is counted and skipped.
+func (w *dirWalk) groupMembers() error {
+	groupID := w.st.Pending[0]
+	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: w.c.plan.Order, After: w.st.PendingCursor}, Directory: w.d.ID, Group: groupID}
+	c := w.c.ex.Client
+	for page, err := range c.DirectoryUserPages(w.ctx, opts) {
+		if err != nil {
+			if workos.IsNotFound(err) && !w.directoryGone() {
+				if _, gerr := c.GetDirectoryGroup(w.ctx, groupID); workos.IsNotFound(gerr) {
+					w.st.SkippedGroups++ // the group was deleted mid-export
+					w.st.Pending, w.st.PendingCursor = w.st.Pending[1:], ""
+					return nil
+				}
+			}
+			return fmt.Errorf("list members of group %s: %w", groupID, err)
+		}
+		w.pages.Add(1)
+		ms := make([]schema.DirectoryGroupMembership, 0, len(page.Data))
+		for i := range page.Data {
+			u := &page.Data[i]
+			if w.accept(u.ID, u.DirectoryID, workos.CheckDirectoryUserID) {
+				ms = append(ms, schema.NewMembership(w.d, groupID, u.ID, w.c.plan.SnapshotTime))
+			}
+		}
+		if err := w.sendMemberships(ms); err != nil {
+			return err
+		}
+		next, ok := page.NextAfter()
+		if !ok {
+			break
+		}
+		w.st.PendingCursor = next
+		if w.stopped() {
+			return nil
+		}
+	}
+	w.st.Pending, w.st.PendingCursor = w.st.Pending[1:], ""
+	return nil
+}
+
+// userGroupsBatch walks GET /directory_groups?user=U for up to
+// UserRouteParallelism pending users at once, each to its end, then writes
+// their memberships and drops them from Pending. A user deleted since the
+// users walk saw it is counted and skipped.
+func (w *dirWalk) userGroupsBatch() error {
+	n := min(len(w.st.Pending), w.c.cfg.UserRouteParallelism)
+	batch := w.st.Pending[:n]
+	out := make([][]schema.DirectoryGroupMembership, n)
+	var skipped atomic.Int64
+	g, gctx := errgroup.WithContext(w.ctx)
+	for i, uid := range batch {
+		g.Go(func() error {
+			ms, gone, err := w.userGroups(gctx, uid)
+			if gone {
+				skipped.Add(1)
+			}
+			out[i] = ms
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	var ms []schema.DirectoryGroupMembership
+	for _, o := range out {
+		ms = append(ms, o...)
+	}
+	if err := w.sendMemberships(ms); err != nil {
+		return err
+	}
+	w.st.SkippedUsers += skipped.Load()
+	w.st.Pending = w.st.Pending[n:]
+	return nil
+}
+
+func (w *dirWalk) userGroups(ctx context.Context, uid string) (ms []schema.DirectoryGroupMembership, gone bool, err error) {
+	c := w.c.ex.Client
+	opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: w.c.plan.Order}, User: uid}
+	for page, err := range c.DirectoryGroupPages(ctx, opts) {
+		if err != nil {
+			if workos.IsNotFound(err) && !w.directoryGone() {
+				if _, uerr := c.GetDirectoryUser(ctx, uid); workos.IsNotFound(uerr) {
+					return nil, true, nil // deleted after the users walk saw it
+				}
+			}
+			return nil, false, fmt.Errorf("list groups of user %s: %w", uid, err)
+		}
+		w.pages.Add(1)
+		for i := range page.Data {
+			g := &page.Data[i]
+			if w.accept(g.ID, g.DirectoryID, workos.CheckDirectoryGroupID) {
+				ms = append(ms, schema.NewMembership(w.d, g.ID, uid, w.c.plan.SnapshotTime))
+			}
+		}
+	}
+	return ms, false, nil
+}
+
+func (w *dirWalk) sendMemberships(ms []schema.DirectoryGroupMembership) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	if err := w.c.memberships.send(w.ctx, ms); err != nil {
+		return err
+	}
+	w.st.Manifest.Memberships += int64(len(ms))
+	return nil
+}
+
+// warnings describes what the walk skipped, for the manifest.
+func (w *dirWalk) warnings() string {
+	var skipped []string
+	if w.st.Manifest.Status == snapshot.DirectoryDeleted {
+		skipped = append(skipped, "deleted at WorkOS during the export (404); rows fetched before the deletion are kept")
+	}
+	if n := w.st.SkippedGroups; n > 0 {
+		skipped = append(skipped, fmt.Sprintf("%d groups were deleted during the export; their memberships are missing", n))
+	}
+	if n := w.st.SkippedUsers; n > 0 {
+		skipped = append(skipped, fmt.Sprintf("%d users were deleted during the export; their memberships are missing", n))
+	}
+	if n := w.st.Manifest.RowsRejected; n > 0 {
+		skipped = append(skipped, fmt.Sprintf("%d rows were skipped: a malformed id, or a directory_id of another directory (e.g. %s)", n, strconv.Quote(w.st.SampleID)))
+	}
+	return strings.Join(skipped, "; ")
 }
 
 // chooseRoute picks how memberships are fetched. In auto mode it estimates,
@@ -118,39 +419,33 @@ func (r *run) exportDirectory(ctx context.Context, d *workos.Directory, total in
 //     group (plus overflow pages of big groups), all at the per-directory
 //     /directory_users rate;
 //   - by_user costs one /directory_groups request per user at this
-//     directory's share of the global rate, overlapped with the users walk.
+//     directory's share of the worker's global rate (Config.GlobalRate, which
+//     is already the worker's share), split among parallel directories.
 //
 // It takes the faster one; without counts it takes by_group, which never
 // costs more than one request per group beyond the users walk.
-func (dr *dirRun) chooseRoute(total int) {
-	cfg := dr.r.cfg
+func chooseRoute(dm *snapshot.DirectoryManifest, d *workos.Directory, cfg Config, parallel int) {
 	switch cfg.MembershipMode {
-	case snapshot.RouteByGroup:
-		dr.dm.MembershipRoute = snapshot.RouteByGroup
-		return
-	case snapshot.RouteByUser:
-		dr.dm.MembershipRoute = snapshot.RouteByUser
-		return
-	case snapshot.RouteLegacy:
-		dr.dm.MembershipRoute = snapshot.RouteLegacy
+	case snapshot.RouteByGroup, snapshot.RouteByUser, snapshot.RouteLegacy:
+		dm.MembershipRoute = cfg.MembershipMode
 		return
 	}
-	dr.dm.MembershipRoute = snapshot.RouteByGroup
-	md := dr.d.Metadata
+	dm.MembershipRoute = snapshot.RouteByGroup
+	md := d.Metadata
 	if md == nil {
 		return
 	}
 	users := float64(md.Users.Active + md.Users.Inactive)
 	groups := float64(md.Groups)
 	perDir := rateOr(cfg.PerDirectoryRate)
-	share := rateOr(cfg.GlobalRate) / float64(max(1, min(cfg.Concurrency, total)))
+	share := rateOr(cfg.GlobalRate) / float64(max(1, parallel))
 	userPages := math.Max(1, math.Ceil(users/100))
 	byGroup := (userPages + groups + math.Ceil(users/100)) / perDir
 	byUser := math.Max(userPages/perDir, users/share)
-	dr.dm.EstimateByGroupSec = round2(byGroup)
-	dr.dm.EstimateByUserSec = round2(byUser)
+	dm.EstimateByGroupSec = round2(byGroup)
+	dm.EstimateByUserSec = round2(byUser)
 	if byUser < byGroup {
-		dr.dm.MembershipRoute = snapshot.RouteByUser
+		dm.MembershipRoute = snapshot.RouteByUser
 	}
 }
 
@@ -163,209 +458,35 @@ func rateOr(r float64) float64 {
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
-// walkUsers pages through the directory's users and streams them. On the
-// by_user route it hands every user ID to the member walkers; on the legacy
-// route it takes memberships from the deprecated groups array.
-func (dr *dirRun) walkUsers(userIDs chan<- string) error {
-	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: dr.r.cfg.Order}, Directory: dr.d.ID}
-	legacy := dr.dm.MembershipRoute == snapshot.RouteLegacy
-	at := dr.r.snap.Time
-	for page, err := range dr.r.ex.Client.DirectoryUserPages(dr.ctx, opts) {
-		if err != nil {
-			return fmt.Errorf("list users: %w", err)
-		}
-		dr.pages.Add(1)
-		rows := make([]schema.DirectoryUser, 0, len(page.Data))
-		var ms []schema.DirectoryGroupMembership
-		var ids []string
-		for i := range page.Data {
-			u := &page.Data[i]
-			if !dr.accept(u.ID, u.DirectoryID, workos.CheckDirectoryUserID) {
-				continue
-			}
-			rows = append(rows, schema.FromDirectoryUser(u, at))
-			if userIDs != nil {
-				ids = append(ids, u.ID)
-			}
-			if legacy {
-				for _, g := range u.Groups {
-					if dr.accept(g.ID, g.DirectoryID, workos.CheckDirectoryGroupID) {
-						ms = append(ms, schema.NewMembership(dr.d, g.ID, u.ID, at))
-					}
-				}
-			}
-		}
-		if err := dr.r.users.send(dr.ctx, rows); err != nil {
-			return err
-		}
-		dr.users.Add(int64(len(rows)))
-		if len(ms) > 0 {
-			if err := dr.r.memberships.send(dr.ctx, ms); err != nil {
-				return err
-			}
-			dr.memberships.Add(int64(len(ms)))
-		}
-		for _, id := range ids {
-			select {
-			case userIDs <- id:
-			case <-dr.ctx.Done():
-				return context.Cause(dr.ctx)
-			}
-		}
-	}
-	return nil
-}
-
-// walkGroups pages through the directory's groups and, on the by_group route,
-// walks each group's members.
-func (dr *dirRun) walkGroups() error {
-	opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: dr.r.cfg.Order}, Directory: dr.d.ID}
-	byGroup := dr.dm.MembershipRoute == snapshot.RouteByGroup
-	var groupIDs []string
-	for page, err := range dr.r.ex.Client.DirectoryGroupPages(dr.ctx, opts) {
-		if err != nil {
-			return fmt.Errorf("list groups: %w", err)
-		}
-		dr.pages.Add(1)
-		rows := make([]schema.DirectoryGroup, 0, len(page.Data))
-		for i := range page.Data {
-			g := &page.Data[i]
-			if !dr.accept(g.ID, g.DirectoryID, workos.CheckDirectoryGroupID) {
-				continue
-			}
-			rows = append(rows, schema.FromDirectoryGroup(g, dr.r.snap.Time))
-			if byGroup {
-				groupIDs = append(groupIDs, g.ID)
-			}
-		}
-		if err := dr.r.groups.send(dr.ctx, rows); err != nil {
-			return err
-		}
-		dr.groups.Add(int64(len(rows)))
-	}
-	for _, g := range groupIDs {
-		if err := dr.walkGroupMembers(g); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// walkGroupMembers walks GET /directory_users?directory=D&group=G. A group
-// deleted since the groups walk saw it is counted and skipped.
-func (dr *dirRun) walkGroupMembers(groupID string) error {
-	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: dr.r.cfg.Order}, Directory: dr.d.ID, Group: groupID}
-	c := dr.r.ex.Client
-	for page, err := range c.DirectoryUserPages(dr.ctx, opts) {
-		if err != nil {
-			if workos.IsNotFound(err) && !dr.directoryGone() {
-				if _, gerr := c.GetDirectoryGroup(dr.ctx, groupID); workos.IsNotFound(gerr) {
-					dr.skippedGroups.Add(1) // the group was deleted mid-export
-					return nil
-				}
-			}
-			return fmt.Errorf("list members of group %s: %w", groupID, err)
-		}
-		dr.pages.Add(1)
-		ms := make([]schema.DirectoryGroupMembership, 0, len(page.Data))
-		for i := range page.Data {
-			u := &page.Data[i]
-			if dr.accept(u.ID, u.DirectoryID, workos.CheckDirectoryUserID) {
-				ms = append(ms, schema.NewMembership(dr.d, groupID, u.ID, dr.r.snap.Time))
-			}
-		}
-		if err := dr.r.memberships.send(dr.ctx, ms); err != nil {
-			return err
-		}
-		dr.memberships.Add(int64(len(ms)))
-	}
-	return nil
-}
-
-// walkByUser takes user IDs and walks GET /directory_groups?user=U for each,
-// handing the membership rows to the writer in batches of membershipBatch.
-func (dr *dirRun) walkByUser(userIDs <-chan string) error {
-	var batch []schema.DirectoryGroupMembership
-	for uid := range userIDs {
-		var err error
-		if batch, err = dr.walkUserGroups(uid, batch); err != nil {
-			return err
-		}
-		if len(batch) >= membershipBatch {
-			if err := dr.sendMemberships(batch); err != nil {
-				return err
-			}
-			batch = nil
-		}
-	}
-	if err := context.Cause(dr.ctx); err != nil {
-		return err
-	}
-	return dr.sendMemberships(batch)
-}
-
-// walkUserGroups appends the memberships of user uid to batch. A user deleted
-// since the users walk saw it is counted and skipped.
-func (dr *dirRun) walkUserGroups(uid string, batch []schema.DirectoryGroupMembership) ([]schema.DirectoryGroupMembership, error) {
-	c := dr.r.ex.Client
-	opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: dr.r.cfg.Order}, User: uid}
-	for page, err := range c.DirectoryGroupPages(dr.ctx, opts) {
-		if err != nil {
-			if workos.IsNotFound(err) && !dr.directoryGone() {
-				if _, uerr := c.GetDirectoryUser(dr.ctx, uid); workos.IsNotFound(uerr) {
-					dr.skippedUsers.Add(1) // deleted after the users walk saw it
-					return batch, nil
-				}
-			}
-			return batch, fmt.Errorf("list groups of user %s: %w", uid, err)
-		}
-		dr.pages.Add(1)
-		for i := range page.Data {
-			g := &page.Data[i]
-			if dr.accept(g.ID, g.DirectoryID, workos.CheckDirectoryGroupID) {
-				batch = append(batch, schema.NewMembership(dr.d, g.ID, uid, dr.r.snap.Time))
-			}
-		}
-	}
-	return batch, nil
-}
-
-func (dr *dirRun) sendMemberships(ms []schema.DirectoryGroupMembership) error {
-	if len(ms) == 0 {
-		return nil
-	}
-	if err := dr.r.memberships.send(dr.ctx, ms); err != nil {
-		return err
-	}
-	dr.memberships.Add(int64(len(ms)))
-	return nil
-}
-
 // accept reports whether a row may be written: its id passes check (the
 // prefix of its kind, then a safe character set) and its directory_id is the
 // directory being walked. Every route applies it to every row, so a hostile or
 // broken answer is skipped the same way everywhere; a rejected row is counted
 // and the first one kept as the sample of the directory's warning.
-func (dr *dirRun) accept(id, directoryID string, check func(string) error) bool {
+func (w *dirWalk) accept(id, directoryID string, check func(string) error) bool {
 	err := check(id)
-	if err == nil && directoryID != dr.d.ID {
+	if err == nil && directoryID != w.d.ID {
 		err = fmt.Errorf("row %s has directory_id %s, not the directory being exported", strconv.Quote(id), strconv.Quote(directoryID))
 	}
 	if err == nil {
 		return true
 	}
-	dr.rejected.Add(1)
+	w.rejected.Add(1)
 	// The sample goes to the log and the manifest: a server that echoes the
 	// API key into an id must not get it there.
-	c := dr.r.ex.Client
-	dr.sampleOnce.Do(func() { dr.sampleID, dr.sampleReason = c.Redact(id), c.Redact(err.Error()) })
+	c := w.c.ex.Client
+	w.sampleOnce.Do(func() {
+		if w.st.SampleID == "" {
+			w.st.SampleID, w.st.SampleReason = c.Redact(id), c.Redact(err.Error())
+		}
+	})
 	return false
 }
 
 // directoryGone reports whether the directory itself answers 404 now: then a
 // 404 on one of its groups or users means the whole directory was deleted,
 // not just that group or user.
-func (dr *dirRun) directoryGone() bool {
-	_, err := dr.r.ex.Client.GetDirectory(dr.ctx, dr.d.ID)
+func (w *dirWalk) directoryGone() bool {
+	_, err := w.c.ex.Client.GetDirectory(w.ctx, w.d.ID)
 	return workos.IsNotFound(err)
 }

@@ -23,20 +23,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"slices"
-	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/parquetfile"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
-	"github.com/dsync-export/dsync-export/pkg/version"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
@@ -178,6 +172,10 @@ type Exporter struct {
 	// Status.Final set.
 	Watch      func(Status)
 	WatchEvery time.Duration
+
+	// tracker is the progress of Run, shared by its chunks (nil: each
+	// chunk tracks itself).
+	tracker *tracker
 }
 
 // Result is a committed snapshot.
@@ -218,293 +216,103 @@ var ErrDeadline = errors.New("stopped before the invocation deadline")
 // over by a later run of the same date: the later run commits.
 var ErrSuperseded = errors.New("superseded by a later run of the same date")
 
-// run is the state of one export.
+// run names one run for the lease and the cleanup.
 type run struct {
 	ex   *Exporter
 	cfg  Config
 	snap Snapshot
 	log  *slog.Logger
-
-	dirs        *tableWriter[schema.Directory]
-	users       *tableWriter[schema.DirectoryUser]
-	groups      *tableWriter[schema.DirectoryGroup]
-	memberships *tableWriter[schema.DirectoryGroupMembership]
-
-	dirsDone atomic.Int64
-	progress *tracker
-	// keepOwnFiles is set when a failed manifest write may have committed
-	// the run after all: then its files must stay.
-	keepOwnFiles bool
 }
 
-// Run exports one snapshot. On error nothing is committed, the date keeps
-// its previous snapshot, and the error says how far the run got.
+func (ex *Exporter) logger() *slog.Logger {
+	if ex.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return ex.Log
+}
+
+// Run exports one snapshot in this process: the plan, every work unit's
+// chunks, and the commit, the same steps a Step Functions execution runs
+// one invocation at a time. In one process the plan has one unit, so each
+// table gets one file. On error nothing is committed, the date keeps its
+// previous snapshot, the run's files are removed, and the error says how far
+// the run got.
 func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 	start := time.Now()
-	cfg := ex.Config
-	if err := cfg.Validate(); err != nil {
+	if err := ex.Config.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := snapshot.ParseDate(snap.Date); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= ex.Config.DeadlineMargin {
+		return nil, fmt.Errorf("export: %w: only %s left before the deadline, less than the %s margin; raise the function timeout", ErrDeadline, time.Until(dl).Round(time.Second), ex.Config.DeadlineMargin)
 	}
-	if snap.Time.IsZero() {
-		snap.Time = start
+	p, err := ex.Plan(ctx, snap, PlanOptions{Workers: 1})
+	if err != nil {
+		return nil, err
 	}
-	snap.Time = snap.Time.UTC().Truncate(time.Millisecond)
-	if snap.RunID == "" {
-		snap.RunID = snapshot.NewRunID(start)
-	} else if !snapshot.ValidRunID(snap.RunID) {
-		return nil, fmt.Errorf("export: run id %q is not of the form snapshot.NewRunID returns", snap.RunID)
-	}
-	log := ex.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("snapshot_date", snap.Date, "run_id", snap.RunID)
-	r := &run{ex: ex, cfg: cfg, snap: snap, log: log}
-
-	// Stop DeadlineMargin before the caller's deadline, so uploads are aborted
-	// cleanly and the Lambda runtime never kills the process mid-write.
+	log := ex.logger().With("snapshot_date", p.SnapshotDate, "run_id", p.RunID)
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if dl, ok := ctx.Deadline(); ok {
-		stopAt := dl.Add(-cfg.DeadlineMargin)
-		if !stopAt.After(time.Now()) {
-			return nil, fmt.Errorf("export: %w: only %s left before the deadline, less than the %s margin; raise the function timeout", ErrDeadline, time.Until(dl).Round(time.Second), cfg.DeadlineMargin)
-		}
-		timer := time.AfterFunc(time.Until(stopAt), func() { cancel(ErrDeadline) })
-		defer timer.Stop()
-	}
-
-	// Take the date: a later run of the same date supersedes this one. The
-	// date's committed snapshot, if any, is not touched until the commit.
-	if err := r.takeLease(runCtx, start); err != nil {
-		return nil, err
-	}
-
-	statsBefore := ex.Client.Stats()
-	directories, err := r.listDirectories(runCtx)
-	if err != nil {
-		return nil, r.failure(runCtx, err, 0)
-	}
-	log.Info("directories listed", "count", len(directories))
-
-	r.progress = newTracker(r, directories, statsBefore)
-	if err := r.openTables(runCtx); err != nil {
-		return nil, err
-	}
-	stopProgress := r.progress.start(runCtx, cancel) // after openTables: it reads the tables' row counts
-	dms, err := r.exportDirectories(runCtx, directories)
-	if err == nil {
-		// Directory rows go last: a directory deleted mid-export keeps its row
-		// (as last seen) so its partial users and groups still reference it.
-		rows := make([]schema.Directory, len(directories))
-		for i := range directories {
-			rows[i] = schema.FromDirectory(&directories[i], snap.Time)
-		}
-		err = r.dirs.send(runCtx, rows)
-	}
-	if err == nil {
-		err = context.Cause(runCtx) // the deadline may have passed meanwhile
-	}
-	if err != nil {
-		r.abortTables(err)
+	tr := newTracker(ex, p, log)
+	exr := *ex
+	exr.tracker = tr
+	r := &run{ex: &exr, cfg: ex.Config, snap: Snapshot{Date: p.SnapshotDate, RunID: p.RunID}, log: log}
+	stopProgress := tr.start(runCtx, cancel, r)
+	fail := func(err error) error {
 		stopProgress()
-		return nil, r.failure(runCtx, err, len(directories))
+		if cause := context.Cause(runCtx); cause != nil && errors.Is(cause, ErrSuperseded) {
+			err = cause
+		}
+		st := tr.status()
+		if _, aerr := exr.Abort(ctx, p.SnapshotDate, p.RunID); aerr != nil {
+			log.Warn("failed run's files not deleted; the next run of the date deletes them", "error", aerr.Error())
+		}
+		return &ProgressError{Err: err, DirectoriesDone: st.DirectoriesDone, DirectoriesTotal: st.DirectoriesTotal, RowsWritten: st.RowsTotal(), Hint: hintFor(err)}
 	}
-	tables, err := r.finishTables()
+	for _, u := range p.Units {
+		for {
+			res, err := exr.RunChunk(runCtx, p.SnapshotDate, p.RunID, u.ID)
+			if err != nil {
+				return nil, fail(err)
+			}
+			if res.Done {
+				break
+			}
+			if err := context.Cause(runCtx); err != nil {
+				return nil, fail(err)
+			}
+			// The chunk stopped at the deadline margin: one process cannot go on.
+			return nil, fail(fmt.Errorf("%w (the deadline margin is %s)", ErrDeadline, ex.Config.DeadlineMargin))
+		}
+		tr.unitDone()
+	}
 	stopProgress()
-	if err == nil {
-		err = context.Cause(runCtx)
-	}
-	if err == nil {
-		err = r.checkLease(runCtx)
-	}
+	res, err := exr.Commit(ctx, p.SnapshotDate, p.RunID)
 	if err != nil {
-		return nil, r.failure(runCtx, err, len(directories))
+		var ce *commitError
+		if errors.As(err, &ce) && ce.keepFiles {
+			st := tr.status()
+			return nil, &ProgressError{Err: err, DirectoriesDone: st.DirectoriesDone, DirectoriesTotal: st.DirectoriesTotal, RowsWritten: st.RowsTotal(), Hint: hintFor(err)}
+		}
+		if errors.As(err, &ce) && ce.committed {
+			return nil, err
+		}
+		return nil, fail(err)
 	}
-
-	statsAfter := ex.Client.Stats()
-	m := &snapshot.Manifest{
-		FormatVersion:      snapshot.FormatVersion,
-		SnapshotDate:       snap.Date,
-		SnapshotTime:       snap.Time,
-		StartedAt:          start.UTC(),
-		FinishedAt:         time.Now().UTC(),
-		DsyncExportVersion: version.Version,
-		SchemaVersion:      schema.Version,
-		RunID:              snap.RunID,
-		Demo:               snap.Demo,
-		Trigger:            snap.Trigger,
-		Tables:             tables,
-		Directories:        dms,
-		API: snapshot.APIStats{
-			Requests:    statsAfter.Requests - statsBefore.Requests,
-			Pages:       statsAfter.Pages - statsBefore.Pages,
-			Retries:     statsAfter.Retries - statsBefore.Retries,
-			RateLimited: statsAfter.RateLimited - statsBefore.RateLimited,
-		},
-	}
-	body, err := m.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("export: encode manifest: %w", err)
-	}
-	key := snapshot.ManifestKey(snap.Date)
-	// The manifest is written last: it is the commit, and it replaces the
-	// previous run's manifest in one PUT. A cancelled run context must not
-	// leave a half-committed snapshot, so this uses the caller's ctx.
-	if err := ex.Store.Put(ctx, key, body, "application/json"); err != nil {
-		// The PUT may have landed with its answer lost: keep this run's
-		// files, which that manifest would list; the next run cleans up.
-		r.keepOwnFiles = true
-		return nil, r.failure(ctx, fmt.Errorf("write manifest %s: %w", key, err), len(directories))
-	}
-	log.Info("snapshot committed", "manifest", key)
-	if err := r.writeSnapshotRow(ctx, m, time.Now()); err != nil {
-		// The manifest is written, but without its row the snapshots table
-		// and the _latest views do not show this run: keep the earlier runs'
-		// files and fail, so the trigger's retry exports the date again.
-		return nil, fmt.Errorf("export: snapshot %s is committed (%s), but its snapshots table row was not written, so the _latest views do not show it; the earlier runs' files are kept, and a rerun of the date fixes it: %w", snap.Date, key, err)
-	}
-	var stale []string
-	if err := r.checkLease(ctx); err != nil {
-		// A later run took the date after this commit: its manifest will
-		// replace this one and its cleanup will remove these files.
-		log.Warn("a later run took the date after this commit; it cleans up", "error", err.Error())
-	} else if stale, err = r.deleteStale(ctx, m); err != nil {
-		// The snapshot is committed; earlier runs' objects are left for the
-		// next run (and flagged by verify).
-		log.Warn("earlier runs' objects not deleted", "error", err.Error())
-	}
-	res := &Result{Manifest: m, ManifestKey: key, StaleDeleted: stale, Duration: time.Since(start)}
+	res.Duration = time.Since(start)
 	return res, nil
 }
 
-// removeOwnFiles deletes, best effort, the files this run wrote in the date's
-// partitions (parts that rolled over before the run failed), so a failed or
-// superseded run leaves nothing for Athena's raw tables to read. It runs on a
-// context of its own: the run's may be cancelled by then.
-func (r *run) removeOwnFiles(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	var own []string
-	for _, t := range schema.Tables() {
-		objs, err := r.ex.Store.List(ctx, snapshot.PartitionPrefix(t.Name, r.snap.Date))
-		if err != nil {
-			r.log.Warn("failed run's files not listed; the next run of the date deletes them", "error", err.Error())
-			return
-		}
-		for _, o := range objs {
-			if snapshot.RunOfKey(o.Key) == r.snap.RunID {
-				own = append(own, o.Key)
-			}
-		}
-	}
-	if len(own) == 0 {
-		return
-	}
-	if err := r.ex.Store.Delete(ctx, own); err != nil {
-		r.log.Warn("failed run's files not deleted; the next run of the date deletes them", "count", len(own), "error", err.Error())
-		return
-	}
-	r.log.Info("failed run's files deleted", "count", len(own))
-}
-
-func (r *run) failure(ctx context.Context, err error, total int) error {
-	if r.users != nil && !r.keepOwnFiles {
-		r.removeOwnFiles(ctx)
-	}
-	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, ErrDeadline) {
-		err = fmt.Errorf("%w (the deadline margin is %s)", ErrDeadline, r.cfg.DeadlineMargin)
-	} else if cause != nil && errors.Is(cause, ErrSuperseded) {
-		err = cause
-	}
-	var rows int64
-	if r.users != nil {
-		rows = r.users.Rows() + r.groups.Rows() + r.memberships.Rows()
-	}
-	pe := &ProgressError{Err: err, DirectoriesDone: int(r.dirsDone.Load()), DirectoriesTotal: total, RowsWritten: rows}
+// hintFor says how to fix a failed run's cause.
+func hintFor(err error) string {
 	switch {
 	case errors.Is(err, ErrSuperseded):
-		pe.Hint = "Another export of the same date started later and owns it now; it commits the snapshot. Run one export per date at a time"
+		return "Another export of the same date started later and owns it now; it commits the snapshot. Run one export per date at a time"
 	case errors.Is(err, ErrDeadline):
-		pe.Hint = "Raise the function timeout (at most 900 s), raise EXPORT_CONCURRENCY, or split the export with EXPORT_ORGANIZATION_IDS / EXPORT_DIRECTORY_IDS"
+		return "Run the export through its Step Functions state machine, which resumes across invocations (README, Deployment); or raise the function timeout (at most 900 s), raise EXPORT_CONCURRENCY, or split the export with EXPORT_ORGANIZATION_IDS / EXPORT_DIRECTORY_IDS"
 	case workos.IsUnauthorized(err), workos.IsForbidden(err):
-		pe.Hint = "Fix the WorkOS API key: store a valid secret key (sk_…) with Directory Sync access"
+		return "Fix the WorkOS API key: store a valid secret key (sk_…) with Directory Sync access"
 	}
-	return pe
-}
-
-func (r *run) openTables(ctx context.Context) error {
-	var err error
-	opts := r.cfg.Writer
-	meta := map[string]string{"snapshot_date": r.snap.Date}
-	for k, v := range opts.Metadata {
-		meta[k] = v
-	}
-	opts.Metadata = meta
-	s, d, run := r.ex.Store, r.snap.Date, r.snap.RunID
-	if r.dirs, err = startTable[schema.Directory](ctx, s, schema.TableDirectories, d, run, opts); err != nil {
-		return err
-	}
-	if r.users, err = startTable[schema.DirectoryUser](ctx, s, schema.TableDirectoryUsers, d, run, opts); err != nil {
-		r.dirs.abort(err)
-		return err
-	}
-	if r.groups, err = startTable[schema.DirectoryGroup](ctx, s, schema.TableDirectoryGroups, d, run, opts); err != nil {
-		r.dirs.abort(err)
-		r.users.abort(err)
-		return err
-	}
-	if r.memberships, err = startTable[schema.DirectoryGroupMembership](ctx, s, schema.TableMemberships, d, run, opts); err != nil {
-		r.dirs.abort(err)
-		r.users.abort(err)
-		r.groups.abort(err)
-		return err
-	}
-	return nil
-}
-
-func (r *run) abortTables(err error) {
-	r.dirs.abort(err)
-	r.users.abort(err)
-	r.groups.abort(err)
-	r.memberships.abort(err)
-}
-
-func (r *run) finishTables() (map[string]snapshot.TableManifest, error) {
-	out := map[string]snapshot.TableManifest{}
-	var firstErr error
-	add := func(table string, parts []parquetfile.Part, err error) {
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			return
-		}
-		tm := snapshot.TableManifest{}
-		for _, p := range parts {
-			tm.Rows += p.Rows
-			tm.Files = append(tm.Files, snapshot.File{Key: snapshot.PartKey(table, r.snap.Date, r.snap.RunID, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
-		}
-		out[table] = tm
-	}
-	// After a failure the remaining tables are aborted, not committed: a
-	// failed run commits as little as possible (and no upload is left open).
-	finish := func(table string, f func() ([]parquetfile.Part, error), abort func(error)) {
-		if firstErr != nil {
-			abort(firstErr)
-			return
-		}
-		parts, err := f()
-		add(table, parts, err)
-	}
-	finish(schema.TableDirectories, r.dirs.finish, r.dirs.abort)
-	finish(schema.TableDirectoryUsers, r.users.finish, r.users.abort)
-	finish(schema.TableDirectoryGroups, r.groups.finish, r.groups.abort)
-	finish(schema.TableMemberships, r.memberships.finish, r.memberships.abort)
-	return out, firstErr
+	return ""
 }
 
 // listDirectories lists the directories in scope, in a stable order.
@@ -554,46 +362,6 @@ func (r *run) listDirectories(ctx context.Context) ([]workos.Directory, error) {
 	return uniq, nil
 }
 
-// exportDirectories fetches every directory with bounded concurrency. Larger
-// directories start first so the longest walks overlap the most.
-func (r *run) exportDirectories(ctx context.Context, dirs []workos.Directory) ([]snapshot.DirectoryManifest, error) {
-	order := make([]int, len(dirs))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return dirSize(&dirs[order[a]]) > dirSize(&dirs[order[b]]) })
-
-	results := make([]snapshot.DirectoryManifest, len(dirs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.cfg.Concurrency)
-	for _, i := range order {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			r.progress.begin(i)
-			defer r.progress.end(i)
-			dm, err := r.exportDirectory(gctx, &dirs[i], len(dirs))
-			results[i] = dm
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if err := context.Cause(ctx); err != nil {
-		return nil, err
-	}
-	return results, nil
-}
-
-func dirSize(d *workos.Directory) int64 {
-	if d.Metadata == nil {
-		return math.MaxInt32 // unknown: start early
-	}
-	return d.Metadata.Users.Active + d.Metadata.Users.Inactive + d.Metadata.Groups
-}
-
 // lease is the content of the lease object of a date (snapshot.LeaseKey):
 // the run that owns the date. A run takes the lease by overwriting it, so
 // the latest run of a date wins; an earlier run finds another run id there
@@ -640,47 +408,6 @@ func (r *run) checkLease(ctx context.Context) error {
 			ErrSuperseded, l.RunID, l.StartedAt.Format(time.RFC3339), r.snap.Date, r.snap.RunID)
 	}
 	return nil
-}
-
-// deleteStale removes the objects of every other run of the snapshot's date
-// in its table partitions and its snapshots-table partition: committed
-// earlier runs, failed or superseded runs, and keys written before run ids.
-// It runs right after this run found the lease still its own, so no other
-// run is writing the date. Afterwards the partitions hold exactly the
-// manifest's objects and this run's snapshots row.
-func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, error) {
-	listed := map[string]bool{}
-	for _, k := range m.Keys() {
-		listed[k] = true
-	}
-	listed[snapshot.SnapshotRowKey(m.SnapshotDate, m.RunID)] = true
-	prefixes := []string{snapshot.PartitionPrefix(schema.TableSnapshots, m.SnapshotDate)}
-	for _, t := range schema.Tables() {
-		prefixes = append(prefixes, snapshot.PartitionPrefix(t.Name, m.SnapshotDate))
-	}
-	var stale []string
-	for _, p := range prefixes {
-		objs, err := r.ex.Store.List(ctx, p)
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", p, err)
-		}
-		for _, o := range objs {
-			if listed[o.Key] {
-				continue
-			}
-			if snapshot.RunOfKey(o.Key) != m.RunID {
-				stale = append(stale, o.Key)
-			}
-		}
-	}
-	if len(stale) == 0 {
-		return nil, nil
-	}
-	if err := r.ex.Store.Delete(ctx, stale); err != nil {
-		return nil, fmt.Errorf("delete %d objects of earlier runs: %w", len(stale), err)
-	}
-	r.log.Info("objects of earlier runs deleted", "count", len(stale))
-	return stale, nil
 }
 
 // writeSnapshotRow writes the snapshots table's row of a committed snapshot

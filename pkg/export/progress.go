@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
@@ -14,7 +15,10 @@ import (
 
 // Status is a running export's progress.
 type Status struct {
-	Elapsed             time.Duration
+	Elapsed time.Duration
+	// UnitsTotal and UnitsDone count the run's work units.
+	UnitsTotal          int
+	UnitsDone           int
 	DirectoriesTotal    int
 	DirectoriesDone     int
 	DirectoriesInFlight int
@@ -46,41 +50,94 @@ func (s Status) RowsTotal() int64 {
 // defaultWatchEvery is how often Exporter.Watch is called by default.
 const defaultWatchEvery = 250 * time.Millisecond
 
-// tracker follows which directories are in flight and done, logs a progress
-// line every Config.ProgressEvery (checking the lease at the same time) and
-// feeds Exporter.Watch.
+// tracker follows a run's progress: units done, directories in flight and
+// done, rows written. It logs a progress line every Config.ProgressEvery
+// (checking the lease at the same time) and feeds Exporter.Watch. One
+// process's run (Exporter.Run) has one tracker over all its chunks; a chunk
+// run alone (a Step Functions worker) has its own.
 type tracker struct {
-	r      *run
-	dirs   []workos.Directory
+	ex     *Exporter
+	plan   *Plan
+	log    *slog.Logger
 	before workos.Stats
 	began  time.Time
+	index  map[string]int // directory id -> index in plan.Directories
 
-	mu      sync.Mutex
-	begunAt []time.Time // zero: not started
-	done    []bool
+	mu        sync.Mutex
+	unitsDone int
+	doneRows  map[string]int64 // rows of the finished chunks
+	begunAt   []time.Time      // zero: not started (in this tracker)
+	done      []bool
+	live      map[*chunk]bool
 }
 
-func newTracker(r *run, dirs []workos.Directory, before workos.Stats) *tracker {
-	return &tracker{r: r, dirs: dirs, before: before, began: time.Now(), begunAt: make([]time.Time, len(dirs)), done: make([]bool, len(dirs))}
+func newTracker(ex *Exporter, p *Plan, log *slog.Logger) *tracker {
+	t := &tracker{ex: ex, plan: p, log: log, before: ex.Client.Stats(), began: time.Now(), index: map[string]int{},
+		doneRows: map[string]int64{}, begunAt: make([]time.Time, len(p.Directories)), done: make([]bool, len(p.Directories)), live: map[*chunk]bool{}}
+	for i := range p.Directories {
+		t.index[p.Directories[i].ID] = i
+	}
+	return t
 }
 
-func (t *tracker) begin(i int) {
+// attach counts a starting chunk: the directories its unit finished before
+// are done, and its writers' rows are live.
+func (t *tracker) attach(c *chunk, cp *Checkpoint) {
 	t.mu.Lock()
-	t.begunAt[i] = time.Now()
+	defer t.mu.Unlock()
+	for _, d := range cp.Directories {
+		if i, ok := t.index[d.ID]; ok && d.Phase == phaseDone {
+			t.done[i] = true
+		}
+	}
+	c.track = t
+	t.live[c] = true
+}
+
+// detach folds a finished chunk's rows into the totals.
+func (t *tracker) detach(c *chunk, cp *Checkpoint, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.live, c)
+	if !ok {
+		return
+	}
+	t.doneRows[schema.TableDirectoryUsers] += c.users.Rows()
+	t.doneRows[schema.TableDirectoryGroups] += c.groups.Rows()
+	t.doneRows[schema.TableMemberships] += c.memberships.Rows()
+}
+
+// unitDone counts a finished unit.
+func (t *tracker) unitDone() {
+	t.mu.Lock()
+	t.unitsDone++
 	t.mu.Unlock()
 }
 
-func (t *tracker) end(i int) {
+func (t *tracker) begin(id string) {
 	t.mu.Lock()
-	t.done[i] = true
+	if i, ok := t.index[id]; ok {
+		t.begunAt[i] = time.Now()
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) end(id string, done bool) {
+	t.mu.Lock()
+	if i, ok := t.index[id]; ok {
+		t.done[i] = done
+		if !done {
+			t.begunAt[i] = time.Time{}
+		}
+	}
 	t.mu.Unlock()
 }
 
 // start runs the progress loop until the returned stop is called. A lease
-// found taken by a later run cancels the export with ErrSuperseded.
-func (t *tracker) start(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
-	logEvery := t.r.cfg.ProgressEvery
-	watch := t.r.ex.Watch
+// found taken by a later run cancels the run's context with ErrSuperseded.
+func (t *tracker) start(ctx context.Context, cancel context.CancelCauseFunc, r *run) (stop func()) {
+	logEvery := t.ex.Config.ProgressEvery
+	watch := t.ex.Watch
 	if logEvery <= 0 && watch == nil {
 		return func() {}
 	}
@@ -95,7 +152,7 @@ func (t *tracker) start(ctx context.Context, cancel context.CancelCauseFunc) (st
 			logTick = tk.C
 		}
 		if watch != nil {
-			tk := time.NewTicker(cmp.Or(t.r.ex.WatchEvery, defaultWatchEvery))
+			tk := time.NewTicker(cmp.Or(t.ex.WatchEvery, defaultWatchEvery))
 			defer tk.Stop()
 			watchTick = tk.C
 			watch(t.status())
@@ -109,8 +166,8 @@ func (t *tracker) start(ctx context.Context, cancel context.CancelCauseFunc) (st
 			case <-watchTick:
 				watch(t.status())
 			case <-logTick:
-				t.log(t.status())
-				if err := t.r.checkLease(ctx); errors.Is(err, ErrSuperseded) {
+				t.logStatus(t.status())
+				if err := r.checkLease(ctx); errors.Is(err, ErrSuperseded) {
 					cancel(err)
 					return
 				}
@@ -131,37 +188,34 @@ func (t *tracker) start(ctx context.Context, cancel context.CancelCauseFunc) (st
 	}
 }
 
-// rows returns the rows written per table so far.
-func (t *tracker) rows() map[string]int64 {
-	r := t.r
-	out := map[string]int64{}
-	if r.users == nil {
-		return out
-	}
-	out[schema.TableDirectories] = r.dirs.Rows()
-	out[schema.TableDirectoryUsers] = r.users.Rows()
-	out[schema.TableDirectoryGroups] = r.groups.Rows()
-	out[schema.TableMemberships] = r.memberships.Rows()
-	return out
-}
-
 func (t *tracker) status() Status {
 	now := time.Now()
-	st := t.r.ex.Client.Stats()
+	st := t.ex.Client.Stats()
 	s := Status{
 		Elapsed:          now.Sub(t.began),
-		DirectoriesTotal: len(t.dirs),
-		Rows:             t.rows(),
+		UnitsTotal:       len(t.plan.Units),
+		DirectoriesTotal: len(t.plan.Directories),
+		Rows:             map[string]int64{},
 		Requests:         st.Requests - t.before.Requests,
 		RateLimited:      st.RateLimited - t.before.RateLimited,
 	}
-	cfg := t.r.cfg
-	perDir, global := rateOr(cfg.PerDirectoryRate), rateOr(cfg.GlobalRate)
+	cfg := t.ex.Config
+	workers := max(1, t.plan.Workers)
+	perDir, global := rateOr(cfg.PerDirectoryRate), rateOr(cfg.GlobalRate)*float64(workers)
 	var longest, totalReq, totalDirSec float64
 	known := false
 	t.mu.Lock()
-	for i := range t.dirs {
-		if md := t.dirs[i].Metadata; md != nil {
+	s.UnitsDone = t.unitsDone
+	for k, v := range t.doneRows {
+		s.Rows[k] = v
+	}
+	for c := range t.live {
+		s.Rows[schema.TableDirectoryUsers] += c.users.Rows()
+		s.Rows[schema.TableDirectoryGroups] += c.groups.Rows()
+		s.Rows[schema.TableMemberships] += c.memberships.Rows()
+	}
+	for i := range t.plan.Directories {
+		if md := t.plan.Directories[i].Metadata; md != nil {
 			s.UsersExpected += md.Users.Active + md.Users.Inactive
 		}
 		switch {
@@ -171,7 +225,7 @@ func (t *tracker) status() Status {
 		case !t.begunAt[i].IsZero():
 			s.DirectoriesInFlight++
 		}
-		req, dirReq, ok := estimateRequests(&t.dirs[i])
+		req, dirReq, ok := estimateRequests(&t.plan.Directories[i])
 		if !ok {
 			continue
 		}
@@ -192,7 +246,7 @@ func (t *tracker) status() Status {
 		// The slowest directory, the global budget and the concurrency each
 		// bound the time left; the largest of them is the estimate.
 		eta := math.Max(longest, totalReq/global)
-		eta = math.Max(eta, totalDirSec/float64(max(1, cfg.Concurrency)))
+		eta = math.Max(eta, totalDirSec/float64(max(1, cfg.Concurrency)*workers))
 		s.ETA = time.Duration(eta * float64(time.Second)).Round(time.Second)
 	}
 	return s
@@ -214,12 +268,13 @@ func estimateRequests(d *workos.Directory) (total, directoryUsers float64, ok bo
 	return total, directoryUsers, true
 }
 
-func (t *tracker) log(s Status) {
+func (t *tracker) logStatus(s Status) {
 	eta := "unknown"
 	if s.ETA >= 0 {
 		eta = s.ETA.String()
 	}
-	t.r.log.Info("export progress",
+	t.log.Info("export progress",
+		"units_done", s.UnitsDone, "units_total", s.UnitsTotal,
 		"directories_done", s.DirectoriesDone, "directories_in_flight", s.DirectoriesInFlight, "directories_total", s.DirectoriesTotal,
 		"rows", s.Rows, "requests", s.Requests, "rate_limited", s.RateLimited,
 		"elapsed", s.Elapsed.Round(time.Second).String(), "eta", eta)

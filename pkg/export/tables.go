@@ -9,7 +9,6 @@ import (
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/parquetfile"
-	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
 
 // parquetContentType is the media type of the data objects.
@@ -21,8 +20,10 @@ const parquetContentType = "application/vnd.apache.parquet"
 // memory stays bounded by the channel depth and the writer's row group.
 type tableWriter[T any] struct {
 	name string
-	ch   chan []T
-	done chan struct{}
+	// skipEmpty makes finish write nothing when the table got no rows.
+	skipEmpty bool
+	ch        chan []T
+	done      chan struct{}
 
 	mu   sync.Mutex
 	err  error
@@ -30,15 +31,18 @@ type tableWriter[T any] struct {
 	rows int64
 }
 
-func startTable[T any](ctx context.Context, s objstore.Store, table, date, run string, opts parquetfile.Options) (*tableWriter[T], error) {
+// startTable starts the writer of table, whose part n goes to key(n). A
+// chunk's tables skip empty output; the commit's write an empty part, so
+// every table has a file in every snapshot.
+func startTable[T any](ctx context.Context, s objstore.Store, table string, key func(part int) string, opts parquetfile.Options, skipEmpty bool) (*tableWriter[T], error) {
 	open := func(part int) (io.WriteCloser, error) {
-		return s.Create(ctx, snapshot.PartKey(table, date, run, part), parquetContentType)
+		return s.Create(ctx, key(part), parquetContentType)
 	}
 	w, err := parquetfile.NewWriter[T](open, opts)
 	if err != nil {
 		return nil, fmt.Errorf("export: open %s writer: %w", table, err)
 	}
-	t := &tableWriter[T]{name: table, ch: make(chan []T, 8), done: make(chan struct{}), w: w}
+	t := &tableWriter[T]{name: table, skipEmpty: skipEmpty, ch: make(chan []T, 8), done: make(chan struct{}), w: w}
 	go t.loop()
 	return t, nil
 }
@@ -103,6 +107,10 @@ func (t *tableWriter[T]) finish() ([]parquetfile.Part, error) {
 	if err := t.failed(); err != nil {
 		t.w.Abort(err)
 		return nil, err
+	}
+	if t.skipEmpty && t.w.Rows() == 0 {
+		t.w.Abort(errors.New("export: no rows")) // no part was opened: nothing is written
+		return nil, nil
 	}
 	parts, err := t.w.Close()
 	if err != nil {

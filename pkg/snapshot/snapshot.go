@@ -4,7 +4,11 @@
 //
 // A snapshot of date D under a destination prefix P is:
 //
-//	P/<table>/dt=D/<run>-part-00000.parquet   data files, Hive-partitioned for Athena
+//	P/<table>/dt=D/<run>-part-00000.parquet   data files written by the commit (directories, empty tables)
+//	P/<table>/dt=D/<run>-u0003-c0002-part-00000.parquet
+//	                                          data files of work unit 3's chunk 2 (see pkg/export)
+//	P/_runs/dt=D/<run>/plan.json              the run's plan: its directories and work units
+//	P/_runs/dt=D/<run>/unit-0003.json         work unit 3's checkpoint: cursors, parts, counts
 //	P/_manifests/dt=D/manifest.json           written last: the commit record
 //	P/snapshots/dt=D/<run>.parquet            the snapshots table's row, after the commit
 //	P/_leases/dt=D.json                       the run that currently owns the date
@@ -49,6 +53,31 @@ func PartKey(table, date, run string, part int) string {
 	return fmt.Sprintf("%s%s-part-%05d.parquet", PartitionPrefix(table, date), run, part)
 }
 
+// ChunkPartKey returns the key of data file number part that chunk number
+// chunk of work unit unit wrote for run in a table's partition. The key is
+// fixed by (run, unit, chunk, part), so a chunk retried from the same
+// checkpoint rewrites the same keys.
+func ChunkPartKey(table, date, run, unit string, chunk, part int) string {
+	return fmt.Sprintf("%s%s-u%s-c%04d-part-%05d.parquet", PartitionPrefix(table, date), run, unit, chunk, part)
+}
+
+// RunsDir is the top-level folder of the runs' plans and checkpoints.
+const RunsDir = "_runs"
+
+// RunsPrefix returns the prefix of every run's plan and checkpoints of date.
+func RunsPrefix(date string) string { return RunsDir + "/dt=" + date + "/" }
+
+// RunPrefix returns the prefix of one run's plan and checkpoints.
+func RunPrefix(date, run string) string { return RunsPrefix(date) + run + "/" }
+
+// PlanKey returns the key of a run's plan.
+func PlanKey(date, run string) string { return RunPrefix(date, run) + "plan.json" }
+
+// CheckpointKey returns the key of a work unit's checkpoint.
+func CheckpointKey(date, run, unit string) string {
+	return RunPrefix(date, run) + "unit-" + unit + ".json"
+}
+
 // runIDLayout is the time part of a run id: UTC, sortable as text.
 const runIDLayout = "20060102T150405.000Z"
 
@@ -66,15 +95,33 @@ var runIDRE = regexp.MustCompile(`^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}$`)
 // ValidRunID reports whether s has the form NewRunID returns.
 func ValidRunID(s string) bool { return runIDRE.MatchString(s) }
 
-// RunOfKey returns the run id of a key written by PartKey or SnapshotRowKey,
-// or "" for a key without one (written by dsync-export before run ids, or
-// not a snapshot's file).
+var chunkSuffixRE = regexp.MustCompile(`-u[0-9]+-c[0-9]+$`)
+
+// RunOfKey returns the run id of a key written by PartKey, ChunkPartKey or
+// SnapshotRowKey, or "" for a key without one (written by dsync-export before
+// run ids, or not a snapshot's file).
 func RunOfKey(key string) string {
 	name := key[strings.LastIndexByte(key, '/')+1:]
 	run, _, ok := strings.Cut(name, "-part-")
-	if !ok {
+	if ok {
+		run = chunkSuffixRE.ReplaceAllString(run, "")
+	} else {
 		run, ok = strings.CutSuffix(name, ".parquet")
 	}
+	if !ok || !ValidRunID(run) {
+		return ""
+	}
+	return run
+}
+
+// RunOfRunsKey returns the run id of a key under RunsPrefix, or "".
+func RunOfRunsKey(key string) string {
+	i := strings.Index(key, RunsDir+"/dt=")
+	if i < 0 {
+		return ""
+	}
+	rest := key[i+len(RunsDir)+len("/dt=YYYY-MM-DD/"):]
+	run, _, ok := strings.Cut(rest, "/")
 	if !ok || !ValidRunID(run) {
 		return ""
 	}

@@ -85,15 +85,30 @@ func TestRunIDs(t *testing.T) {
 		t.Errorf("two runs started in the same millisecond got the same id %q", a)
 	}
 	for key, want := range map[string]string{
-		PartKey("directory_users", "2026-12-06", a, 2):       a,
-		"directory_users/dt=2026-12-06/part-00000.parquet":   "",
-		"directory_users/dt=2026-12-06/x-part-00000.parquet": "",
-		SnapshotRowKey("2026-12-06", a):                      a,
-		"snapshots/dt=2026-12-06/other.parquet":              "",
+		PartKey("directory_users", "2026-12-06", a, 2):                      a,
+		"directory_users/dt=2026-12-06/part-00000.parquet":                  "",
+		"directory_users/dt=2026-12-06/x-part-00000.parquet":                "",
+		SnapshotRowKey("2026-12-06", a):                                     a,
+		"snapshots/dt=2026-12-06/other.parquet":                             "",
+		ChunkPartKey("directory_users", "2026-12-06", a, "0003", 12, 1):     a,
+		"directory_users/dt=2026-12-06/" + a + "-u0003-part-00000.parquet":  "",
+		"directory_users/dt=2026-12-06/" + a + "x-u1-c1-part-00000.parquet": "",
 	} {
 		if got := RunOfKey(key); got != want {
 			t.Errorf("RunOfKey(%q) = %q, want %q", key, got, want)
 		}
+	}
+	if got, want := ChunkPartKey("directory_users", "2026-12-06", a, "0003", 12, 1), "directory_users/dt=2026-12-06/"+a+"-u0003-c0012-part-00001.parquet"; got != want {
+		t.Errorf("ChunkPartKey = %q, want %q", got, want)
+	}
+	if got := RunOfRunsKey(CheckpointKey("2026-12-06", a, "0003")); got != a {
+		t.Errorf("RunOfRunsKey(checkpoint) = %q, want %q", got, a)
+	}
+	if got := RunOfRunsKey("workos/" + PlanKey("2026-12-06", a)); got != a {
+		t.Errorf("RunOfRunsKey(prefixed plan) = %q, want %q", got, a)
+	}
+	if got := RunOfRunsKey("_runs/dt=2026-12-06/junk/plan.json"); got != "" {
+		t.Errorf("RunOfRunsKey(junk) = %q, want \"\"", got)
 	}
 	for _, bad := range []string{"", "20261206T202530Z-1a2b3c", "20261206T202530.123Z-1A2B3C", "../20261206T202530.123Z-1a2b3c"} {
 		if ValidRunID(bad) {

@@ -1,0 +1,300 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/version"
+)
+
+// ErrUnitNotDone is wrapped by the error of a commit that found a work unit
+// unfinished: every unit's chunks must run until done first.
+var ErrUnitNotDone = errors.New("a work unit is not done")
+
+// commitError is a commit that failed after its manifest PUT was attempted.
+type commitError struct {
+	err error
+	// keepFiles is set when the manifest PUT failed without an answer: it
+	// may have landed, so the run's files must stay.
+	keepFiles bool
+	// committed is set when the manifest is written but a later step failed.
+	committed bool
+}
+
+func (e *commitError) Error() string { return e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
+
+// committedManifest returns the date's manifest when run committed it.
+func (ex *Exporter) committedManifest(ctx context.Context, date, run string) (*snapshot.Manifest, bool) {
+	b, err := ex.Store.Get(ctx, snapshot.ManifestKey(date))
+	if err != nil {
+		return nil, false
+	}
+	m, err := snapshot.Unmarshal(b)
+	if err != nil || m.RunID != run {
+		return nil, false
+	}
+	return m, true
+}
+
+// Commit is a run's last step. It checks that every unit of the plan is
+// done, writes the directories table (from the plan's listing), gives every
+// table at least one file, writes the manifest listing every part (the
+// commit), then the snapshots-table row, and deletes every other object of
+// the date's partitions and the run's plan and checkpoints. A commit of a run
+// that is already committed returns its manifest again.
+func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, error) {
+	start := time.Now()
+	if m, ok := ex.committedManifest(ctx, date, runID); ok {
+		return &Result{Manifest: m, ManifestKey: snapshot.ManifestKey(date), Duration: time.Since(start)}, nil
+	}
+	p, err := loadPlan(ctx, ex.Store, date, runID)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{ex: ex, cfg: ex.Config, snap: Snapshot{Date: date, RunID: runID, Time: p.SnapshotTime}, log: ex.logger().With("snapshot_date", date, "run_id", runID)}
+	if err := r.checkLease(ctx); err != nil {
+		return nil, err
+	}
+	tables := map[string]snapshot.TableManifest{}
+	dms := map[string]snapshot.DirectoryManifest{}
+	api := p.API
+	for i := range p.Units {
+		u := &p.Units[i]
+		var cp Checkpoint
+		if err := getJSON(ctx, ex.Store, snapshot.CheckpointKey(date, runID, u.ID), &cp); err != nil {
+			return nil, fmt.Errorf("export: %w: unit %s has no checkpoint: %w", ErrUnitNotDone, u.ID, err)
+		}
+		if !cp.Done {
+			return nil, fmt.Errorf("export: %w: unit %s stopped after %d chunks; run its chunks until one returns done before the commit", ErrUnitNotDone, u.ID, cp.Chunk)
+		}
+		for _, t := range schema.Tables() {
+			tm := tables[t.Name]
+			for _, f := range cp.Tables[t.Name] {
+				tm.Rows += f.Rows
+				tm.Files = append(tm.Files, f)
+			}
+			tables[t.Name] = tm
+		}
+		for _, d := range cp.Directories {
+			dms[d.ID] = d.Manifest
+		}
+		addAPI(&api, cp.API)
+	}
+	// The directories table comes from the plan's listing: a directory
+	// deleted mid-export keeps its row (as listed), so its partial users and
+	// groups still reference it. Every table without a part gets an empty one.
+	dirRows := make([]schema.Directory, len(p.Directories))
+	for i := range p.Directories {
+		dirRows[i] = schema.FromDirectory(&p.Directories[i], p.SnapshotTime)
+	}
+	dt, err := writeCommitTable(ctx, r, schema.TableDirectories, dirRows)
+	if err != nil {
+		return nil, err
+	}
+	tables[schema.TableDirectories] = dt
+	for _, t := range []string{schema.TableDirectoryUsers, schema.TableDirectoryGroups, schema.TableMemberships} {
+		if len(tables[t].Files) > 0 {
+			continue
+		}
+		var err error
+		switch t {
+		case schema.TableDirectoryUsers:
+			tables[t], err = writeCommitTable[schema.DirectoryUser](ctx, r, t, nil)
+		case schema.TableDirectoryGroups:
+			tables[t], err = writeCommitTable[schema.DirectoryGroup](ctx, r, t, nil)
+		default:
+			tables[t], err = writeCommitTable[schema.DirectoryGroupMembership](ctx, r, t, nil)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	dirs := make([]snapshot.DirectoryManifest, 0, len(p.Directories))
+	for _, d := range p.Directories {
+		dm, ok := dms[d.ID]
+		if !ok {
+			return nil, fmt.Errorf("export: directory %s is in no unit of the plan", d.ID)
+		}
+		dirs = append(dirs, dm)
+	}
+	if err := r.checkLease(ctx); err != nil {
+		return nil, err
+	}
+	m := &snapshot.Manifest{
+		FormatVersion:      snapshot.FormatVersion,
+		SnapshotDate:       date,
+		SnapshotTime:       p.SnapshotTime,
+		StartedAt:          p.StartedAt,
+		FinishedAt:         time.Now().UTC(),
+		DsyncExportVersion: version.Version,
+		SchemaVersion:      schema.Version,
+		RunID:              runID,
+		Demo:               p.Demo,
+		Trigger:            p.Trigger,
+		Tables:             tables,
+		Directories:        dirs,
+		API:                api,
+	}
+	body, err := m.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("export: encode manifest: %w", err)
+	}
+	key := snapshot.ManifestKey(date)
+	// The manifest is the commit: it replaces the previous run's in one PUT.
+	if err := ex.Store.Put(ctx, key, body, "application/json"); err != nil {
+		// The PUT may have landed with its answer lost: keep this run's
+		// files, which that manifest would list; the next run cleans up.
+		return nil, &commitError{err: fmt.Errorf("write manifest %s: %w", key, err), keepFiles: true}
+	}
+	r.log.Info("snapshot committed", "manifest", key, "units", len(p.Units))
+	if err := r.writeSnapshotRow(ctx, m, time.Now()); err != nil {
+		// The manifest is written, but without its row the snapshots table
+		// and the _latest views do not show this run: keep the earlier runs'
+		// files and fail, so a rerun exports the date again.
+		return nil, &commitError{committed: true, err: fmt.Errorf("export: snapshot %s is committed (%s), but its snapshots table row was not written, so the _latest views do not show it; the earlier runs' files are kept, and a rerun of the date fixes it: %w", date, key, err)}
+	}
+	var stale []string
+	if err := r.checkLease(ctx); err != nil {
+		// A later run took the date after this commit: its manifest will
+		// replace this one and its cleanup will remove these files.
+		r.log.Warn("a later run took the date after this commit; it cleans up", "error", err.Error())
+	} else if stale, err = r.deleteStale(ctx, m); err != nil {
+		// The snapshot is committed; stale objects are left for the next
+		// run (and flagged by verify).
+		r.log.Warn("stale objects not deleted", "error", err.Error())
+	}
+	return &Result{Manifest: m, ManifestKey: key, StaleDeleted: stale, Duration: time.Since(start)}, nil
+}
+
+// writeCommitTable writes rows as the commit's own part of table.
+func writeCommitTable[T any](ctx context.Context, r *run, table string, rows []T) (snapshot.TableManifest, error) {
+	opts := r.cfg.Writer
+	meta := map[string]string{"snapshot_date": r.snap.Date}
+	for k, v := range opts.Metadata {
+		meta[k] = v
+	}
+	opts.Metadata = meta
+	key := func(part int) string { return snapshot.PartKey(table, r.snap.Date, r.snap.RunID, part) }
+	tw, err := startTable[T](ctx, r.ex.Store, table, key, opts, false)
+	if err != nil {
+		return snapshot.TableManifest{}, err
+	}
+	if err := tw.send(ctx, rows); err != nil {
+		tw.abort(err)
+		return snapshot.TableManifest{}, err
+	}
+	parts, err := tw.finish()
+	if err != nil {
+		return snapshot.TableManifest{}, err
+	}
+	var tm snapshot.TableManifest
+	for _, p := range parts {
+		tm.Rows += p.Rows
+		tm.Files = append(tm.Files, snapshot.File{Key: key(p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
+	}
+	return tm, nil
+}
+
+// deleteStale removes every object of the snapshot's date partitions that
+// the manifest does not list, but for this run's snapshots row: committed
+// earlier runs, failed or superseded runs, parts of this run's crashed
+// chunk attempts, and keys written before run ids. Then it removes the plans
+// and checkpoints of this run and of earlier runs. It runs right after this
+// run found the lease still its own, so no other run is writing the date.
+func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, error) {
+	listed := map[string]bool{}
+	for _, k := range m.Keys() {
+		listed[k] = true
+	}
+	listed[snapshot.SnapshotRowKey(m.SnapshotDate, m.RunID)] = true
+	prefixes := []string{snapshot.PartitionPrefix(schema.TableSnapshots, m.SnapshotDate)}
+	for _, t := range schema.Tables() {
+		prefixes = append(prefixes, snapshot.PartitionPrefix(t.Name, m.SnapshotDate))
+	}
+	var stale []string
+	for _, p := range prefixes {
+		objs, err := r.ex.Store.List(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", p, err)
+		}
+		for _, o := range objs {
+			if !listed[o.Key] {
+				stale = append(stale, o.Key)
+			}
+		}
+	}
+	if len(stale) > 0 {
+		if err := r.ex.Store.Delete(ctx, stale); err != nil {
+			return nil, fmt.Errorf("delete %d stale objects: %w", len(stale), err)
+		}
+		r.log.Info("stale objects deleted", "count", len(stale))
+	}
+	// Plans and checkpoints: this run's and earlier runs'. A later run's
+	// (run ids sort by start time) may be in progress and keeps its own.
+	objs, err := r.ex.Store.List(ctx, snapshot.RunsPrefix(m.SnapshotDate))
+	if err != nil {
+		return stale, fmt.Errorf("list %s: %w", snapshot.RunsPrefix(m.SnapshotDate), err)
+	}
+	var runs []string
+	for _, o := range objs {
+		if run := snapshot.RunOfRunsKey(o.Key); run == "" || run <= m.RunID {
+			runs = append(runs, o.Key)
+		}
+	}
+	if len(runs) > 0 {
+		if err := r.ex.Store.Delete(ctx, runs); err != nil {
+			return stale, fmt.Errorf("delete %d plan and checkpoint objects: %w", len(runs), err)
+		}
+	}
+	return stale, nil
+}
+
+// Abort removes a failed run's files: its parts in the date's partitions and
+// its plan and checkpoints. It leaves the lease and every other run's files
+// alone, and does nothing for a run whose manifest is the date's (a commit
+// whose answer was lost). It returns the number of objects deleted.
+func (ex *Exporter) Abort(ctx context.Context, date, runID string) (int, error) {
+	if _, err := snapshot.ParseDate(date); err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	if !snapshot.ValidRunID(runID) {
+		return 0, fmt.Errorf("export: run id %q is not of the form snapshot.NewRunID returns", runID)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	if _, ok := ex.committedManifest(ctx, date, runID); ok {
+		return 0, nil
+	}
+	var own []string
+	for _, t := range schema.Tables() {
+		objs, err := ex.Store.List(ctx, snapshot.PartitionPrefix(t.Name, date))
+		if err != nil {
+			return 0, fmt.Errorf("export: list the failed run's files: %w", err)
+		}
+		for _, o := range objs {
+			if snapshot.RunOfKey(o.Key) == runID {
+				own = append(own, o.Key)
+			}
+		}
+	}
+	objs, err := ex.Store.List(ctx, snapshot.RunPrefix(date, runID))
+	if err != nil {
+		return 0, fmt.Errorf("export: list the failed run's plan: %w", err)
+	}
+	for _, o := range objs {
+		own = append(own, o.Key)
+	}
+	if len(own) == 0 {
+		return 0, nil
+	}
+	if err := ex.Store.Delete(ctx, own); err != nil {
+		return 0, fmt.Errorf("export: delete the failed run's %d objects: %w", len(own), err)
+	}
+	ex.logger().Info("failed run's files deleted", "snapshot_date", date, "run_id", runID, "count", len(own))
+	return len(own), nil
+}

@@ -1,0 +1,317 @@
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/workos"
+)
+
+// PlanFormatVersion is the version of the plan and checkpoint formats.
+const PlanFormatVersion = 1
+
+// Plan is a run's plan, stored at snapshot.PlanKey: the directories in scope
+// (as listed, for the directories table) and the work units they were packed
+// into. Units and commit read it; the state machine only sees the unit ids.
+type Plan struct {
+	FormatVersion int    `json:"format_version"`
+	SnapshotDate  string `json:"snapshot_date"`
+	RunID         string `json:"run_id"`
+	// SnapshotTime is the exported_at value of every row of the run.
+	SnapshotTime time.Time `json:"snapshot_time"`
+	StartedAt    time.Time `json:"started_at"`
+	Trigger      string    `json:"trigger"`
+	Demo         bool      `json:"demo,omitempty"`
+	// Workers is how many unit chunks may run at once; each paces itself to
+	// GlobalRate / Workers so the fleet stays within the key's budget.
+	Workers int `json:"workers"`
+	// MembershipMode and Order are the run's settings: every chunk uses them.
+	MembershipMode string       `json:"membership_mode"`
+	Order          workos.Order `json:"order"`
+	// UnitBudgetSeconds is the rate-bound work that fits one invocation; a
+	// directory above it got a unit of its own.
+	UnitBudgetSeconds float64            `json:"unit_budget_seconds,omitempty"`
+	Directories       []workos.Directory `json:"directories"`
+	Units             []Unit             `json:"units"`
+	// API counts the plan's own WorkOS requests (the directory listing).
+	API snapshot.APIStats `json:"api"`
+}
+
+// Unit is one work unit: directories walked by the same chain of chunks,
+// which write at most one file per table per chunk.
+type Unit struct {
+	ID          string   `json:"id"`
+	Directories []string `json:"directories"`
+	// EstimateSeconds is the unit's time at the rate-limit bound of one worker.
+	EstimateSeconds float64 `json:"estimate_seconds"`
+}
+
+// UnitIDs returns the plan's unit ids in order.
+func (p *Plan) UnitIDs() []string {
+	ids := make([]string, len(p.Units))
+	for i, u := range p.Units {
+		ids[i] = u.ID
+	}
+	return ids
+}
+
+// unit returns the unit with id.
+func (p *Plan) unit(id string) (*Unit, bool) {
+	for i := range p.Units {
+		if p.Units[i].ID == id {
+			return &p.Units[i], true
+		}
+	}
+	return nil, false
+}
+
+// directory returns the planned directory with id.
+func (p *Plan) directory(id string) (*workos.Directory, bool) {
+	for i := range p.Directories {
+		if p.Directories[i].ID == id {
+			return &p.Directories[i], true
+		}
+	}
+	return nil, false
+}
+
+// unitID formats unit number i. Four digits cover 9,999 units; more get more.
+func unitID(i int) string { return fmt.Sprintf("%04d", i) }
+
+// dirCost is a directory's cost at the rate-limit bound: its own time at the
+// per-directory limit (sec) and the requests it sends on every endpoint.
+type dirCost struct {
+	index    int
+	sec, req float64
+	known    bool
+}
+
+// costOf estimates a directory's cost from the counts in its listing.
+func costOf(i int, d *workos.Directory, perDir float64) dirCost {
+	req, dirReq, ok := estimateRequests(d)
+	return dirCost{index: i, sec: dirReq / perDir, req: req, known: ok}
+}
+
+// packUnits packs directories into work units for workers that each get a
+// share of the global rate. A directory whose own time exceeds budget
+// seconds, or whose counts are unknown, gets a unit of its own; the others are
+// packed, largest first, into the least loaded of n units, where n is enough
+// for every worker to have a unit and for each unit to fit in half a budget.
+// budget <= 0 means no limit (one unit holds every small directory).
+func packUnits(dirs []workos.Directory, cfg Config, workers int, budget float64) []Unit {
+	perDir := rateOr(cfg.PerDirectoryRate)
+	share := rateOr(cfg.GlobalRate) / float64(max(1, workers))
+	concurrency := float64(max(1, cfg.Concurrency))
+	if budget <= 0 {
+		budget = math.Inf(1)
+	}
+	var big, small []dirCost
+	var smallReq float64
+	for i := range dirs {
+		c := costOf(i, &dirs[i], perDir)
+		if !c.known || c.sec > budget || c.req/share > budget {
+			big = append(big, c)
+			continue
+		}
+		small = append(small, c)
+		smallReq += c.req
+	}
+	// unitCost is the time of a set of directories at one worker's bound:
+	// its slowest directory, its requests at the worker's share of the
+	// global rate, and its directories' time over the concurrency.
+	type bin struct {
+		dirs           []dirCost
+		maxSec, reqSum float64
+		secSum         float64
+	}
+	cost := func(b *bin) float64 {
+		return math.Max(b.maxSec, math.Max(b.reqSum/share, b.secSum/concurrency))
+	}
+	var units []Unit
+	if len(small) > 0 {
+		n := min(len(small), max(1, workers))
+		if !math.IsInf(budget, 1) {
+			n = max(n, int(math.Ceil(smallReq/share/(budget/2))))
+		}
+		n = min(n, len(small))
+		sort.SliceStable(small, func(a, b int) bool { return small[a].req > small[b].req })
+		bins := make([]bin, n)
+		for _, c := range small {
+			best := 0
+			for j := range bins {
+				if cost(&bins[j]) < cost(&bins[best]) || (cost(&bins[j]) == cost(&bins[best]) && len(bins[j].dirs) < len(bins[best].dirs)) {
+					best = j
+				}
+			}
+			b := &bins[best]
+			b.dirs = append(b.dirs, c)
+			b.maxSec = math.Max(b.maxSec, c.sec)
+			b.reqSum += c.req
+			b.secSum += c.sec
+		}
+		for j := range bins {
+			if len(bins[j].dirs) == 0 {
+				continue
+			}
+			u := Unit{EstimateSeconds: round2(cost(&bins[j]))}
+			for _, c := range bins[j].dirs {
+				u.Directories = append(u.Directories, dirs[c.index].ID)
+			}
+			units = append(units, u)
+		}
+	}
+	for _, c := range big {
+		u := Unit{Directories: []string{dirs[c.index].ID}, EstimateSeconds: -1}
+		if c.known {
+			u.EstimateSeconds = round2(math.Max(c.sec, c.req/share))
+		}
+		units = append(units, u)
+	}
+	// The longest units first, so they start first; unknown ones lead.
+	sort.SliceStable(units, func(a, b int) bool {
+		ea, eb := units[a].EstimateSeconds, units[b].EstimateSeconds
+		if ea < 0 || eb < 0 {
+			return ea < 0 && eb >= 0
+		}
+		return ea > eb
+	})
+	for i := range units {
+		units[i].ID = unitID(i)
+	}
+	return units
+}
+
+// PlanOptions shape a plan.
+type PlanOptions struct {
+	// Workers is how many unit chunks run at once (1 in one process).
+	Workers int
+	// UnitBudget is the rate-bound work one invocation holds; 0: no limit.
+	UnitBudget time.Duration
+}
+
+// Plan takes the date's lease, lists the directories in scope, packs them
+// into work units and stores the plan under the run's prefix. It is the
+// first step of a run; RunChunk and Commit follow.
+func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*Plan, error) {
+	start := time.Now()
+	cfg := ex.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := snapshot.ParseDate(snap.Date); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if snap.Time.IsZero() {
+		snap.Time = start
+	}
+	snap.Time = snap.Time.UTC().Truncate(time.Millisecond)
+	if snap.RunID == "" {
+		snap.RunID = snapshot.NewRunID(start)
+	} else if !snapshot.ValidRunID(snap.RunID) {
+		return nil, fmt.Errorf("export: run id %q is not of the form snapshot.NewRunID returns", snap.RunID)
+	}
+	po.Workers = max(1, po.Workers)
+	r := &run{ex: ex, cfg: cfg, snap: snap, log: ex.logger().With("snapshot_date", snap.Date, "run_id", snap.RunID)}
+	// Take the date: a later run of the same date supersedes this one. The
+	// date's committed snapshot, if any, is not touched until the commit.
+	if err := r.takeLease(ctx, start); err != nil {
+		return nil, err
+	}
+	before := ex.Client.Stats()
+	dirs, err := r.listDirectories(ctx)
+	if err != nil {
+		return nil, &ProgressError{Err: err, Hint: hintFor(err)}
+	}
+	after := ex.Client.Stats()
+	p := &Plan{
+		FormatVersion:     PlanFormatVersion,
+		SnapshotDate:      snap.Date,
+		RunID:             snap.RunID,
+		SnapshotTime:      snap.Time,
+		StartedAt:         start.UTC(),
+		Trigger:           snap.Trigger,
+		Demo:              snap.Demo,
+		Workers:           po.Workers,
+		MembershipMode:    cfg.MembershipMode,
+		Order:             cfg.Order,
+		UnitBudgetSeconds: po.UnitBudget.Seconds(),
+		Directories:       dirs,
+		Units:             packUnits(dirs, cfg, po.Workers, po.UnitBudget.Seconds()),
+		API:               apiDelta(before, after),
+	}
+	if err := putJSON(ctx, ex.Store, snapshot.PlanKey(snap.Date, snap.RunID), p); err != nil {
+		return nil, fmt.Errorf("export: store the plan: %w", err)
+	}
+	r.log.Info("run planned", "directories", len(dirs), "units", len(p.Units), "workers", p.Workers, "unit_budget_s", round2(p.UnitBudgetSeconds))
+	return p, nil
+}
+
+// loadPlan reads the plan of a run.
+func loadPlan(ctx context.Context, s objstore.Store, date, run string) (*Plan, error) {
+	if _, err := snapshot.ParseDate(date); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if !snapshot.ValidRunID(run) {
+		return nil, fmt.Errorf("export: run id %q is not of the form snapshot.NewRunID returns", run)
+	}
+	var p Plan
+	key := snapshot.PlanKey(date, run)
+	if err := getJSON(ctx, s, key, &p); err != nil {
+		if errors.Is(err, objstore.ErrNotExist) {
+			return nil, fmt.Errorf("export: run %s of %s has no plan (%s): start the run with its plan step, or a later run's commit removed it: %w", run, date, key, err)
+		}
+		return nil, fmt.Errorf("export: read the plan: %w", err)
+	}
+	if p.FormatVersion != PlanFormatVersion {
+		return nil, fmt.Errorf("export: plan %s has format_version %d, want %d: finish the run with the version that planned it", key, p.FormatVersion, PlanFormatVersion)
+	}
+	if p.RunID != run || p.SnapshotDate != date {
+		return nil, fmt.Errorf("export: plan %s names run %s of %s", key, p.RunID, p.SnapshotDate)
+	}
+	return &p, nil
+}
+
+func putJSON(ctx context.Context, s objstore.Store, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if err := s.Put(ctx, key, b, "application/json"); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+func getJSON(ctx context.Context, s objstore.Store, key string, v any) error {
+	b, err := s.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s is not valid JSON: %w", key, err)
+	}
+	return nil
+}
+
+func apiDelta(before, after workos.Stats) snapshot.APIStats {
+	return snapshot.APIStats{
+		Requests:    after.Requests - before.Requests,
+		Pages:       after.Pages - before.Pages,
+		Retries:     after.Retries - before.Retries,
+		RateLimited: after.RateLimited - before.RateLimited,
+	}
+}
+
+func addAPI(a *snapshot.APIStats, b snapshot.APIStats) {
+	a.Requests += b.Requests
+	a.Pages += b.Pages
+	a.Retries += b.Retries
+	a.RateLimited += b.RateLimited
+}

@@ -1,0 +1,309 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/parquetfile"
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+)
+
+// Checkpoint is a work unit's progress, stored at snapshot.CheckpointKey
+// after each chunk and only after that chunk's parts are durable. A chunk
+// starts from the checkpoint (or from the plan when there is none), so a
+// chunk retried after a crash, a timeout or a throttle starts from the same
+// place and rewrites the same keys.
+type Checkpoint struct {
+	FormatVersion int    `json:"format_version"`
+	SnapshotDate  string `json:"snapshot_date"`
+	RunID         string `json:"run_id"`
+	Unit          string `json:"unit"`
+	// Chunk is the number of the next chunk (the count of chunks done).
+	Chunk int  `json:"chunk"`
+	Done  bool `json:"done"`
+	// Directories are the unit's directories and where each walk stands.
+	Directories []dirState `json:"directories"`
+	// Tables lists the parts the unit's chunks wrote, per table.
+	Tables map[string][]snapshot.File `json:"tables"`
+	// API counts the unit's WorkOS requests over its chunks.
+	API       snapshot.APIStats `json:"api"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// Rows returns the rows the unit's chunks wrote per table.
+func (cp *Checkpoint) Rows() map[string]int64 {
+	out := map[string]int64{}
+	for t, fs := range cp.Tables {
+		for _, f := range fs {
+			out[t] += f.Rows
+		}
+	}
+	return out
+}
+
+// ChunkResult is the outcome of one chunk of a unit.
+type ChunkResult struct {
+	Unit string
+	// Chunk is the number of the chunk that ran.
+	Chunk int
+	// Done is set when the unit has nothing left: its last chunk ran.
+	Done bool
+	// Checkpoint is the unit's state after the chunk.
+	Checkpoint *Checkpoint
+	// Files is the number of files this chunk wrote.
+	Files    int
+	Duration time.Duration
+}
+
+// chunk is one invocation's share of a unit.
+type chunk struct {
+	ex   *Exporter
+	cfg  Config
+	plan *Plan
+	log  *slog.Logger
+	n    int
+	// track receives the directories' progress.
+	track *tracker
+
+	users       *tableWriter[schema.DirectoryUser]
+	groups      *tableWriter[schema.DirectoryGroup]
+	memberships *tableWriter[schema.DirectoryGroupMembership]
+}
+
+// RunChunk runs the next chunk of work unit unit of run: it loads the unit's
+// checkpoint (or starts the unit), walks the unit's directories until they
+// are done or Config.DeadlineMargin before ctx's deadline, closes the
+// chunk's parts (at most one file per table), and then stores the new
+// checkpoint. A unit already done returns its result again, so a retried
+// invocation after a lost answer is harmless.
+func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*ChunkResult, error) {
+	start := time.Now()
+	cfg := ex.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p, err := loadPlan(ctx, ex.Store, date, runID)
+	if err != nil {
+		return nil, err
+	}
+	u, ok := p.unit(unitID)
+	if !ok {
+		return nil, fmt.Errorf("export: run %s of %s has no unit %q (units %s to %s)", runID, date, unitID, p.Units[0].ID, p.Units[len(p.Units)-1].ID)
+	}
+	r := &run{ex: ex, cfg: cfg, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger().With("snapshot_date", date, "run_id", runID, "unit", unitID)}
+	if err := r.checkLease(ctx); err != nil {
+		return nil, err
+	}
+	cp, err := loadCheckpoint(ctx, ex, p, u)
+	if err != nil {
+		return nil, err
+	}
+	if cp.Done {
+		return &ChunkResult{Unit: unitID, Chunk: cp.Chunk - 1, Done: true, Checkpoint: cp}, nil
+	}
+
+	// The chunk stops walking at stopAt, DeadlineMargin before the deadline,
+	// closes its parts and stores its checkpoint in the margin.
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if dl, ok := ctx.Deadline(); ok {
+		stopAt := dl.Add(-cfg.DeadlineMargin)
+		if time.Until(stopAt) <= 0 {
+			return nil, fmt.Errorf("export: %w: only %s left before the deadline, less than the %s margin; raise the function timeout or lower EXPORT_DEADLINE_MARGIN",
+				ErrDeadline, time.Until(dl).Round(time.Second), cfg.DeadlineMargin)
+		}
+		timer := time.AfterFunc(time.Until(stopAt), func() { stopOnce.Do(func() { close(stop) }) })
+		defer timer.Stop()
+	}
+
+	cfg = cfgOf(cfg, p)
+	c := &chunk{ex: ex, cfg: cfg, plan: p, log: r.log, n: cp.Chunk}
+	if err := c.openTables(runCtx, date, runID, unitID); err != nil {
+		return nil, err
+	}
+	before := ex.Client.Stats()
+	tr := ex.tracker
+	if tr == nil {
+		tr = newTracker(ex, p, r.log)
+		stopProgress := tr.start(runCtx, cancel, r)
+		defer stopProgress()
+	}
+	tr.attach(c, cp)
+	walkErr := c.walk(runCtx, cp, stop)
+	tr.detach(c, cp, walkErr == nil)
+	if walkErr == nil {
+		walkErr = context.Cause(runCtx) // superseded meanwhile
+	}
+	if walkErr != nil {
+		c.abortTables(walkErr)
+		if cause := context.Cause(runCtx); cause != nil && errors.Is(cause, ErrSuperseded) {
+			walkErr = cause
+		}
+		return nil, walkErr
+	}
+	files, err := c.finishTables(date, runID, unitID)
+	if err != nil {
+		return nil, err
+	}
+	// The checkpoint is written only after its parts are durable, and only
+	// while the run still owns the date.
+	if err := r.checkLease(ctx); err != nil {
+		return nil, err
+	}
+	n := 0
+	for t, fs := range files {
+		cp.Tables[t] = append(cp.Tables[t], fs...)
+		n += len(fs)
+	}
+	addAPI(&cp.API, apiDelta(before, ex.Client.Stats()))
+	cp.Chunk++
+	cp.Done = true
+	for _, d := range cp.Directories {
+		if d.Phase != phaseDone {
+			cp.Done = false
+		}
+	}
+	cp.UpdatedAt = time.Now().UTC()
+	if err := putJSON(ctx, ex.Store, snapshot.CheckpointKey(date, runID, unitID), cp); err != nil {
+		return nil, fmt.Errorf("export: store the checkpoint of unit %s: %w", unitID, err)
+	}
+	res := &ChunkResult{Unit: unitID, Chunk: cp.Chunk - 1, Done: cp.Done, Checkpoint: cp, Files: n, Duration: time.Since(start)}
+	r.log.Info("chunk finished", "chunk", res.Chunk, "done", cp.Done, "files", n, "rows", cp.Rows(), "duration_ms", res.Duration.Milliseconds())
+	return res, nil
+}
+
+// loadCheckpoint reads a unit's checkpoint, or starts the unit.
+func loadCheckpoint(ctx context.Context, ex *Exporter, p *Plan, u *Unit) (*Checkpoint, error) {
+	s := ex.Store
+	key := snapshot.CheckpointKey(p.SnapshotDate, p.RunID, u.ID)
+	var cp Checkpoint
+	err := getJSON(ctx, s, key, &cp)
+	switch {
+	case err == nil:
+		if cp.FormatVersion != PlanFormatVersion || cp.RunID != p.RunID || cp.Unit != u.ID {
+			return nil, fmt.Errorf("export: checkpoint %s does not belong to run %s unit %s (format %d)", key, p.RunID, u.ID, cp.FormatVersion)
+		}
+		if cp.Tables == nil {
+			cp.Tables = map[string][]snapshot.File{}
+		}
+		return &cp, nil
+	case errors.Is(err, objstore.ErrNotExist):
+	default:
+		return nil, fmt.Errorf("export: read the checkpoint of unit %s: %w", u.ID, err)
+	}
+	cp = Checkpoint{FormatVersion: PlanFormatVersion, SnapshotDate: p.SnapshotDate, RunID: p.RunID, Unit: u.ID, Tables: map[string][]snapshot.File{}}
+	cfg := cfgOf(ex.Config, p)
+	parallel := min(cfg.Concurrency, len(u.Directories))
+	for _, id := range u.Directories {
+		d, ok := p.directory(id)
+		if !ok {
+			return nil, fmt.Errorf("export: unit %s names directory %s, which the plan does not list", u.ID, id)
+		}
+		cp.Directories = append(cp.Directories, newDirState(d, cfg, parallel))
+	}
+	return &cp, nil
+}
+
+// walk advances every unfinished directory of the unit, Concurrency at a
+// time, until each is done or stop is closed.
+func (c *chunk) walk(ctx context.Context, cp *Checkpoint, stop <-chan struct{}) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Concurrency)
+	for i := range cp.Directories {
+		st := &cp.Directories[i]
+		if st.Phase == phaseDone {
+			continue
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		d, _ := c.plan.directory(st.ID)
+		g.Go(func() error {
+			c.track.begin(st.ID)
+			w := &dirWalk{c: c, d: d, st: st, ctx: gctx, stop: stop}
+			err := w.walk()
+			c.track.end(st.ID, err == nil && st.Phase == phaseDone)
+			if err != nil {
+				return fmt.Errorf("directory %s (%s): %w", d.ID, d.Name, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (c *chunk) openTables(ctx context.Context, date, run, unit string) error {
+	opts := c.cfg.Writer
+	meta := map[string]string{"snapshot_date": date}
+	for k, v := range opts.Metadata {
+		meta[k] = v
+	}
+	opts.Metadata = meta
+	s := c.ex.Store
+	key := func(table string) func(int) string {
+		return func(part int) string { return snapshot.ChunkPartKey(table, date, run, unit, c.n, part) }
+	}
+	var err error
+	if c.users, err = startTable[schema.DirectoryUser](ctx, s, schema.TableDirectoryUsers, key(schema.TableDirectoryUsers), opts, true); err != nil {
+		return err
+	}
+	if c.groups, err = startTable[schema.DirectoryGroup](ctx, s, schema.TableDirectoryGroups, key(schema.TableDirectoryGroups), opts, true); err != nil {
+		c.users.abort(err)
+		return err
+	}
+	if c.memberships, err = startTable[schema.DirectoryGroupMembership](ctx, s, schema.TableMemberships, key(schema.TableMemberships), opts, true); err != nil {
+		c.users.abort(err)
+		c.groups.abort(err)
+		return err
+	}
+	return nil
+}
+
+func (c *chunk) abortTables(err error) {
+	c.users.abort(err)
+	c.groups.abort(err)
+	c.memberships.abort(err)
+}
+
+// finishTables closes the chunk's parts. A table that got no rows in this
+// chunk writes no file (its writer was started with skipEmpty).
+func (c *chunk) finishTables(date, run, unit string) (map[string][]snapshot.File, error) {
+	out := map[string][]snapshot.File{}
+	var firstErr error
+	finish := func(table string, f func() ([]parquetfile.Part, error), abort func(error)) {
+		if firstErr != nil {
+			abort(firstErr)
+			return
+		}
+		parts, err := f()
+		if err != nil {
+			firstErr = err
+			return
+		}
+		for _, p := range parts {
+			out[table] = append(out[table], snapshot.File{Key: snapshot.ChunkPartKey(table, date, run, unit, c.n, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
+		}
+	}
+	finish(schema.TableDirectoryUsers, c.users.finish, c.users.abort)
+	finish(schema.TableDirectoryGroups, c.groups.finish, c.groups.abort)
+	finish(schema.TableMemberships, c.memberships.finish, c.memberships.abort)
+	return out, firstErr
+}
+
+// cfgOf returns cfg with the run's settings from its plan, which every
+// chunk of the run uses whatever its own configuration says.
+func cfgOf(cfg Config, p *Plan) Config {
+	cfg.MembershipMode = p.MembershipMode
+	cfg.Order = p.Order
+	return cfg
+}
