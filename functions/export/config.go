@@ -31,6 +31,7 @@ type config struct {
 	ProjectionStart string // EXPORT_PROJECTION_START: the Athena projection's first date
 	Compression     string // EXPORT_COMPRESSION: zstd or snappy
 	FileRolloverMiB int64  // EXPORT_MAX_FILE_MIB
+	Workers         int    // EXPORT_WORKERS: unit chunks running at once under the state machine
 }
 
 // envVar documents one variable for --help; the defaults come from the same
@@ -54,7 +55,8 @@ func envVars() []envVar {
 		{"EXPORT_MEMBERSHIP_MODE", d.MembershipMode, strings.Join(export.MembershipModes, ", ")},
 		{"EXPORT_ORGANIZATION_IDS", "", "export only these organizations (comma-separated org_…)"},
 		{"EXPORT_DIRECTORY_IDS", "", "export only these directories (comma-separated directory_…)"},
-		{"EXPORT_DEADLINE_MARGIN", d.DeadlineMargin.String(), "stop this long before the invocation deadline"},
+		{"EXPORT_DEADLINE_MARGIN", d.DeadlineMargin.String(), "stop this long before the invocation deadline (a unit chunk: checkpoint and return)"},
+		{"EXPORT_WORKERS", "1", "unit chunks that run at once (the state machine's MaxConcurrency); each paces itself to WORKOS_RATE_LIMIT_GLOBAL / EXPORT_WORKERS (1-10000)"},
 		{"EXPORT_PROGRESS_EVERY", d.ProgressEvery.String(), "log a progress line this often (0s: never)"},
 		{"EXPORT_PROJECTION_START", schema.DefaultProjectionStart, "first date of the Athena projection range: earlier snapshot dates are refused"},
 		{"EXPORT_COMPRESSION", parquetfile.DefaultCompression, "zstd or snappy"},
@@ -112,6 +114,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Export.DirectoryIDs = r.List("EXPORT_DIRECTORY_IDS")
 	c.Export.DeadlineMargin = r.Duration("EXPORT_DEADLINE_MARGIN", c.Export.DeadlineMargin)
 	c.Export.ProgressEvery = r.Duration("EXPORT_PROGRESS_EVERY", c.Export.ProgressEvery)
+	c.Workers = r.Int("EXPORT_WORKERS", 1, 1, 10000)
 	c.RateLimits.PerDirectoryUsers = r.Rate("WORKOS_RATE_LIMIT_DIRECTORY_USERS", c.RateLimits.PerDirectoryUsers)
 	c.RateLimits.Global = r.Rate("WORKOS_RATE_LIMIT_GLOBAL", c.RateLimits.Global)
 	c.Export.PerDirectoryRate = c.RateLimits.PerDirectoryUsers

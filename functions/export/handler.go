@@ -50,9 +50,9 @@ type handler struct {
 	demo     bool                // the WorkOS API is the built-in fake: mark the snapshot as demo data
 	watch    func(export.Status) // a live progress display, for local runs
 
-	mu        sync.Mutex
-	client    *workos.Client
-	clientKey string
+	mu      sync.Mutex
+	clients map[int]*workos.Client // by workers sharing the global rate
+	key     string                 // the API key of the cached clients
 }
 
 // Handle runs one export for the trigger in.
@@ -65,7 +65,7 @@ func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	}
 	var client *workos.Client
 	if err == nil {
-		client, err = h.workosClient(ctx)
+		client, err = h.workosClient(ctx, 1)
 	}
 	if err != nil {
 		h.log.Error("export failed before it started: no manifest written", "error", err.Error())
@@ -94,20 +94,26 @@ func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	return out, nil
 }
 
-// workosClient returns the cached client, rebuilding it when the key changes.
-func (h *handler) workosClient(ctx context.Context) (*workos.Client, error) {
+// workosClient returns the cached client for one of workers that share the
+// global rate, rebuilding the clients when the key changes.
+func (h *handler) workosClient(ctx context.Context, workers int) (*workos.Client, error) {
 	key, err := h.keys.APIKey(ctx)
 	if err != nil {
 		return nil, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.client != nil && h.clientKey == key {
-		return h.client, nil
+	if h.key != key {
+		h.clients, h.key = map[int]*workos.Client{}, key
 	}
+	if c := h.clients[workers]; c != nil {
+		return c, nil
+	}
+	limits := h.cfg.RateLimits
+	limits.Global /= float64(max(1, workers))
 	opts := []workos.Option{
 		workos.WithBaseURL(h.cfg.BaseURL),
-		workos.WithRateLimits(h.cfg.RateLimits),
+		workos.WithRateLimits(limits),
 		workos.WithMaxAttempts(h.cfg.MaxAttempts),
 		workos.WithLogger(h.log),
 	}
@@ -115,7 +121,7 @@ func (h *handler) workosClient(ctx context.Context) (*workos.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export: WorkOS client from %s: %w", h.keysFrom, err)
 	}
-	h.client, h.clientKey = c, key
+	h.clients[workers] = c
 	return c, nil
 }
 

@@ -1,5 +1,7 @@
-// Command export is the dsync-export Lambda function: each invocation writes
-// one Parquet snapshot of WorkOS Directory Sync to S3.
+// Command export is the dsync-export Lambda function. An invocation either
+// writes one whole Parquet snapshot of WorkOS Directory Sync to S3, or runs
+// one step (plan, unit chunk, commit, abort) of the export state machine's
+// execution (steps.go), which resumes an export across invocations.
 //
 // In Lambda (AWS_LAMBDA_RUNTIME_API set) it serves invocations. Anywhere else
 // the same binary runs one export and prints its summary (see cli.go):
@@ -21,20 +23,19 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/secret"
 )
 
 func main() {
-	lambdafn.Main(func() (func(context.Context, export.Input) (Output, error), error) {
+	lambdafn.Main(func() (func(context.Context, Event) (any, error), error) {
 		setMemoryLimit(os.Getenv)
 		h, err := newHandler(context.Background(), os.Getenv, func(config) *slog.Logger { return lambdafn.NewLambdaLogger() }, os.Stdout)
 		if err != nil {
 			return nil, err
 		}
-		return h.Handle, nil
+		return h.Invoke, nil
 	}, func(args []string) int { return runLocal(args, os.Getenv, os.Stdout, os.Stderr) })
 }
 

@@ -52,14 +52,18 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 	if m, ok := ex.committedManifest(ctx, date, runID); ok {
 		return &Result{Manifest: m, ManifestKey: snapshot.ManifestKey(date), Duration: time.Since(start)}, nil
 	}
+	if _, err := snapshot.ParseDate(date); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	r := &run{ex: ex, cfg: ex.Config, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger().With("snapshot_date", date, "run_id", runID)}
+	if err := r.checkLease(ctx); err != nil {
+		return nil, err
+	}
 	p, err := loadPlan(ctx, ex.Store, date, runID)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{ex: ex, cfg: ex.Config, snap: Snapshot{Date: date, RunID: runID, Time: p.SnapshotTime}, log: ex.logger().With("snapshot_date", date, "run_id", runID)}
-	if err := r.checkLease(ctx); err != nil {
-		return nil, err
-	}
+	r.snap.Time = p.SnapshotTime
 	tables := map[string]snapshot.TableManifest{}
 	dms := map[string]snapshot.DirectoryManifest{}
 	api := p.API

@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -65,10 +66,12 @@ func newDirState(d *workos.Directory, cfg Config, parallel int) dirState {
 
 // dirWalk walks one directory in one chunk.
 type dirWalk struct {
-	c   *chunk
-	d   *workos.Directory
-	st  *dirState
-	ctx context.Context
+	c  *chunk
+	d  *workos.Directory
+	st *dirState
+	// ctx is for the writers, fctx for the WorkOS requests: fctx ends at
+	// the chunk's stop time, ctx only when the chunk fails.
+	ctx, fctx context.Context
 	// stop is closed when the chunk must end: the walk stops at the next
 	// page boundary.
 	stop <-chan struct{}
@@ -103,11 +106,14 @@ func (w *dirWalk) walk() error {
 		}
 	}()
 	err := w.advance()
+	if err != nil && errors.Is(context.Cause(w.fctx), errStop) && w.ctx.Err() == nil {
+		return nil // stopped mid-fetch: the state is that of the last page done
+	}
 	if err == nil || !workos.IsNotFound(err) || w.ctx.Err() != nil {
 		return err
 	}
 	// Was the directory itself deleted while we walked it?
-	if _, gerr := w.c.ex.Client.GetDirectory(w.ctx, w.d.ID); workos.IsNotFound(gerr) {
+	if _, gerr := w.c.ex.Client.GetDirectory(w.fctx, w.d.ID); workos.IsNotFound(gerr) {
 		w.st.Phase, w.st.Pending, w.st.Cursor, w.st.PendingCursor = phaseDone, nil, "", ""
 		w.st.Manifest.Status = snapshot.DirectoryDeleted
 		w.c.log.Warn("directory deleted during export", "directory_id", w.d.ID, "users", w.st.Manifest.Users, "groups", w.st.Manifest.Groups)
@@ -178,7 +184,7 @@ func (w *dirWalk) walkUsers() error {
 	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: cfg.Order, After: w.st.Cursor}, Directory: w.d.ID}
 	route := w.st.Manifest.MembershipRoute
 	at := cfg.SnapshotTime
-	for page, err := range w.c.ex.Client.DirectoryUserPages(w.ctx, opts) {
+	for page, err := range w.c.ex.Client.DirectoryUserPages(w.fctx, opts) {
 		if err != nil {
 			return fmt.Errorf("list users: %w", err)
 		}
@@ -231,7 +237,7 @@ func (w *dirWalk) walkGroups() error {
 	cfg := w.c.plan
 	opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: cfg.Order, After: w.st.Cursor}, Directory: w.d.ID}
 	byGroup := w.st.Manifest.MembershipRoute == snapshot.RouteByGroup
-	for page, err := range w.c.ex.Client.DirectoryGroupPages(w.ctx, opts) {
+	for page, err := range w.c.ex.Client.DirectoryGroupPages(w.fctx, opts) {
 		if err != nil {
 			return fmt.Errorf("list groups: %w", err)
 		}
@@ -290,10 +296,10 @@ func (w *dirWalk) groupMembers() error {
 	groupID := w.st.Pending[0]
 	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: w.c.plan.Order, After: w.st.PendingCursor}, Directory: w.d.ID, Group: groupID}
 	c := w.c.ex.Client
-	for page, err := range c.DirectoryUserPages(w.ctx, opts) {
+	for page, err := range c.DirectoryUserPages(w.fctx, opts) {
 		if err != nil {
 			if workos.IsNotFound(err) && !w.directoryGone() {
-				if _, gerr := c.GetDirectoryGroup(w.ctx, groupID); workos.IsNotFound(gerr) {
+				if _, gerr := c.GetDirectoryGroup(w.fctx, groupID); workos.IsNotFound(gerr) {
 					w.st.SkippedGroups++ // the group was deleted mid-export
 					w.st.Pending, w.st.PendingCursor = w.st.Pending[1:], ""
 					return nil
@@ -334,7 +340,7 @@ func (w *dirWalk) userGroupsBatch() error {
 	batch := w.st.Pending[:n]
 	out := make([][]schema.DirectoryGroupMembership, n)
 	var skipped atomic.Int64
-	g, gctx := errgroup.WithContext(w.ctx)
+	g, gctx := errgroup.WithContext(w.fctx)
 	for i, uid := range batch {
 		g.Go(func() error {
 			ms, gone, err := w.userGroups(gctx, uid)
@@ -487,6 +493,6 @@ func (w *dirWalk) accept(id, directoryID string, check func(string) error) bool 
 // 404 on one of its groups or users means the whole directory was deleted,
 // not just that group or user.
 func (w *dirWalk) directoryGone() bool {
-	_, err := w.c.ex.Client.GetDirectory(w.ctx, w.d.ID)
+	_, err := w.c.ex.Client.GetDirectory(w.fctx, w.d.ID)
 	return workos.IsNotFound(err)
 }

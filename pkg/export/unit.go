@@ -90,6 +90,13 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if _, err := snapshot.ParseDate(date); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	r := &run{ex: ex, cfg: cfg, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger().With("snapshot_date", date, "run_id", runID, "unit", unitID)}
+	if err := r.checkLease(ctx); err != nil {
+		return nil, err
+	}
 	p, err := loadPlan(ctx, ex.Store, date, runID)
 	if err != nil {
 		return nil, err
@@ -97,10 +104,6 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	u, ok := p.unit(unitID)
 	if !ok {
 		return nil, fmt.Errorf("export: run %s of %s has no unit %q (units %s to %s)", runID, date, unitID, p.Units[0].ID, p.Units[len(p.Units)-1].ID)
-	}
-	r := &run{ex: ex, cfg: cfg, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger().With("snapshot_date", date, "run_id", runID, "unit", unitID)}
-	if err := r.checkLease(ctx); err != nil {
-		return nil, err
 	}
 	cp, err := loadCheckpoint(ctx, ex, p, u)
 	if err != nil {
@@ -214,23 +217,38 @@ func loadCheckpoint(ctx context.Context, ex *Exporter, p *Plan, u *Unit) (*Check
 	return &cp, nil
 }
 
+// errStop is the cause of a walk's fetches cancelled at the chunk's stop
+// time: the walk ends at the last page it finished.
+var errStop = errors.New("export: the chunk's time is up")
+
 // walk advances every unfinished directory of the unit, Concurrency at a
-// time, until each is done or stop is closed.
+// time, until each is done or stop is closed. At stop, fetches in flight or
+// waiting for the rate limiters are cancelled; a walk's state only advances
+// after its page's rows are queued, so it resumes at that page.
 func (c *chunk) walk(ctx context.Context, cp *Checkpoint, stop <-chan struct{}) error {
 	g, gctx := errgroup.WithContext(ctx)
+	fctx, fcancel := context.WithCancelCause(gctx)
+	defer fcancel(nil)
+	go func() {
+		select {
+		case <-stop:
+			fcancel(errStop)
+		case <-fctx.Done():
+		}
+	}()
 	g.SetLimit(c.cfg.Concurrency)
 	for i := range cp.Directories {
 		st := &cp.Directories[i]
 		if st.Phase == phaseDone {
 			continue
 		}
-		if gctx.Err() != nil {
+		if gctx.Err() != nil || fctx.Err() != nil {
 			break
 		}
 		d, _ := c.plan.directory(st.ID)
 		g.Go(func() error {
 			c.track.begin(st.ID)
-			w := &dirWalk{c: c, d: d, st: st, ctx: gctx, stop: stop}
+			w := &dirWalk{c: c, d: d, st: st, ctx: gctx, fctx: fctx, stop: stop}
 			err := w.walk()
 			c.track.end(st.ID, err == nil && st.Phase == phaseDone)
 			if err != nil {

@@ -48,6 +48,7 @@ var (
 		"WORKOS_API_KEY",
 		"WORKOS_BASE_URL",
 		"EXPORT_CONCURRENCY",
+		"EXPORT_WORKERS",
 		"EXPORT_MEMBERSHIP_MODE",
 		"EXPORT_ORGANIZATION_IDS",
 		"EXPORT_DIRECTORY_IDS",
@@ -140,6 +141,14 @@ func flow(n *yaml.Node) string {
 		return tag + "{" + strings.Join(parts, ", ") + "}"
 	}
 	return tag + n.Value
+}
+
+// flowOf is flow for a node that may be absent.
+func flowOf(n *yaml.Node) string {
+	if deref(n) == nil {
+		return "<missing>"
+	}
+	return flow(n)
 }
 
 // ------------------------------------------------------------ Glue vs schema
@@ -665,7 +674,10 @@ func TestEventsAreValidJSON(t *testing.T) {
 			t.Errorf("%s: empty object", f)
 		}
 	}
-	for _, want := range []string{"scheduled.json", "scheduler.json", "manual.json", "manifest-created.json", "verify-manual.json", "env.json"} {
+	for _, want := range []string{
+		"scheduled.json", "scheduler.json", "manual.json", "manifest-created.json", "verify-manual.json", "env.json",
+		"execution-input.json", "step-plan.json", "step-unit.json", "step-commit.json", "step-abort.json",
+	} {
 		if !slices.Contains(names, want) {
 			t.Errorf("events/%s is missing", want)
 		}
@@ -775,11 +787,27 @@ func TestManifestEventMatchesRuleAndDestination(t *testing.T) {
 	}
 }
 
+// TestScheduleInputMatchesSchedulerEvent: the daily schedule starts the
+// export state machine (not the function) with the Scheduler input shape of
+// events/scheduler.json, which the Plan step receives as its trigger.
 func TestScheduleInputMatchesSchedulerEvent(t *testing.T) {
 	tmpl := load(t)
-	sched := Get(tmpl.Root, "Resources", "ExportFunction", "Properties", "Events", "Daily")
+	// No function keeps a schedule: the state machine is the only entry point of the daily export.
+	fns, err := tmpl.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range fns {
+		events := Get(fn.Node, "Properties", "Events")
+		for _, name := range Keys(events) {
+			if typ, _ := Text(Get(events, name, "Type")); typ == "Schedule" || typ == "ScheduleV2" {
+				t.Errorf("%s has a %s event %s: the schedule belongs to ExportStateMachine", fn.LogicalID, typ, name)
+			}
+		}
+	}
+	sched := Get(tmpl.Root, "Resources", "ExportStateMachine", "Properties", "Events", "Daily")
 	if typ, _ := Text(Get(sched, "Type")); typ != "ScheduleV2" {
-		t.Fatalf("ExportFunction event Daily has type %q, want ScheduleV2", typ)
+		t.Fatalf("ExportStateMachine event Daily has type %q, want ScheduleV2", typ)
 	}
 	props := Get(sched, "Properties")
 	input, _ := Text(Get(props, "Input"))
@@ -800,8 +828,515 @@ func TestScheduleInputMatchesSchedulerEvent(t *testing.T) {
 			t.Errorf("the schedule has no %s", key)
 		}
 	}
-	if expr, _ := Text(Get(props, "ScheduleExpression")); expr != "${ScheduleExpression}" {
-		t.Errorf("ScheduleExpression = %q, want !Ref ScheduleExpression", expr)
+	for key, want := range map[string]string{
+		"ScheduleExpression":         "!Ref ScheduleExpression",
+		"ScheduleExpressionTimezone": "!Ref ScheduleTimezone",
+		"State":                      "!Ref ScheduleState",
+		"DeadLetterConfig":           "{Arn: !GetAtt DeadLetterQueue.Arn}",
+		"FlexibleTimeWindow":         "{Mode: OFF}",
+	} {
+		if got := flowOf(Get(props, key)); got != want {
+			t.Errorf("schedule %s = %s, want %s", key, got, want)
+		}
+	}
+}
+
+// ------------------------------------------------------------ state machine
+
+// The export state machine's contract with the function (the step protocol):
+// every Task invokes ExportFunction through the Lambda integration, with a
+// Payload that names the step.
+const (
+	exportMachineID   = "ExportStateMachine"
+	lambdaInvoke      = "arn:aws:states:::lambda:invoke"
+	exportFunctionVar = "${ExportFunctionArn}"
+)
+
+// lambdaServiceErrors are the Lambda service errors AWS recommends retrying
+// (Step Functions docs, "Handle Lambda service exceptions").
+var lambdaServiceErrors = []string{
+	"Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException",
+	"Lambda.AWSLambdaException", "Lambda.SdkClientException",
+}
+
+// chunkCrashErrors are what a crashed or timed-out invocation reports; a
+// chunk is idempotent, so it is retried on them.
+var chunkCrashErrors = []string{"Runtime.ExitError", "Sandbox.Timedout", "Lambda.Unknown"}
+
+// notRetried are the errors that must fail the run at once: a retry cannot
+// fix them (Export.*), or would hide one (States.ALL also matches bugs).
+var notRetried = []string{"States.ALL", "Export.Superseded", "Export.InvalidInput", "Export.Unauthorized", "Export.Failed"}
+
+// aslState is one state of the definition, with the Map that runs it ("" at
+// the top level).
+type aslState struct {
+	Name, Map string
+	Node      *yaml.Node
+}
+
+// aslStates returns every state of a States mapping and of the Maps'
+// ItemProcessors (and Parallels' Branches) within, in file order.
+func aslStates(t *testing.T, states *yaml.Node, parent string) []aslState {
+	t.Helper()
+	var out []aslState
+	for _, name := range Keys(states) {
+		n := Get(states, name)
+		out = append(out, aslState{name, parent, n})
+		if p := Get(n, "ItemProcessor", "States"); p != nil {
+			out = append(out, aslStates(t, p, name)...)
+		}
+		if b := Get(n, "Iterator", "States"); b != nil {
+			out = append(out, aslStates(t, b, name)...)
+		}
+		for _, br := range seqItems(Get(n, "Branches")) {
+			out = append(out, aslStates(t, Get(br, "States"), name)...)
+		}
+	}
+	return out
+}
+
+func seqItems(n *yaml.Node) []*yaml.Node {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	return n.Content
+}
+
+// exportMachine returns the state machine resource and its Definition.
+func exportMachine(t *testing.T, tmpl *Template) (Resource, *yaml.Node) {
+	t.Helper()
+	r, ok := tmpl.Resource(exportMachineID)
+	if !ok || r.Type != "AWS::Serverless::StateMachine" {
+		t.Fatalf("no AWS::Serverless::StateMachine %s", exportMachineID)
+	}
+	def := Get(r.Properties(), "Definition")
+	if def == nil || def.Kind != yaml.MappingNode {
+		t.Fatalf("%s has no inline Definition mapping", exportMachineID)
+	}
+	return r, def
+}
+
+// TestStateMachine checks the export state machine's definition against the
+// step protocol: Plan, a Distributed Map of units whose child executions
+// loop Chunk until the unit is done, Commit; Abort and Failed on errors.
+func TestStateMachine(t *testing.T) {
+	tmpl := load(t)
+	r, def := exportMachine(t, tmpl)
+	props := r.Properties()
+	for key, want := range map[string]string{
+		"Type": "STANDARD", // child executions that loop over 15-minute chunks outlive Express's 5 minutes
+		"Name": "!Sub ${AWS::StackName}-export",
+	} {
+		if got := flowOf(Get(props, key)); got != want {
+			t.Errorf("%s %s = %s, want %s", exportMachineID, key, got, want)
+		}
+	}
+	// The only substitution is the function's ARN, so the definition can be
+	// run as it stands with that one value.
+	if got := flowOf(Get(props, "DefinitionSubstitutions")); got != "{ExportFunctionArn: !GetAtt ExportFunction.Arn}" {
+		t.Errorf("DefinitionSubstitutions = %s, want {ExportFunctionArn: !GetAtt ExportFunction.Arn}", got)
+	}
+	if c, _ := Text(Get(def, "Comment")); c == "" {
+		t.Error("the Definition has no Comment")
+	}
+	if got, _ := Text(Get(def, "StartAt")); got != "Plan" {
+		t.Errorf("StartAt = %q, want Plan", got)
+	}
+	if diff := cmp.Diff([]string{"Plan", "Units", "Commit", "Abort", "Failed"}, Keys(Get(def, "States"))); diff != "" {
+		t.Errorf("top-level states (-want +got):\n%s", diff)
+	}
+
+	// Walk the whole definition: no intrinsics (only DefinitionSubstitutions
+	// are resolved in it), and no ItemReader, ItemBatcher or ResultWriter,
+	// which the local interpreter of the e2e test does not support.
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		n = deref(n)
+		if fn, _, ok := Intrinsic(n); ok {
+			t.Errorf("%s: intrinsic %s in the Definition: use DefinitionSubstitutions", path, fn)
+			return
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i].Value
+				if k == "ItemReader" || k == "ItemBatcher" || k == "ResultWriter" {
+					t.Errorf("%s.%s: not supported by the local interpreter (and not needed: units come from the plan)", path, k)
+				}
+				walk(n.Content[i+1], path+"."+k)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		case yaml.ScalarNode:
+			for _, m := range regexp.MustCompile(`\$\{([^}]*)\}`).FindAllStringSubmatch(n.Value, -1) {
+				if m[0] != exportFunctionVar {
+					t.Errorf("%s: %s is not a DefinitionSubstitution", path, m[0])
+				}
+			}
+		}
+	}
+	walk(def, "Definition")
+
+	states := aslStates(t, Get(def, "States"), "")
+	byName := map[string]aslState{}
+	scopes := map[string][]string{} // Map name ("" top level) -> its states
+	for _, s := range states {
+		if _, dup := byName[s.Name]; dup {
+			t.Errorf("state %s is defined twice", s.Name)
+		}
+		byName[s.Name] = s
+		scopes[s.Map] = append(scopes[s.Map], s.Name)
+	}
+	// Every transition stays in its scope and reaches a state.
+	for _, s := range states {
+		targets := []*yaml.Node{Get(s.Node, "Next"), Get(s.Node, "Default")}
+		for _, c := range seqItems(Get(s.Node, "Catch")) {
+			targets = append(targets, Get(c, "Next"))
+		}
+		for _, c := range seqItems(Get(s.Node, "Choices")) {
+			targets = append(targets, Get(c, "Next"))
+		}
+		for _, n := range targets {
+			if n == nil {
+				continue
+			}
+			if to, _ := Text(n); !slices.Contains(scopes[s.Map], to) {
+				t.Errorf("state %s goes to %q, which is not a state of its scope %q", s.Name, to, s.Map)
+			}
+		}
+	}
+	state := func(name string) *yaml.Node {
+		s, ok := byName[name]
+		if !ok {
+			t.Fatalf("the Definition has no state %s", name)
+		}
+		return s.Node
+	}
+	// check compares a field of a state, in YAML flow form.
+	check := func(name, path, want string) {
+		t.Helper()
+		if got := flowOf(Get(state(name), strings.Split(path, ".")...)); got != want {
+			t.Errorf("%s %s = %s, want %s", name, path, got, want)
+		}
+	}
+
+	// Every Task is the Lambda integration calling the export function, with
+	// the recommended service-error retry, and is caught (itself, or through
+	// the Map that runs it).
+	serviceRetry := "{ErrorEquals: [" + strings.Join(lambdaServiceErrors, ", ") + "], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2}"
+	var tasks []string
+	for _, s := range states {
+		if typ, _ := Text(Get(s.Node, "Type")); typ != "Task" {
+			continue
+		}
+		tasks = append(tasks, s.Name)
+		check(s.Name, "Resource", lambdaInvoke)
+		check(s.Name, "Parameters.FunctionName", exportFunctionVar)
+		retry := seqItems(Get(s.Node, "Retry"))
+		if len(retry) == 0 || flow(retry[0]) != serviceRetry {
+			t.Errorf("%s: the first Retry must be AWS's for Lambda service errors, %s; got %s", s.Name, serviceRetry, flowOf(Get(s.Node, "Retry")))
+		}
+		for _, rt := range retry {
+			for _, e := range list(Get(rt, "ErrorEquals")) {
+				if slices.Contains(notRetried, e) {
+					t.Errorf("%s retries %s: it must fail the run at once", s.Name, e)
+				}
+			}
+			if n, _ := strconv.Atoi(flowOf(Get(rt, "MaxAttempts"))); n < 1 || n > 6 {
+				t.Errorf("%s: Retry %s: MaxAttempts must be 1 to 6", s.Name, flow(rt))
+			}
+		}
+		caught := false
+		for _, name := range []string{s.Name, s.Map} {
+			if name == "" {
+				continue
+			}
+			for _, c := range seqItems(Get(byName[name].Node, "Catch")) {
+				if slices.Contains(list(Get(c, "ErrorEquals")), "States.ALL") {
+					caught = true
+				}
+			}
+		}
+		if !caught {
+			t.Errorf("%s has no Catch of States.ALL, neither itself nor its Map", s.Name)
+		}
+	}
+	slices.Sort(tasks)
+	if diff := cmp.Diff([]string{"Abort", "Chunk", "Commit", "Plan"}, tasks); diff != "" {
+		t.Errorf("Task states (-want +got):\n%s", diff)
+	}
+
+	// A chunk is idempotent: a crashed, timed-out or throttled one is retried,
+	// a bounded number of times with backoff. Plan and Commit retry the same way.
+	var crashRetry *yaml.Node
+	for _, rt := range seqItems(Get(state("Chunk"), "Retry")) {
+		errs := list(Get(rt, "ErrorEquals"))
+		if slices.Contains(errs, chunkCrashErrors[0]) {
+			crashRetry = rt
+		}
+	}
+	if crashRetry == nil {
+		t.Fatalf("Chunk does not retry %s", chunkCrashErrors[0])
+	}
+	for _, e := range append(chunkCrashErrors, "Lambda.TooManyRequestsException", "Export.Retryable") {
+		if !slices.Contains(list(Get(crashRetry, "ErrorEquals")), e) {
+			t.Errorf("Chunk retry %s does not cover %s", flow(crashRetry), e)
+		}
+	}
+	attempts, _ := strconv.Atoi(flowOf(Get(crashRetry, "MaxAttempts")))
+	backoff, _ := strconv.ParseFloat(flowOf(Get(crashRetry, "BackoffRate")), 64)
+	interval, _ := strconv.Atoi(flowOf(Get(crashRetry, "IntervalSeconds")))
+	if attempts < 1 || attempts > 5 || backoff < 1.5 || interval < 1 {
+		t.Errorf("Chunk retry %s: want 1 to 5 attempts, BackoffRate ≥ 1.5, IntervalSeconds ≥ 1", flow(crashRetry))
+	}
+	for _, name := range []string{"Plan", "Commit"} {
+		if got, want := flowOf(Get(state(name), "Retry")), flowOf(Get(state("Chunk"), "Retry")); got != want {
+			t.Errorf("%s Retry = %s, want Chunk's %s", name, got, want)
+		}
+	}
+	// Abort deletes files: it retries only the service errors.
+	check("Abort", "Retry", "["+serviceRetry+"]")
+
+	// Plan: the execution input is the trigger; only the plan's ids go on.
+	check("Plan", "Parameters.Payload", "{step: plan, trigger.$: $}")
+	check("Plan", "ResultSelector", "{snapshot_date.$: $.Payload.snapshot_date, run_id.$: $.Payload.run_id, units.$: $.Payload.units, workers.$: $.Payload.workers}")
+	check("Plan", "ResultPath", "$.plan")
+	check("Plan", "Catch", "[{ErrorEquals: [States.ALL], ResultPath: $.error, Next: Failed}]")
+	check("Plan", "Next", "Units")
+
+	// Units: a Distributed Map of standard child executions (Express ones
+	// stop at 5 minutes), over the plan's unit ids, as many at once as the
+	// plan's workers (MaxConcurrency); the iterations' results are dropped.
+	check("Units", "Type", "Map")
+	check("Units", "ItemProcessor.ProcessorConfig", "{Mode: DISTRIBUTED, ExecutionType: STANDARD}")
+	check("Units", "ItemsPath", "$.plan.units")
+	check("Units", "MaxConcurrencyPath", "$.plan.workers")
+	check("Units", "MaxConcurrency", "<missing>")
+	check("Units", "ItemSelector", "{step: unit, snapshot_date.$: $.plan.snapshot_date, run_id.$: $.plan.run_id, unit.$: $$.Map.Item.Value}")
+	if rp := Get(state("Units"), "ResultPath"); rp == nil || rp.Tag != "!!null" {
+		t.Errorf("Units ResultPath = %s, want null (discard the per-unit results)", flowOf(rp))
+	}
+	check("Units", "Catch", "[{ErrorEquals: [States.ALL], ResultPath: $.error, Next: Abort}]")
+	check("Units", "Next", "Commit")
+
+	// In each child execution: Chunk until the unit reports done.
+	check("Units", "ItemProcessor.StartAt", "Chunk")
+	// The item's fields only: the loop's $.chunk is not the function's input (its decoding is strict).
+	check("Chunk", "Parameters.Payload", "{step: unit, snapshot_date.$: $.snapshot_date, run_id.$: $.run_id, unit.$: $.unit}")
+	check("Chunk", "ResultSelector", "{done.$: $.Payload.done}")
+	check("Chunk", "ResultPath", "$.chunk")
+	check("Chunk", "Next", "UnitDone?")
+	check("UnitDone?", "Type", "Choice")
+	check("UnitDone?", "Choices", "[{Variable: $.chunk.done, BooleanEquals: true, Next: UnitFinished}]")
+	check("UnitDone?", "Default", "Chunk")
+	check("UnitFinished", "Type", "Succeed")
+	if byName["Chunk"].Map != "Units" || byName["UnitDone?"].Map != "Units" || byName["UnitFinished"].Map != "Units" {
+		t.Error("Chunk, UnitDone? and UnitFinished must be the states of the Units ItemProcessor")
+	}
+
+	check("Commit", "Parameters.Payload", "{step: commit, snapshot_date.$: $.plan.snapshot_date, run_id.$: $.plan.run_id}")
+	check("Commit", "OutputPath", "$.Payload")
+	check("Commit", "Catch", "[{ErrorEquals: [States.ALL], ResultPath: $.error, Next: Abort}]")
+	check("Commit", "End", "true")
+
+	check("Abort", "Parameters.Payload", "{step: abort, snapshot_date.$: $.plan.snapshot_date, run_id.$: $.plan.run_id, error.$: $.error}")
+	check("Abort", "ResultPath", "$.abort")
+	check("Abort", "Catch", "[{ErrorEquals: [States.ALL], ResultPath: $.abortError, Next: Failed}]")
+	check("Abort", "Next", "Failed")
+
+	check("Failed", "Type", "Fail")
+	check("Failed", "ErrorPath", "$.error.Error")
+	check("Failed", "CausePath", "$.error.Cause")
+
+	// Logs: errors only and no execution data (snapshots are personal data),
+	// to a log group with the stack's retention; no tracing.
+	for key, want := range map[string]string{
+		"Logging": "{Level: ERROR, IncludeExecutionData: false, Destinations: [{CloudWatchLogsLogGroup: {LogGroupArn: !GetAtt ExportStateMachineLogGroup.Arn}}]}",
+		"Tracing": "{Enabled: false}",
+		"Role":    "<missing>", // SAM builds the role from Policies, which TestStateMachineLeastPrivilege checks
+	} {
+		if got := flowOf(Get(props, key)); got != want {
+			t.Errorf("%s %s = %s, want %s", exportMachineID, key, got, want)
+		}
+	}
+	lg, ok := tmpl.Resource("ExportStateMachineLogGroup")
+	if !ok || lg.Type != "AWS::Logs::LogGroup" {
+		t.Fatal("no AWS::Logs::LogGroup ExportStateMachineLogGroup")
+	}
+	if got := flowOf(Get(lg.Properties(), "RetentionInDays")); got != "!Ref LogRetentionDays" {
+		t.Errorf("ExportStateMachineLogGroup RetentionInDays = %s, want !Ref LogRetentionDays", got)
+	}
+	if name, _ := Text(Get(lg.Properties(), "LogGroupName")); !strings.HasPrefix(name, "/aws/vendedlogs/states/") {
+		t.Errorf("ExportStateMachineLogGroup LogGroupName = %q, want it under /aws/vendedlogs/states/ (AWS's advice for Step Functions logs)", name)
+	}
+}
+
+// TestMaxConcurrency: the MaxConcurrency parameter sets how many unit workers
+// run at once; the function reads it as EXPORT_WORKERS (the plan hands it to
+// the Map as workers, and the global rate budget is divided by it).
+func TestMaxConcurrency(t *testing.T) {
+	tmpl := load(t)
+	p := tmpl.Parameters()["MaxConcurrency"]
+	if p.Type != "Number" || p.Default != "10" {
+		t.Errorf("MaxConcurrency = %s default %q, want Number default 10", p.Type, p.Default)
+	}
+	for key, want := range map[string]string{"MinValue": "1", "MaxValue": "1000"} {
+		if got := flowOf(Get(tmpl.Root, "Parameters", "MaxConcurrency", key)); got != want {
+			t.Errorf("MaxConcurrency %s = %s, want %s", key, got, want)
+		}
+	}
+	fn, err := tmpl.Function("ExportFunction")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := fn.Env("EXPORT_WORKERS"); !ok || flow(v.Node) != "!Ref MaxConcurrency" || v.Value != "10" {
+		t.Errorf("ExportFunction EXPORT_WORKERS = %s (%q, declared %v), want !Ref MaxConcurrency (10 locally)", flowOf(v.Node), v.Value, ok)
+	}
+	var group []string
+	for _, g := range seqItems(Get(tmpl.Root, "Metadata", "AWS::CloudFormation::Interface", "ParameterGroups")) {
+		if label, _ := Text(Get(g, "Label", "default")); label == "Export" {
+			group = list(Get(g, "Parameters"))
+		}
+	}
+	if !slices.Contains(group, "MaxConcurrency") {
+		t.Errorf("MaxConcurrency is not in the Export parameter group %q", group)
+	}
+}
+
+// TestStateMachineLeastPrivilege: the state machine's role may invoke only the
+// export function, start only its own child executions and describe and stop
+// only its own executions, and set up its log delivery; nothing else.
+func TestStateMachineLeastPrivilege(t *testing.T) {
+	tmpl := load(t)
+	r, _ := exportMachine(t, tmpl)
+	name, _ := Text(Get(r.Properties(), "Name"))
+	if name != "${AWS::StackName}-export" {
+		t.Fatalf("%s Name = %q, want !Sub ${AWS::StackName}-export: the role names the state machine by it", exportMachineID, name)
+	}
+	// The ARNs are built from the name, not !Ref ExportStateMachine, which
+	// would make the role depend on the state machine that depends on it.
+	const arn = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:"
+	logDelivery := []string{
+		"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+		"logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+	}
+	want := []string{
+		"lambda:InvokeFunction on [${ExportFunction.Arn} ${ExportFunction.Arn}:*]",
+		// The Distributed Map starts child executions of this state machine...
+		"states:StartExecution on [" + arn + "stateMachine:" + name + "]",
+		// ...and describes and stops them: execution:<name>/<map run label>:<id>
+		// (AWS, "IAM policies for using Distributed Map states").
+		"states:DescribeExecution states:StopExecution on [" + arn + "execution:" + name + "/*]",
+		// The page's current example also describes the parent's own executions.
+		"states:DescribeExecution on [" + arn + "execution:" + name + ":*]",
+		// Log delivery; these actions take no resource (AWS, "Using CloudWatch Logs to log execution history").
+		strings.Join(logDelivery, " ") + " on [*]",
+	}
+	var got []string
+	for _, st := range statements(t, Function{LogicalID: r.LogicalID, Node: r.Node}) {
+		s := st.Node
+		where := exportMachineID + " statement " + flowOf(Get(s, "Sid"))
+		if st.Condition != "" {
+			t.Errorf("%s is under !If %s: the state machine's permissions do not depend on parameters", where, st.Condition)
+		}
+		if effect, _ := Text(Get(s, "Effect")); effect != "Allow" {
+			t.Errorf("%s: Effect %q, want Allow", where, effect)
+		}
+		if Get(s, "NotAction") != nil || Get(s, "NotResource") != nil || Get(s, "Condition") != nil {
+			t.Errorf("%s: use Action and Resource only", where)
+		}
+		got = append(got, strings.Join(list(Get(s, "Action")), " ")+" on "+fmt.Sprint(list(Get(s, "Resource"))))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("%s policy statements (-want +got):\n%s", exportMachineID, diff)
+	}
+
+	// Every IAM grant of the stack is in a policy these tests read: the
+	// functions' (TestLeastPrivilege) and the state machine's; no role is
+	// brought in from elsewhere.
+	for _, res := range tmpl.Resources() {
+		if strings.HasPrefix(res.Type, "AWS::IAM::") {
+			t.Errorf("%s is an %s: give permissions through Policies, which the tests check", res.LogicalID, res.Type)
+		}
+		switch res.Type {
+		case FunctionType, "AWS::Serverless::StateMachine":
+			if Get(res.Properties(), "Role") != nil {
+				t.Errorf("%s has a Role: give its permissions as Policies, which the tests check", res.LogicalID)
+			}
+			if res.LogicalID != "ExportFunction" && res.LogicalID != "VerifyFunction" && res.LogicalID != exportMachineID {
+				t.Errorf("%s is a %s that no least-privilege test checks", res.LogicalID, res.Type)
+			}
+		}
+	}
+}
+
+// stepEvents are the sample inputs of each step (events/step-*.json), for
+// sam local invoke and cmd/invoke.
+var stepEvents = map[string]string{"plan": "Plan", "unit": "Chunk", "commit": "Commit", "abort": "Abort"}
+
+// TestStepEvents: events/step-<step>.json is the input the state machine
+// gives the function at that step (the Payload's keys, the unit's from the
+// Map's ItemSelector), and events/execution-input.json is a manual start.
+func TestStepEvents(t *testing.T) {
+	tmpl := load(t)
+	_, def := exportMachine(t, tmpl)
+	states := map[string]*yaml.Node{}
+	for _, s := range aslStates(t, Get(def, "States"), "") {
+		states[s.Name] = s.Node
+	}
+	// cmd/invoke moves every YYYY-MM-DD of an event to today (moveDatesTo).
+	date := regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}`)
+	for step, stateName := range stepEvents {
+		file := "step-" + step + ".json"
+		var ev map[string]any
+		readJSON(t, filepath.Join(eventsDir, file), &ev)
+		if ev["step"] != step {
+			t.Errorf("%s: step = %v, want %q", file, ev["step"], step)
+		}
+		payload := Get(states[stateName], "Parameters", "Payload")
+		if stateName == "Chunk" { // "Payload.$": "$", the Map's ItemSelector
+			payload = Get(states["Units"], "ItemSelector")
+		}
+		var wantKeys, gotKeys []string
+		for _, k := range Keys(payload) {
+			wantKeys = append(wantKeys, strings.TrimSuffix(k, ".$"))
+		}
+		for k := range ev {
+			gotKeys = append(gotKeys, k)
+		}
+		slices.Sort(wantKeys)
+		slices.Sort(gotKeys)
+		if diff := cmp.Diff(wantKeys, gotKeys); diff != "" {
+			t.Errorf("%s keys differ from the %s state's input to the function (-state machine +event):\n%s", file, stateName, diff)
+		}
+		if d, ok := ev["snapshot_date"].(string); ok && !date.MatchString(d) {
+			t.Errorf("%s: snapshot_date %q is not YYYY-MM-DD", file, d)
+		}
+		if id, ok := ev["run_id"].(string); ok && date.MatchString(id) {
+			t.Errorf("%s: run_id %q holds a YYYY-MM-DD, which cmd/invoke would rewrite", file, id)
+		}
+	}
+	var plan map[string]any
+	readJSON(t, filepath.Join(eventsDir, "step-plan.json"), &plan)
+	if trigger, ok := plan["trigger"].(map[string]any); !ok {
+		t.Errorf("step-plan.json trigger = %v, want an object (the execution's input)", plan["trigger"])
+	} else if len(trigger) != 0 {
+		t.Errorf("step-plan.json trigger = %v, want {} (today's export)", trigger)
+	}
+	var abort struct {
+		Error map[string]string `json:"error"`
+	}
+	readJSON(t, filepath.Join(eventsDir, "step-abort.json"), &abort)
+	if abort.Error["Error"] == "" || len(abort.Error) != 2 || abort.Error["Cause"] == "" {
+		t.Errorf("step-abort.json error = %v, want {Error, Cause} as a Catch passes it", abort.Error)
+	}
+	var in map[string]string
+	readJSON(t, filepath.Join(eventsDir, "execution-input.json"), &in)
+	if len(in) != 1 || !date.MatchString(in["snapshot_date"]) {
+		t.Errorf("execution-input.json = %v, want {\"snapshot_date\": \"YYYY-MM-DD\"}", in)
 	}
 }
 
@@ -868,15 +1403,34 @@ func TestAlarms(t *testing.T) {
 	var got []string
 	for _, a := range tmpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
 		p := a.Properties()
-		ns, _ := Text(Get(p, "Namespace"))
-		metric, _ := Text(Get(p, "MetricName"))
-		dim, _ := Text(Get(p, "Dimensions", "0", "Value"))
-		got = append(got, ns+"/"+metric+" "+dim)
+		// A single-metric alarm, or each metric of a metric math alarm.
+		metrics := []*yaml.Node{p}
+		if m := Get(p, "Metrics"); m != nil {
+			metrics = nil
+			for _, q := range m.Content {
+				if stat := Get(q, "MetricStat", "Metric"); stat != nil {
+					metrics = append(metrics, stat)
+				}
+			}
+		}
+		for _, m := range metrics {
+			ns, _ := Text(Get(m, "Namespace"))
+			metric, _ := Text(Get(m, "MetricName"))
+			dim, _ := Text(Get(m, "Dimensions", "0", "Value"))
+			got = append(got, ns+"/"+metric+" "+dim)
+		}
+		// Every alarm notifies the topic when there is one.
+		if got := flowOf(Get(p, "AlarmActions")); got != "!If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]" {
+			t.Errorf("%s: AlarmActions = %s, want !If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]", a.LogicalID, got)
+		}
 	}
 	for _, want := range []string{
 		"AWS/Lambda/Errors ${ExportFunction}",
 		"AWS/Lambda/Errors ${VerifyFunction}",
 		"AWS/SQS/ApproximateNumberOfMessagesVisible ${DeadLetterQueue.QueueName}",
+		"AWS/States/ExecutionsFailed ${ExportStateMachine}",
+		"AWS/States/ExecutionsTimedOut ${ExportStateMachine}",
+		"AWS/States/ExecutionsAborted ${ExportStateMachine}",
 	} {
 		if !slices.Contains(got, want) {
 			t.Errorf("no alarm on %s; alarms: %q", want, got)
@@ -885,6 +1439,69 @@ func TestAlarms(t *testing.T) {
 	// The verifier's EMF metric, without dimensions (pkg/verify).
 	if want := verify.EMFNamespace + "/SnapshotValid "; !slices.Contains(got, want) {
 		t.Errorf("no alarm on %s; alarms: %q", want, got)
+	}
+}
+
+// TestExportExecutionsFailedAlarm: one alarm fires on any execution of the
+// export state machine that fails, times out or is aborted: the sum of the
+// three AWS/States metrics, per execution of this state machine.
+func TestExportExecutionsFailedAlarm(t *testing.T) {
+	tmpl := load(t)
+	a, ok := tmpl.Resource("ExportExecutionsFailedAlarm")
+	if !ok || a.Type != "AWS::CloudWatch::Alarm" {
+		t.Fatal("no AWS::CloudWatch::Alarm ExportExecutionsFailedAlarm")
+	}
+	p := a.Properties()
+	ids := map[string]string{} // metric name -> Id
+	var expr, exprID string
+	returned := 0
+	for _, m := range Get(p, "Metrics").Content {
+		id, _ := Text(Get(m, "Id"))
+		if rd, _ := Text(Get(m, "ReturnData")); rd == "true" {
+			returned++
+		}
+		if e := Get(m, "Expression"); e != nil {
+			expr, _ = Text(e)
+			exprID = id
+			continue
+		}
+		metric := Get(m, "MetricStat", "Metric")
+		name, _ := Text(Get(metric, "MetricName"))
+		ns, _ := Text(Get(metric, "Namespace"))
+		stat, _ := Text(Get(m, "MetricStat", "Stat"))
+		if ns != "AWS/States" || stat != "Sum" {
+			t.Errorf("metric %s: namespace %q stat %q, want AWS/States Sum", id, ns, stat)
+		}
+		// CloudWatch matches the whole dimension set: exactly StateMachineArn.
+		if got := flowOf(Get(metric, "Dimensions")); got != "[{Name: StateMachineArn, Value: !Ref ExportStateMachine}]" {
+			t.Errorf("metric %s dimensions = %s, want [{Name: StateMachineArn, Value: !Ref ExportStateMachine}]", id, got)
+		}
+		if rd, _ := Text(Get(m, "ReturnData")); rd != "false" {
+			t.Errorf("metric %s must have ReturnData false: the alarm evaluates only the sum", id)
+		}
+		ids[name] = id
+	}
+	var want []string
+	for _, name := range []string{"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"} {
+		id, ok := ids[name]
+		if !ok {
+			t.Errorf("ExportExecutionsFailedAlarm does not watch AWS/States %s", name)
+		}
+		want = append(want, id)
+	}
+	if len(ids) != 3 {
+		t.Errorf("metrics %v, want exactly ExecutionsFailed, ExecutionsTimedOut, ExecutionsAborted", ids)
+	}
+	if w := "SUM([" + strings.Join(want, ", ") + "])"; expr != w || returned != 1 {
+		t.Errorf("expression %s = %q (%d series returned), want %q as the only series returned", exprID, expr, returned, w)
+	}
+	for key, want := range map[string]string{
+		"Threshold": "1", "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+		"TreatMissingData": "notBreaching", "EvaluationPeriods": "1",
+	} {
+		if got, _ := Text(Get(p, key)); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
 	}
 }
 

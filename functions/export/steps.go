@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
+	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/workos"
+)
+
+// The steps of a Step Functions execution (template.yaml, ExportStateMachine).
+const (
+	StepPlan   = "plan"
+	StepUnit   = "unit"
+	StepCommit = "commit"
+	StepAbort  = "abort"
+)
+
+// Event is the function's input: a trigger (see export.Input), which runs
+// the whole export in this invocation, or one step of a state machine
+// execution, named by step:
+//
+//	{"step":"plan","trigger":{"scheduled_time":"…"}}
+//	{"step":"unit","snapshot_date":"2026-12-06","run_id":"…","unit":"0003"}
+//	{"step":"commit","snapshot_date":"2026-12-06","run_id":"…"}
+//	{"step":"abort","snapshot_date":"2026-12-06","run_id":"…","error":{"Error":"…","Cause":"…"}}
+type Event struct {
+	export.Input
+	Step    string        `json:"step,omitempty"`
+	Trigger *export.Input `json:"trigger,omitempty"`
+	RunID   string        `json:"run_id,omitempty"`
+	Unit    string        `json:"unit,omitempty"`
+	// Error is the error a state machine caught, passed to abort.
+	Error *StepError `json:"error,omitempty"`
+}
+
+// StepError is the error object of a Step Functions Catch.
+type StepError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// PlanOutput is the plan step's result: small, whatever the account's size.
+type PlanOutput struct {
+	Step         string   `json:"step"`
+	SnapshotDate string   `json:"snapshot_date"`
+	RunID        string   `json:"run_id"`
+	Units        []string `json:"units"`
+	Workers      int      `json:"workers"`
+	Directories  int      `json:"directories"`
+}
+
+// UnitOutput is a unit chunk's result; done ends the unit's loop.
+type UnitOutput struct {
+	Step  string           `json:"step"`
+	Unit  string           `json:"unit"`
+	Chunk int              `json:"chunk"`
+	Done  bool             `json:"done"`
+	Files int              `json:"files"`
+	Rows  map[string]int64 `json:"rows"`
+}
+
+// AbortOutput is the abort step's result.
+type AbortOutput struct {
+	Step    string `json:"step"`
+	Deleted int    `json:"deleted"`
+}
+
+// Error types of the function's failures, as Step Functions sees them (the
+// Retry and Catch of template.yaml match these names).
+const (
+	ErrorSuperseded   = "Export.Superseded"
+	ErrorInvalidInput = "Export.InvalidInput"
+	ErrorUnauthorized = "Export.Unauthorized"
+	ErrorRetryable    = "Export.Retryable"
+	ErrorFailed       = "Export.Failed"
+)
+
+// errInput marks a bad event.
+var errInput = errors.New("invalid input")
+
+// Invoke serves one Lambda invocation: a step of a state machine execution,
+// or (without step) a whole export. Its errors carry the types above.
+func (h *handler) Invoke(ctx context.Context, ev Event) (any, error) {
+	out, err := h.step(ctx, ev)
+	if err != nil {
+		return nil, messages.InvokeResponse_Error{Type: errorType(err), Message: err.Error()}
+	}
+	return out, nil
+}
+
+func (h *handler) step(ctx context.Context, ev Event) (any, error) {
+	switch ev.Step {
+	case "":
+		if ev.Trigger != nil || ev.RunID != "" || ev.Unit != "" || ev.Error != nil {
+			return nil, fmt.Errorf("export: %w: trigger, run_id, unit and error belong to a step: add \"step\" (plan, unit, commit or abort), or leave them out to run the whole export", errInput)
+		}
+		return h.Handle(ctx, ev.Input)
+	case StepPlan:
+		if !emptyInput(&ev.Input) || ev.RunID != "" || ev.Unit != "" || ev.Error != nil {
+			return nil, fmt.Errorf("export: %w: the plan step takes only \"trigger\" (the execution's input)", errInput)
+		}
+		in := export.Input{}
+		if ev.Trigger != nil {
+			in = *ev.Trigger
+		}
+		return h.plan(ctx, in)
+	case StepUnit, StepCommit, StepAbort:
+		rest := ev.Input
+		rest.SnapshotDate = ""
+		if ev.Trigger != nil || !emptyInput(&rest) {
+			return nil, fmt.Errorf("export: %w: the %s step takes only snapshot_date, run_id%s", errInput, ev.Step, map[bool]string{true: " and unit", false: ""}[ev.Step == StepUnit])
+		}
+		if _, err := snapshot.ParseDate(ev.SnapshotDate); err != nil {
+			return nil, fmt.Errorf("export: %w: the %s step's snapshot_date: %w", errInput, ev.Step, err)
+		}
+		if !snapshot.ValidRunID(ev.RunID) {
+			return nil, fmt.Errorf("export: %w: the %s step's run_id %q is not a run id from the plan step", errInput, ev.Step, ev.RunID)
+		}
+		if (ev.Step == StepUnit) != (ev.Unit != "") {
+			return nil, fmt.Errorf("export: %w: unit is required by the unit step and only by it", errInput)
+		}
+		switch ev.Step {
+		case StepUnit:
+			return h.unit(ctx, ev.SnapshotDate, ev.RunID, ev.Unit)
+		case StepCommit:
+			return h.commit(ctx, ev.SnapshotDate, ev.RunID)
+		default:
+			return h.abort(ctx, ev.SnapshotDate, ev.RunID, ev.Error)
+		}
+	}
+	return nil, fmt.Errorf("export: %w: unknown step %q: want plan, unit, commit or abort (or none, for the whole export)", errInput, ev.Step)
+}
+
+func emptyInput(in *export.Input) bool {
+	return in.SnapshotDate == "" && in.ScheduledTime == "" && !in.Force && len(in.DirectoryIDs) == 0 &&
+		len(in.OrganizationIDs) == 0 && in.MembershipMode == "" && in.Source == "" && in.DetailType == "" && in.ID == "" &&
+		in.Time.IsZero() && len(in.Detail) == 0
+}
+
+// exporter builds the Exporter of one step; workers > 1 gives the client and
+// the estimates the worker's share of the global rate.
+func (h *handler) exporter(ctx context.Context, cfg export.Config, workers int) (*export.Exporter, error) {
+	client, err := h.workosClient(ctx, max(1, workers))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.GlobalRate > 0 {
+		cfg.GlobalRate /= float64(max(1, workers))
+	}
+	return &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg, Watch: h.watch}, nil
+}
+
+func (h *handler) plan(ctx context.Context, in export.Input) (any, error) {
+	start := h.now()
+	date, trigger, err := in.Resolve(start, h.cfg.ProjectionStart)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errInput, err)
+	}
+	cfg, err := applyInput(&in, h.cfg.Export)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errInput, err)
+	}
+	ex, err := h.exporter(ctx, cfg, 1)
+	if err != nil {
+		return nil, err
+	}
+	var budget time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		budget = time.Until(dl) - cfg.DeadlineMargin
+	}
+	p, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger, Demo: h.demo}, export.PlanOptions{Workers: h.cfg.Workers, UnitBudget: budget})
+	if err != nil {
+		h.log.Error("plan failed", "snapshot_date", date, "error", err.Error())
+		return nil, h.keyHint(err)
+	}
+	return PlanOutput{Step: StepPlan, SnapshotDate: p.SnapshotDate, RunID: p.RunID, Units: p.UnitIDs(), Workers: p.Workers, Directories: len(p.Directories)}, nil
+}
+
+func (h *handler) unit(ctx context.Context, date, run, unit string) (any, error) {
+	ex, err := h.exporter(ctx, h.cfg.Export, h.cfg.Workers)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ex.RunChunk(ctx, date, run, unit)
+	if err != nil {
+		h.log.Error("chunk failed; its unit resumes from its last checkpoint", "snapshot_date", date, "run_id", run, "unit", unit, "error", err.Error())
+		return nil, h.keyHint(err)
+	}
+	return UnitOutput{Step: StepUnit, Unit: unit, Chunk: res.Chunk, Done: res.Done, Files: res.Files, Rows: res.Checkpoint.Rows()}, nil
+}
+
+func (h *handler) commit(ctx context.Context, date, run string) (any, error) {
+	ex, err := h.exporter(ctx, h.cfg.Export, 1)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ex.Commit(ctx, date, run)
+	if err != nil {
+		h.log.Error("commit failed: no manifest written", "snapshot_date", date, "run_id", run, "error", err.Error())
+		h.emit(date, nil, err)
+		return nil, err
+	}
+	out := summarize(res, h.sink.String(), res.Manifest.Trigger)
+	out.DurationMillis = res.Manifest.FinishedAt.Sub(res.Manifest.StartedAt).Milliseconds()
+	h.log.Info("export committed", "snapshot_date", date, "manifest", out.ManifestKey, "rows", out.Rows,
+		"files", out.Files, "bytes", out.Bytes, "duration_ms", out.DurationMillis,
+		"requests", out.API.Requests, "retries", out.API.Retries, "rate_limited", out.API.RateLimited,
+		"stale_deleted", out.StaleObjectsDeleted)
+	h.emit(date, &out, nil)
+	return out, nil
+}
+
+func (h *handler) abort(ctx context.Context, date, run string, cause *StepError) (any, error) {
+	ex, err := h.exporter(ctx, h.cfg.Export, 1)
+	if err != nil {
+		return nil, err
+	}
+	n, err := ex.Abort(ctx, date, run)
+	if err != nil {
+		return nil, err
+	}
+	args := []any{"snapshot_date", date, "run_id", run, "deleted", n}
+	if cause != nil {
+		args = append(args, "error", cause.Error, "cause", cause.Cause)
+	}
+	h.log.Error("export failed: the run's files are deleted and the date keeps its previous snapshot", args...)
+	h.emit(date, nil, errors.New("aborted"))
+	return AbortOutput{Step: StepAbort, Deleted: n}, nil
+}
+
+// keyHint adds where the key comes from to a 401/403, and drops the cached
+// key so the next invocation re-reads a rotated secret.
+func (h *handler) keyHint(err error) error {
+	if workos.IsUnauthorized(err) || workos.IsForbidden(err) {
+		h.keys.Invalidate()
+		return fmt.Errorf("%w; the key comes from %s: update it with a valid WorkOS secret key that has Directory Sync access", err, h.keysFrom)
+	}
+	return err
+}
+
+// errorType names a failure for Step Functions: only Export.Retryable is
+// retried by the state machine.
+func errorType(err error) string {
+	var api *workos.APIError
+	switch {
+	case errors.Is(err, export.ErrSuperseded):
+		return ErrorSuperseded
+	case errors.Is(err, errInput), errors.Is(err, errConfig):
+		return ErrorInvalidInput
+	case workos.IsUnauthorized(err), workos.IsForbidden(err):
+		return ErrorUnauthorized
+	case errors.Is(err, export.ErrUnitNotDone), errors.Is(err, workos.ErrRepeatedCursor),
+		errors.Is(err, objstore.ErrAccessDenied), errors.Is(err, objstore.ErrNoSuchBucket):
+		return ErrorFailed
+	case errors.As(err, &api) && api.StatusCode >= 400 && api.StatusCode < 500 &&
+		api.StatusCode != http.StatusTooManyRequests && api.StatusCode != http.StatusRequestTimeout:
+		return ErrorFailed
+	}
+	return ErrorRetryable
+}

@@ -1,0 +1,204 @@
+package export_test
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dsync-export/dsync-export/internal/testenv/snapshottest"
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
+	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+)
+
+// crashStore fails the next n checkpoint writes, as if the process died
+// after its chunk's parts were uploaded and before its checkpoint.
+type crashStore struct {
+	objstore.Store
+	n atomic.Int64
+}
+
+func (s *crashStore) Put(ctx context.Context, key string, body []byte, contentType string) error {
+	if strings.Contains(key, "/unit-") && s.n.Add(-1) >= 0 {
+		return errors.New("crash before the checkpoint")
+	}
+	return s.Store.Put(ctx, key, body, contentType)
+}
+
+var chunkKeyRE = regexp.MustCompile(`^([a-z_]+)/dt=[0-9-]+/[^/]+-u([0-9]+)-c([0-9]+)-part-[0-9]+\.parquet$`)
+
+// runUnits runs every unit's chunks, each chunk with a deadline of chunk,
+// until done; it returns the chunks run per unit.
+func runUnits(t *testing.T, ex *export.Exporter, p *export.Plan, chunk time.Duration) map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	chunks := map[string]int{}
+	var wg sync.WaitGroup
+	for _, id := range p.UnitIDs() {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				if n > 200 {
+					t.Errorf("unit %s: not done after 200 chunks", id)
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), chunk)
+				res, err := ex.RunChunk(ctx, p.SnapshotDate, p.RunID, id)
+				cancel()
+				if err != nil {
+					if strings.Contains(err.Error(), "crash before the checkpoint") {
+						continue // the retry starts from the last checkpoint
+					}
+					t.Errorf("unit %s chunk %d: %v", id, n, err)
+					return
+				}
+				mu.Lock()
+				chunks[id]++
+				mu.Unlock()
+				if res.Done {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return chunks
+}
+
+// TestStepsResumeAcrossChunksExactly runs an export as a state machine
+// does: plan, then every unit's chunks (each stopped by a short deadline and
+// resumed from its checkpoint, one of them crashing before its checkpoint
+// and retried), then commit. The snapshot equals the dataset, each chunk
+// wrote at most one file per table, and nothing of the run's bookkeeping
+// is left.
+func TestStepsResumeAcrossChunksExactly(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{
+		Seed: 11, Directories: 5, UsersPerDirectory: 1500, GroupsPerDirectory: 7, Latency: 25 * time.Millisecond,
+		Faults: workostest.Faults{Seed: 5, ServerError: 0.03, Reset: 0.01},
+	}, nil)
+	dir, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := &crashStore{Store: dir}
+	dst.n.Store(2)
+	cfg := testConfig()
+	cfg.Concurrency = 2
+	cfg.DeadlineMargin = 200 * time.Millisecond
+	cfg.ProgressEvery = 50 * time.Millisecond // checks the lease too
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
+	p, err := ex.Plan(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime, Trigger: "test"}, export.PlanOptions{Workers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Units) != 3 {
+		t.Fatalf("plan has %d units for 5 directories and 3 workers, want 3", len(p.Units))
+	}
+	chunks := runUnits(t, ex, p, 700*time.Millisecond)
+	total := 0
+	for _, n := range chunks {
+		total += n
+	}
+	if total <= len(p.Units) {
+		t.Fatalf("chunks per unit %v: want a unit to need more than one chunk, so resumption is tested", chunks)
+	}
+	if dst.n.Load() >= 0 {
+		t.Fatalf("no chunk crashed before its checkpoint")
+	}
+	res, err := ex.Commit(context.Background(), p.SnapshotDate, p.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshottest.CheckExact(t, dir, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
+	snapshottest.CheckObjectsAreManifest(t, dir, res.Manifest)
+	perChunk := map[string]int{}
+	for _, k := range res.Manifest.Keys() {
+		if m := chunkKeyRE.FindStringSubmatch(k); m != nil {
+			perChunk[m[1]+" u"+m[2]+" c"+m[3]]++
+		}
+	}
+	if len(perChunk) == 0 {
+		t.Fatal("no chunk parts in the manifest")
+	}
+	for k, n := range perChunk {
+		if n > 1 {
+			t.Errorf("%s wrote %d files, want at most one per table per chunk", k, n)
+		}
+	}
+	if left, err := dir.List(context.Background(), snapshot.RunsPrefix(p.SnapshotDate)); err != nil || len(left) != 0 {
+		t.Errorf("plan and checkpoints left after the commit: %v %v", left, err)
+	}
+	// A commit retried after its answer was lost returns the same snapshot.
+	again, err := ex.Commit(context.Background(), p.SnapshotDate, p.RunID)
+	if err != nil || again.Manifest.RunID != p.RunID {
+		t.Errorf("second commit: %v, %+v", err, again)
+	}
+	t.Logf("units %d, chunks %v, files %d, requests %d", len(p.Units), chunks, len(res.Manifest.Keys()), res.Manifest.API.Requests)
+}
+
+// TestStepsFailedUnitCommitsNothingAndLaterRunWins: a unit that never
+// finishes blocks the commit, abort leaves the date's committed snapshot
+// whole, a second run supersedes the first one's chunks and commits.
+func TestStepsFailedUnitCommitsNothingAndLaterRunWins(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 12, Directories: 3, UsersPerDirectory: 300, GroupsPerDirectory: 4}, nil)
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig()}
+	first, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := snapshottest.ExpectedRows(fake, snapTime)
+
+	// Run A: one chunk of one unit, then the commit is refused.
+	a, err := ex.Plan(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.RunChunk(ctx, a.SnapshotDate, a.RunID, a.Units[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.Commit(ctx, a.SnapshotDate, a.RunID); !errors.Is(err, export.ErrUnitNotDone) {
+		t.Fatalf("commit with units left: %v, want ErrUnitNotDone", err)
+	}
+	if n, err := ex.Abort(ctx, a.SnapshotDate, a.RunID); err != nil || n == 0 {
+		t.Fatalf("abort: %d objects, %v; want the run's part and plan deleted", n, err)
+	}
+	m := snapshottest.ReadManifest(t, dst, "2026-11-28")
+	if m.RunID != first.Manifest.RunID {
+		t.Fatalf("manifest run %s, want the committed %s", m.RunID, first.Manifest.RunID)
+	}
+	snapshottest.CheckExact(t, dst, m, want)
+	snapshottest.CheckObjectsAreManifest(t, dst, m)
+
+	// Runs B then C of the same date: C takes the lease, B's chunks stop.
+	b, err := ex.Plan(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ex.Plan(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.RunChunk(ctx, b.SnapshotDate, b.RunID, b.Units[0].ID); !errors.Is(err, export.ErrSuperseded) || !strings.Contains(err.Error(), c.RunID) {
+		t.Fatalf("earlier run's chunk: %v, want ErrSuperseded naming %s", err, c.RunID)
+	}
+	runUnits(t, ex, c, time.Minute)
+	res, err := ex.Commit(ctx, c.SnapshotDate, c.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.Commit(ctx, b.SnapshotDate, b.RunID); !errors.Is(err, export.ErrSuperseded) {
+		t.Errorf("earlier run's commit: %v, want ErrSuperseded", err)
+	}
+	snapshottest.CheckExact(t, dst, res.Manifest, want)
+	snapshottest.CheckObjectsAreManifest(t, dst, res.Manifest)
+}
