@@ -101,7 +101,8 @@ func costOf(i int, d *workos.Directory, perDir float64) dirCost {
 
 // packUnits packs directories into work units for workers that each get a
 // share of the global rate. A directory whose own time exceeds budget
-// seconds, or whose counts are unknown, gets a unit of its own; the others are
+// seconds, or whose counts are unknown (unless there is no budget), gets a
+// unit of its own; the others are
 // packed, largest first, into the least loaded of n units, where n is enough
 // for every worker to have a unit and for each unit to fit in half a budget.
 // budget <= 0 means no limit (one unit holds every small directory).
@@ -116,7 +117,8 @@ func packUnits(dirs []workos.Directory, cfg Config, workers int, budget float64)
 	var smallReq float64
 	for i := range dirs {
 		c := costOf(i, &dirs[i], perDir)
-		if !c.known || c.sec > budget || c.req/share > budget {
+		unlimited := math.IsInf(budget, 1)
+		if (!c.known && !unlimited) || c.sec > budget || c.req/share > budget {
 			big = append(big, c)
 			continue
 		}
