@@ -59,14 +59,15 @@ func newDisplay(stderr io.Writer, level slog.Level, levelSet bool) *display {
 	return d
 }
 
-// describe is the progress bar's text: directories, rows, requests, 429s, ETA.
+// describe is the progress bar's text: units, directories, rows, requests,
+// 429s, ETA.
 func describe(s export.Status) string {
 	eta := "?"
 	if s.ETA >= 0 {
 		eta = s.ETA.String()
 	}
-	return fmt.Sprintf("dirs %d/%d (%d running) · %d rows · %d requests · %d×429 · ETA %s",
-		s.DirectoriesDone, s.DirectoriesTotal, s.DirectoriesInFlight, s.RowsTotal(), s.Requests, s.RateLimited, eta)
+	return fmt.Sprintf("units %d/%d · dirs %d/%d (%d running) · %d rows · %d requests · %d×429 · ETA %s",
+		s.UnitsDone, s.UnitsTotal, s.DirectoriesDone, s.DirectoriesTotal, s.DirectoriesInFlight, s.RowsTotal(), s.Requests, s.RateLimited, eta)
 }
 
 func (d *display) close() {
