@@ -7,9 +7,10 @@ GOARCH_LAMBDA ?= arm64
 VERSITYGW_VERSION := v1.8.0
 BIN := $(CURDIR)/bin
 VERSITYGW := $(BIN)/versitygw
+NODE_TOOLS := internal/testenv/sfn/node
 LAMBDA_BUILD = GOOS=linux GOARCH=$(GOARCH_LAMBDA) CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: help test vet fmt lint lint-deps tools run bench soak athena-ddl fake clean \
+.PHONY: help test vet fmt lint lint-deps lint-asl tools node-tools run bench soak athena-ddl fake clean \
 	build build-ExportFunction build-VerifyFunction invoke-export invoke-verify
 
 ## help: list the targets and what they do (the default goal).
@@ -31,8 +32,17 @@ $(VERSITYGW):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) GOFLAGS=-mod=mod $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
+## node-tools: npm ci the tools pinned in internal/testenv/sfn/node (aws-local-stepfunctions, the local
+## Step Functions interpreter; asl-validator) when the lockfile is newer; needs Node.js 20+ and npm.
+node-tools: $(NODE_TOOLS)/node_modules/.package-lock.json
+
+# npm writes node_modules/.package-lock.json last: reinstall when the lockfile is newer.
+$(NODE_TOOLS)/node_modules/.package-lock.json: $(NODE_TOOLS)/package-lock.json
+	npm ci --no-audit --no-fund --prefix $(NODE_TOOLS)
+	@touch $@
+
 ## test: vet, then every test with the race detector (CI runs this).
-test: tools
+test: tools node-tools
 	$(GO) vet ./...
 	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -race -count=1 -timeout 20m ./...
 
@@ -45,8 +55,8 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 ## lint: formatting, vet, staticcheck (pinned in go.mod), tidy go.mod, the SAM template (cfn-lint),
-## and no test code in the Lambda builds (lint-deps).
-lint: lint-deps
+## no test code in the Lambda builds (lint-deps), and the state machine's ASL (lint-asl).
+lint: lint-deps lint-asl
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run make fmt'; exit 1; }
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
@@ -57,6 +67,13 @@ lint: lint-deps
 ## harness (workostest, awstest, rie, snapshottest) or testing; names the import chain.
 lint-deps:
 	GO=$(GO) GOARCH_LAMBDA=$(GOARCH_LAMBDA) .ci/lambda-deps ./functions/export ./functions/verify
+
+## lint-asl: validate the ASL definition of template.yaml's ExportStateMachine with asl-validator
+## (go run ./cmd/statemachine writes it to bin/statemachine.json, with placeholder ARNs).
+lint-asl: node-tools
+	@mkdir -p $(BIN)
+	$(GO) run ./cmd/statemachine > $(BIN)/statemachine.json
+	$(NODE_TOOLS)/node_modules/.bin/asl-validator --json-path $(BIN)/statemachine.json
 
 ## run: one export end to end with no cloud account: the built-in WorkOS fake -> ./out (a local folder only).
 ## With WORKOS_API_KEY set it exports that real account to EXPORT_DESTINATION (default ./out; s3://... for S3).
@@ -69,12 +86,12 @@ run:
 
 ## bench: benchmark report (rate limits, one-core throughput, memory, output size, WorkOS Node SDK peer); ~7 min on 2 cores.
 ## make bench BENCH_FLAGS="--out bench.md" | "--quick" | "--only ratelimited,peer"
-bench: tools
+bench: tools node-tools
 	$(GO) run ./cmd/bench $(BENCH_FLAGS)
 
 SOAK_SEEDS ?= 50
 ## soak: the fault soak: $(SOAK_SEEDS) seeds under 17% faults, SIGKILL + re-run, deadline (about 4 min on 2 cores).
-soak: tools
+soak: tools node-tools
 	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -race -v -run TestSoak -count=1 -timeout 30m ./internal/testenv/soak -args -seeds=$(SOAK_SEEDS)
 
 ## fake: the WorkOS fake on 127.0.0.1:4100 (flags: make fake FAKE_FLAGS="--users 5000").

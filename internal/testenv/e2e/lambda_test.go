@@ -170,8 +170,8 @@ func TestLambdasUnderRuntimeEmulator(t *testing.T) {
 
 	// Corrupt the users file: verify must fail the invocation and name it.
 	usersPart := m.Tables[schema.TableDirectoryUsers].Files[0].Key
-	if want := snapshot.PartKey(schema.TableDirectoryUsers, today, m.RunID, 0); usersPart != want {
-		t.Errorf("users part %s, want %s (the run's own key)", usersPart, want)
+	if want := snapshot.ChunkPartKey(schema.TableDirectoryUsers, today, m.RunID, "0000", 0, 0); usersPart != want || len(m.Tables[schema.TableDirectoryUsers].Files) != 1 {
+		t.Errorf("users parts %v, want one, %s (the run's own key: one process runs one unit in one chunk)", m.Tables[schema.TableDirectoryUsers].Files, want)
 	}
 	usersKey := prefix + "/" + usersPart
 	if _, err := s3srv.Client(t).PutObject(ctx, &s3.PutObjectInput{

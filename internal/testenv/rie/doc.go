@@ -18,6 +18,7 @@
 //	resp, err := emu.Invoke(ctx, []byte(`{"snapshot_date":"2026-11-28"}`))
 //	var fe *rie.FunctionError
 //	if errors.As(err, &fe) { /* the handler returned an error or timed out */ }
+//	emu.KillFunction() // SIGKILL the bootstrap: the invocation in progress fails with Runtime.ExitError
 //
 // The emulator passes its whole environment to the function, and reads
 // AWS_LAMBDA_FUNCTION_TIMEOUT (seconds, default 300), which becomes the

@@ -202,9 +202,10 @@ func (e *FunctionError) Error() string {
 func (e *FunctionError) Timedout() bool { return e.Type == ErrorTypeTimeout }
 
 // Invoke sends payload to the function and waits for its answer. A failed
-// invocation returns the Response together with a *FunctionError; other
-// errors mean the emulator could not be reached or answered with an HTTP
-// error.
+// invocation returns the Response together with a *FunctionError, including
+// a runtime that died mid-invocation (Type Runtime.ExitError, which the
+// emulator answers with HTTP 502); other errors mean the emulator could not
+// be reached or answered with another HTTP error.
 func (e *Emulator) Invoke(ctx context.Context, payload []byte) (*Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL+InvokePath, bytes.NewReader(payload))
 	if err != nil {
@@ -224,13 +225,19 @@ func (e *Emulator) Invoke(ctx context.Context, payload []byte) (*Response, error
 		return nil, fmt.Errorf("rie: response larger than %d bytes (Lambda allows 6 MB)", maxPayload)
 	}
 	r := &Response{StatusCode: resp.StatusCode, Payload: body}
-	if resp.StatusCode != http.StatusOK {
+	fe := parseFunctionError(body)
+	switch {
+	case resp.StatusCode == http.StatusOK && fe != nil:
+		return r, fe
+	case resp.StatusCode == http.StatusOK:
+		return r, nil
+	case resp.StatusCode == http.StatusBadGateway && fe != nil:
+		// The runtime died mid-invocation (Runtime.ExitError): Lambda answers
+		// 200 with X-Amz-Function-Error: Unhandled, the emulator 502.
+		return r, fe
+	default:
 		return r, fmt.Errorf("rie: emulator answered HTTP %d: %s", resp.StatusCode, snippet(body))
 	}
-	if fe := parseFunctionError(body); fe != nil {
-		return r, fe
-	}
-	return r, nil
 }
 
 // parseFunctionError recognises the two failure bodies of the emulator: the

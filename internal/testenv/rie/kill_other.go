@@ -1,0 +1,15 @@
+//go:build !linux
+
+package rie
+
+import "errors"
+
+// children is implemented on Linux only.
+func children(parent int) ([]int, error) {
+	return nil, errors.ErrUnsupported
+}
+
+// kill is implemented on Linux only.
+func kill(pid int) (existed bool, err error) {
+	return false, errors.ErrUnsupported
+}
