@@ -67,10 +67,16 @@ type UnitOutput struct {
 	Rows  map[string]int64 `json:"rows"`
 }
 
-// AbortOutput is the abort step's result.
+// AbortOutput is the abort step's result: what was deleted, and the error
+// the execution fails with. Step Functions reports a Distributed Map's
+// failure as States.ExceedToleratedFailureThreshold, so the error is the
+// unit's own, as its failed chunk recorded it, or Export.Superseded when a
+// later execution owns the date, or else the error the state machine caught.
 type AbortOutput struct {
 	Step    string `json:"step"`
 	Deleted int    `json:"deleted"`
+	Error   string `json:"error"`
+	Cause   string `json:"cause"`
 }
 
 // Error types of the function's failures, as Step Functions sees them (the
@@ -191,8 +197,12 @@ func (h *handler) unit(ctx context.Context, date, run, unit string) (any, error)
 	}
 	res, err := ex.RunChunk(ctx, date, run, unit)
 	if err != nil {
+		err = h.keyHint(err)
 		h.log.Error("chunk failed; its unit resumes from its last checkpoint", "snapshot_date", date, "run_id", run, "unit", unit, "error", err.Error())
-		return nil, h.keyHint(err)
+		if rerr := ex.RecordFailure(ctx, date, run, unit, export.Failure{Error: errorType(err), Cause: err.Error()}); rerr != nil {
+			h.log.Warn("the chunk's failure was not recorded for the abort step", "error", rerr.Error())
+		}
+		return nil, err
 	}
 	return UnitOutput{Step: StepUnit, Unit: unit, Chunk: res.Chunk, Done: res.Done, Files: res.Files, Rows: res.Checkpoint.Rows()}, nil
 }
@@ -218,22 +228,28 @@ func (h *handler) commit(ctx context.Context, date, run string) (any, error) {
 	return out, nil
 }
 
-func (h *handler) abort(ctx context.Context, date, run string, cause *StepError) (any, error) {
+func (h *handler) abort(ctx context.Context, date, run string, caught *StepError) (any, error) {
 	ex, err := h.exporter(ctx, h.cfg.Export, 1)
 	if err != nil {
 		return nil, err
 	}
-	n, err := ex.Abort(ctx, date, run)
+	res, err := ex.Abort(ctx, date, run)
 	if err != nil {
 		return nil, err
 	}
-	args := []any{"snapshot_date", date, "run_id", run, "deleted", n}
-	if cause != nil {
-		args = append(args, "error", cause.Error, "cause", cause.Cause)
+	out := AbortOutput{Step: StepAbort, Deleted: res.Deleted, Error: ErrorFailed, Cause: "the execution failed; see the export function's logs"}
+	switch {
+	case res.Superseded != nil:
+		out.Error, out.Cause = ErrorSuperseded, res.Superseded.Error()
+	case len(res.Failures) > 0:
+		out.Error, out.Cause = res.Failures[0].Error, res.Failures[0].Cause
+	case caught != nil && caught.Error != "":
+		out.Error, out.Cause = caught.Error, caught.Cause
 	}
-	h.log.Error("export failed: the run's files are deleted and the date keeps its previous snapshot", args...)
-	h.emit(date, nil, errors.New("aborted"))
-	return AbortOutput{Step: StepAbort, Deleted: n}, nil
+	h.log.Error("export failed: the run's files are deleted and the date keeps its previous snapshot",
+		"snapshot_date", date, "run_id", run, "deleted", res.Deleted, "error", out.Error, "cause", out.Cause, "committed", res.Committed)
+	h.emit(date, nil, errors.New(out.Error))
+	return out, nil
 }
 
 // keyHint adds where the key comes from to a 401/403, and drops the cached

@@ -92,8 +92,25 @@ func TestStepsThroughTheHandler(t *testing.T) {
 	if errType(err) != ErrorSuperseded || !strings.Contains(err.Error(), later.(PlanOutput).RunID) {
 		t.Errorf("earlier run's chunk: %v (%s), want %s naming the later run", err, errType(err), ErrorSuperseded)
 	}
-	if out, err := invoke(`{"step":"abort","snapshot_date":"2026-11-29","run_id":"` + later.(PlanOutput).RunID + `","error":{"Error":"Export.Failed","Cause":"test"}}`); err != nil || out.(AbortOutput).Deleted == 0 {
-		t.Errorf("abort: %+v %v, want the plan deleted", out, err)
+	// Abort reports the real reason: States.ExceedToleratedFailureThreshold
+	// is what AWS's Distributed Map says for any failed iteration.
+	threshold := `"error":{"Error":"States.ExceedToleratedFailureThreshold","Cause":"The specified tolerated failure threshold was exceeded"}`
+	latest, err := invoke(`{"step":"plan","trigger":{"snapshot_date":"2026-11-29"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = invoke(`{"step":"abort","snapshot_date":"2026-11-29","run_id":"` + later.(PlanOutput).RunID + `",` + threshold + `}`)
+	if err != nil || out.(AbortOutput).Error != ErrorSuperseded || !strings.Contains(out.(AbortOutput).Cause, latest.(PlanOutput).RunID) || out.(AbortOutput).Deleted == 0 {
+		t.Errorf("abort of the superseded run: %+v %v, want its plan deleted and %s naming the later run", out, err, ErrorSuperseded)
+	}
+	out, err = invoke(`{"step":"abort","snapshot_date":"2026-11-29","run_id":"` + latest.(PlanOutput).RunID + `",` + threshold + `}`)
+	if err != nil || out.(AbortOutput).Deleted == 0 || out.(AbortOutput).Error != "States.ExceedToleratedFailureThreshold" {
+		t.Errorf("abort: %+v %v, want the plan deleted and the caught error passed on", out, err)
+	}
+	// The committed run's abort (a commit whose answer was lost) deletes nothing.
+	out, err = invoke(`{"step":"abort","snapshot_date":"2026-11-29","run_id":"` + plan.RunID + `",` + threshold + `}`)
+	if err != nil || out.(AbortOutput).Deleted != 0 {
+		t.Errorf("abort of the committed run: %+v %v, want nothing deleted", out, err)
 	}
 
 	for _, bad := range []string{

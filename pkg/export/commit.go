@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dsync-export/dsync-export/pkg/schema"
@@ -258,27 +259,65 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 	return stale, nil
 }
 
+// Failure is why a run failed: an error type and a message.
+type Failure struct {
+	Error string `json:"error"`
+	Cause string `json:"cause"`
+}
+
+// RecordFailure stores why a chunk of unit failed, so that the run's abort
+// can report it (Step Functions passes a Distributed Map's failure on as a
+// generic error). Best effort: the caller logs the error.
+func (ex *Exporter) RecordFailure(ctx context.Context, date, runID, unit string, f Failure) error {
+	if _, err := snapshot.ParseDate(date); err != nil || !snapshot.ValidRunID(runID) {
+		return fmt.Errorf("export: no failure recorded for run %q of %q: not a run", runID, date)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return putJSON(ctx, ex.Store, snapshot.FailureKey(date, runID, unit), f)
+}
+
+// AbortResult is what Abort did and found.
+type AbortResult struct {
+	// Deleted counts the objects removed.
+	Deleted int
+	// Superseded is set when a later run owns the date: it wraps
+	// ErrSuperseded and names that run.
+	Superseded error
+	// Failures are the failures the run's units recorded, by unit.
+	Failures []Failure
+	// Committed is set when the run's manifest is the date's: nothing was
+	// aborted.
+	Committed bool
+}
+
 // Abort removes a failed run's files: its parts in the date's partitions and
-// its plan and checkpoints. It leaves the lease and every other run's files
-// alone, and does nothing for a run whose manifest is the date's (a commit
-// whose answer was lost). It returns the number of objects deleted.
-func (ex *Exporter) Abort(ctx context.Context, date, runID string) (int, error) {
+// its plan, checkpoints and failure records, after reading those records. It
+// leaves the lease and every other run's files alone, and does nothing for
+// a run whose manifest is the date's (a commit whose answer was lost).
+func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult, error) {
 	if _, err := snapshot.ParseDate(date); err != nil {
-		return 0, fmt.Errorf("export: %w", err)
+		return nil, fmt.Errorf("export: %w", err)
 	}
 	if !snapshot.ValidRunID(runID) {
-		return 0, fmt.Errorf("export: run id %q is not of the form snapshot.NewRunID returns", runID)
+		return nil, fmt.Errorf("export: run id %q is not of the form snapshot.NewRunID returns", runID)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
+	res := &AbortResult{}
 	if _, ok := ex.committedManifest(ctx, date, runID); ok {
-		return 0, nil
+		res.Committed = true
+		return res, nil
+	}
+	r := &run{ex: ex, cfg: ex.Config, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger()}
+	if err := r.checkLease(ctx); errors.Is(err, ErrSuperseded) {
+		res.Superseded = err
 	}
 	var own []string
 	for _, t := range schema.Tables() {
 		objs, err := ex.Store.List(ctx, snapshot.PartitionPrefix(t.Name, date))
 		if err != nil {
-			return 0, fmt.Errorf("export: list the failed run's files: %w", err)
+			return nil, fmt.Errorf("export: list the failed run's files: %w", err)
 		}
 		for _, o := range objs {
 			if snapshot.RunOfKey(o.Key) == runID {
@@ -288,17 +327,24 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (int, error) 
 	}
 	objs, err := ex.Store.List(ctx, snapshot.RunPrefix(date, runID))
 	if err != nil {
-		return 0, fmt.Errorf("export: list the failed run's plan: %w", err)
+		return nil, fmt.Errorf("export: list the failed run's plan: %w", err)
 	}
 	for _, o := range objs {
+		if strings.HasSuffix(o.Key, ".failure.json") {
+			var f Failure
+			if err := getJSON(ctx, ex.Store, o.Key, &f); err == nil {
+				res.Failures = append(res.Failures, f)
+			}
+		}
 		own = append(own, o.Key)
 	}
 	if len(own) == 0 {
-		return 0, nil
+		return res, nil
 	}
 	if err := ex.Store.Delete(ctx, own); err != nil {
-		return 0, fmt.Errorf("export: delete the failed run's %d objects: %w", len(own), err)
+		return nil, fmt.Errorf("export: delete the failed run's %d objects: %w", len(own), err)
 	}
+	res.Deleted = len(own)
 	ex.logger().Info("failed run's files deleted", "snapshot_date", date, "run_id", runID, "count", len(own))
-	return len(own), nil
+	return res, nil
 }

@@ -171,8 +171,11 @@ func TestStepsFailedUnitCommitsNothingAndLaterRunWins(t *testing.T) {
 	if _, err := ex.Commit(ctx, a.SnapshotDate, a.RunID); !errors.Is(err, export.ErrUnitNotDone) {
 		t.Fatalf("commit with units left: %v, want ErrUnitNotDone", err)
 	}
-	if n, err := ex.Abort(ctx, a.SnapshotDate, a.RunID); err != nil || n == 0 {
-		t.Fatalf("abort: %d objects, %v; want the run's part and plan deleted", n, err)
+	if err := ex.RecordFailure(ctx, a.SnapshotDate, a.RunID, a.Units[1].ID, export.Failure{Error: "Export.Failed", Cause: "unit 1 broke"}); err != nil {
+		t.Fatal(err)
+	}
+	if ar, err := ex.Abort(ctx, a.SnapshotDate, a.RunID); err != nil || ar.Deleted == 0 || ar.Superseded != nil || len(ar.Failures) != 1 || ar.Failures[0].Cause != "unit 1 broke" {
+		t.Fatalf("abort: %+v, %v; want the run's part and plan deleted and unit 1's failure", ar, err)
 	}
 	m := snapshottest.ReadManifest(t, dst, "2026-11-28")
 	if m.RunID != first.Manifest.RunID {
@@ -200,6 +203,9 @@ func TestStepsFailedUnitCommitsNothingAndLaterRunWins(t *testing.T) {
 	}
 	if _, err := ex.Commit(ctx, b.SnapshotDate, b.RunID); !errors.Is(err, export.ErrSuperseded) {
 		t.Errorf("earlier run's commit: %v, want ErrSuperseded", err)
+	}
+	if ar, err := ex.Abort(ctx, b.SnapshotDate, b.RunID); err != nil || !errors.Is(ar.Superseded, export.ErrSuperseded) {
+		t.Errorf("earlier run's abort: %+v, %v; want it to report the supersession", ar, err)
 	}
 	snapshottest.CheckExact(t, dst, res.Manifest, want)
 	snapshottest.CheckObjectsAreManifest(t, dst, res.Manifest)

@@ -1143,7 +1143,10 @@ func TestStateMachine(t *testing.T) {
 	check("Commit", "End", "true")
 
 	check("Abort", "Parameters.Payload", "{step: abort, snapshot_date.$: $.plan.snapshot_date, run_id.$: $.plan.run_id, error.$: $.error}")
-	check("Abort", "ResultPath", "$.abort")
+	// Abort replaces the caught error with the run's real one (a Distributed Map reports any failed
+	// iteration as States.ExceedToleratedFailureThreshold), which Failed then reports.
+	check("Abort", "ResultSelector", "{Error.$: $.Payload.error, Cause.$: $.Payload.cause}")
+	check("Abort", "ResultPath", "$.error")
 	check("Abort", "Catch", "[{ErrorEquals: [States.ALL], ResultPath: $.abortError, Next: Failed}]")
 	check("Abort", "Next", "Failed")
 

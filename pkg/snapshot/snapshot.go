@@ -78,6 +78,12 @@ func CheckpointKey(date, run, unit string) string {
 	return RunPrefix(date, run) + "unit-" + unit + ".json"
 }
 
+// FailureKey returns the key where a work unit's last failed chunk records
+// its error, for the run's abort to report.
+func FailureKey(date, run, unit string) string {
+	return RunPrefix(date, run) + "unit-" + unit + ".failure.json"
+}
+
 // runIDLayout is the time part of a run id: UTC, sortable as text.
 const runIDLayout = "20060102T150405.000Z"
 
