@@ -292,7 +292,9 @@ type AbortResult struct {
 }
 
 // Abort removes a failed run's files: its parts in the date's partitions and
-// its plan, checkpoints and failure records, after reading those records. It
+// its plan, checkpoints and failure records, after reading those records.
+// It first writes the run's aborted marker, which the run's chunks still in
+// flight find before their checkpoint: they delete their own parts. It
 // leaves the lease and every other run's files alone, and does nothing for
 // a run whose manifest is the date's (a commit whose answer was lost).
 func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult, error) {
@@ -313,6 +315,13 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 	if err := r.checkLease(ctx); errors.Is(err, ErrSuperseded) {
 		res.Superseded = err
 	}
+	// The marker first: a chunk still in flight checks it before its
+	// checkpoint and deletes its own parts. It stays until a later commit of
+	// the date removes the run's prefix.
+	aborted := snapshot.AbortedKey(date, runID)
+	if err := putJSON(ctx, ex.Store, aborted, map[string]any{"run_id": runID, "aborted_at": time.Now().UTC()}); err != nil {
+		return nil, fmt.Errorf("export: mark run %s aborted: %w", runID, err)
+	}
 	var own []string
 	for _, t := range schema.Tables() {
 		objs, err := ex.Store.List(ctx, snapshot.PartitionPrefix(t.Name, date))
@@ -330,6 +339,9 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 		return nil, fmt.Errorf("export: list the failed run's plan: %w", err)
 	}
 	for _, o := range objs {
+		if o.Key == aborted {
+			continue
+		}
 		if strings.HasSuffix(o.Key, ".failure.json") {
 			var f Failure
 			if err := getJSON(ctx, ex.Store, o.Key, &f); err == nil {

@@ -212,6 +212,10 @@ func (e *ProgressError) Unwrap() error { return e.Err }
 // ErrDeadline is wrapped by the error of an export stopped by its deadline.
 var ErrDeadline = errors.New("stopped before the invocation deadline")
 
+// ErrAborted is wrapped by the error of a chunk or commit of a run whose
+// abort has begun (another unit failed).
+var ErrAborted = errors.New("the run is aborted")
+
 // ErrSuperseded is wrapped by the error of an export whose date was taken
 // over by a later run of the same date: the later run commits.
 var ErrSuperseded = errors.New("superseded by a later run of the same date")
@@ -397,7 +401,8 @@ func (r *run) readLease(ctx context.Context) (lease, error) {
 }
 
 // checkLease returns an error wrapping ErrSuperseded when a later run of the
-// date has taken the lease, or the lease cannot be read.
+// date has taken the lease, or the lease cannot be read, and one wrapping
+// ErrAborted when the run's abort has begun.
 func (r *run) checkLease(ctx context.Context) error {
 	l, err := r.readLease(ctx)
 	if err != nil {
@@ -406,6 +411,12 @@ func (r *run) checkLease(ctx context.Context) error {
 	if l.RunID != r.snap.RunID {
 		return fmt.Errorf("%w: run %s (started %s) took over %s from this run %s; it commits the snapshot",
 			ErrSuperseded, l.RunID, l.StartedAt.Format(time.RFC3339), r.snap.Date, r.snap.RunID)
+	}
+	switch _, err := r.ex.Store.Get(ctx, snapshot.AbortedKey(r.snap.Date, r.snap.RunID)); {
+	case err == nil:
+		return fmt.Errorf("%w: run %s of %s failed and is being aborted", ErrAborted, r.snap.RunID, r.snap.Date)
+	case !errors.Is(err, objstore.ErrNotExist):
+		return fmt.Errorf("check whether run %s is aborted: %w", r.snap.RunID, err)
 	}
 	return nil
 }

@@ -167,7 +167,7 @@ func (t *tracker) start(ctx context.Context, cancel context.CancelCauseFunc, r *
 				watch(t.status())
 			case <-logTick:
 				t.logStatus(t.status())
-				if err := r.checkLease(ctx); errors.Is(err, ErrSuperseded) {
+				if err := r.checkLease(ctx); errors.Is(err, ErrSuperseded) || errors.Is(err, ErrAborted) {
 					cancel(err)
 					return
 				}

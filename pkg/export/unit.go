@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,32 +136,51 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 		return nil, err
 	}
 	before := ex.Client.Stats()
+	// The progress loop may cancel the walk (superseded, aborted), never the
+	// writers: they finish or abort their parts themselves.
+	walkCtx, cancelWalk := context.WithCancelCause(runCtx)
+	defer cancelWalk(nil)
 	tr := ex.tracker
+	stopProgress := func() {}
 	if tr == nil {
 		tr = newTracker(ex, p, r.log)
-		stopProgress := tr.start(runCtx, cancel, r)
-		defer stopProgress()
+		stopProgress = tr.start(walkCtx, cancelWalk, r)
 	}
 	tr.attach(c, cp)
-	walkErr := c.walk(runCtx, cp, stop)
+	walkErr := c.walk(walkCtx, cp, stop)
+	stopProgress()
 	tr.detach(c, cp, walkErr == nil)
 	if walkErr == nil {
-		walkErr = context.Cause(runCtx) // superseded meanwhile
+		walkErr = context.Cause(walkCtx) // superseded meanwhile
 	}
 	if walkErr != nil {
 		c.abortTables(walkErr)
-		if cause := context.Cause(runCtx); cause != nil && errors.Is(cause, ErrSuperseded) {
+		if cause := context.Cause(walkCtx); cause != nil && (errors.Is(cause, ErrSuperseded) || errors.Is(cause, ErrAborted)) {
 			walkErr = cause
 		}
 		return nil, walkErr
 	}
 	files, err := c.finishTables(date, runID, unitID)
 	if err != nil {
+		// A part whose upload failed may have landed all the same: delete the
+		// chunk's parts, so an abort that already ran leaves nothing behind.
+		c.deleteParts(context.WithoutCancel(ctx), date, runID, unitID)
 		return nil, err
 	}
 	// The checkpoint is written only after its parts are durable, and only
-	// while the run still owns the date.
+	// while the run still owns the date and is not aborted. Otherwise the
+	// chunk deletes its parts (the abort may have listed the date before
+	// they were complete).
 	if err := r.checkLease(ctx); err != nil {
+		var keys []string
+		for _, fs := range files {
+			for _, f := range fs {
+				keys = append(keys, f.Key)
+			}
+		}
+		if derr := ex.Store.Delete(context.WithoutCancel(ctx), keys); derr != nil {
+			r.log.Warn("the stopped chunk's parts were not deleted; the next commit of the date deletes them", "error", derr.Error())
+		}
 		return nil, err
 	}
 	n := 0
@@ -285,6 +305,25 @@ func (c *chunk) openTables(ctx context.Context, date, run, unit string) error {
 		return err
 	}
 	return nil
+}
+
+// deleteParts deletes, best effort, every part of this chunk of the unit.
+func (c *chunk) deleteParts(ctx context.Context, date, run, unit string) {
+	var keys []string
+	for _, t := range []string{schema.TableDirectoryUsers, schema.TableDirectoryGroups, schema.TableMemberships} {
+		prefix := strings.TrimSuffix(snapshot.ChunkPartKey(t, date, run, unit, c.n, 0), "00000.parquet")
+		objs, err := c.ex.Store.List(ctx, prefix)
+		if err != nil {
+			c.log.Warn("the failed chunk's parts were not listed; the next commit of the date deletes them", "error", err.Error())
+			return
+		}
+		for _, o := range objs {
+			keys = append(keys, o.Key)
+		}
+	}
+	if err := c.ex.Store.Delete(ctx, keys); err != nil {
+		c.log.Warn("the failed chunk's parts were not deleted; the next commit of the date deletes them", "error", err.Error())
+	}
 }
 
 func (c *chunk) abortTables(err error) {

@@ -78,6 +78,11 @@ func CheckpointKey(date, run, unit string) string {
 	return RunPrefix(date, run) + "unit-" + unit + ".json"
 }
 
+// AbortedKey returns the key of the marker that a run's abort writes first:
+// chunks of the run still in flight find it and delete their own parts
+// instead of writing a checkpoint.
+func AbortedKey(date, run string) string { return RunPrefix(date, run) + "aborted.json" }
+
 // FailureKey returns the key where a work unit's last failed chunk records
 // its error, for the run's abort to report.
 func FailureKey(date, run, unit string) string {
