@@ -21,7 +21,7 @@ import (
 )
 
 // sectionNames are the values of --only, in report order.
-var sectionNames = []string{"ratelimited", "throughput", "memory", "output", "peer"}
+var sectionNames = []string{"ratelimited", "throughput", "memory", "output", "peer", "stepfunctions"}
 
 // bench is one run of the harness.
 type bench struct {
@@ -98,6 +98,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			s = b.output(ctx)
 		case "peer":
 			s = b.peer(ctx)
+		case "stepfunctions":
+			s = b.stepFunctions(ctx)
 		}
 		md := s.markdown()
 		fmt.Fprint(stdout, md)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -101,8 +102,8 @@ func costOf(i int, d *workos.Directory, perDir float64) dirCost {
 
 // packUnits packs directories into work units for workers that each get a
 // share of the global rate. A directory whose own time exceeds budget
-// seconds, or whose counts are unknown (unless there is no budget), gets a
-// unit of its own; the others are
+// seconds gets a unit of its own; the others (those without counts at the
+// others' median cost) are
 // packed, largest first, into the least loaded of n units, where n is enough
 // for every worker to have a unit and for each unit to fit in half a budget.
 // budget <= 0 means no limit (one unit holds every small directory).
@@ -113,12 +114,30 @@ func packUnits(dirs []workos.Directory, cfg Config, workers int, budget float64)
 	if budget <= 0 {
 		budget = math.Inf(1)
 	}
+	costs := make([]dirCost, len(dirs))
+	var known []float64
+	for i := range dirs {
+		costs[i] = costOf(i, &dirs[i], perDir)
+		if costs[i].known {
+			known = append(known, costs[i].req)
+		}
+	}
+	// A directory listed without counts is packed at the median cost of
+	// the others: if it is in fact large, its unit just runs more chunks.
+	var median dirCost
+	if len(known) > 0 {
+		slices.Sort(known)
+		median.req = known[len(known)/2]
+		median.sec = median.req / perDir
+	}
 	var big, small []dirCost
 	var smallReq float64
-	for i := range dirs {
-		c := costOf(i, &dirs[i], perDir)
-		unlimited := math.IsInf(budget, 1)
-		if (!c.known && !unlimited) || c.sec > budget || c.req/share > budget {
+	for i := range costs {
+		c := costs[i]
+		if !c.known {
+			c.sec, c.req = median.sec, median.req
+		}
+		if c.sec > budget || c.req/share > budget {
 			big = append(big, c)
 			continue
 		}
@@ -170,20 +189,10 @@ func packUnits(dirs []workos.Directory, cfg Config, workers int, budget float64)
 		}
 	}
 	for _, c := range big {
-		u := Unit{Directories: []string{dirs[c.index].ID}, EstimateSeconds: -1}
-		if c.known {
-			u.EstimateSeconds = round2(math.Max(c.sec, c.req/share))
-		}
-		units = append(units, u)
+		units = append(units, Unit{Directories: []string{dirs[c.index].ID}, EstimateSeconds: round2(math.Max(c.sec, c.req/share))})
 	}
-	// The longest units first, so they start first; unknown ones lead.
-	sort.SliceStable(units, func(a, b int) bool {
-		ea, eb := units[a].EstimateSeconds, units[b].EstimateSeconds
-		if ea < 0 || eb < 0 {
-			return ea < 0 && eb >= 0
-		}
-		return ea > eb
-	})
+	// The longest units first, so they start first.
+	sort.SliceStable(units, func(a, b int) bool { return units[a].EstimateSeconds > units[b].EstimateSeconds })
 	for i := range units {
 		units[i].ID = unitID(i)
 	}

@@ -39,3 +39,25 @@ func (e *Emulator) KillFunction() ([]int, error) {
 	}
 	return killed, nil
 }
+
+// FunctionPeakRSS returns the peak resident set size, in bytes, of the
+// function's live process (VmHWM: its high-water mark since it started), or
+// ErrNoFunction. Linux only.
+func (e *Emulator) FunctionPeakRSS() (int64, error) {
+	pids, err := children(e.proc.Pid())
+	if err != nil {
+		return 0, fmt.Errorf("rie: find the function process: %w", err)
+	}
+	if len(pids) == 0 {
+		return 0, ErrNoFunction
+	}
+	var peak int64
+	for _, pid := range pids {
+		n, err := highWaterMark(pid)
+		if err != nil {
+			return 0, fmt.Errorf("rie: peak RSS of the function process %d: %w", pid, err)
+		}
+		peak = max(peak, n)
+	}
+	return peak, nil
+}

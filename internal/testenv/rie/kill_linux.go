@@ -55,3 +55,21 @@ func children(parent int) ([]int, error) {
 	}
 	return pids, nil
 }
+
+// highWaterMark returns a process's VmHWM from /proc/<pid>/status, in bytes.
+func highWaterMark(pid int) (int64, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+			f := bytes.Fields(v)
+			if len(f) == 2 && string(f[1]) == "kB" {
+				kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+				return kb << 10, err
+			}
+		}
+	}
+	return 0, errors.New("no VmHWM line in /proc/<pid>/status")
+}

@@ -13,3 +13,8 @@ func children(parent int) ([]int, error) {
 func kill(pid int) (existed bool, err error) {
 	return false, errors.ErrUnsupported
 }
+
+// highWaterMark is implemented on Linux only.
+func highWaterMark(pid int) (int64, error) {
+	return 0, errors.ErrUnsupported
+}

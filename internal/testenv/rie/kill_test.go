@@ -18,6 +18,9 @@ func TestKillFunction(t *testing.T) {
 		t.Errorf("KillFunction before the first invocation: %v, want ErrNoFunction", err)
 	}
 	before := invokeEcho(t, e, `{"message":"warm"}`)
+	if rss, err := e.FunctionPeakRSS(); err != nil || rss < 1<<20 || rss > 1<<30 {
+		t.Errorf("FunctionPeakRSS of the warm echo function: %d bytes, %v; want a few MiB", rss, err)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
