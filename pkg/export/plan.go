@@ -102,11 +102,11 @@ func costOf(i int, d *workos.Directory, perDir float64) dirCost {
 
 // packUnits packs directories into work units for workers that each get a
 // share of the global rate. A directory whose own time exceeds budget
-// seconds gets a unit of its own; the others (those without counts at the
-// others' median cost) are
-// packed, largest first, into the least loaded of n units, where n is enough
-// for every worker to have a unit and for each unit to fit in half a budget.
-// budget <= 0 means no limit (one unit holds every small directory).
+// seconds gets a unit of its own. The others (those without counts at the
+// others' median cost) are packed, largest first, into the least loaded of n
+// units, where n is a multiple of workers (whole waves, so every worker stays
+// busy to the end) large enough for each unit to fit in half a budget.
+// budget <= 0 means no limit: one unit per worker (one in one process).
 func packUnits(dirs []workos.Directory, cfg Config, workers int, budget float64) []Unit {
 	perDir := rateOr(cfg.PerDirectoryRate)
 	share := rateOr(cfg.GlobalRate) / float64(max(1, workers))
@@ -157,9 +157,13 @@ func packUnits(dirs []workos.Directory, cfg Config, workers int, budget float64)
 	}
 	var units []Unit
 	if len(small) > 0 {
-		n := min(len(small), max(1, workers))
+		// Whole waves of workers: n units of equal cost keep every worker
+		// busy until the last wave ends.
+		w := max(1, workers)
+		n := w
 		if !math.IsInf(budget, 1) {
-			n = max(n, int(math.Ceil(smallReq/share/(budget/2))))
+			waves := int(math.Ceil(smallReq / share / (budget / 2) / float64(w)))
+			n = max(1, waves) * w
 		}
 		n = min(n, len(small))
 		sort.SliceStable(small, func(a, b int) bool { return small[a].req > small[b].req })
