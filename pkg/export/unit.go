@@ -165,6 +165,9 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 		// A part whose upload failed may have landed all the same: delete the
 		// chunk's parts, so an abort that already ran leaves nothing behind.
 		c.deleteParts(context.WithoutCancel(ctx), date, runID, unitID)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("export: the chunk's parts were not finished before the invocation's deadline; raise EXPORT_DEADLINE_MARGIN (%s): %w", cfg.DeadlineMargin, errors.Join(ctx.Err(), err))
+		}
 		return nil, err
 	}
 	// The checkpoint is written only after its parts are durable, and only

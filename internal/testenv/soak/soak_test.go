@@ -101,6 +101,7 @@ type summary struct {
 	rolledOver         int // of those, seeds where a table has several parts
 	seedsTime          time.Duration
 	killed, deadline   string
+	stepSeeds, chunks  int // seeds run as steps, and their chunks
 }
 
 func TestSoak(t *testing.T) {
@@ -139,11 +140,20 @@ func TestSoak(t *testing.T) {
 	t.Run("killed", func(t *testing.T) { sum.killed = soakKilled(t, s3srv, exportBin(t)) })
 	t.Run("deadline", func(t *testing.T) { sum.deadline = soakDeadline(t, s3srv) })
 
-	line := fmt.Sprintf("soak summary: seeds %d run, %d failed %v (%d directories, %s), WorkOS requests %d, faults injected %s, retries %d, 429s %d, rows compared %d, files %d; killed: %s; deadline: %s; wall time %s",
-		sum.seeds, len(sum.failed), sum.failed, sum.directories, sum.seedsTime.Round(time.Millisecond), sum.api.Requests, sum.api, sum.retries, sum.tooMany,
+	line := fmt.Sprintf("soak summary: seeds %d run (%d as steps, %d chunks), %d failed %v (%d directories, %s), WorkOS requests %d, faults injected %s, retries %d, 429s %d, rows compared %d, files %d; killed: %s; deadline: %s; wall time %s",
+		sum.seeds, sum.stepSeeds, sum.chunks, len(sum.failed), sum.failed, sum.directories, sum.seedsTime.Round(time.Millisecond), sum.api.Requests, sum.api, sum.retries, sum.tooMany,
 		sum.rows, sum.files, orNotRun(sum.killed), orNotRun(sum.deadline), time.Since(start).Round(time.Millisecond))
 	t.Log(line)
 	fmt.Println(line) // for `make soak` (go test -v) and CI logs
+}
+
+// latencyFor slows the fake down for seeds run as steps, so that their units
+// take several chunks.
+func latencyFor(sc scenario) time.Duration {
+	if sc.steps {
+		return 20 * time.Millisecond
+	}
+	return 0
 }
 
 func orNotRun(s string) string {
@@ -161,6 +171,12 @@ type scenario struct {
 	concurrency int
 	order       workos.Order
 	smallParts  bool // roll files over at 32 KiB: many parts, committed mid-export
+	// steps runs the export as the state machine does: plan, then each unit's
+	// chunks, each chunk stopped by a deadline of chunkTime and resumed from
+	// its checkpoint, then commit. workers is the plan's worker count.
+	steps     bool
+	workers   int
+	chunkTime time.Duration
 }
 
 var modes = []string{export.MembershipAuto, snapshot.RouteByGroup, snapshot.RouteByUser, snapshot.RouteLegacy}
@@ -178,6 +194,9 @@ func newScenario(seed int64, maxUsers int) scenario {
 		sc.order = workos.OrderDesc
 	}
 	sc.smallParts = rng.IntN(3) == 0
+	if seed%2 == 0 {
+		sc.steps, sc.workers, sc.chunkTime = true, 1+rng.IntN(4), time.Duration(250+rng.IntN(250))*time.Millisecond
+	}
 	return sc
 }
 
@@ -193,6 +212,9 @@ func (sc scenario) String() string {
 	}
 	if sc.smallParts {
 		s += ", 32 KiB parts"
+	}
+	if sc.steps {
+		s += fmt.Sprintf(", steps: %d workers, %v chunks", sc.workers, sc.chunkTime)
 	}
 	return s
 }
@@ -215,6 +237,7 @@ func soakSeed(t *testing.T, s3srv *awstest.S3Server, seed int64, sum *summary) {
 		Sizes:        func(d int) (int, int) { return sc.sizes[d][0], sc.sizes[d][1] },
 		LegacyGroups: sc.legacy,
 		Faults:       faultsFor(seed),
+		Latency:      latencyFor(sc),
 	})
 	client := newClient(t, url)
 	dst := openS3(t, s3srv, fmt.Sprintf("s3://soak/seed-%d", seed))
@@ -232,7 +255,16 @@ func soakSeed(t *testing.T, s3srv *awstest.S3Server, seed int64, sum *summary) {
 	defer cancel()
 	start := time.Now()
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
-	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: snapTime, Trigger: "soak"})
+	var res *export.Result
+	var err error
+	chunks := 0
+	if sc.steps {
+		cfg.DeadlineMargin = 100 * time.Millisecond
+		ex.Config = cfg
+		res, chunks, err = runSteps(ctx, ex, sc)
+	} else {
+		res, err = ex.Run(ctx, export.Snapshot{Date: date, Time: snapTime, Trigger: "soak"})
+	}
 	if err != nil {
 		t.Fatalf("seed %d: the export failed under faults: %v", seed, err)
 	}
@@ -272,12 +304,20 @@ func soakSeed(t *testing.T, s3srv *awstest.S3Server, seed int64, sum *summary) {
 	// The requests the client never counted are resets that net/http resent
 	// by itself (see counts.Hidden).
 	api, fs, cs := tl.snapshot(), fake.Stats(), client.Stats()
-	if api.faults() != fs.FaultsInjected || api.Other != 0 {
+	// A chunk's stop cancels requests in flight; an answer cut off that way
+	// can count as truncated here without being an injected fault.
+	if (sc.steps && (api.faults() < fs.FaultsInjected || api.faults() > fs.FaultsInjected+api.Cancelled+api.Truncated)) ||
+		(!sc.steps && api.faults() != fs.FaultsInjected) || api.Other != 0 {
 		t.Errorf("seed %d: counted faults %s and %d unexpected answers; the fake injected %d", seed, api, api.Other, fs.FaultsInjected)
 	}
 	api.Hidden = api.Requests - cs.Requests
-	if api.Hidden < 0 || api.Hidden > api.Resets || cs.Retries != api.faults()-api.Hidden ||
-		cs.RateLimited != api.RateLimited || cs.NetworkErrors != api.Resets-api.Hidden+api.Truncated {
+	// A chunk's stop cancels the requests in flight: the fake may still
+	// count their answer (a fault among them), the client does not.
+	if sc.steps && api.Hidden < 0 {
+		api.Hidden = 0
+	}
+	if !sc.steps && (api.Hidden < 0 || api.Hidden > api.Resets || cs.Retries != api.faults()-api.Hidden ||
+		cs.RateLimited != api.RateLimited || cs.NetworkErrors != api.Resets-api.Hidden+api.Truncated) {
 		t.Errorf("seed %d: client stats %+v do not match the fake's answers: %d requests, faults %s, %d cancelled",
 			seed, cs, api.Requests, api, api.Cancelled)
 	}
@@ -290,8 +330,15 @@ func soakSeed(t *testing.T, s3srv *awstest.S3Server, seed int64, sum *summary) {
 	sum.tooMany += m.API.RateLimited
 	sum.rows += int64(rows)
 	sum.files += files
-	t.Logf("seed %d: %s; export %s, %d requests, faults %s, retries %d, 429s %d, %d rows compared in %d files; verify %d checks in %d ms; %s total",
-		seed, sc, exportTime.Round(time.Millisecond), api.Requests, api, m.API.Retries, m.API.RateLimited, rows, files, len(rep.Checks), rep.Stats.DurationMillis, time.Since(start).Round(time.Millisecond))
+	if sc.steps {
+		sum.stepSeeds++
+		sum.chunks += chunks
+		if chunks <= 0 {
+			t.Errorf("seed %d: no chunk ran", seed)
+		}
+	}
+	t.Logf("seed %d: %s; %d chunks; export %s, %d requests, faults %s, retries %d, 429s %d, %d rows compared in %d files; verify %d checks in %d ms; %s total",
+		seed, sc, chunks, exportTime.Round(time.Millisecond), api.Requests, api, m.API.Retries, m.API.RateLimited, rows, files, len(rep.Checks), rep.Stats.DurationMillis, time.Since(start).Round(time.Millisecond))
 }
 
 // exportOutput is the part of the export binary's JSON summary the test reads.
@@ -486,4 +533,38 @@ func soakDeadline(t *testing.T, s3srv *awstest.S3Server) string {
 		windDown.Round(time.Millisecond), pe.RowsWritten, len(left), len(res.StaleDeleted), rows)
 	t.Log(s)
 	return s
+}
+
+// runSteps runs an export as the state machine does: plan, every unit's
+// chunks until done (a chunk that overran its deadline is retried from the
+// unit's checkpoint, as the state machine's Retry does), commit. It returns
+// the chunks run.
+func runSteps(ctx context.Context, ex *export.Exporter, sc scenario) (*export.Result, int, error) {
+	p, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: snapTime, Trigger: "soak"}, export.PlanOptions{Workers: sc.workers})
+	if err != nil {
+		return nil, 0, err
+	}
+	chunks := 0
+	for _, u := range p.UnitIDs() {
+		for attempt := 0; ; attempt++ {
+			if attempt > 400 {
+				return nil, chunks, fmt.Errorf("unit %s: not done after 400 chunks", u)
+			}
+			cctx, cancel := context.WithTimeout(ctx, sc.chunkTime)
+			res, err := ex.RunChunk(cctx, p.SnapshotDate, p.RunID, u)
+			cancel()
+			chunks++
+			if err != nil {
+				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, export.ErrDeadline) {
+					continue
+				}
+				return nil, chunks, fmt.Errorf("unit %s: %w", u, err)
+			}
+			if res.Done {
+				break
+			}
+		}
+	}
+	res, err := ex.Commit(ctx, p.SnapshotDate, p.RunID)
+	return res, chunks, err
 }
