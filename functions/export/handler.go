@@ -77,21 +77,23 @@ func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	ex := &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg, Watch: h.watch}
 	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger, Demo: h.demo})
 	if err != nil {
-		if workos.IsUnauthorized(err) || workos.IsForbidden(err) {
-			h.keys.Invalidate() // re-read a rotated secret on the next invocation
-			err = fmt.Errorf("%w; the key comes from %s: update it with a valid WorkOS secret key that has Directory Sync access", err, h.keysFrom)
-		}
+		err = h.keyHint(err)
 		h.log.Error("export failed: no manifest written", "snapshot_date", date, "error", err.Error())
 		h.emit(date, nil, err)
 		return Output{}, err
 	}
+	return h.committed(res, trigger), nil
+}
+
+// committed summarizes a committed snapshot, logs it and emits its metrics.
+func (h *handler) committed(res *export.Result, trigger string) Output {
 	out := summarize(res, h.sink.String(), trigger)
-	h.log.Info("export committed", "snapshot_date", date, "manifest", out.ManifestKey, "rows", out.Rows,
+	h.log.Info("export committed", "snapshot_date", out.SnapshotDate, "manifest", out.ManifestKey, "rows", out.Rows,
 		"files", out.Files, "bytes", out.Bytes, "duration_ms", out.DurationMillis,
 		"requests", out.API.Requests, "retries", out.API.Retries, "rate_limited", out.API.RateLimited,
 		"stale_deleted", out.StaleObjectsDeleted)
-	h.emit(date, &out, nil)
-	return out, nil
+	h.emit(out.SnapshotDate, &out, nil)
+	return out
 }
 
 // workosClient returns the cached client for one of workers that share the

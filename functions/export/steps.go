@@ -222,14 +222,9 @@ func (h *handler) commit(ctx context.Context, date, run string) (any, error) {
 		h.emit(date, nil, err)
 		return nil, err
 	}
-	out := summarize(res, h.sink.String(), res.Manifest.Trigger)
-	out.DurationMillis = res.Manifest.FinishedAt.Sub(res.Manifest.StartedAt).Milliseconds()
-	h.log.Info("export committed", "snapshot_date", date, "manifest", out.ManifestKey, "rows", out.Rows,
-		"files", out.Files, "bytes", out.Bytes, "duration_ms", out.DurationMillis,
-		"requests", out.API.Requests, "retries", out.API.Retries, "rate_limited", out.API.RateLimited,
-		"stale_deleted", out.StaleObjectsDeleted)
-	h.emit(date, &out, nil)
-	return out, nil
+	// The run's duration is the execution's, from the plan to the commit.
+	res.Duration = res.Manifest.FinishedAt.Sub(res.Manifest.StartedAt)
+	return h.committed(res, res.Manifest.Trigger), nil
 }
 
 func (h *handler) abort(ctx context.Context, date, run string, caught *StepError) (any, error) {
