@@ -1920,7 +1920,7 @@ func TestNamedQueriesReadCommittedData(t *testing.T) {
 	for _, q := range queries {
 		name, _ := Text(Get(q.Properties(), "Name"))
 		sql, _ := Text(Get(q.Properties(), "QueryString"))
-		committedJoin := strings.Contains(sql, schema.TableSnapshots) && strings.Contains(sql, `"$path"`) && strings.Contains(sql, "-part-")
+		committedJoin := strings.Contains(sql, schema.TableSnapshots) && strings.Contains(sql, `"$path"`) && strings.Contains(sql, "run_id || '-'")
 		for _, m := range tableRef.FindAllStringSubmatch(sql, -1) {
 			if m[1] == schema.TableSnapshots {
 				usesSnapshots = true

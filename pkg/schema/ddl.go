@@ -147,7 +147,7 @@ func LatestViewColumns(t Table) []Column {
 // date; of two rows of one date, which exist only between a re-run's commit
 // and its clean-up, the later commit) and keeps the rows of that date whose
 // file belongs to that row's run: data files are
-// <table>/dt=<date>/<run_id>-part-NNNNN.parquet, so files of a run still
+// <table>/dt=<date>/<run_id>-*.parquet, so files of a run still
 // being written, or of a run replaced but not yet deleted, are never read.
 // database qualifies the table names when not empty.
 func latestViewLines(t Table, database string) []string {
@@ -166,7 +166,7 @@ func latestViewLines(t Table, database string) []string {
 		"SELECT " + strings.Join(sel, ", "),
 		"FROM " + qualify(t.Name) + " AS t",
 		"CROSS JOIN (SELECT dt, run_id FROM " + qualify(TableSnapshots) + " ORDER BY dt DESC, committed_at DESC, run_id DESC LIMIT 1) AS s",
-		`WHERE t.dt = s.dt AND strpos(t."$path", '/' || s.run_id || '-part-') > 0`,
+		`WHERE t.dt = s.dt AND strpos(t."$path", '/' || s.run_id || '-') > 0`,
 	}
 }
 

@@ -118,7 +118,7 @@ type DirectoryGroupMembership struct {
 // names the run whose data files make up the committed snapshot of that date,
 // which is how the <table>_latest views read only committed data.
 type Snapshot struct {
-	RunID          string    `parquet:"run_id" comment:"Export run that committed the snapshot; its data files are <table>/dt=<dt>/<run_id>-part-NNNNN.parquet" source:"(export run)"`
+	RunID          string    `parquet:"run_id" comment:"Export run that committed the snapshot; its data files are <table>/dt=<dt>/<run_id>-*.parquet" source:"(export run)"`
 	ExportedAt     time.Time `parquet:"exported_at,timestamp(millisecond:utc)" comment:"When the snapshot was taken (UTC), the exported_at of all its rows" source:"(export run)"`
 	CommittedAt    time.Time `parquet:"committed_at,timestamp(millisecond:utc)" comment:"When the snapshot was committed (UTC): its manifest was written then" source:"(export run)"`
 	Mode           string    `parquet:"mode,dict" comment:"full: the snapshot holds every row of every table" source:"(export run)"`

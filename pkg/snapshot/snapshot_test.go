@@ -98,6 +98,14 @@ func TestRunIDs(t *testing.T) {
 			t.Errorf("RunOfKey(%q) = %q, want %q", key, got, want)
 		}
 	}
+	// The _latest views and the named queries keep a run's files by
+	// strpos("$path", '/' || run_id || '-') (pkg/schema): every key form of
+	// the run must contain it, and no key of another run.
+	for _, key := range []string{PartKey("directories", "2026-12-06", a, 0), ChunkPartKey("directory_users", "2026-12-06", a, "0003", 12, 1)} {
+		if !strings.Contains("s3://bucket/workos/"+key, "/"+a+"-") || strings.Contains("s3://bucket/workos/"+key, "/"+b+"-") {
+			t.Errorf("key %s: the views' filter for run %s must match it and the one for run %s must not", key, a, b)
+		}
+	}
 	if got, want := ChunkPartKey("directory_users", "2026-12-06", a, "0003", 12, 1), "directory_users/dt=2026-12-06/"+a+"-u0003-c0012-part-00001.parquet"; got != want {
 		t.Errorf("ChunkPartKey = %q, want %q", got, want)
 	}
