@@ -18,33 +18,21 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
-// Directory walk phases, in order. A directory's users are walked first,
-// then its groups; the memberships are fetched along the way (by_user: the
-// groups of each users page's users; by_group: the members of each groups
-// page's groups; legacy: the groups array of the users).
-const (
-	phaseUsers  = "users"
-	phaseGroups = "groups"
-	phaseDone   = "done"
-)
-
 // dirState is where one directory's walk stands. It is stored in its unit's
 // checkpoint after every chunk, so the next chunk resumes it at a page
-// boundary: the rows of every page before the cursor are in the parts the
-// checkpoint lists, and none after.
+// boundary: the rows of every page before a lane's cursor are in the parts
+// the checkpoint lists, and none after.
+//
+// A directory is walked in two lanes at once, each resumable on its own: the
+// users lane (the users pages; on the by_user route the groups of each page's
+// users, on the legacy route their groups arrays) and the groups lane (the
+// groups pages; on the by_group route the members of each page's groups).
+// Only /directory_users is limited per directory, so the groups lane's own
+// pages cost none of the directory's 4 req/s.
 type dirState struct {
-	ID    string `json:"id"`
-	Phase string `json:"phase"`
-	// Cursor is the after cursor of the phase's next page ("" at the start).
-	Cursor string `json:"cursor,omitempty"`
-	// Last is set when the phase's list has no page after Cursor's: only
-	// Pending remains.
-	Last bool `json:"last,omitempty"`
-	// Pending lists the ids whose memberships the page before Cursor still
-	// owes: groups on the by_group route, users on the by_user route.
-	Pending []string `json:"pending,omitempty"`
-	// PendingCursor is the cursor in the members of Pending[0] (by_group).
-	PendingCursor string `json:"pending_cursor,omitempty"`
+	ID     string `json:"id"`
+	Users  lane   `json:"users"`
+	Groups lane   `json:"groups"`
 	// Manifest holds the counts so far, the route and the status.
 	Manifest snapshot.DirectoryManifest `json:"manifest"`
 	// SkippedGroups and SkippedUsers count members' owners deleted mid-walk.
@@ -55,10 +43,28 @@ type dirState struct {
 	SampleReason string `json:"sample_reason,omitempty"`
 }
 
+// lane is where one list of a directory's walk stands.
+type lane struct {
+	// Cursor is the after cursor of the list's next page ("" at the start).
+	Cursor string `json:"cursor,omitempty"`
+	// Last is set when the list has no page after Cursor's: only Pending
+	// remains.
+	Last bool `json:"last,omitempty"`
+	// Pending lists the ids whose memberships the page before Cursor still
+	// owes: users on the by_user route, groups on the by_group route.
+	Pending []string `json:"pending,omitempty"`
+	// PendingCursor is the cursor in the members of Pending[0] (by_group).
+	PendingCursor string `json:"pending_cursor,omitempty"`
+	Done          bool   `json:"done,omitempty"`
+}
+
+// done reports whether the directory's walk has ended.
+func (st *dirState) done() bool { return st.Users.Done && st.Groups.Done }
+
 // newDirState starts the walk of d, one of parallel directories walked at
 // once by a worker.
 func newDirState(d *workos.Directory, cfg Config, parallel int) dirState {
-	st := dirState{ID: d.ID, Phase: phaseUsers}
+	st := dirState{ID: d.ID}
 	st.Manifest = snapshot.DirectoryManifest{ID: d.ID, OrganizationID: d.OrganizationID, Name: d.Name, Status: snapshot.DirectoryOK}
 	chooseRoute(&st.Manifest, d, cfg, parallel)
 	return st
@@ -76,9 +82,11 @@ type dirWalk struct {
 	// page boundary.
 	stop <-chan struct{}
 
-	rejected   atomic.Int64
-	sampleOnce sync.Once
-	pages      atomic.Int64
+	users, groups, memberships  atomic.Int64
+	skippedUsers, skippedGroups atomic.Int64
+	rejected                    atomic.Int64
+	sampleOnce                  sync.Once
+	pages                       atomic.Int64
 }
 
 func (w *dirWalk) stopped() bool {
@@ -90,101 +98,101 @@ func (w *dirWalk) stopped() bool {
 	}
 }
 
-// walk advances the directory until it is done or the chunk stops.
+// walk advances both lanes of the directory until they are done or the chunk
+// stops, then folds the chunk's counts into the directory's state.
 func (w *dirWalk) walk() error {
 	start := time.Now()
 	defer func() {
-		w.st.Manifest.DurationMillis += time.Since(start).Milliseconds()
-		w.st.Manifest.Requests += w.pages.Load()
-		w.st.Manifest.RowsRejected += w.rejected.Load()
-		w.pages.Store(0)
-		w.rejected.Store(0)
-		w.st.Manifest.Error = w.warnings()
-		if n := w.st.Manifest.RowsRejected; n > 0 && w.st.Phase == phaseDone {
+		m := &w.st.Manifest
+		m.DurationMillis += time.Since(start).Milliseconds()
+		m.Requests += w.pages.Load()
+		m.RowsRejected += w.rejected.Load()
+		m.Users += w.users.Load()
+		m.Groups += w.groups.Load()
+		m.Memberships += w.memberships.Load()
+		w.st.SkippedUsers += w.skippedUsers.Load()
+		w.st.SkippedGroups += w.skippedGroups.Load()
+		m.Error = w.warnings()
+		if !w.st.done() {
+			return
+		}
+		if n := m.RowsRejected; n > 0 {
 			w.c.log.Warn("rows rejected: malformed id or another directory's row",
 				"directory_id", w.d.ID, "rows_rejected", n, "sample_id", strconv.Quote(w.st.SampleID), "reason", w.st.SampleReason)
 		}
+		w.c.log.Info("directory exported",
+			"directory_id", w.d.ID, "organization_id", w.d.OrganizationID,
+			"users", m.Users, "groups", m.Groups, "memberships", m.Memberships,
+			"membership_route", m.MembershipRoute, "requests", m.Requests)
 	}()
-	err := w.advance()
+	g, gctx := errgroup.WithContext(w.fctx)
+	if !w.st.Users.Done {
+		g.Go(func() error { return w.advance(gctx, &w.st.Users, w.walkUsers) })
+	}
+	if !w.st.Groups.Done {
+		g.Go(func() error { return w.advance(gctx, &w.st.Groups, w.walkGroups) })
+	}
+	err := g.Wait()
 	if err != nil && errors.Is(context.Cause(w.fctx), errStop) && w.ctx.Err() == nil {
-		return nil // stopped mid-fetch: the state is that of the last page done
+		return nil // stopped mid-fetch: each lane's state is that of its last page done
 	}
 	if err == nil || !workos.IsNotFound(err) || w.ctx.Err() != nil {
 		return err
 	}
 	// Was the directory itself deleted while we walked it?
 	if _, gerr := w.c.ex.Client.GetDirectory(w.fctx, w.d.ID); workos.IsNotFound(gerr) {
-		w.st.Phase, w.st.Pending, w.st.Cursor, w.st.PendingCursor = phaseDone, nil, "", ""
+		w.st.Users, w.st.Groups = lane{Done: true}, lane{Done: true}
 		w.st.Manifest.Status = snapshot.DirectoryDeleted
-		w.c.log.Warn("directory deleted during export", "directory_id", w.d.ID, "users", w.st.Manifest.Users, "groups", w.st.Manifest.Groups)
+		w.c.log.Warn("directory deleted during export", "directory_id", w.d.ID)
 		return nil
 	}
 	return err
 }
 
-func (w *dirWalk) advance() error {
-	for w.st.Phase != phaseDone {
-		if err := w.drainPending(); err != nil {
+// advance walks one lane: its pending memberships first, then its list from
+// the cursor, until the list and its pending memberships are done or the
+// chunk stops.
+func (w *dirWalk) advance(ctx context.Context, l *lane, list func(context.Context, *lane) error) error {
+	for !l.Done {
+		if err := w.drainPending(ctx, l); err != nil {
 			return err
 		}
-		if len(w.st.Pending) > 0 || w.stopped() {
+		if len(l.Pending) > 0 || w.stopped() {
 			return nil
 		}
-		if w.st.Last {
-			w.nextPhase()
+		if l.Last {
+			*l = lane{Done: true}
 			continue
 		}
-		var err error
-		switch w.st.Phase {
-		case phaseUsers:
-			err = w.walkUsers()
-		case phaseGroups:
-			err = w.walkGroups()
-		}
-		if err != nil {
+		if err := list(ctx, l); err != nil {
 			return err
 		}
-		if w.stopped() && !w.st.Last {
+		if w.stopped() && !l.Last {
 			return nil
 		}
 	}
 	return nil
 }
 
-func (w *dirWalk) nextPhase() {
-	w.st.Cursor, w.st.Last = "", false
-	switch w.st.Phase {
-	case phaseUsers:
-		w.st.Phase = phaseGroups
-	default:
-		w.st.Phase = phaseDone
-		m := &w.st.Manifest
-		w.c.log.Info("directory exported",
-			"directory_id", w.d.ID, "organization_id", w.d.OrganizationID,
-			"users", m.Users, "groups", m.Groups, "memberships", m.Memberships,
-			"membership_route", m.MembershipRoute, "requests", m.Requests+w.pages.Load())
-	}
-}
-
 // page records a fetched page's cursor: the next one, or the end of the list.
-func (w *dirWalk) page(next string, ok bool) {
+func (w *dirWalk) page(l *lane, next string, ok bool) {
 	w.pages.Add(1)
 	if ok {
-		w.st.Cursor = next
+		l.Cursor = next
 	} else {
-		w.st.Cursor, w.st.Last = "", true
+		l.Cursor, l.Last = "", true
 	}
 }
 
-// walkUsers pages through the users from the cursor until the list ends,
-// the chunk stops, or a page leaves memberships pending (by_user), which are
-// fetched before the next page.
-func (w *dirWalk) walkUsers() error {
+// walkUsers pages through the users from the lane's cursor until the list
+// ends, the chunk stops, or a page leaves memberships pending (by_user),
+// which are fetched before the next page.
+func (w *dirWalk) walkUsers(ctx context.Context, l *lane) error {
 	cfg := w.c.plan
-	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: cfg.Order, After: w.st.Cursor}, Directory: w.d.ID}
+	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: cfg.Order, After: l.Cursor}, Directory: w.d.ID}
 	route := w.st.Manifest.MembershipRoute
 	at := cfg.SnapshotTime
-	for page, err := range w.c.ex.Client.DirectoryUserPages(w.fctx, opts) {
+	for page, err := range w.c.ex.Client.DirectoryUserPages(ctx, opts) {
 		if err != nil {
 			return fmt.Errorf("list users: %w", err)
 		}
@@ -211,33 +219,31 @@ func (w *dirWalk) walkUsers() error {
 		if err := w.c.users.send(w.ctx, rows); err != nil {
 			return err
 		}
-		w.st.Manifest.Users += int64(len(rows))
+		w.users.Add(int64(len(rows)))
 		if err := w.sendMemberships(ms); err != nil {
 			return err
 		}
 		next, ok := page.NextAfter()
-		w.page(next, ok)
-		w.st.Pending = ids
-		if len(ids) > 0 {
-			if err := w.drainPending(); err != nil {
-				return err
-			}
+		w.page(l, next, ok)
+		l.Pending = ids
+		if err := w.drainPending(ctx, l); err != nil {
+			return err
 		}
-		if len(w.st.Pending) > 0 || w.stopped() {
+		if len(l.Pending) > 0 || w.stopped() {
 			return nil
 		}
 	}
 	return nil
 }
 
-// walkGroups pages through the groups from the cursor; on the by_group route
-// each page's groups become pending and their members are walked before the
-// next page.
-func (w *dirWalk) walkGroups() error {
+// walkGroups pages through the groups from the lane's cursor; on the
+// by_group route each page's groups become pending and their members are
+// walked before the next page.
+func (w *dirWalk) walkGroups(ctx context.Context, l *lane) error {
 	cfg := w.c.plan
-	opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: cfg.Order, After: w.st.Cursor}, Directory: w.d.ID}
+	opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: cfg.Order, After: l.Cursor}, Directory: w.d.ID}
 	byGroup := w.st.Manifest.MembershipRoute == snapshot.RouteByGroup
-	for page, err := range w.c.ex.Client.DirectoryGroupPages(w.fctx, opts) {
+	for page, err := range w.c.ex.Client.DirectoryGroupPages(ctx, opts) {
 		if err != nil {
 			return fmt.Errorf("list groups: %w", err)
 		}
@@ -256,31 +262,29 @@ func (w *dirWalk) walkGroups() error {
 		if err := w.c.groups.send(w.ctx, rows); err != nil {
 			return err
 		}
-		w.st.Manifest.Groups += int64(len(rows))
+		w.groups.Add(int64(len(rows)))
 		next, ok := page.NextAfter()
-		w.page(next, ok)
-		w.st.Pending, w.st.PendingCursor = ids, ""
-		if len(ids) > 0 {
-			if err := w.drainPending(); err != nil {
-				return err
-			}
+		w.page(l, next, ok)
+		l.Pending, l.PendingCursor = ids, ""
+		if err := w.drainPending(ctx, l); err != nil {
+			return err
 		}
-		if len(w.st.Pending) > 0 || w.stopped() {
+		if len(l.Pending) > 0 || w.stopped() {
 			return nil
 		}
 	}
 	return nil
 }
 
-// drainPending fetches the pending memberships until none are left or the
-// chunk stops.
-func (w *dirWalk) drainPending() error {
-	for len(w.st.Pending) > 0 && !w.stopped() {
+// drainPending fetches the lane's pending memberships until none are left or
+// the chunk stops.
+func (w *dirWalk) drainPending(ctx context.Context, l *lane) error {
+	for len(l.Pending) > 0 && !w.stopped() {
 		var err error
 		if w.st.Manifest.MembershipRoute == snapshot.RouteByUser {
-			err = w.userGroupsBatch()
+			err = w.userGroupsBatch(ctx, l)
 		} else {
-			err = w.groupMembers()
+			err = w.groupMembers(ctx, l)
 		}
 		if err != nil {
 			return err
@@ -292,16 +296,16 @@ func (w *dirWalk) drainPending() error {
 // groupMembers walks GET /directory_users?directory=D&group=G for the first
 // pending group from its cursor, a page at a time, stopping with the chunk.
 // A group deleted since the groups walk saw it is counted and skipped.
-func (w *dirWalk) groupMembers() error {
-	groupID := w.st.Pending[0]
-	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: w.c.plan.Order, After: w.st.PendingCursor}, Directory: w.d.ID, Group: groupID}
+func (w *dirWalk) groupMembers(ctx context.Context, l *lane) error {
+	groupID := l.Pending[0]
+	opts := &workos.ListDirectoryUsersOptions{ListOptions: workos.ListOptions{Order: w.c.plan.Order, After: l.PendingCursor}, Directory: w.d.ID, Group: groupID}
 	c := w.c.ex.Client
-	for page, err := range c.DirectoryUserPages(w.fctx, opts) {
+	for page, err := range c.DirectoryUserPages(ctx, opts) {
 		if err != nil {
-			if workos.IsNotFound(err) && !w.directoryGone() {
-				if _, gerr := c.GetDirectoryGroup(w.fctx, groupID); workos.IsNotFound(gerr) {
-					w.st.SkippedGroups++ // the group was deleted mid-export
-					w.st.Pending, w.st.PendingCursor = w.st.Pending[1:], ""
+			if workos.IsNotFound(err) && !w.directoryGone(ctx) {
+				if _, gerr := c.GetDirectoryGroup(ctx, groupID); workos.IsNotFound(gerr) {
+					w.skippedGroups.Add(1) // the group was deleted mid-export
+					l.Pending, l.PendingCursor = l.Pending[1:], ""
 					return nil
 				}
 			}
@@ -322,12 +326,12 @@ func (w *dirWalk) groupMembers() error {
 		if !ok {
 			break
 		}
-		w.st.PendingCursor = next
+		l.PendingCursor = next
 		if w.stopped() {
 			return nil
 		}
 	}
-	w.st.Pending, w.st.PendingCursor = w.st.Pending[1:], ""
+	l.Pending, l.PendingCursor = l.Pending[1:], ""
 	return nil
 }
 
@@ -335,12 +339,12 @@ func (w *dirWalk) groupMembers() error {
 // UserRouteParallelism pending users at once, each to its end, then writes
 // their memberships and drops them from Pending. A user deleted since the
 // users walk saw it is counted and skipped.
-func (w *dirWalk) userGroupsBatch() error {
-	n := min(len(w.st.Pending), w.c.cfg.UserRouteParallelism)
-	batch := w.st.Pending[:n]
+func (w *dirWalk) userGroupsBatch(ctx context.Context, l *lane) error {
+	n := min(len(l.Pending), w.c.cfg.UserRouteParallelism)
+	batch := l.Pending[:n]
 	out := make([][]schema.DirectoryGroupMembership, n)
 	var skipped atomic.Int64
-	g, gctx := errgroup.WithContext(w.fctx)
+	g, gctx := errgroup.WithContext(ctx)
 	for i, uid := range batch {
 		g.Go(func() error {
 			ms, gone, err := w.userGroups(gctx, uid)
@@ -361,8 +365,8 @@ func (w *dirWalk) userGroupsBatch() error {
 	if err := w.sendMemberships(ms); err != nil {
 		return err
 	}
-	w.st.SkippedUsers += skipped.Load()
-	w.st.Pending = w.st.Pending[n:]
+	w.skippedUsers.Add(skipped.Load())
+	l.Pending = l.Pending[n:]
 	return nil
 }
 
@@ -371,7 +375,7 @@ func (w *dirWalk) userGroups(ctx context.Context, uid string) (ms []schema.Direc
 	opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: w.c.plan.Order}, User: uid}
 	for page, err := range c.DirectoryGroupPages(ctx, opts) {
 		if err != nil {
-			if workos.IsNotFound(err) && !w.directoryGone() {
+			if workos.IsNotFound(err) && !w.directoryGone(ctx) {
 				if _, uerr := c.GetDirectoryUser(ctx, uid); workos.IsNotFound(uerr) {
 					return nil, true, nil // deleted after the users walk saw it
 				}
@@ -396,7 +400,7 @@ func (w *dirWalk) sendMemberships(ms []schema.DirectoryGroupMembership) error {
 	if err := w.c.memberships.send(w.ctx, ms); err != nil {
 		return err
 	}
-	w.st.Manifest.Memberships += int64(len(ms))
+	w.memberships.Add(int64(len(ms)))
 	return nil
 }
 
@@ -492,7 +496,7 @@ func (w *dirWalk) accept(id, directoryID string, check func(string) error) bool 
 // directoryGone reports whether the directory itself answers 404 now: then a
 // 404 on one of its groups or users means the whole directory was deleted,
 // not just that group or user.
-func (w *dirWalk) directoryGone() bool {
-	_, err := w.c.ex.Client.GetDirectory(w.fctx, w.d.ID)
+func (w *dirWalk) directoryGone(ctx context.Context) bool {
+	_, err := w.c.ex.Client.GetDirectory(ctx, w.d.ID)
 	return workos.IsNotFound(err)
 }

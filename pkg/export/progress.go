@@ -86,7 +86,7 @@ func (t *tracker) attach(c *chunk, cp *Checkpoint) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, d := range cp.Directories {
-		if i, ok := t.index[d.ID]; ok && d.Phase == phaseDone {
+		if i, ok := t.index[d.ID]; ok && d.done() {
 			t.done[i] = true
 		}
 	}

@@ -195,7 +195,7 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	cp.Chunk++
 	cp.Done = true
 	for _, d := range cp.Directories {
-		if d.Phase != phaseDone {
+		if !d.done() {
 			cp.Done = false
 		}
 	}
@@ -262,7 +262,7 @@ func (c *chunk) walk(ctx context.Context, cp *Checkpoint, stop <-chan struct{}) 
 	g.SetLimit(c.cfg.Concurrency)
 	for i := range cp.Directories {
 		st := &cp.Directories[i]
-		if st.Phase == phaseDone {
+		if st.done() {
 			continue
 		}
 		if gctx.Err() != nil || fctx.Err() != nil {
@@ -273,7 +273,7 @@ func (c *chunk) walk(ctx context.Context, cp *Checkpoint, stop <-chan struct{}) 
 			c.track.begin(st.ID)
 			w := &dirWalk{c: c, d: d, st: st, ctx: gctx, fctx: fctx, stop: stop}
 			err := w.walk()
-			c.track.end(st.ID, err == nil && st.Phase == phaseDone)
+			c.track.end(st.ID, err == nil && st.done())
 			if err != nil {
 				return fmt.Errorf("directory %s (%s): %w", d.ID, d.Name, err)
 			}
