@@ -50,11 +50,11 @@ func (ex *Exporter) committedManifest(ctx context.Context, date, run string) (*s
 // that is already committed returns its manifest again.
 func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, error) {
 	start := time.Now()
-	if m, ok := ex.committedManifest(ctx, date, runID); ok {
-		return &Result{Manifest: m, ManifestKey: snapshot.ManifestKey(date), Duration: time.Since(start)}, nil
-	}
 	if _, err := snapshot.ParseDate(date); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
+	}
+	if m, ok := ex.committedManifest(ctx, date, runID); ok {
+		return &Result{Manifest: m, ManifestKey: snapshot.ManifestKey(date), Duration: time.Since(start)}, nil
 	}
 	r := &run{ex: ex, cfg: ex.Config, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger().With("snapshot_date", date, "run_id", runID)}
 	if err := r.checkLease(ctx); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -117,16 +116,15 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	// The chunk stops walking at stopAt, DeadlineMargin before the deadline,
 	// closes its parts and stores its checkpoint in the margin.
 	stop := make(chan struct{})
-	var stopOnce sync.Once
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if dl, ok := ctx.Deadline(); ok {
 		stopAt := dl.Add(-cfg.DeadlineMargin)
 		if time.Until(stopAt) <= 0 {
 			return nil, fmt.Errorf("export: %w: only %s left before the deadline, less than the %s margin; raise the function timeout or lower EXPORT_DEADLINE_MARGIN",
 				ErrDeadline, time.Until(dl).Round(time.Second), cfg.DeadlineMargin)
 		}
-		timer := time.AfterFunc(time.Until(stopAt), func() { stopOnce.Do(func() { close(stop) }) })
+		timer := time.AfterFunc(time.Until(stopAt), func() { close(stop) })
 		defer timer.Stop()
 	}
 
@@ -175,15 +173,7 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	// chunk deletes its parts (the abort may have listed the date before
 	// they were complete).
 	if err := r.checkLease(ctx); err != nil {
-		var keys []string
-		for _, fs := range files {
-			for _, f := range fs {
-				keys = append(keys, f.Key)
-			}
-		}
-		if derr := ex.Store.Delete(context.WithoutCancel(ctx), keys); derr != nil {
-			r.log.Warn("the stopped chunk's parts were not deleted; the next commit of the date deletes them", "error", derr.Error())
-		}
+		c.deleteParts(context.WithoutCancel(ctx), date, runID, unitID)
 		return nil, err
 	}
 	n := 0
@@ -310,7 +300,9 @@ func (c *chunk) openTables(ctx context.Context, date, run, unit string) error {
 	return nil
 }
 
-// deleteParts deletes, best effort, every part of this chunk of the unit.
+// deleteParts deletes, best effort, every part of this chunk of the unit: a
+// chunk that fails after its parts (or some of them) landed, or that finds
+// its run superseded or aborted before its checkpoint, leaves none behind.
 func (c *chunk) deleteParts(ctx context.Context, date, run, unit string) {
 	var keys []string
 	for _, t := range []string{schema.TableDirectoryUsers, schema.TableDirectoryGroups, schema.TableMemberships} {
