@@ -84,13 +84,15 @@ run:
 		$(GO) run ./functions/export --demo; \
 	fi
 
-## bench: benchmark report (rate limits, one-core throughput, memory, output size, WorkOS Node SDK peer); ~7 min on 2 cores.
+## bench: benchmark report (rate limits, one-core throughput, memory, output size, WorkOS Node SDK peer,
+## Step Functions work units under one RIE per worker); ~12 min on 2 cores.
 ## make bench BENCH_FLAGS="--out bench.md" | "--quick" | "--only ratelimited,peer"
 bench: tools node-tools
 	$(GO) run ./cmd/bench $(BENCH_FLAGS)
 
 SOAK_SEEDS ?= 50
-## soak: the fault soak: $(SOAK_SEEDS) seeds under 17% faults, SIGKILL + re-run, deadline (about 4 min on 2 cores).
+## soak: the fault soak: $(SOAK_SEEDS) seeds under 17% faults (half run as plan, resumed chunks, commit), SIGKILL + re-run,
+## deadline (about 5 min on 2 cores).
 soak: tools node-tools
 	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -race -v -run TestSoak -count=1 -timeout 30m ./internal/testenv/soak -args -seeds=$(SOAK_SEEDS)
 
