@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -20,9 +19,6 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
-
-// chunkKeyRE matches a unit chunk's part key: table, unit, chunk.
-var chunkKeyRE = regexp.MustCompile(`^([a-z_]+)/dt=[0-9-]+/[^/]+-u([0-9]+)-c([0-9]+)-part-[0-9]+\.parquet$`)
 
 // sfnCase is one run of section 7: a dataset, the Map's concurrency (and
 // EXPORT_WORKERS) and the function timeout the emulators give.
@@ -203,9 +199,9 @@ func (b *bench) sfnRun(ctx context.Context, emu, boot string, def []byte, c sfnC
 	perChunk := map[string]int{}
 	units := map[string]bool{}
 	for _, k := range m.Keys() {
-		if g := chunkKeyRE.FindStringSubmatch(k); g != nil {
-			perChunk[g[1]+" u"+g[2]+" c"+g[3]]++
-			units[g[2]] = true
+		if cp, ok := snapshot.ParseChunkPartKey(k); ok {
+			perChunk[fmt.Sprintf("%s unit %s chunk %d", cp.Table, cp.Unit, cp.Chunk)]++
+			units[cp.Unit] = true
 		}
 	}
 	maxPer := 0

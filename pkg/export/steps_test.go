@@ -3,7 +3,7 @@ package export_test
 import (
 	"context"
 	"errors"
-	"regexp"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,8 +30,6 @@ func (s *crashStore) Put(ctx context.Context, key string, body []byte, contentTy
 	}
 	return s.Store.Put(ctx, key, body, contentType)
 }
-
-var chunkKeyRE = regexp.MustCompile(`^([a-z_]+)/dt=[0-9-]+/[^/]+-u([0-9]+)-c([0-9]+)-part-[0-9]+\.parquet$`)
 
 // runUnits runs every unit's chunks, each chunk with a deadline of chunk,
 // until done; it returns the chunks run per unit.
@@ -120,8 +118,8 @@ func TestStepsResumeAcrossChunksExactly(t *testing.T) {
 	snapshottest.CheckObjectsAreManifest(t, dir, res.Manifest)
 	perChunk := map[string]int{}
 	for _, k := range res.Manifest.Keys() {
-		if m := chunkKeyRE.FindStringSubmatch(k); m != nil {
-			perChunk[m[1]+" u"+m[2]+" c"+m[3]]++
+		if cp, ok := snapshot.ParseChunkPartKey(k); ok {
+			perChunk[fmt.Sprintf("%s unit %s chunk %d", cp.Table, cp.Unit, cp.Chunk)]++
 		}
 	}
 	if len(perChunk) == 0 {

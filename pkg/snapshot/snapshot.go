@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +60,29 @@ func PartKey(table, date, run string, part int) string {
 // checkpoint rewrites the same keys.
 func ChunkPartKey(table, date, run, unit string, chunk, part int) string {
 	return fmt.Sprintf("%s%s-u%s-c%04d-part-%05d.parquet", PartitionPrefix(table, date), run, unit, chunk, part)
+}
+
+// ChunkPart is what a key written by ChunkPartKey names.
+type ChunkPart struct {
+	Table, Date, Run, Unit string
+	Chunk, Part            int
+}
+
+var chunkPartRE = regexp.MustCompile(`^([a-z_]+)/dt=(\d{4}-\d{2}-\d{2})/(.+)-u([0-9]+)-c([0-9]+)-part-([0-9]+)\.parquet$`)
+
+// ParseChunkPartKey parses a key written by ChunkPartKey (relative to the
+// destination prefix).
+func ParseChunkPartKey(key string) (ChunkPart, bool) {
+	m := chunkPartRE.FindStringSubmatch(key)
+	if m == nil || !ValidRunID(m[3]) {
+		return ChunkPart{}, false
+	}
+	chunk, err1 := strconv.Atoi(m[5])
+	part, err2 := strconv.Atoi(m[6])
+	if err1 != nil || err2 != nil {
+		return ChunkPart{}, false
+	}
+	return ChunkPart{Table: m[1], Date: m[2], Run: m[3], Unit: m[4], Chunk: chunk, Part: part}, true
 }
 
 // RunsDir is the top-level folder of the runs' plans and checkpoints.

@@ -109,6 +109,14 @@ func TestRunIDs(t *testing.T) {
 	if got, want := ChunkPartKey("directory_users", "2026-12-06", a, "0003", 12, 1), "directory_users/dt=2026-12-06/"+a+"-u0003-c0012-part-00001.parquet"; got != want {
 		t.Errorf("ChunkPartKey = %q, want %q", got, want)
 	}
+	if cp, ok := ParseChunkPartKey(ChunkPartKey("directory_users", "2026-12-06", a, "0003", 12, 1)); !ok || cp != (ChunkPart{Table: "directory_users", Date: "2026-12-06", Run: a, Unit: "0003", Chunk: 12, Part: 1}) {
+		t.Errorf("ParseChunkPartKey = %+v, %v", cp, ok)
+	}
+	for _, bad := range []string{PartKey("directories", "2026-12-06", a, 0), "directory_users/dt=2026-12-06/x-u1-c1-part-00000.parquet"} {
+		if _, ok := ParseChunkPartKey(bad); ok {
+			t.Errorf("ParseChunkPartKey(%q) succeeded", bad)
+		}
+	}
 	if got := RunOfRunsKey(CheckpointKey("2026-12-06", a, "0003")); got != a {
 		t.Errorf("RunOfRunsKey(checkpoint) = %q, want %q", got, a)
 	}

@@ -3,10 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,8 +28,6 @@ import (
 // smWorkers is the number of emulators: the Lambda instances the Map runs at
 // once (EXPORT_WORKERS, the template's MaxConcurrency).
 const smWorkers = 3
-
-var chunkPartRE = regexp.MustCompile(`^([a-z_]+)/dt=[0-9-]+/[^/]+-u([0-9]+)-c([0-9]+)-part-[0-9]+\.parquet$`)
 
 // stateMachineEnv is the test bed of the state machine: the WorkOS fake with
 // WorkOS's rate limits, versitygw, the real export bootstrap under one
@@ -162,8 +160,8 @@ func (env *stateMachineEnv) checkCommitted(t *testing.T, ctx context.Context, da
 	snapshottest.CheckObjectsAreManifest(t, env.dst, m)
 	perChunk := map[string]int{}
 	for _, k := range m.Keys() {
-		if g := chunkPartRE.FindStringSubmatch(k); g != nil {
-			perChunk[g[1]+" unit "+g[2]+" chunk "+g[3]]++
+		if cp, ok := snapshot.ParseChunkPartKey(k); ok {
+			perChunk[fmt.Sprintf("%s unit %s chunk %d", cp.Table, cp.Unit, cp.Chunk)]++
 		}
 	}
 	for k, n := range perChunk {
