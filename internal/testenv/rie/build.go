@@ -24,6 +24,32 @@ const EmulatorName = "aws-lambda-rie"
 // BootstrapName is the file name of a Lambda custom runtime executable.
 const BootstrapName = "bootstrap"
 
+// EchoPackage is this package's test function (testdata/echo): it answers
+// each invocation with its input and the facts of its process and invocation.
+const EchoPackage = "./internal/testenv/rie/testdata/echo"
+
+// BuildEcho builds the emulator (cached in <module>/bin) and the echo test
+// function, into a new temporary folder that the caller removes
+// (filepath.Dir(bootstrap)).
+func BuildEcho(ctx context.Context) (emulator, bootstrap string, err error) {
+	root, err := proc.ModuleRoot()
+	if err != nil {
+		return "", "", fmt.Errorf("rie: %w", err)
+	}
+	if emulator, err = BuildEmulator(ctx, filepath.Join(root, "bin")); err != nil {
+		return "", "", err
+	}
+	dir, err := os.MkdirTemp("", "rie-echo-")
+	if err != nil {
+		return "", "", fmt.Errorf("rie: %w", err)
+	}
+	if bootstrap, err = BuildBootstrap(ctx, EchoPackage, dir); err != nil {
+		os.RemoveAll(dir)
+		return "", "", err
+	}
+	return emulator, bootstrap, nil
+}
+
 // BuildBootstrap builds the main package pkg as a Lambda bootstrap for the
 // host's GOOS and GOARCH, the way the Makefile builds it for Lambda:
 // CGO_ENABLED=0, -tags lambda.norpc and -trimpath. A pkg starting with "./"

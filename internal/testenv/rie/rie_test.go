@@ -42,20 +42,7 @@ func binaries(t *testing.T) (emulator, bootstrap string) {
 	buildOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		root, err := proc.ModuleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		if emulatorPath, buildErr = BuildEmulator(ctx, filepath.Join(root, "bin")); buildErr != nil {
-			return
-		}
-		dir, err := os.MkdirTemp("", "rie-echo-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		echo, buildErr = BuildBootstrap(ctx, "./internal/testenv/rie/testdata/echo", dir)
+		emulatorPath, echo, buildErr = BuildEcho(ctx)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

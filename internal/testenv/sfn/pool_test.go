@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 	"github.com/dsync-export/dsync-export/internal/testenv/rie"
 )
 
@@ -27,20 +26,7 @@ func echoBinaries(t *testing.T) (emulator, bootstrap string) {
 	echoOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		root, err := proc.ModuleRoot()
-		if err != nil {
-			echoErr = err
-			return
-		}
-		if emulatorPath, echoErr = rie.BuildEmulator(ctx, filepath.Join(root, "bin")); echoErr != nil {
-			return
-		}
-		dir, err := os.MkdirTemp("", "sfn-echo-")
-		if err != nil {
-			echoErr = err
-			return
-		}
-		echoBootstrap, echoErr = rie.BuildBootstrap(ctx, "./internal/testenv/rie/testdata/echo", dir)
+		emulatorPath, echoBootstrap, echoErr = rie.BuildEcho(ctx)
 	})
 	if echoErr != nil {
 		t.Fatal(echoErr)
