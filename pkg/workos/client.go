@@ -315,7 +315,7 @@ func (r request) describe() string {
 			f = append(f, "email=…")
 			continue
 		}
-		f = append(f, k+"="+r.query.Get(k))
+		f = append(f, k+"="+strings.Join(r.query[k], ","))
 	}
 	s := r.method + " /" + r.path
 	if len(f) > 0 {

@@ -95,6 +95,7 @@ func TestFixturesDecode(t *testing.T) {
 		"directory_user.json":   func(b []byte) error { return json.Unmarshal(b, new(DirectoryUser)) },
 		"directory_groups.json": func(b []byte) error { return json.Unmarshal(b, new(Page[DirectoryGroup])) },
 		"directory_group.json":  func(b []byte) error { return json.Unmarshal(b, new(DirectoryGroup)) },
+		"events.json":           func(b []byte) error { return json.Unmarshal(b, new(Page[Event])) },
 	}
 	entries, err := testdata.ReadDir("testdata")
 	if err != nil {

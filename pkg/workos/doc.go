@@ -1,5 +1,7 @@
 // Package workos is a small client for the WorkOS Directory Sync API: it lists
-// and gets directories, directory users and directory groups.
+// and gets directories, directory users and directory groups, and lists the
+// Directory Sync events of the Events API (ListEvents, EventPages, Events),
+// whose payloads Event.Payload decodes into typed structs.
 //
 // List methods come in three forms: a page method (ListDirectoryUsers) that
 // returns one page and its cursor, so a long export can checkpoint it; a page

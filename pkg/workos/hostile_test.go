@@ -47,7 +47,7 @@ func drain[T any](seq iter.Seq2[T, error]) (n int, err error) {
 }
 
 // TestEveryListRefusesARepeatedCursor runs every list (directories, users,
-// groups, members of a group, groups of a user) against a server whose after
+// groups, members of a group, events, groups of a user) against a server whose after
 // cursor repeats (A, A) and one whose cursors cycle (A, B, A): each walk must
 // end with an error naming the endpoint, its filter and the cursor, after
 // exactly the requests it takes to see the cursor again, and never hang.
@@ -86,6 +86,13 @@ func TestEveryListRefusesARepeatedCursor(t *testing.T) {
 			},
 			func(ctx context.Context, c *Client) (int, error) {
 				return drain(c.DirectoryUserPages(ctx, &ListDirectoryUsersOptions{Directory: dirID, Group: groupID}))
+			}},
+		{"events", "GET /events", "event", "event_x", "GET /events?events=dsync.user.created,dsync.user.deleted",
+			func(ctx context.Context, c *Client) (int, error) {
+				return drain(c.Events(ctx, &ListEventsOptions{Events: []string{EventUserDeleted, EventUserCreated}}))
+			},
+			func(ctx context.Context, c *Client) (int, error) {
+				return drain(c.EventPages(ctx, &ListEventsOptions{Events: []string{EventUserDeleted, EventUserCreated}}))
 			}},
 		{"groups by user", "GET /directory_groups", "directory_group", "directory_group_x", "GET /directory_groups?user=" + userID,
 			func(ctx context.Context, c *Client) (int, error) {
