@@ -199,7 +199,7 @@ func (h *handler) unit(ctx context.Context, date, run, unit string) (any, error)
 	if err != nil {
 		err = h.keyHint(err)
 		h.log.Error("chunk failed; its unit resumes from its last checkpoint", "snapshot_date", date, "run_id", run, "unit", unit, "error", err.Error())
-		if !errors.Is(err, export.ErrAborted) && !errors.Is(err, export.ErrSuperseded) {
+		if !errors.Is(err, export.ErrAborted) && !errors.Is(err, export.ErrSuperseded) && !errors.Is(err, export.ErrChunkTakenOver) {
 			// For the abort step: Step Functions passes the unit's own error on
 			// as States.ExceedToleratedFailureThreshold.
 			if rerr := ex.RecordFailure(ctx, date, run, unit, export.Failure{Error: errorType(err), Cause: err.Error()}); rerr != nil {
@@ -272,7 +272,7 @@ func errorType(err error) string {
 		return ErrorInvalidInput
 	case workos.IsUnauthorized(err), workos.IsForbidden(err):
 		return ErrorUnauthorized
-	case errors.Is(err, export.ErrUnitNotDone), errors.Is(err, export.ErrAborted), errors.Is(err, workos.ErrRepeatedCursor),
+	case errors.Is(err, export.ErrUnitNotDone), errors.Is(err, export.ErrAborted), errors.Is(err, export.ErrChunkTakenOver), errors.Is(err, workos.ErrRepeatedCursor),
 		errors.Is(err, objstore.ErrAccessDenied), errors.Is(err, objstore.ErrNoSuchBucket):
 		return ErrorFailed
 	case errors.As(err, &api) && api.StatusCode >= 400 && api.StatusCode < 500 &&

@@ -216,6 +216,12 @@ var ErrDeadline = errors.New("stopped before the invocation deadline")
 // abort has begun (another unit failed).
 var ErrAborted = errors.New("the run is aborted")
 
+// ErrChunkTakenOver is wrapped by the error of a chunk whose unit another
+// attempt started meanwhile (a retry while this invocation still ran): the
+// later attempt owns the unit, and this one writes neither parts nor a
+// checkpoint.
+var ErrChunkTakenOver = errors.New("another attempt took over the chunk")
+
 // ErrSuperseded is wrapped by the error of an export whose date was taken
 // over by a later run of the same date: the later run commits.
 var ErrSuperseded = errors.New("superseded by a later run of the same date")
@@ -260,7 +266,7 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 	exr := *ex
 	exr.tracker = tr
 	r := &run{ex: &exr, cfg: ex.Config, snap: Snapshot{Date: p.SnapshotDate, RunID: p.RunID}, log: log}
-	stopProgress := tr.start(runCtx, cancel, r)
+	stopProgress := tr.start(runCtx, cancel, r.checkLease)
 	fail := func(err error) error {
 		stopProgress()
 		if cause := context.Cause(runCtx); cause != nil && errors.Is(cause, ErrSuperseded) {

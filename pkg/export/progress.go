@@ -133,9 +133,10 @@ func (t *tracker) end(id string, done bool) {
 	t.mu.Unlock()
 }
 
-// start runs the progress loop until the returned stop is called. A lease
-// found taken by a later run cancels the run's context with ErrSuperseded.
-func (t *tracker) start(ctx context.Context, cancel context.CancelCauseFunc, r *run) (stop func()) {
+// start runs the progress loop until the returned stop is called. At every
+// progress line it runs check; a lease taken by a later run, an aborted run
+// or a chunk taken over cancels ctx with that error.
+func (t *tracker) start(ctx context.Context, cancel context.CancelCauseFunc, check func(context.Context) error) (stop func()) {
 	logEvery := t.ex.Config.ProgressEvery
 	watch := t.ex.Watch
 	if logEvery <= 0 && watch == nil {
@@ -167,7 +168,7 @@ func (t *tracker) start(ctx context.Context, cancel context.CancelCauseFunc, r *
 				watch(t.status())
 			case <-logTick:
 				t.logStatus(t.status())
-				if err := r.checkLease(ctx); errors.Is(err, ErrSuperseded) || errors.Is(err, ErrAborted) {
+				if err := check(ctx); errors.Is(err, ErrSuperseded) || errors.Is(err, ErrAborted) || errors.Is(err, ErrChunkTakenOver) {
 					cancel(err)
 					return
 				}

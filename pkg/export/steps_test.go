@@ -208,3 +208,48 @@ func TestStepsFailedUnitCommitsNothingAndLaterRunWins(t *testing.T) {
 	snapshottest.CheckExact(t, dst, res.Manifest, want)
 	snapshottest.CheckObjectsAreManifest(t, dst, res.Manifest)
 }
+
+// TestStepsTwoAttemptsOfAChunk: a retry that starts while the first attempt
+// of the chunk still runs takes the unit over; the first attempt stops
+// without committing a part or writing the checkpoint, and the snapshot is
+// exact.
+func TestStepsTwoAttemptsOfAChunk(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 13, Directories: 1, UsersPerDirectory: 2000, GroupsPerDirectory: 5, Latency: 20 * time.Millisecond}, nil)
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.ProgressEvery = 50 * time.Millisecond
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
+	ctx := context.Background()
+	p, err := ex.Plan(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := p.Units[0].ID
+	first := make(chan error, 1)
+	go func() {
+		_, err := ex.RunChunk(ctx, p.SnapshotDate, p.RunID, unit)
+		first <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the first attempt is walking
+	var res *export.ChunkResult
+	for i := 0; ; i++ {
+		if res, err = ex.RunChunk(ctx, p.SnapshotDate, p.RunID, unit); err != nil || res.Done || i > 5 {
+			break
+		}
+	}
+	if err != nil || !res.Done {
+		t.Fatalf("the second attempt: %+v, %v", res, err)
+	}
+	if err := <-first; !errors.Is(err, export.ErrChunkTakenOver) {
+		t.Fatalf("the first attempt: %v, want ErrChunkTakenOver", err)
+	}
+	out, err := ex.Commit(ctx, p.SnapshotDate, p.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshottest.CheckExact(t, dst, out.Manifest, snapshottest.ExpectedRows(fake, snapTime))
+	snapshottest.CheckObjectsAreManifest(t, dst, out.Manifest)
+}

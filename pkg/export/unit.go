@@ -2,6 +2,8 @@ package export
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,16 +135,30 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	if err := c.openTables(runCtx, date, runID, unitID); err != nil {
 		return nil, err
 	}
+	// This attempt owns the unit until a later attempt (a retry while this
+	// invocation still runs) names itself: then this one stops before it
+	// commits a part or writes the checkpoint.
+	attempt, err := c.claim(ctx, date, runID, unitID)
+	if err != nil {
+		c.abortTables(err)
+		return nil, err
+	}
+	check := func(ctx context.Context) error {
+		if err := r.checkLease(ctx); err != nil {
+			return err
+		}
+		return c.checkClaim(ctx, date, runID, unitID, attempt)
+	}
 	before := ex.Client.Stats()
-	// The progress loop may cancel the walk (superseded, aborted), never the
-	// writers: they finish or abort their parts themselves.
+	// The progress loop may cancel the walk (superseded, aborted, taken
+	// over), never the writers: they finish or abort their parts themselves.
 	walkCtx, cancelWalk := context.WithCancelCause(runCtx)
 	defer cancelWalk(nil)
 	tr := ex.tracker
 	stopProgress := func() {}
 	if tr == nil {
 		tr = newTracker(ex, p, r.log)
-		stopProgress = tr.start(walkCtx, cancelWalk, r)
+		stopProgress = tr.start(walkCtx, cancelWalk, check)
 	}
 	tr.attach(c, cp)
 	walkErr := c.walk(walkCtx, cp, stop)
@@ -153,10 +169,16 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	}
 	if walkErr != nil {
 		c.abortTables(walkErr)
-		if cause := context.Cause(walkCtx); cause != nil && (errors.Is(cause, ErrSuperseded) || errors.Is(cause, ErrAborted)) {
+		if cause := context.Cause(walkCtx); cause != nil && (errors.Is(cause, ErrSuperseded) || errors.Is(cause, ErrAborted) || errors.Is(cause, ErrChunkTakenOver)) {
 			walkErr = cause
 		}
 		return nil, walkErr
+	}
+	// The parts are committed only while this attempt owns the unit: a later
+	// attempt writes the same keys.
+	if err := check(ctx); err != nil {
+		c.abortTables(err)
+		return nil, err
 	}
 	files, err := c.finishTables(date, runID, unitID)
 	if err != nil {
@@ -172,8 +194,10 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	// while the run still owns the date and is not aborted. Otherwise the
 	// chunk deletes its parts (the abort may have listed the date before
 	// they were complete).
-	if err := r.checkLease(ctx); err != nil {
-		c.deleteParts(context.WithoutCancel(ctx), date, runID, unitID)
+	if err := check(ctx); err != nil {
+		if !errors.Is(err, ErrChunkTakenOver) { // the later attempt's parts have the same keys
+			c.deleteParts(context.WithoutCancel(ctx), date, runID, unitID)
+		}
 		return nil, err
 	}
 	n := 0
@@ -296,6 +320,32 @@ func (c *chunk) openTables(ctx context.Context, date, run, unit string) error {
 		c.users.abort(err)
 		c.groups.abort(err)
 		return err
+	}
+	return nil
+}
+
+// claim names this attempt as the unit's owner and returns its token.
+func (c *chunk) claim(ctx context.Context, date, run, unit string) (string, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	if err := putJSON(ctx, c.ex.Store, snapshot.AttemptKey(date, run, unit), map[string]any{"attempt": token, "chunk": c.n, "started_at": time.Now().UTC()}); err != nil {
+		return "", fmt.Errorf("export: claim unit %s: %w", unit, err)
+	}
+	return token, nil
+}
+
+// checkClaim returns an error wrapping ErrChunkTakenOver when a later
+// attempt of the unit has named itself.
+func (c *chunk) checkClaim(ctx context.Context, date, run, unit, token string) error {
+	var got struct {
+		Attempt string `json:"attempt"`
+	}
+	if err := getJSON(ctx, c.ex.Store, snapshot.AttemptKey(date, run, unit), &got); err != nil {
+		return fmt.Errorf("export: check the claim on unit %s: %w", unit, err)
+	}
+	if got.Attempt != token {
+		return fmt.Errorf("%w: unit %s chunk %d is now run by attempt %s (a retry while this invocation still ran); this attempt stops without writing", ErrChunkTakenOver, unit, c.n, got.Attempt)
 	}
 	return nil
 }

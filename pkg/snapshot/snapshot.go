@@ -102,6 +102,13 @@ func CheckpointKey(date, run, unit string) string {
 	return RunPrefix(date, run) + "unit-" + unit + ".json"
 }
 
+// AttemptKey returns the key where the running attempt of a work unit's
+// chunk names itself: a later attempt of the same unit (a retry while the
+// earlier invocation still runs) takes the unit over.
+func AttemptKey(date, run, unit string) string {
+	return RunPrefix(date, run) + "unit-" + unit + ".attempt.json"
+}
+
 // AbortedKey returns the key of the marker that a run's abort writes first:
 // chunks of the run still in flight find it and delete their own parts
 // instead of writing a checkpoint.
