@@ -1,14 +1,24 @@
-// Package export runs one dsync-export snapshot: it pages through every
+// Package export runs a dsync-export snapshot: it pages through every
 // directory, user, group and group membership of WorkOS Directory Sync and
-// streams them into one Parquet writer per table, then commits the snapshot
-// with a manifest and removes the files of earlier runs of the same date.
+// streams them into Parquet, then commits the snapshot with a manifest and
+// removes the files of earlier runs of the same date.
 //
-// The commit protocol: a run takes the lease on its date (a later run of the
-// date supersedes an earlier one), writes its parts under keys that carry its
-// run id, checks that it still holds the lease, writes the manifest (the
-// commit, replacing the previous run's), then writes its snapshots-table row
-// and only then deletes the earlier runs' files. Until the manifest is
-// replaced, the date's previous snapshot stays whole.
+// An export is three steps, so that it can outlive one Lambda invocation:
+//
+//   - Plan takes the lease on the date (a later run of the date supersedes an
+//     earlier one), lists the directories and packs them into work units;
+//   - RunChunk runs a unit until it is done or its invocation's deadline
+//     nears, writes at most one part per table under keys that carry the run,
+//     the unit and the chunk, and then a checkpoint the next chunk resumes
+//     from;
+//   - Commit checks that every unit is done and the lease is still the run's,
+//     writes the manifest (the commit, replacing the previous run's), then the
+//     snapshots-table row, and only then deletes every object of the date the
+//     manifest does not list. Abort removes a failed run's files instead.
+//
+// Until the manifest is replaced, the date's previous snapshot stays whole.
+// AWS Step Functions runs the steps one invocation at a time (template.yaml);
+// Run runs them in one process:
 //
 //	ex := &export.Exporter{Client: client, Store: dst, Config: export.DefaultConfig()}
 //	res, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: now})
@@ -44,7 +54,7 @@ var MembershipModes = []string{MembershipAuto, snapshot.RouteByGroup, snapshot.R
 
 // Config tunes an export. The zero value is not valid; start from DefaultConfig.
 type Config struct {
-	// Concurrency is how many directories are fetched at once.
+	// Concurrency is how many directories a chunk walks at once.
 	Concurrency int
 	// UserRouteParallelism is how many /directory_groups?user= walks run at
 	// once within one directory on the by_user membership route.
@@ -57,9 +67,9 @@ type Config struct {
 	// Order is the list order sent to WorkOS. asc walks oldest first, so
 	// records created during the run are still reached at the tail.
 	Order workos.Order
-	// DeadlineMargin is how long before the context deadline the export
-	// stops, so that it aborts its uploads cleanly and is never killed by the
-	// Lambda timeout mid-write.
+	// DeadlineMargin is how long before the context deadline a chunk stops
+	// walking, so that it closes its parts and writes its checkpoint (or, in
+	// Run, fails cleanly) and is never killed by the Lambda timeout mid-write.
 	DeadlineMargin time.Duration
 	// PerDirectoryRate and GlobalRate are the WorkOS limits the client paces
 	// itself to (requests/s); the route choice uses them for its estimates.
