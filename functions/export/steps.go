@@ -272,7 +272,7 @@ func errorType(err error) string {
 		return ErrorInvalidInput
 	case workos.IsUnauthorized(err), workos.IsForbidden(err):
 		return ErrorUnauthorized
-	case errors.Is(err, export.ErrUnitNotDone), errors.Is(err, export.ErrAborted), errors.Is(err, export.ErrChunkTakenOver), errors.Is(err, workos.ErrRepeatedCursor),
+	case errors.Is(err, export.ErrUnitNotDone), errors.Is(err, export.ErrAborted), errors.Is(err, workos.ErrRepeatedCursor),
 		errors.Is(err, objstore.ErrAccessDenied), errors.Is(err, objstore.ErrNoSuchBucket):
 		return ErrorFailed
 	case errors.As(err, &api) && api.StatusCode >= 400 && api.StatusCode < 500 &&

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/version"
@@ -29,17 +30,25 @@ type commitError struct {
 func (e *commitError) Error() string { return e.err.Error() }
 func (e *commitError) Unwrap() error { return e.err }
 
-// committedManifest returns the date's manifest when run committed it.
-func (ex *Exporter) committedManifest(ctx context.Context, date, run string) (*snapshot.Manifest, bool) {
+// committedManifest returns the date's manifest when run committed it, nil
+// when the date has no manifest or another run's. An error means it could not
+// tell: the caller must not act as if the run were not committed.
+func (ex *Exporter) committedManifest(ctx context.Context, date, run string) (*snapshot.Manifest, error) {
 	b, err := ex.Store.Get(ctx, snapshot.ManifestKey(date))
+	if errors.Is(err, objstore.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, false
+		return nil, fmt.Errorf("export: read the manifest of %s: %w", date, err)
 	}
 	m, err := snapshot.Unmarshal(b)
-	if err != nil || m.RunID != run {
-		return nil, false
+	if err != nil {
+		return nil, fmt.Errorf("export: the manifest of %s: %w", date, err)
 	}
-	return m, true
+	if m.RunID != run {
+		return nil, nil
+	}
+	return m, nil
 }
 
 // Commit is a run's last step. It checks that every unit of the plan is
@@ -53,10 +62,22 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 	if _, err := snapshot.ParseDate(date); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	if m, ok := ex.committedManifest(ctx, date, runID); ok {
-		return &Result{Manifest: m, ManifestKey: snapshot.ManifestKey(date), Duration: time.Since(start)}, nil
-	}
 	r := &run{ex: ex, cfg: ex.Config, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger().With("snapshot_date", date, "run_id", runID)}
+	if m, err := ex.committedManifest(ctx, date, runID); err != nil {
+		return nil, err
+	} else if m != nil {
+		// A retry after the manifest landed (its answer, or a later step,
+		// failed): finish what follows the manifest.
+		r.snap.Time = m.SnapshotTime
+		if _, err := ex.Store.Get(ctx, snapshot.SnapshotRowKey(date, runID)); errors.Is(err, objstore.ErrNotExist) {
+			if err := r.writeSnapshotRow(ctx, m, time.Now()); err != nil {
+				return nil, &commitError{committed: true, err: fmt.Errorf("export: snapshot %s is committed, but its snapshots table row was not written: %w", date, err)}
+			}
+		} else if err != nil {
+			return nil, fmt.Errorf("export: check the snapshots row of %s: %w", date, err)
+		}
+		return &Result{Manifest: m, ManifestKey: snapshot.ManifestKey(date), StaleDeleted: r.cleanUp(ctx, m), Duration: time.Since(start)}, nil
+	}
 	if err := r.checkLease(ctx); err != nil {
 		return nil, err
 	}
@@ -163,17 +184,24 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 		// files and fail, so a rerun exports the date again.
 		return nil, &commitError{committed: true, err: fmt.Errorf("export: snapshot %s is committed (%s), but its snapshots table row was not written, so the _latest views do not show it; the earlier runs' files are kept, and a rerun of the date fixes it: %w", date, key, err)}
 	}
-	var stale []string
+	return &Result{Manifest: m, ManifestKey: key, StaleDeleted: r.cleanUp(ctx, m), Duration: time.Since(start)}, nil
+}
+
+// cleanUp deletes the stale objects of a committed run's date while the run
+// still owns the date, and returns them. Failures are logged: the snapshot
+// is committed, and the next run cleans up (verify flags what is left).
+func (r *run) cleanUp(ctx context.Context, m *snapshot.Manifest) []string {
 	if err := r.checkLease(ctx); err != nil {
 		// A later run took the date after this commit: its manifest will
 		// replace this one and its cleanup will remove these files.
 		r.log.Warn("a later run took the date after this commit; it cleans up", "error", err.Error())
-	} else if stale, err = r.deleteStale(ctx, m); err != nil {
-		// The snapshot is committed; stale objects are left for the next
-		// run (and flagged by verify).
+		return nil
+	}
+	stale, err := r.deleteStale(ctx, m)
+	if err != nil {
 		r.log.Warn("stale objects not deleted", "error", err.Error())
 	}
-	return &Result{Manifest: m, ManifestKey: key, StaleDeleted: stale, Duration: time.Since(start)}, nil
+	return stale
 }
 
 // writeCommitTable writes rows as the commit's own part of table.
@@ -228,7 +256,9 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 			return nil, fmt.Errorf("list %s: %w", p, err)
 		}
 		for _, o := range objs {
-			if !listed[o.Key] {
+			// A later run's files stay: it may have taken the date since
+			// this run's last lease check.
+			if run := snapshot.RunOfKey(o.Key); !listed[o.Key] && (run == "" || run <= m.RunID) {
 				stale = append(stale, o.Key)
 			}
 		}
@@ -307,7 +337,9 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
 	res := &AbortResult{}
-	if _, ok := ex.committedManifest(ctx, date, runID); ok {
+	if m, err := ex.committedManifest(ctx, date, runID); err != nil {
+		return nil, err // never delete what a manifest may list
+	} else if m != nil {
 		res.Committed = true
 		return res, nil
 	}

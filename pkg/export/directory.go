@@ -140,7 +140,14 @@ func (w *dirWalk) walk() error {
 		return err
 	}
 	// Was the directory itself deleted while we walked it?
-	if _, gerr := w.c.ex.Client.GetDirectory(w.fctx, w.d.ID); workos.IsNotFound(gerr) {
+	_, gerr := w.c.ex.Client.GetDirectory(w.fctx, w.d.ID)
+	if gerr != nil && !workos.IsNotFound(gerr) {
+		if errors.Is(context.Cause(w.fctx), errStop) && w.ctx.Err() == nil {
+			return nil // stopped while confirming: the next chunk asks again
+		}
+		return fmt.Errorf("confirm that directory %s was deleted after a 404: %w", w.d.ID, gerr)
+	}
+	if gerr != nil {
 		w.st.Users, w.st.Groups = lane{Done: true}, lane{Done: true}
 		w.st.Manifest.Status = snapshot.DirectoryDeleted
 		w.c.log.Warn("directory deleted during export", "directory_id", w.d.ID)
@@ -302,8 +309,12 @@ func (w *dirWalk) groupMembers(ctx context.Context, l *lane) error {
 	c := w.c.ex.Client
 	for page, err := range c.DirectoryUserPages(ctx, opts) {
 		if err != nil {
-			if workos.IsNotFound(err) && !w.directoryGone(ctx) {
-				if _, gerr := c.GetDirectoryGroup(ctx, groupID); workos.IsNotFound(gerr) {
+			if workos.IsNotFound(err) {
+				gone, cerr := w.ownerGone(ctx, func(ctx context.Context) error { _, err := c.GetDirectoryGroup(ctx, groupID); return err })
+				if cerr != nil {
+					return fmt.Errorf("list members of group %s: %w", groupID, cerr)
+				}
+				if gone {
 					w.skippedGroups.Add(1) // the group was deleted mid-export
 					l.Pending, l.PendingCursor = l.Pending[1:], ""
 					return nil
@@ -343,11 +354,11 @@ func (w *dirWalk) userGroupsBatch(ctx context.Context, l *lane) error {
 	n := min(len(l.Pending), w.c.cfg.UserRouteParallelism)
 	batch := l.Pending[:n]
 	out := make([][]schema.DirectoryGroupMembership, n)
-	var skipped atomic.Int64
+	var skipped, rejected atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	for i, uid := range batch {
 		g.Go(func() error {
-			ms, gone, err := w.userGroups(gctx, uid)
+			ms, gone, err := w.userGroups(gctx, uid, &rejected)
 			if gone {
 				skipped.Add(1)
 			}
@@ -366,17 +377,24 @@ func (w *dirWalk) userGroupsBatch(ctx context.Context, l *lane) error {
 		return err
 	}
 	w.skippedUsers.Add(skipped.Load())
+	w.rejected.Add(rejected.Load())
 	l.Pending = l.Pending[n:]
 	return nil
 }
 
-func (w *dirWalk) userGroups(ctx context.Context, uid string) (ms []schema.DirectoryGroupMembership, gone bool, err error) {
+// userGroups walks the groups of user uid to their end; the rows it refuses
+// are counted into rejected.
+func (w *dirWalk) userGroups(ctx context.Context, uid string, rejected *atomic.Int64) (ms []schema.DirectoryGroupMembership, gone bool, err error) {
 	c := w.c.ex.Client
 	opts := &workos.ListDirectoryGroupsOptions{ListOptions: workos.ListOptions{Order: w.c.plan.Order}, User: uid}
 	for page, err := range c.DirectoryGroupPages(ctx, opts) {
 		if err != nil {
-			if workos.IsNotFound(err) && !w.directoryGone(ctx) {
-				if _, uerr := c.GetDirectoryUser(ctx, uid); workos.IsNotFound(uerr) {
+			if workos.IsNotFound(err) {
+				gone, cerr := w.ownerGone(ctx, func(ctx context.Context) error { _, err := c.GetDirectoryUser(ctx, uid); return err })
+				if cerr != nil {
+					return nil, false, fmt.Errorf("list groups of user %s: %w", uid, cerr)
+				}
+				if gone {
 					return nil, true, nil // deleted after the users walk saw it
 				}
 			}
@@ -385,7 +403,7 @@ func (w *dirWalk) userGroups(ctx context.Context, uid string) (ms []schema.Direc
 		w.pages.Add(1)
 		for i := range page.Data {
 			g := &page.Data[i]
-			if w.accept(g.ID, g.DirectoryID, workos.CheckDirectoryGroupID) {
+			if w.acceptInto(rejected, g.ID, g.DirectoryID, workos.CheckDirectoryGroupID) {
 				ms = append(ms, schema.NewMembership(w.d, g.ID, uid, w.c.plan.SnapshotTime))
 			}
 		}
@@ -474,6 +492,12 @@ func round2(f float64) float64 { return math.Round(f*100) / 100 }
 // broken answer is skipped the same way everywhere; a rejected row is counted
 // and the first one kept as the sample of the directory's warning.
 func (w *dirWalk) accept(id, directoryID string, check func(string) error) bool {
+	return w.acceptInto(&w.rejected, id, directoryID, check)
+}
+
+// acceptInto is accept counting a rejected row into rejected: a by_user
+// batch counts its own, and adds them only when its memberships are written.
+func (w *dirWalk) acceptInto(rejected *atomic.Int64, id, directoryID string, check func(string) error) bool {
 	err := check(id)
 	if err == nil && directoryID != w.d.ID {
 		err = fmt.Errorf("row %s has directory_id %s, not the directory being exported", strconv.Quote(id), strconv.Quote(directoryID))
@@ -481,7 +505,7 @@ func (w *dirWalk) accept(id, directoryID string, check func(string) error) bool 
 	if err == nil {
 		return true
 	}
-	w.rejected.Add(1)
+	rejected.Add(1)
 	// The sample goes to the log and the manifest: a server that echoes the
 	// API key into an id must not get it there.
 	c := w.c.ex.Client
@@ -493,10 +517,25 @@ func (w *dirWalk) accept(id, directoryID string, check func(string) error) bool 
 	return false
 }
 
-// directoryGone reports whether the directory itself answers 404 now: then a
-// 404 on one of its groups or users means the whole directory was deleted,
-// not just that group or user.
-func (w *dirWalk) directoryGone(ctx context.Context) bool {
+// ownerGone settles a 404 on a group's members or a user's groups: it
+// reports whether the owner itself (get returns its 404) was deleted while
+// the directory still exists. When the whole directory answers 404 it
+// reports false, so the 404 goes up to walk, which records the directory as
+// deleted. A failure of either check is returned (retryable), never taken
+// for a deletion.
+func (w *dirWalk) ownerGone(ctx context.Context, get func(context.Context) error) (bool, error) {
 	_, err := w.c.ex.Client.GetDirectory(ctx, w.d.ID)
-	return workos.IsNotFound(err)
+	switch {
+	case workos.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("confirm a 404: %w", err)
+	}
+	switch err := get(ctx); {
+	case workos.IsNotFound(err):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("confirm a 404: %w", err)
+	}
+	return false, nil
 }

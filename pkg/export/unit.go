@@ -105,7 +105,7 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	}
 	u, ok := p.unit(unitID)
 	if !ok {
-		return nil, fmt.Errorf("export: run %s of %s has no unit %q (units %s to %s)", runID, date, unitID, p.Units[0].ID, p.Units[len(p.Units)-1].ID)
+		return nil, fmt.Errorf("export: run %s of %s has no unit %q (its plan has units %v)", runID, date, unitID, p.UnitIDs())
 	}
 	cp, err := loadCheckpoint(ctx, ex, p, u)
 	if err != nil {
@@ -149,6 +149,18 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 		}
 		return c.checkClaim(ctx, date, runID, unitID, attempt)
 	}
+	// cleanup deletes this chunk's parts after a failure, unless another
+	// attempt owns the unit now: its parts have the same keys.
+	cleanup := func(cause error) {
+		if errors.Is(cause, ErrChunkTakenOver) {
+			return
+		}
+		bg := context.WithoutCancel(ctx)
+		if err := c.checkClaim(bg, date, runID, unitID, attempt); err != nil {
+			return
+		}
+		c.deleteParts(bg, date, runID, unitID)
+	}
 	before := ex.Client.Stats()
 	// The progress loop may cancel the walk (superseded, aborted, taken
 	// over), never the writers: they finish or abort their parts themselves.
@@ -172,19 +184,21 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 		if cause := context.Cause(walkCtx); cause != nil && (errors.Is(cause, ErrSuperseded) || errors.Is(cause, ErrAborted) || errors.Is(cause, ErrChunkTakenOver)) {
 			walkErr = cause
 		}
+		cleanup(walkErr) // parts that rolled over before the failure
 		return nil, walkErr
 	}
 	// The parts are committed only while this attempt owns the unit: a later
 	// attempt writes the same keys.
 	if err := check(ctx); err != nil {
 		c.abortTables(err)
+		cleanup(err)
 		return nil, err
 	}
 	files, err := c.finishTables(date, runID, unitID)
 	if err != nil {
 		// A part whose upload failed may have landed all the same: delete the
 		// chunk's parts, so an abort that already ran leaves nothing behind.
-		c.deleteParts(context.WithoutCancel(ctx), date, runID, unitID)
+		cleanup(err)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("export: the chunk's parts were not finished before the invocation's deadline; raise EXPORT_DEADLINE_MARGIN (%s): %w", cfg.DeadlineMargin, errors.Join(ctx.Err(), err))
 		}
@@ -195,9 +209,7 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	// chunk deletes its parts (the abort may have listed the date before
 	// they were complete).
 	if err := check(ctx); err != nil {
-		if !errors.Is(err, ErrChunkTakenOver) { // the later attempt's parts have the same keys
-			c.deleteParts(context.WithoutCancel(ctx), date, runID, unitID)
-		}
+		cleanup(err)
 		return nil, err
 	}
 	n := 0
@@ -216,6 +228,11 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	cp.UpdatedAt = time.Now().UTC()
 	if err := putJSON(ctx, ex.Store, snapshot.CheckpointKey(date, runID, unitID), cp); err != nil {
 		return nil, fmt.Errorf("export: store the checkpoint of unit %s: %w", unitID, err)
+	}
+	// A failure an earlier attempt recorded is over: the abort step must not
+	// report it for a unit that went on.
+	if err := ex.Store.Delete(ctx, []string{snapshot.FailureKey(date, runID, unitID)}); err != nil {
+		r.log.Warn("the unit's earlier failure record was not deleted", "error", err.Error())
 	}
 	res := &ChunkResult{Unit: unitID, Chunk: cp.Chunk - 1, Done: cp.Done, Checkpoint: cp, Files: n, Duration: time.Since(start)}
 	r.log.Info("chunk finished", "chunk", res.Chunk, "done", cp.Done, "files", n, "rows", cp.Rows(), "duration_ms", res.Duration.Milliseconds())
@@ -346,6 +363,18 @@ func (c *chunk) checkClaim(ctx context.Context, date, run, unit, token string) e
 	}
 	if got.Attempt != token {
 		return fmt.Errorf("%w: unit %s chunk %d is now run by attempt %s (a retry while this invocation still ran); this attempt stops without writing", ErrChunkTakenOver, unit, c.n, got.Attempt)
+	}
+	// An attempt that claimed the unit before this one may still have
+	// completed this chunk (its last check came before this claim).
+	var cp struct {
+		Chunk int `json:"chunk"`
+	}
+	switch err := getJSON(ctx, c.ex.Store, snapshot.CheckpointKey(date, run, unit), &cp); {
+	case errors.Is(err, objstore.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("export: check the checkpoint of unit %s: %w", unit, err)
+	case cp.Chunk > c.n:
+		return fmt.Errorf("%w: unit %s chunk %d was completed by another attempt; this attempt stops without writing", ErrChunkTakenOver, unit, c.n)
 	}
 	return nil
 }
