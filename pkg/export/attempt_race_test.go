@@ -22,7 +22,6 @@ type raceStore struct {
 	objstore.Store
 	aReady, bClaimed chan struct{}
 	attempts, cps    atomic.Int32
-	once             sync.Once
 }
 
 func (s *raceStore) Put(ctx context.Context, key string, body []byte, ct string) error {
