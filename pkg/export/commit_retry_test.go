@@ -25,7 +25,7 @@ func TestRetriedCommitWritesTheSnapshotRowAndCleansUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runUnits(t, ex, p, time.Minute)
+	runUnits(t, ex, p, time.Minute, retryCrashes)
 	lost := &export.Exporter{Client: client, Store: lostAnswerStore{local}, Config: testConfig()}
 	if _, err := lost.Commit(context.Background(), p.SnapshotDate, p.RunID); err == nil {
 		t.Fatal("want the lost answer error")

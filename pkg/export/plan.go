@@ -43,6 +43,18 @@ type Plan struct {
 	Units             []Unit             `json:"units"`
 	// API counts the plan's own WorkOS requests (the directory listing).
 	API snapshot.APIStats `json:"api"`
+
+	// byID indexes Directories by id (see index).
+	byID map[string]int
+}
+
+// index builds the directory index that directory reads: a unit of 5,000
+// directories looks each one up once per chunk.
+func (p *Plan) index() {
+	p.byID = make(map[string]int, len(p.Directories))
+	for i := range p.Directories {
+		p.byID[p.Directories[i].ID] = i
+	}
 }
 
 // Unit is one work unit: directories walked by the same chain of chunks,
@@ -75,12 +87,11 @@ func (p *Plan) unit(id string) (*Unit, bool) {
 
 // directory returns the planned directory with id.
 func (p *Plan) directory(id string) (*workos.Directory, bool) {
-	for i := range p.Directories {
-		if p.Directories[i].ID == id {
-			return &p.Directories[i], true
-		}
+	i, ok := p.byID[id]
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return &p.Directories[i], true
 }
 
 // unitID formats unit number i. Four digits cover 9,999 units; more get more.
@@ -290,6 +301,7 @@ func loadPlan(ctx context.Context, s objstore.Store, date, run string) (*Plan, e
 	if p.RunID != run || p.SnapshotDate != date {
 		return nil, fmt.Errorf("export: plan %s names run %s of %s", key, p.RunID, p.SnapshotDate)
 	}
+	p.index()
 	return &p, nil
 }
 

@@ -74,7 +74,7 @@ func TestRejectedRowsCountedOnceAcrossStoppedByUserBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chunks := runUnits(t, ex, p, 250*time.Millisecond)
+	chunks := runUnits(t, ex, p, 250*time.Millisecond, retryCrashes)
 	res, err := ex.Commit(context.Background(), p.SnapshotDate, p.RunID)
 	if err != nil {
 		t.Fatal(err)

@@ -30,14 +30,14 @@ func TestStepsStressEveryRoute(t *testing.T) {
 				cfg.Concurrency = 2
 				cfg.UserRouteParallelism = 3
 				cfg.MembershipMode = route
-				cfg.DeadlineMargin = 100 * time.Millisecond
+				cfg.DeadlineMargin = 300 * time.Millisecond
 				cfg.ProgressEvery = 20 * time.Millisecond
 				ex := &export.Exporter{Client: client, Store: dir, Config: cfg}
 				p, err := ex.Plan(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 2})
 				if err != nil {
 					t.Fatal(err)
 				}
-				chunks := runUnitsRetry(t, ex, p, 350*time.Millisecond)
+				chunks := runUnits(t, ex, p, 700*time.Millisecond, retryAll)
 				res, err := ex.Commit(context.Background(), p.SnapshotDate, p.RunID)
 				if err != nil {
 					t.Fatal(err)
@@ -59,28 +59,4 @@ func TestStepsStressEveryRoute(t *testing.T) {
 			})
 		}
 	}
-}
-
-// runUnitsRetry runs every unit's chunks with a deadline of chunk each,
-// retrying a failed chunk, and returns the chunks that succeeded per unit.
-func runUnitsRetry(t *testing.T, ex *export.Exporter, p *export.Plan, chunk time.Duration) map[string]int {
-	chunks := map[string]int{}
-	errs := 0
-	for _, id := range p.UnitIDs() {
-		for n := 0; n < 500; n++ {
-			ctx, cancel := context.WithTimeout(context.Background(), chunk)
-			res, err := ex.RunChunk(ctx, p.SnapshotDate, p.RunID, id)
-			cancel()
-			if err != nil {
-				errs++
-				continue
-			}
-			chunks[id]++
-			if res.Done {
-				break
-			}
-		}
-	}
-	t.Logf("failed chunks retried: %d", errs)
-	return chunks
 }

@@ -31,9 +31,19 @@ func (s *crashStore) Put(ctx context.Context, key string, body []byte, contentTy
 	return s.Store.Put(ctx, key, body, contentType)
 }
 
-// runUnits runs every unit's chunks, each chunk with a deadline of chunk,
-// until done; it returns the chunks run per unit.
-func runUnits(t *testing.T, ex *export.Exporter, p *export.Plan, chunk time.Duration) map[string]int {
+// retryCrashes retries a chunk that crashed before its checkpoint, or that
+// overran its deadline on a busy machine, as the state machine's Retry does.
+func retryCrashes(err error) bool {
+	return strings.Contains(err.Error(), "crash before the checkpoint") || errors.Is(err, context.DeadlineExceeded)
+}
+
+// retryAll retries every failed chunk from its checkpoint.
+func retryAll(error) bool { return true }
+
+// runUnits runs every unit's chunks at once, each chunk with a deadline of
+// chunk, until done, retrying the failed chunks retry accepts; it returns the
+// chunks that succeeded per unit.
+func runUnits(t *testing.T, ex *export.Exporter, p *export.Plan, chunk time.Duration, retry func(error) bool) map[string]int {
 	t.Helper()
 	var mu sync.Mutex
 	chunks := map[string]int{}
@@ -41,17 +51,15 @@ func runUnits(t *testing.T, ex *export.Exporter, p *export.Plan, chunk time.Dura
 	for _, id := range p.UnitIDs() {
 		wg.Go(func() {
 			for n := 0; ; n++ {
-				if n > 200 {
-					t.Errorf("unit %s: not done after 200 chunks", id)
+				if n > 500 {
+					t.Errorf("unit %s: not done after 500 chunks", id)
 					return
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), chunk)
 				res, err := ex.RunChunk(ctx, p.SnapshotDate, p.RunID, id)
 				cancel()
 				if err != nil {
-					// A crash, or a chunk that overran its deadline on a busy
-					// machine: the state machine retries it from the checkpoint.
-					if strings.Contains(err.Error(), "crash before the checkpoint") || errors.Is(err, context.DeadlineExceeded) {
+					if retry(err) {
 						continue
 					}
 					t.Errorf("unit %s chunk %d: %v", id, n, err)
@@ -99,7 +107,7 @@ func TestStepsResumeAcrossChunksExactly(t *testing.T) {
 	if len(p.Units) != 3 {
 		t.Fatalf("plan has %d units for 5 directories and 3 workers, want 3", len(p.Units))
 	}
-	chunks := runUnits(t, ex, p, 900*time.Millisecond)
+	chunks := runUnits(t, ex, p, 900*time.Millisecond, retryCrashes)
 	total := 0
 	for _, n := range chunks {
 		total += n
@@ -194,7 +202,7 @@ func TestStepsFailedUnitCommitsNothingAndLaterRunWins(t *testing.T) {
 	if _, err := ex.RunChunk(ctx, b.SnapshotDate, b.RunID, b.Units[0].ID); !errors.Is(err, export.ErrSuperseded) || !strings.Contains(err.Error(), c.RunID) {
 		t.Fatalf("earlier run's chunk: %v, want ErrSuperseded naming %s", err, c.RunID)
 	}
-	runUnits(t, ex, c, time.Minute)
+	runUnits(t, ex, c, time.Minute, retryCrashes)
 	res, err := ex.Commit(ctx, c.SnapshotDate, c.RunID)
 	if err != nil {
 		t.Fatal(err)
