@@ -134,7 +134,6 @@ func render(cfg config) string {
 	return b.String()
 }
 
-// allTables returns the Athena tables: the data tables, then snapshots.
-func allTables() []schema.Table {
-	return append(schema.Tables(), schema.SnapshotsTable())
-}
+// allTables returns the Athena tables: the data tables, snapshots and
+// directory_events.
+func allTables() []schema.Table { return schema.CatalogTables() }

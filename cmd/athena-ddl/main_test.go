@@ -18,14 +18,14 @@ func TestRun(t *testing.T) {
 	if !strings.Contains(got, "CREATE DATABASE IF NOT EXISTS `dsync`;\n") {
 		t.Errorf("no CREATE DATABASE:\n%s", got)
 	}
-	for _, tb := range append(schema.Tables(), schema.SnapshotsTable()) {
+	for _, tb := range schema.CatalogTables() {
 		ddl := schema.AthenaDDL(tb, schema.DDLOptions{Database: "dsync", Location: "s3://my-bucket/exports/dsync", ProjectionStart: "2025-03-01"})
 		if !strings.Contains(got, ddl) {
 			t.Errorf("output lacks the DDL of %s", tb.Name)
 		}
 	}
-	if n := strings.Count(got, "CREATE EXTERNAL TABLE"); n != 5 {
-		t.Errorf("%d tables, want 5 (four data tables and snapshots)", n)
+	if n := strings.Count(got, "CREATE EXTERNAL TABLE"); n != 6 {
+		t.Errorf("%d tables, want 6 (four data tables, snapshots and directory_events)", n)
 	}
 	// One view per data table, after the snapshots table that they read.
 	snapshots := strings.Index(got, "EXISTS `dsync`.`snapshots` (")

@@ -57,6 +57,9 @@ func envVars() []envVar {
 		{"EXPORT_DIRECTORY_IDS", "", "export only these directories (comma-separated directory_…)"},
 		{"EXPORT_DEADLINE_MARGIN", d.DeadlineMargin.String(), "stop this long before the invocation deadline (a unit chunk: checkpoint and return)"},
 		{"EXPORT_WORKERS", "1", "unit chunks that run at once (the state machine's MaxConcurrency); each paces itself to WORKOS_RATE_LIMIT_GLOBAL / EXPORT_WORKERS (1-10000)"},
+		{"EXPORT_MODE", d.Mode, "auto (incremental from the Events API where safe), full, or incremental (fail where a full walk is needed)"},
+		{"EXPORT_FULL_EVERY", d.FullEvery.String(), "walk each directory in full at least this often, the reconcile (0s: never)"},
+		{"EXPORT_EVENTS_MARGIN", d.EventsMargin.String(), "walk in full when the event cursor is older than the 30-day retention minus this"},
 		{"EXPORT_PROGRESS_EVERY", d.ProgressEvery.String(), "log a progress line this often (0s: never)"},
 		{"EXPORT_PROJECTION_START", schema.DefaultProjectionStart, "first date of the Athena projection range: earlier snapshot dates are refused"},
 		{"EXPORT_COMPRESSION", parquetfile.DefaultCompression, "zstd or snappy"},
@@ -90,6 +93,9 @@ var envOfField = map[string]string{
 	"PerDirectoryRate": "WORKOS_RATE_LIMIT_DIRECTORY_USERS",
 	"GlobalRate":       "WORKOS_RATE_LIMIT_GLOBAL",
 	"ProgressEvery":    "EXPORT_PROGRESS_EVERY",
+	"Mode":             "EXPORT_MODE",
+	"FullEvery":        "EXPORT_FULL_EVERY",
+	"EventsMargin":     "EXPORT_EVENTS_MARGIN",
 }
 
 // loadConfig reads the environment and reports every bad or missing variable
@@ -114,6 +120,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Export.DirectoryIDs = r.List("EXPORT_DIRECTORY_IDS")
 	c.Export.DeadlineMargin = r.Duration("EXPORT_DEADLINE_MARGIN", c.Export.DeadlineMargin)
 	c.Export.ProgressEvery = r.Duration("EXPORT_PROGRESS_EVERY", c.Export.ProgressEvery)
+	if v := r.String("EXPORT_MODE"); v != "" {
+		c.Export.Mode = v
+	}
+	c.Export.FullEvery = r.Duration("EXPORT_FULL_EVERY", c.Export.FullEvery)
+	c.Export.EventsMargin = r.Duration("EXPORT_EVENTS_MARGIN", c.Export.EventsMargin)
 	c.Workers = r.Int("EXPORT_WORKERS", 1, 1, 10000)
 	c.RateLimits.PerDirectoryUsers = r.Rate("WORKOS_RATE_LIMIT_DIRECTORY_USERS", c.RateLimits.PerDirectoryUsers)
 	c.RateLimits.Global = r.Rate("WORKOS_RATE_LIMIT_GLOBAL", c.RateLimits.Global)
@@ -153,6 +164,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 // inputOfField maps export.Config fields to the input field that overrides them.
 var inputOfField = map[string]string{
 	"MembershipMode":  "input membership_mode",
+	"Mode":            "input mode",
 	"OrganizationIDs": "input organization_ids",
 	"DirectoryIDs":    "input directory_ids",
 }

@@ -147,7 +147,7 @@ func (h *handler) step(ctx context.Context, ev Event) (any, error) {
 
 func emptyInput(in *export.Input) bool {
 	return in.SnapshotDate == "" && in.ScheduledTime == "" && !in.Force && len(in.DirectoryIDs) == 0 &&
-		len(in.OrganizationIDs) == 0 && in.MembershipMode == "" && in.Source == "" && in.DetailType == "" && in.ID == "" &&
+		len(in.OrganizationIDs) == 0 && in.MembershipMode == "" && in.Mode == "" && in.Source == "" && in.DetailType == "" && in.ID == "" &&
 		in.Time.IsZero() && len(in.Detail) == 0
 }
 

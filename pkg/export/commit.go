@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,6 +149,29 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 		}
 		dirs = append(dirs, dm)
 	}
+	// The change log: the events the plan staged, in their dates'
+	// partitions, after the files of an earlier run of the date it took over.
+	var events *snapshot.EventsManifest
+	mode := schema.SnapshotModeFull
+	if p.Events != nil {
+		em := p.Events.EventsManifest
+		if !p.Events.Carried {
+			files, n, err := r.writeEvents(ctx, p.Events)
+			if err != nil {
+				return nil, err
+			}
+			em.Files = append(slices.Clip(em.Files), files...)
+			em.Events += n
+		}
+		if !p.Events.Carried || p.Events.CarriedFrom != "" {
+			events = &em
+		}
+	}
+	for _, d := range dirs {
+		if d.Mode == schema.SnapshotModeIncremental {
+			mode = schema.SnapshotModeIncremental
+		}
+	}
 	if err := r.checkLease(ctx); err != nil {
 		return nil, err
 	}
@@ -165,6 +189,11 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 		Tables:             tables,
 		Directories:        dirs,
 		API:                api,
+		Mode:               mode,
+		Events:             events,
+	}
+	if p.Base != nil {
+		m.BaseDate, m.BaseRunID = p.Base.Date, p.Base.RunID
 	}
 	body, err := m.Marshal()
 	if err != nil {
@@ -365,6 +394,16 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 				own = append(own, o.Key)
 			}
 		}
+	}
+	// The run's directory_events files, which its commit may have written
+	// before it failed: the plan names their dates.
+	var p Plan
+	if err := getJSON(ctx, ex.Store, snapshot.PlanKey(date, runID), &p); err == nil && p.Events != nil {
+		keys, err := eventFilesOf(ctx, ex.Store, runID, p.Events.Dates)
+		if err != nil {
+			return nil, fmt.Errorf("export: list the failed run's events files: %w", err)
+		}
+		own = append(own, keys...)
 	}
 	objs, err := ex.Store.List(ctx, snapshot.RunPrefix(date, runID))
 	if err != nil {

@@ -80,6 +80,16 @@ type Config struct {
 	// ProgressEvery is how often a running export logs a progress line
 	// (0: never).
 	ProgressEvery time.Duration
+	// Mode is auto (incremental where safe), full or incremental (fail
+	// where a full walk is needed).
+	Mode string
+	// FullEvery is how often each directory is walked in full anyway (the
+	// reconcile that repairs what events miss); 0: never.
+	FullEvery time.Duration
+	// EventsMargin is the safety margin inside the Events API's 30-day
+	// retention: a base whose cursor is older than retention minus it gets
+	// a full walk.
+	EventsMargin time.Duration
 }
 
 // DefaultConfig returns the defaults chosen by measurement (see README).
@@ -93,6 +103,9 @@ func DefaultConfig() Config {
 		PerDirectoryRate:     4,
 		GlobalRate:           100,
 		ProgressEvery:        30 * time.Second,
+		Mode:                 ModeAuto,
+		FullEvery:            7 * 24 * time.Hour,
+		EventsMargin:         48 * time.Hour,
 	}
 }
 
@@ -145,6 +158,15 @@ func (c Config) Check() []Problem {
 	if c.ProgressEvery < 0 {
 		bad("ProgressEvery", "%s must not be negative", c.ProgressEvery)
 	}
+	if !slices.Contains(Modes, c.Mode) {
+		bad("Mode", "%q must be one of %s", c.Mode, strings.Join(Modes, ", "))
+	}
+	if c.FullEvery < 0 {
+		bad("FullEvery", "%s must be 0 (never) or a positive duration such as 168h (7 days)", c.FullEvery)
+	}
+	if c.EventsMargin < 0 || c.EventsMargin >= workos.EventRetention {
+		bad("EventsMargin", "%s must be at least 0 and less than the Events API's retention of %s", c.EventsMargin, workos.EventRetention)
+	}
 	return ps
 }
 
@@ -183,9 +205,20 @@ type Exporter struct {
 	Watch      func(Status)
 	WatchEvery time.Duration
 
+	// Now is the clock of the event cursor and retention checks (nil:
+	// time.Now). Tests set it to a fake WorkOS's simulated clock.
+	Now func() time.Time
+
 	// tracker is the progress of Run, shared by its chunks (nil: each
 	// chunk tracks itself).
 	tracker *tracker
+}
+
+func (ex *Exporter) now() time.Time {
+	if ex.Now != nil {
+		return ex.Now()
+	}
+	return time.Now()
 }
 
 // Result is a committed snapshot.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
@@ -41,8 +42,17 @@ type Plan struct {
 	UnitBudgetSeconds float64            `json:"unit_budget_seconds,omitempty"`
 	Directories       []workos.Directory `json:"directories"`
 	Units             []Unit             `json:"units"`
-	// API counts the plan's own WorkOS requests (the directory listing).
+	// API counts the plan's own WorkOS requests (the directory listing and
+	// the events).
 	API snapshot.APIStats `json:"api"`
+	// Mode is the run's export mode (auto, full or incremental); Modes says
+	// how each directory is exported, and Base names the committed snapshot
+	// the incremental ones are built from.
+	Mode  string             `json:"mode"`
+	Modes map[string]DirMode `json:"modes"`
+	Base  *BaseRef           `json:"base,omitempty"`
+	// Events is the run's slice of the change log, read before any walk.
+	Events *EventsPlan `json:"events,omitempty"`
 
 	// byID indexes Directories by id (see index).
 	byID map[string]int
@@ -60,7 +70,10 @@ func (p *Plan) index() {
 // Unit is one work unit: directories walked by the same chain of chunks,
 // which write at most one file per table per chunk.
 type Unit struct {
-	ID          string   `json:"id"`
+	ID string `json:"id"`
+	// Kind is "" for a unit that walks its directories, UnitKindDelta for
+	// the unit that builds the incremental ones from the base snapshot.
+	Kind        string   `json:"kind,omitempty"`
 	Directories []string `json:"directories"`
 	// EstimateSeconds is the unit's time at the rate-limit bound of one worker.
 	EstimateSeconds float64 `json:"estimate_seconds"`
@@ -92,6 +105,12 @@ func (p *Plan) directory(id string) (*workos.Directory, bool) {
 		return nil, false
 	}
 	return &p.Directories[i], true
+}
+
+// BaseRef names a committed snapshot.
+type BaseRef struct {
+	Date  string `json:"date"`
+	RunID string `json:"run_id"`
 }
 
 // unitID formats unit number i. Four digits cover 9,999 units; more get more.
@@ -251,9 +270,43 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 		return nil, err
 	}
 	before := ex.Client.Stats()
+	// The event cursor is taken before the walk: the base first, then the
+	// directories and the events.
+	b, err := r.findBase(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
 	dirs, err := r.listDirectories(ctx)
 	if err != nil {
 		return nil, &ProgressError{Err: err, Hint: hintFor(err)}
+	}
+	mode := cfg.Mode
+	now := ex.now()
+	modes, err := r.chooseModes(b, dirs, mode, now)
+	if err != nil {
+		return nil, err
+	}
+	events, err := r.readEvents(ctx, b, now)
+	if err != nil {
+		return nil, &ProgressError{Err: err, Hint: hintFor(err)}
+	}
+	var full []workos.Directory
+	var delta Unit
+	for _, d := range dirs {
+		if modes[d.ID].Mode == schema.SnapshotModeIncremental {
+			delta.Directories = append(delta.Directories, d.ID)
+		} else {
+			full = append(full, d)
+		}
+	}
+	units := packUnits(full, cfg, po.Workers, po.UnitBudget.Seconds())
+	var baseRef *BaseRef
+	if len(delta.Directories) > 0 {
+		baseRef = &BaseRef{Date: b.m.SnapshotDate, RunID: b.m.RunID}
+		delta.Kind = UnitKindDelta
+		delta.ID = unitID(len(units))
+		delta.EstimateSeconds = deltaEstimate(b.m)
+		units = append([]Unit{delta}, units...)
 	}
 	after := ex.Client.Stats()
 	p := &Plan{
@@ -269,14 +322,40 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 		Order:             cfg.Order,
 		UnitBudgetSeconds: po.UnitBudget.Seconds(),
 		Directories:       dirs,
-		Units:             packUnits(dirs, cfg, po.Workers, po.UnitBudget.Seconds()),
+		Units:             units,
 		API:               apiDelta(before, after),
+		Mode:              mode,
+		Modes:             modes,
+		Base:              baseRef,
+		Events:            events,
 	}
 	if err := putJSON(ctx, ex.Store, snapshot.PlanKey(snap.Date, snap.RunID), p); err != nil {
 		return nil, fmt.Errorf("export: store the plan: %w", err)
 	}
-	r.log.Info("run planned", "directories", len(dirs), "units", len(p.Units), "workers", p.Workers, "unit_budget_s", round2(p.UnitBudgetSeconds))
+	r.log.Info("run planned", "directories", len(dirs), "incremental", len(delta.Directories), "events", eventsCount(events), "units", len(p.Units), "workers", p.Workers, "unit_budget_s", round2(p.UnitBudgetSeconds))
 	return p, nil
+}
+
+// deltaRowsPerSecond is about how fast a delta unit reads and rewrites
+// base rows (measured by make bench, with margin).
+const deltaRowsPerSecond = 100_000
+
+// deltaEstimate is the delta unit's time: every base row is read once.
+func deltaEstimate(m *snapshot.Manifest) float64 {
+	var rows int64
+	for _, t := range deltaTables {
+		rows += m.Tables[t].Rows
+	}
+	return round2(float64(rows) / deltaRowsPerSecond)
+}
+
+// eventsCount is the number of events a run staged.
+func eventsCount(ep *EventsPlan) int64 {
+	var n int64
+	for _, f := range ep.Staged {
+		n += f.Rows
+	}
+	return n
 }
 
 // loadPlan reads the plan of a run.

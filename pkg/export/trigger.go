@@ -59,6 +59,9 @@ type Input struct {
 	DirectoryIDs    []string `json:"directory_ids,omitempty"`
 	OrganizationIDs []string `json:"organization_ids,omitempty"`
 	MembershipMode  string   `json:"membership_mode,omitempty"`
+	// Mode overrides EXPORT_MODE: "full" walks every directory (a reconcile
+	// on demand), "auto" or "incremental".
+	Mode string `json:"mode,omitempty"`
 }
 
 // isEnvelope reports whether the input carries any EventBridge envelope field.
@@ -158,6 +161,9 @@ func (in *Input) Apply(cfg *Config) error {
 	}
 	if in.MembershipMode != "" {
 		cfg.MembershipMode = in.MembershipMode
+	}
+	if in.Mode != "" {
+		cfg.Mode = in.Mode
 	}
 	return nil
 }

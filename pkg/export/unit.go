@@ -1,6 +1,7 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -35,6 +36,8 @@ type Checkpoint struct {
 	Directories []dirState `json:"directories"`
 	// Tables lists the parts the unit's chunks wrote, per table.
 	Tables map[string][]snapshot.File `json:"tables"`
+	// Delta is where the delta unit stands (nil for other units).
+	Delta *deltaState `json:"delta,omitempty"`
 	// API counts the unit's WorkOS requests over its chunks.
 	API       snapshot.APIStats `json:"api"`
 	UpdatedAt time.Time         `json:"updated_at"`
@@ -219,7 +222,7 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	}
 	addAPI(&cp.API, apiDelta(before, ex.Client.Stats()))
 	cp.Chunk++
-	cp.Done = true
+	cp.Done = cp.Delta == nil || cp.Delta.Done
 	for _, d := range cp.Directories {
 		if !d.done() {
 			cp.Done = false
@@ -261,12 +264,23 @@ func loadCheckpoint(ctx context.Context, ex *Exporter, p *Plan, u *Unit) (*Check
 	cp = Checkpoint{FormatVersion: PlanFormatVersion, SnapshotDate: p.SnapshotDate, RunID: p.RunID, Unit: u.ID, Tables: map[string][]snapshot.File{}}
 	cfg := cfgOf(ex.Config, p)
 	parallel := min(cfg.Concurrency, len(u.Directories))
+	if u.Kind == UnitKindDelta {
+		cp.Delta = &deltaState{}
+	}
 	for _, id := range u.Directories {
 		d, ok := p.directory(id)
 		if !ok {
 			return nil, fmt.Errorf("export: unit %s names directory %s, which the plan does not list", u.ID, id)
 		}
-		cp.Directories = append(cp.Directories, newDirState(d, cfg, parallel))
+		st := newDirState(d, cfg, parallel)
+		dm := p.Modes[id]
+		st.Manifest.Mode, st.Manifest.ModeReason, st.Manifest.LastFullDate = cmp.Or(dm.Mode, schema.SnapshotModeFull), dm.Reason, cmp.Or(dm.LastFull, p.SnapshotDate)
+		if u.Kind == UnitKindDelta {
+			// Built from the base by the delta step, not walked.
+			st.Users.Done, st.Groups.Done = true, true
+			st.Manifest.MembershipRoute = ""
+		}
+		cp.Directories = append(cp.Directories, st)
 	}
 	return &cp, nil
 }
@@ -280,6 +294,9 @@ var errStop = errors.New("export: the chunk's time is up")
 // waiting for the rate limiters are cancelled; a walk's state only advances
 // after its page's rows are queued, so it resumes at that page.
 func (c *chunk) walk(ctx context.Context, cp *Checkpoint, stop <-chan struct{}) error {
+	if cp.Delta != nil && !cp.Delta.Done {
+		return c.delta(ctx, cp, stop)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	fctx, fcancel := context.WithCancelCause(gctx)
 	defer fcancel(nil)

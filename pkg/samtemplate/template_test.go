@@ -55,6 +55,9 @@ var (
 		"EXPORT_S3_PATH_STYLE",
 		"EXPORT_DEADLINE_MARGIN",
 		"EXPORT_PROGRESS_EVERY",
+		"EXPORT_MODE",
+		"EXPORT_FULL_EVERY",
+		"EXPORT_EVENTS_MARGIN",
 		"EXPORT_PROJECTION_START",
 		"WORKOS_RATE_LIMIT_DIRECTORY_USERS",
 		"WORKOS_RATE_LIMIT_GLOBAL",
@@ -155,9 +158,7 @@ func flowOf(n *yaml.Node) string {
 
 // catalogTables are the Glue tables of the stack: the data tables, then
 // the snapshots table.
-func catalogTables() []schema.Table {
-	return append(schema.Tables(), schema.SnapshotsTable())
-}
+func catalogTables() []schema.Table { return schema.CatalogTables() }
 
 // templateColumns converts schema columns to template columns.
 func templateColumns(cols []schema.Column) []Column {
@@ -204,7 +205,7 @@ func TestGlueTablesMatchSchema(t *testing.T) {
 					"Run `go test ./pkg/samtemplate -update` to rewrite them, or paste:\n%s",
 					g.LogicalID, diff, columnsYAML(st.Columns(), "            "))
 			}
-			if diff := cmp.Diff([]Column{{Name: "dt", Type: "string", Comment: "Snapshot date (yyyy-MM-dd, UTC)"}}, g.PartitionKeys); diff != "" {
+			if diff := cmp.Diff([]Column{{Name: "dt", Type: "string", Comment: st.PartitionComment}}, g.PartitionKeys); diff != "" {
 				t.Errorf("partition keys (-want +got):\n%s", diff)
 			}
 			if g.Description != st.Description {

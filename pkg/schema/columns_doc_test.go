@@ -23,7 +23,7 @@ func columnsMarkdown() string {
 	b.WriteString("Timestamps are `TIMESTAMP(MILLIS)` adjusted to UTC (Athena `timestamp`); text is UTF-8. ")
 	b.WriteString("JSON columns hold compact JSON text: query them with `json_extract_scalar(custom_attributes, '$.department')`. ")
 	b.WriteString("Columns are only ever added (always nullable), never renamed or retyped.\n")
-	for _, tb := range append(Tables(), SnapshotsTable()) {
+	for _, tb := range CatalogTables() {
 		fmt.Fprintf(&b, "\n### `%s`\n\n%s.", tb.Name, tb.Description)
 		switch {
 		case tb.Name == TableSnapshots:
@@ -46,7 +46,7 @@ func columnsMarkdown() string {
 			}
 			fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s |\n", c.Name, c.HiveType, null, c.Comment, source)
 		}
-		fmt.Fprintf(&b, "| `%s` | `string` | no | Snapshot date, yyyy-MM-dd (UTC), partition column in the S3 path | (export run) |\n", PartitionColumn)
+		fmt.Fprintf(&b, "| `%s` | `string` | no | %s, partition column in the S3 path | (export run) |\n", PartitionColumn, tb.PartitionComment)
 	}
 	return b.String()
 }

@@ -100,7 +100,7 @@ func AthenaDDL(t Table, opts DDLOptions) string {
 	b.WriteString(")\n")
 	fmt.Fprintf(&b, "COMMENT %s\n", quoteString(t.Description))
 	fmt.Fprintf(&b, "PARTITIONED BY (%s string COMMENT %s)\n", quoteIdent(PartitionColumn),
-		quoteString("Snapshot date, yyyy-MM-dd (UTC), in the S3 path, not in the files"))
+		quoteString(t.PartitionComment+", in the S3 path, not in the files"))
 	fmt.Fprintf(&b, "ROW FORMAT SERDE %s\n", quoteString(ParquetSerDe))
 	fmt.Fprintf(&b, "STORED AS INPUTFORMAT %s\n", quoteString(ParquetInputFormat))
 	fmt.Fprintf(&b, "OUTPUTFORMAT %s\n", quoteString(ParquetOutputFormat))

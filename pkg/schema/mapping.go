@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -168,4 +169,49 @@ func emailsJSON(emails []workos.DirectoryUserEmail) *string {
 		panic("schema: cannot encode emails: " + err.Error())
 	}
 	return ptr(string(bytes.TrimSuffix(b.Bytes(), []byte("\n"))))
+}
+
+// FromEvent maps a Directory Sync event to a directory_events row fetched by
+// the run of snapshot date snapshotDate. The payload is kept as compact JSON
+// text; the ids are taken from it by its event type. A payload that does not
+// decode is an error naming the event (the row would lose its ids).
+func FromEvent(e *workos.Event, snapshotDate string) (DirectoryEvent, error) {
+	row := DirectoryEvent{
+		ID:           e.ID,
+		Event:        e.Event,
+		CreatedAt:    millis(e.CreatedAt.Time),
+		SnapshotDate: snapshotDate,
+	}
+	if c := compactJSON(e.Data); c != nil {
+		row.Data = *c
+	}
+	v, err := e.Payload()
+	if err != nil {
+		return DirectoryEvent{}, err
+	}
+	opt := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return ptr(s)
+	}
+	switch p := v.(type) {
+	case *workos.DirectoryEvent:
+		row.DirectoryID, row.OrganizationID = opt(p.ID), opt(p.OrganizationID)
+		row.ObjectID, row.ObjectType = p.ID, "directory"
+	case *workos.DirectoryUserEvent:
+		row.DirectoryID, row.OrganizationID = opt(p.DirectoryID), opt(p.OrganizationID)
+		row.ObjectID, row.ObjectType = p.ID, "directory_user"
+	case *workos.DirectoryGroupEvent:
+		row.DirectoryID, row.OrganizationID = opt(p.DirectoryID), opt(p.OrganizationID)
+		row.ObjectID, row.ObjectType = p.ID, "directory_group"
+	case *workos.MembershipEvent:
+		row.DirectoryID = opt(cmp.Or(p.DirectoryID, p.Group.DirectoryID, p.User.DirectoryID))
+		row.OrganizationID = opt(cmp.Or(p.Group.OrganizationID, p.User.OrganizationID))
+		row.ObjectID, row.ObjectType, row.GroupID = p.User.ID, "directory_user", opt(p.Group.ID)
+	case *workos.DirectoryTokenEvent:
+		row.DirectoryID, row.OrganizationID = opt(p.DirectoryID), opt(p.OrganizationID)
+		row.ObjectID, row.ObjectType = p.ID, "directory_token"
+	}
+	return row, nil
 }

@@ -24,11 +24,20 @@ const (
 	TableMemberships     = "directory_group_memberships"
 	// TableSnapshots records the committed snapshots (see SnapshotsTable).
 	TableSnapshots = "snapshots"
+	// TableEvents is the change log: every Directory Sync event once (see
+	// EventsTable).
+	TableEvents = "directory_events"
 )
 
-// SnapshotModeFull is the mode of a snapshot that holds every row of every
-// table (the only mode so far; see Snapshot.Mode).
-const SnapshotModeFull = "full"
+// Snapshot modes (see Snapshot.Mode). Both hold every row of every table;
+// they differ in how the rows were fetched.
+const (
+	// SnapshotModeFull: every directory was walked with the list endpoints.
+	SnapshotModeFull = "full"
+	// SnapshotModeIncremental: at least one directory was built from the
+	// previous snapshot plus the Events API's events since its cursor.
+	SnapshotModeIncremental = "incremental"
+)
 
 // PartitionColumn is the Hive partition column of every table: the snapshot
 // date, yyyy-MM-dd in UTC. It lives in the object path (dt=2026-01-15/), not in
@@ -121,7 +130,7 @@ type Snapshot struct {
 	RunID          string    `parquet:"run_id" comment:"Export run that committed the snapshot; its data files are <table>/dt=<dt>/<run_id>-*.parquet" source:"(export run)"`
 	ExportedAt     time.Time `parquet:"exported_at,timestamp(millisecond:utc)" comment:"When the snapshot was taken (UTC), the exported_at of all its rows" source:"(export run)"`
 	CommittedAt    time.Time `parquet:"committed_at,timestamp(millisecond:utc)" comment:"When the snapshot was committed (UTC): its manifest was written then" source:"(export run)"`
-	Mode           string    `parquet:"mode,dict" comment:"full: the snapshot holds every row of every table" source:"(export run)"`
+	Mode           string    `parquet:"mode,dict" comment:"full: every directory walked, incremental: some built from the previous snapshot plus events; both hold every row" source:"(export run)"`
 	Trigger        string    `parquet:"trigger,dict" comment:"What started the export, as in the manifest: scheduler, eventbridge, manual or now" source:"(export run)"`
 	Demo           bool      `parquet:"demo" comment:"True when the data came from the built-in WorkOS fake (make run), not from WorkOS" source:"(export run)"`
 	Directories    int64     `parquet:"rows_directories" comment:"Rows of the directories table in the snapshot" source:"(export run)"`
@@ -130,6 +139,24 @@ type Snapshot struct {
 	Memberships    int64     `parquet:"rows_directory_group_memberships" comment:"Rows of the directory_group_memberships table in the snapshot" source:"(export run)"`
 	Files          int64     `parquet:"files" comment:"Data files of the snapshot over all tables" source:"(export run)"`
 	Bytes          int64     `parquet:"bytes" comment:"Bytes of the snapshot's data files over all tables" source:"(export run)"`
+}
+
+// DirectoryEvent is a row of the "directory_events" table: one Directory
+// Sync event of the WorkOS Events API. Its dt is the event's own UTC date
+// (not the snapshot date), so time-range queries prune. Every event is in
+// exactly one committed run's files: consecutive runs read consecutive
+// cursor ranges (see snapshot.EventsManifest).
+type DirectoryEvent struct {
+	ID             string    `parquet:"id" comment:"WorkOS event ID (event_...), unique over the table" source:"id"`
+	Event          string    `parquet:"event,dict" comment:"Event type, e.g. dsync.user.created, dsync.group.user_added" source:"event"`
+	CreatedAt      time.Time `parquet:"created_at,timestamp(millisecond:utc)" comment:"When WorkOS created the event (UTC); dt is its date" source:"created_at"`
+	DirectoryID    *string   `parquet:"directory_id,optional,dict" comment:"Directory the event is about (directory_...), null when the payload has none" source:"data.directory_id or data.id"`
+	OrganizationID *string   `parquet:"organization_id,optional,dict" comment:"WorkOS organization of the directory (org_...), null when the payload has none" source:"data.organization_id"`
+	ObjectID       string    `parquet:"object_id" comment:"ID of the object the event is about: the directory, user, group or token; the user for group.user_added/removed" source:"data.id or data.user.id"`
+	ObjectType     string    `parquet:"object_type,dict" comment:"Type of object_id: directory, directory_user, directory_group or directory_token" source:"data.object"`
+	GroupID        *string   `parquet:"group_id,optional" comment:"Group of dsync.group.user_added/removed (directory_group_...), else null" source:"data.group.id"`
+	Data           string    `parquet:"data" comment:"The event's payload as sent, compact JSON text (use json_extract)" source:"data"`
+	SnapshotDate   string    `parquet:"snapshot_date,dict" comment:"The snapshot date (dt of the snapshot tables) whose run fetched the event" source:"(export run)"`
 }
 
 // Table describes one exported table.
@@ -143,6 +170,8 @@ type Table struct {
 	IDColumn string
 	// Description is a one-line description, used as the table comment.
 	Description string
+	// PartitionComment describes dt (the snapshot date, or the event date).
+	PartitionComment string
 
 	rowType reflect.Type
 }
@@ -162,14 +191,30 @@ var tables = []Table{
 var snapshotsTable = newTable[Snapshot](TableSnapshots, "run_id",
 	"Committed dsync-export snapshots, one row per snapshot date (dt) naming the run that committed it")
 
+// eventsTable is not in tables either: it is a change log, partitioned by
+// the events' dates.
+var eventsTable = func() Table {
+	t := newTable[DirectoryEvent](TableEvents, "id",
+		"WorkOS Directory Sync events (Events API), each exactly once, partitioned by the event's UTC date (dt)")
+	t.PartitionComment = EventPartitionComment
+	return t
+}()
+
+// Partition column comments.
+const (
+	SnapshotPartitionComment = "Snapshot date (yyyy-MM-dd, UTC)"
+	EventPartitionComment    = "Event date (yyyy-MM-dd, UTC) of created_at"
+)
+
 func newTable[T any](name, idColumn, description string) Table {
 	t := reflect.TypeFor[T]()
 	return Table{
-		Name:        name,
-		Schema:      parquet.SchemaOf(reflect.New(t).Interface()),
-		IDColumn:    idColumn,
-		Description: description,
-		rowType:     t,
+		Name:             name,
+		Schema:           parquet.SchemaOf(reflect.New(t).Interface()),
+		IDColumn:         idColumn,
+		Description:      description,
+		PartitionComment: SnapshotPartitionComment,
+		rowType:          t,
 	}
 }
 
@@ -189,10 +234,20 @@ func Tables() []Table {
 // Tables() followed by SnapshotsTable().
 func SnapshotsTable() Table { return snapshotsTable }
 
-// TableByName returns the table with the given name: a data table or the
-// snapshots table.
+// EventsTable returns the directory_events table (row type DirectoryEvent):
+// the change log read from the Events API. Its dt is the event date.
+func EventsTable() Table { return eventsTable }
+
+// CatalogTables returns every Athena/Glue table: Tables(), then the
+// snapshots table, then directory_events.
+func CatalogTables() []Table {
+	return append(Tables(), snapshotsTable, eventsTable)
+}
+
+// TableByName returns the table with the given name: a data table, the
+// snapshots table or directory_events.
 func TableByName(name string) (Table, bool) {
-	for _, t := range append(Tables(), snapshotsTable) {
+	for _, t := range CatalogTables() {
 		if t.Name == name {
 			return t, true
 		}
@@ -204,7 +259,7 @@ func TableByName(name string) (Table, bool) {
 // one of this package's row structs.
 func TableOf[T any]() (Table, bool) {
 	rt := reflect.TypeFor[T]()
-	for _, t := range append(Tables(), snapshotsTable) {
+	for _, t := range CatalogTables() {
 		if t.rowType == rt {
 			return t, true
 		}

@@ -120,6 +120,13 @@ func FailureKey(date, run, unit string) string {
 	return RunPrefix(date, run) + "unit-" + unit + ".failure.json"
 }
 
+// EventsStageKey returns the key of staged events file number part of a
+// run: the plan writes the events it read there, the units apply them, and
+// the commit writes them into the directory_events table.
+func EventsStageKey(date, run string, part int) string {
+	return fmt.Sprintf("%sevents-%05d.parquet", RunPrefix(date, run), part)
+}
+
 // runIDLayout is the time part of a run id: UTC, sortable as text.
 const runIDLayout = "20060102T150405.000Z"
 
@@ -259,6 +266,52 @@ type Manifest struct {
 	Tables      map[string]TableManifest `json:"tables"`
 	Directories []DirectoryManifest      `json:"directories"`
 	API         APIStats                 `json:"api"`
+	// Mode is schema.SnapshotModeFull or SnapshotModeIncremental ("" in
+	// manifests written before incremental snapshots: full).
+	Mode string `json:"mode,omitempty"`
+	// BaseDate and BaseRunID name the committed snapshot that the
+	// incremental directories were built from.
+	BaseDate  string `json:"base_date,omitempty"`
+	BaseRunID string `json:"base_run_id,omitempty"`
+	// Events is the run's slice of the directory_events change log (nil in
+	// manifests written before it).
+	Events *EventsManifest `json:"events,omitempty"`
+}
+
+// EventCursor is a position in the Events API's stream.
+type EventCursor struct {
+	// After is the ID of the last event read ("" when none was): the next
+	// run pages from after=After.
+	After string `json:"after,omitempty"`
+	// AfterTime is the created_at of After.
+	AfterTime time.Time `json:"after_time,omitzero"`
+	// CheckedAt is when the stream was read up to After: no event created
+	// before it (and after After) was missing. A run whose After has left
+	// the Events API's retention reads from range_start=CheckedAt.
+	CheckedAt time.Time `json:"checked_at"`
+}
+
+// EventsManifest is a snapshot's slice of the directory_events change log:
+// the events after From through Through. Consecutive snapshots join: a
+// snapshot's From is its base snapshot's Through, so every event is in
+// exactly one committed snapshot's files.
+type EventsManifest struct {
+	// BaseDate and BaseRunID name the committed snapshot whose Through is
+	// From ("" when the chain starts here, see Restart).
+	BaseDate  string `json:"base_date,omitempty"`
+	BaseRunID string `json:"base_run_id,omitempty"`
+	// Restart says why the chain starts here rather than at a base: the
+	// first snapshot, or a base whose cursor left the retention. The events
+	// from RangeStart on were read.
+	Restart    string      `json:"restart,omitempty"`
+	RangeStart time.Time   `json:"range_start,omitzero"`
+	From       EventCursor `json:"from"`
+	Through    EventCursor `json:"through"`
+	// Events is the number of events in Files; CarriedFrom names the run
+	// whose files (of the same date) this snapshot took over.
+	Events      int64  `json:"events"`
+	Files       []File `json:"files"`
+	CarriedFrom string `json:"carried_from,omitempty"`
 }
 
 // TableManifest lists one table's files in the snapshot.
@@ -308,6 +361,16 @@ type DirectoryManifest struct {
 	// RowsRejected counts the rows skipped because their id is malformed or
 	// their directory_id is not this directory.
 	RowsRejected int64 `json:"rows_rejected,omitempty"`
+	// Mode is how the directory's rows were fetched: full (walked) or
+	// incremental (the base snapshot's rows plus events); ModeReason says
+	// why a directory was walked in full.
+	Mode       string `json:"mode,omitempty"`
+	ModeReason string `json:"mode_reason,omitempty"`
+	// LastFullDate is the snapshot date of the directory's latest full walk:
+	// the weekly reconcile counts from it.
+	LastFullDate string `json:"last_full_date,omitempty"`
+	// EventsApplied counts the events applied to an incremental directory.
+	EventsApplied int64 `json:"events_applied,omitempty"`
 }
 
 // APIStats are the WorkOS API statistics of the export.
@@ -338,11 +401,17 @@ func Unmarshal(b []byte) (*Manifest, error) {
 	return &m, nil
 }
 
-// Keys returns every data key listed by the manifest.
+// Keys returns every data key listed by the manifest, the change log's
+// files included.
 func (m *Manifest) Keys() []string {
 	var keys []string
 	for _, t := range m.Tables {
 		for _, f := range t.Files {
+			keys = append(keys, f.Key)
+		}
+	}
+	if m.Events != nil {
+		for _, f := range m.Events.Files {
 			keys = append(keys, f.Key)
 		}
 	}

@@ -18,6 +18,7 @@ const MaxErrors = 20
 const (
 	CheckManifest        = "manifest"          // the manifest exists, parses and is self-consistent
 	CheckPrevious        = "previous_snapshot" // users and memberships did not collapse since the previous snapshot
+	CheckEvents          = "events"            // the change-log slice joins its base's and holds each event once
 	CheckObjects         = "objects"           // every listed object exists with its listed size
 	CheckStrayObjects    = "stray_objects"     // no unlisted object sits in the snapshot's partitions
 	CheckSnapshotRow     = "snapshots_row"     // the snapshots table has the committed run's row, so the _latest views show it

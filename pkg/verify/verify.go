@@ -206,6 +206,9 @@ func (v *verifier) run(ctx context.Context) error {
 	if err := v.comparePrevious(ctx); err != nil {
 		return err
 	}
+	if err := v.checkEvents(ctx); err != nil {
+		return err
+	}
 	if err := v.listObjects(ctx); err != nil {
 		return err
 	}
@@ -255,7 +258,7 @@ func (v *verifier) run(ctx context.Context) error {
 // usable manifest; the remaining checks are then reported as skipped.
 func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 	key := snapshot.ManifestKey(v.date)
-	all := []string{CheckPrevious, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
+	all := []string{CheckPrevious, CheckEvents, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
 		CheckColumns, CheckChecksums, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
 	raw, err := v.src.Get(ctx, key)
 	if v.missing(ctx, key, err) {

@@ -183,3 +183,16 @@ func CheckObjectsAreManifest(t testing.TB, dst objstore.Store, m *snapshot.Manif
 		t.Errorf("stored objects differ from the manifest (-manifest +stored):\n%s", d)
 	}
 }
+
+// ReadEvents reads directory_events files, checking each against its
+// manifest entry like ReadTable.
+func ReadEvents(t testing.TB, dst objstore.Store, files []snapshot.File) []schema.DirectoryEvent {
+	t.Helper()
+	m := &snapshot.Manifest{Tables: map[string]snapshot.TableManifest{schema.TableEvents: {Files: files}}}
+	for _, f := range files {
+		tm := m.Tables[schema.TableEvents]
+		tm.Rows += f.Rows
+		m.Tables[schema.TableEvents] = tm
+	}
+	return ReadTable[schema.DirectoryEvent](t, dst, m, schema.TableEvents)
+}

@@ -1,0 +1,412 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/workos"
+)
+
+// The delta unit builds the incremental directories of a run: it streams
+// the base snapshot's rows of those directories, file by file, applies the
+// run's events on the way, and writes the result as the unit's parts. Memory
+// holds the events' changes (one entry per changed object), never the base.
+
+// UnitKindDelta marks the plan's delta unit (Unit.Kind).
+const UnitKindDelta = "delta"
+
+// deltaTables are the tables a delta unit rebuilds, in order.
+var deltaTables = []string{schema.TableDirectoryUsers, schema.TableDirectoryGroups, schema.TableMemberships}
+
+// deltaState is where a delta unit stands, in its checkpoint.
+type deltaState struct {
+	// Table indexes deltaTables; File is the next base file of that table.
+	Table int `json:"table"`
+	File  int `json:"file"`
+	// Kept are the ids whose base row was newer than their events: the
+	// base row was written, so the event's row is not.
+	Kept []string `json:"kept,omitempty"`
+	Done bool     `json:"done,omitempty"`
+}
+
+// change is the latest state of one object after the run's events.
+type change[T any] struct {
+	dir     string
+	deleted bool
+	row     T
+	updated time.Time
+}
+
+// memberKey is a (group, user) pair.
+type memberKey struct{ group, user string }
+
+// changes are the run's events folded per object, for the delta unit's
+// directories.
+type changes struct {
+	users   map[string]*change[schema.DirectoryUser]
+	groups  map[string]*change[schema.DirectoryGroup]
+	members map[memberKey]*change[bool]
+	applied map[string]int64 // events per directory
+}
+
+// loadChanges folds the run's staged events of dirs into changes, in cursor
+// order: the last event of an object wins, except that an upsert older
+// (by updated_at) than what is held does not replace it.
+func loadChanges(ctx context.Context, s objstore.Store, p *Plan, dirs map[string]bool) (*changes, error) {
+	ch := &changes{
+		users:   map[string]*change[schema.DirectoryUser]{},
+		groups:  map[string]*change[schema.DirectoryGroup]{},
+		members: map[memberKey]*change[bool]{},
+		applied: map[string]int64{},
+	}
+	if p.Events == nil {
+		return ch, nil
+	}
+	err := readStaged(ctx, s, p.Events, func(row *schema.DirectoryEvent) error {
+		if row.DirectoryID == nil || !dirs[*row.DirectoryID] {
+			return nil
+		}
+		dir := *row.DirectoryID
+		d, _ := p.directory(dir)
+		e := workos.Event{ID: row.ID, Event: row.Event, Data: []byte(row.Data)}
+		v, err := e.Payload()
+		if err != nil {
+			return err
+		}
+		switch pl := v.(type) {
+		case *workos.DirectoryUserEvent:
+			ch.applied[dir]++
+			c := &change[schema.DirectoryUser]{dir: dir, deleted: row.Event == workos.EventUserDeleted, updated: pl.UpdatedAt.Time}
+			if !c.deleted {
+				c.row = schema.FromDirectoryUser(&pl.DirectoryUser, p.SnapshotTime)
+				if old := ch.users[pl.ID]; old != nil && !old.deleted && old.updated.After(c.updated) {
+					return nil
+				}
+			}
+			ch.users[pl.ID] = c
+		case *workos.DirectoryGroupEvent:
+			ch.applied[dir]++
+			c := &change[schema.DirectoryGroup]{dir: dir, deleted: row.Event == workos.EventGroupDeleted, updated: pl.UpdatedAt.Time}
+			if !c.deleted {
+				c.row = schema.FromDirectoryGroup(&pl.DirectoryGroup, p.SnapshotTime)
+				if old := ch.groups[pl.ID]; old != nil && !old.deleted && old.updated.After(c.updated) {
+					return nil
+				}
+			}
+			ch.groups[pl.ID] = c
+		case *workos.MembershipEvent:
+			ch.applied[dir]++
+			ch.members[memberKey{pl.Group.ID, pl.User.ID}] = &change[bool]{dir: dir, row: row.Event == workos.EventGroupUserAdded}
+		default:
+			_ = d // directory and token events change no row of the delta tables
+		}
+		return nil
+	})
+	return ch, err
+}
+
+// userGone and groupGone report objects the events deleted.
+func (ch *changes) userGone(id string) bool {
+	c := ch.users[id]
+	return c != nil && c.deleted
+}
+
+func (ch *changes) groupGone(id string) bool {
+	c := ch.groups[id]
+	return c != nil && c.deleted
+}
+
+// delta runs the delta unit's share of a chunk: base files, one at a time,
+// until stop is closed or every table is rebuilt. Rows go to the chunk's
+// table writers; the directories' counts to their manifests in cp.
+func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{}) error {
+	st := cp.Delta
+	p := c.plan
+	if p.Base == nil {
+		return errors.New("export: the plan has a delta unit but no base snapshot")
+	}
+	body, err := c.ex.Store.Get(ctx, snapshot.ManifestKey(p.Base.Date))
+	if err != nil {
+		return fmt.Errorf("read the base snapshot %s: %w", p.Base.Date, err)
+	}
+	bm, err := snapshot.Unmarshal(body)
+	if err != nil {
+		return fmt.Errorf("read the base snapshot %s: %w", p.Base.Date, err)
+	}
+	if bm.RunID != p.Base.RunID {
+		return fmt.Errorf("export: the base snapshot %s was replaced (run %s, the plan's base is run %s) while this run was going on; rerun the export", p.Base.Date, bm.RunID, p.Base.RunID)
+	}
+	dirs := map[string]bool{}
+	idx := map[string]int{}
+	for i := range cp.Directories {
+		dirs[cp.Directories[i].ID] = true
+		idx[cp.Directories[i].ID] = i
+	}
+	ch, err := loadChanges(ctx, c.ex.Store, p, dirs)
+	if err != nil {
+		return err
+	}
+	kept := map[string]bool{}
+	for _, id := range st.Kept {
+		kept[id] = true
+	}
+	count := func(dir string, table int, n int64) {
+		m := &cp.Directories[idx[dir]].Manifest
+		switch table {
+		case 0:
+			m.Users += n
+		case 1:
+			m.Groups += n
+		default:
+			m.Memberships += n
+		}
+	}
+	if st.Table == 0 && st.File == 0 {
+		for dir, n := range ch.applied {
+			cp.Directories[idx[dir]].Manifest.EventsApplied = n
+		}
+	}
+	for st.Table < len(deltaTables) {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		files := bm.Tables[deltaTables[st.Table]].Files
+		if st.File < len(files) {
+			key := files[st.File].Key
+			var err error
+			switch st.Table {
+			case 0:
+				err = c.deltaUsers(ctx, key, dirs, ch, kept, count)
+			case 1:
+				err = c.deltaGroups(ctx, key, dirs, ch, kept, count)
+			default:
+				err = c.deltaMembers(ctx, key, dirs, ch, count)
+			}
+			if err != nil {
+				return fmt.Errorf("apply events to base file %s: %w", key, err)
+			}
+			st.File++
+			continue
+		}
+		// The base is read: what the events created (or changed after the
+		// base row) is written now.
+		if err := c.deltaRest(ctx, st.Table, ch, kept, count); err != nil {
+			return err
+		}
+		st.Table++
+		st.File = 0
+	}
+	st.Done = true
+	st.Kept = slices.Sorted(maps.Keys(kept))
+	return nil
+}
+
+func (c *chunk) deltaUsers(ctx context.Context, key string, dirs map[string]bool, ch *changes, kept map[string]bool, count func(string, int, int64)) error {
+	var out []schema.DirectoryUser
+	err := readParquet(ctx, c.ex.Store, key, func(u *schema.DirectoryUser) error {
+		if !dirs[u.DirectoryID] {
+			return nil
+		}
+		if cu := ch.users[u.ID]; cu != nil {
+			if cu.deleted || !u.UpdatedAt.After(cu.updated) {
+				return nil // deleted, or written from the event at the end
+			}
+			kept[u.ID] = true // the base row is newer than the events
+		}
+		row := *u
+		row.ExportedAt = c.plan.SnapshotTime
+		out = append(out, row)
+		count(u.DirectoryID, 0, 1)
+		if len(out) == 1000 {
+			if err := c.users.send(ctx, out); err != nil {
+				return err
+			}
+			out = nil
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.users.send(ctx, out)
+}
+
+func (c *chunk) deltaGroups(ctx context.Context, key string, dirs map[string]bool, ch *changes, kept map[string]bool, count func(string, int, int64)) error {
+	var out []schema.DirectoryGroup
+	err := readParquet(ctx, c.ex.Store, key, func(g *schema.DirectoryGroup) error {
+		if !dirs[g.DirectoryID] {
+			return nil
+		}
+		if cg := ch.groups[g.ID]; cg != nil {
+			if cg.deleted || !g.UpdatedAt.After(cg.updated) {
+				return nil
+			}
+			kept[g.ID] = true
+		}
+		row := *g
+		row.ExportedAt = c.plan.SnapshotTime
+		out = append(out, row)
+		count(g.DirectoryID, 1, 1)
+		if len(out) == 1000 {
+			if err := c.groups.send(ctx, out); err != nil {
+				return err
+			}
+			out = nil
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.groups.send(ctx, out)
+}
+
+func (c *chunk) deltaMembers(ctx context.Context, key string, dirs map[string]bool, ch *changes, count func(string, int, int64)) error {
+	var out []schema.DirectoryGroupMembership
+	err := readParquet(ctx, c.ex.Store, key, func(m *schema.DirectoryGroupMembership) error {
+		if !dirs[m.DirectoryID] || ch.userGone(m.UserID) || ch.groupGone(m.GroupID) {
+			return nil
+		}
+		if ch.members[memberKey{m.GroupID, m.UserID}] != nil {
+			return nil // written from the events at the end
+		}
+		row := *m
+		row.ExportedAt = c.plan.SnapshotTime
+		out = append(out, row)
+		count(m.DirectoryID, 2, 1)
+		if len(out) == 1000 {
+			if err := c.memberships.send(ctx, out); err != nil {
+				return err
+			}
+			out = nil
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.memberships.send(ctx, out)
+}
+
+// deltaRest writes the rows that come from the events: objects created or
+// changed (unless the base row was newer) and memberships added, in id
+// order so a retried chunk writes the same bytes.
+func (c *chunk) deltaRest(ctx context.Context, table int, ch *changes, kept map[string]bool, count func(string, int, int64)) error {
+	switch table {
+	case 0:
+		var out []schema.DirectoryUser
+		for _, id := range slices.Sorted(maps.Keys(ch.users)) {
+			cu := ch.users[id]
+			if cu.deleted || kept[id] {
+				continue
+			}
+			out = append(out, cu.row)
+			count(cu.dir, 0, 1)
+		}
+		return c.users.send(ctx, out)
+	case 1:
+		var out []schema.DirectoryGroup
+		for _, id := range slices.Sorted(maps.Keys(ch.groups)) {
+			cg := ch.groups[id]
+			if cg.deleted || kept[id] {
+				continue
+			}
+			out = append(out, cg.row)
+			count(cg.dir, 1, 1)
+		}
+		return c.groups.send(ctx, out)
+	default:
+		keys := make([]memberKey, 0, len(ch.members))
+		for k := range ch.members {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b memberKey) int {
+			if a.group != b.group {
+				if a.group < b.group {
+					return -1
+				}
+				return 1
+			}
+			if a.user < b.user {
+				return -1
+			}
+			if a.user > b.user {
+				return 1
+			}
+			return 0
+		})
+		var out []schema.DirectoryGroupMembership
+		for _, k := range keys {
+			cm := ch.members[k]
+			if !cm.row || ch.userGone(k.user) || ch.groupGone(k.group) {
+				continue
+			}
+			d, _ := c.plan.directory(cm.dir)
+			out = append(out, schema.NewMembership(d, k.group, k.user, c.plan.SnapshotTime))
+			count(cm.dir, 2, 1)
+		}
+		return c.memberships.send(ctx, out)
+	}
+}
+
+// deltaReadBuffer is the read buffer of base files: the columns of a row
+// group are read in pages through it, so memory stays bounded whatever the
+// file's size.
+const deltaReadBuffer = 1 << 20
+
+// readParquet calls fn for every row of the Parquet object key, streaming
+// it in batches.
+func readParquet[T any](ctx context.Context, s objstore.Store, key string, fn func(*T) error) (err error) {
+	rd, size, err := s.OpenRange(ctx, key)
+	if err != nil {
+		return err
+	}
+	if cl, ok := rd.(io.Closer); ok {
+		defer cl.Close()
+	}
+	defer func() {
+		if p := recover(); p != nil { // parquet-go panics on some corrupt inputs
+			err = fmt.Errorf("%s is not a readable Parquet file: %v", key, p)
+		}
+	}()
+	f, err := parquet.OpenFile(rd, size, parquet.SkipBloomFilters(true), parquet.ReadBufferSize(deltaReadBuffer))
+	if err != nil {
+		return fmt.Errorf("open %s: %w", key, err)
+	}
+	r := parquet.NewGenericReader[T](f)
+	defer r.Close()
+	buf := make([]T, 256)
+	for {
+		clear(buf) // rows are passed on: never let the reader reuse their slices
+		n, err := r.Read(buf)
+		for i := range n {
+			if ferr := fn(&buf[i]); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", key, err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}

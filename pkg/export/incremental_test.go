@@ -1,0 +1,231 @@
+package export_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsync-export/dsync-export/internal/testenv/snapshottest"
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
+	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/verify"
+)
+
+// dayRun exports the fake's current state as the snapshot of its clock's
+// date, checks it against the fake row for row, verifies it, and returns
+// the manifest and the WorkOS requests it sent.
+func dayRun(t *testing.T, ex *export.Exporter, fake *workostest.Server, dst objstore.Store, date string) (*snapshot.Manifest, int64) {
+	t.Helper()
+	before := fake.Stats().Requests
+	at := fake.Now().UTC().Truncate(time.Millisecond)
+	res, err := ex.Run(context.Background(), export.Snapshot{Date: date, Time: at, Trigger: "test"})
+	if err != nil {
+		t.Fatalf("%s: %v", date, err)
+	}
+	snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, at))
+	rep, err := verify.Verify(context.Background(), dst, date, verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Valid {
+		for _, c := range rep.Checks {
+			if !c.OK {
+				t.Errorf("%s: verify %s: %s %v", date, c.Name, c.Detail, c.Errors)
+			}
+		}
+	}
+	return res.Manifest, fake.Stats().Requests - before
+}
+
+// loggedEvents reads the directory_events files of every committed snapshot
+// and returns the event ids in them, duplicates included. Every file of the
+// table must be listed by a committed manifest.
+func loggedEvents(t *testing.T, dst objstore.Store) []string {
+	t.Helper()
+	objs, err := dst.List(context.Background(), snapshot.ManifestsDir+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	listed := map[string]bool{}
+	for _, o := range objs {
+		_, date, ok := snapshot.ParseManifestKey(o.Key)
+		if !ok {
+			continue
+		}
+		m := snapshottest.ReadManifest(t, dst, date)
+		if m.Events == nil {
+			continue
+		}
+		for _, f := range m.Events.Files {
+			if listed[f.Key] {
+				continue // a past date's rerun keeps the same files
+			}
+			listed[f.Key] = true
+			for _, e := range snapshottest.ReadEvents(t, dst, []snapshot.File{f}) {
+				ids = append(ids, e.ID)
+			}
+		}
+	}
+	files, err := dst.List(context.Background(), schema.TableEvents+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !listed[f.Key] {
+			t.Errorf("%s is in directory_events but no committed snapshot lists it", f.Key)
+		}
+	}
+	return ids
+}
+
+// TestIncrementalMonthEqualsFullWalk is the exactness test at small scale
+// (make soak runs it large): 30 simulated days of churn with injected
+// faults. Every day's incremental snapshot equals a full walk of the same
+// state row for row, verify passes, and directory_events holds every event
+// the fake emitted exactly once. It also covers a gap longer than the
+// retention, a deleted directory, the weekly reconcile, and reruns.
+func TestIncrementalMonthEqualsFullWalk(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{
+		Seed: 11, Directories: 4, UsersPerDirectory: 240, GroupsPerDirectory: 8,
+		Faults: workostest.Faults{Seed: 5, ServerError: 0.05, RateLimited: 0.03, Reset: 0.01},
+	}, nil)
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
+	date := func() string { return fake.Now().UTC().Format(schema.PartitionFormat) }
+	firstEvent := len(fake.Events())
+
+	m, fullReq := dayRun(t, ex, fake, dst, date())
+	if m.Mode != schema.SnapshotModeFull || m.Events == nil || m.Events.Restart != export.RestartFirst {
+		t.Fatalf("day 0: mode %q, events %+v: want a full snapshot that starts the chain", m.Mode, m.Events)
+	}
+	var incReq []int64
+	incDays, reconciles := 0, 0
+	for day := 1; day <= 30; day++ {
+		fake.Advance(24*time.Hour, 0.04)
+		if day == 12 {
+			// A directory deleted at WorkOS: gone from the next snapshot.
+			gone := fake.Directories()[1].ID
+			if !fake.DeleteDirectory(gone) {
+				t.Fatal("no directory deleted")
+			}
+		}
+		m, req := dayRun(t, ex, fake, dst, date())
+		if m.Mode == schema.SnapshotModeIncremental {
+			incDays++
+			incReq = append(incReq, req)
+		}
+		for _, d := range m.Directories {
+			if d.ModeReason == export.ReasonReconcile {
+				reconciles++
+			}
+		}
+		if day == 12 {
+			for _, d := range m.Directories {
+				if d.Status != snapshot.DirectoryOK {
+					t.Errorf("day 12: directory %s status %s", d.ID, d.Status)
+				}
+			}
+		}
+	}
+	if incDays < 20 {
+		t.Errorf("%d of 30 days were incremental, want most (the weekly reconcile walks the rest)", incDays)
+	}
+	if reconciles == 0 {
+		t.Error("no directory got its weekly full reconcile in 30 days")
+	}
+	slices.Sort(incReq)
+	if med := incReq[len(incReq)/2]; med*5 > fullReq {
+		t.Errorf("an incremental day sent %d requests (median), a full walk %d: want far fewer", med, fullReq)
+	}
+
+	// Every event the fake emitted since the first run's range is logged
+	// exactly once.
+	checkEventsOnce := func(from int) {
+		t.Helper()
+		var want []string
+		for _, e := range fake.Events()[from:] {
+			want = append(want, e.ID)
+		}
+		got := loggedEvents(t, dst)
+		slices.Sort(got)
+		if dup := slices.Compact(slices.Clone(got)); len(dup) != len(got) {
+			t.Errorf("directory_events holds %d duplicate events", len(got)-len(dup))
+		}
+		missing := 0
+		have := map[string]bool{}
+		for _, id := range got {
+			have[id] = true
+		}
+		for _, id := range want {
+			if !have[id] {
+				missing++
+			}
+		}
+		if missing > 0 || len(want) == 0 {
+			t.Errorf("directory_events misses %d of the fake's %d events", missing, len(want))
+		}
+	}
+	checkEventsOnce(firstEvent)
+
+	// A rerun of a past date walks in full and keeps that date's events.
+	past := fake.Now().Add(-10 * 24 * time.Hour).UTC().Format(schema.PartitionFormat)
+	before := loggedEvents(t, dst)
+	pm, _ := dayRun(t, ex, fake, dst, past)
+	if pm.Mode != schema.SnapshotModeFull || pm.Directories[0].ModeReason != export.ReasonPastDate {
+		t.Errorf("rerun of %s: mode %q (%s), want a full walk of a past date", past, pm.Mode, pm.Directories[0].ModeReason)
+	}
+	if after := loggedEvents(t, dst); len(after) != len(before) {
+		t.Errorf("the rerun of a past date changed directory_events from %d to %d events", len(before), len(after))
+	}
+	// A rerun of the latest date builds on its own snapshot and takes its
+	// events over.
+	fake.Advance(6*time.Hour, 0.04)
+	hm, _ := dayRun(t, ex, fake, dst, date())
+	if hm.Events == nil || hm.Events.CarriedFrom == "" {
+		t.Errorf("rerun of the latest date: events %+v, want the earlier run's events taken over", hm.Events)
+	}
+	checkEventsOnce(firstEvent)
+
+	// Idle for longer than the retention: a full walk restarts the chain.
+	fake.Advance(35*24*time.Hour, 0.002)
+	gm, _ := dayRun(t, ex, fake, dst, date())
+	if gm.Mode != schema.SnapshotModeFull || gm.Events == nil || gm.Events.Restart != export.RestartRetention {
+		t.Errorf("after a 35-day gap: mode %q, events %+v: want a full walk that restarts the chain", gm.Mode, gm.Events)
+	}
+	// The next day is incremental again.
+	fake.Advance(24*time.Hour, 0.04)
+	if nm, _ := dayRun(t, ex, fake, dst, date()); nm.Mode != schema.SnapshotModeIncremental {
+		t.Errorf("the day after the restart: mode %q, want incremental", nm.Mode)
+	}
+}
+
+// TestIncrementalModeRefusesFullWalk: EXPORT_MODE=incremental fails with an
+// error naming the directories and why, and writes nothing.
+func TestIncrementalModeRefusesFullWalk(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 3, Directories: 2, UsersPerDirectory: 20, GroupsPerDirectory: 2}, nil)
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Mode = export.ModeIncremental
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
+	_, err = ex.Run(context.Background(), export.Snapshot{Date: fake.Now().UTC().Format(schema.PartitionFormat), Trigger: "test"})
+	if !errors.Is(err, export.ErrFullWalkNeeded) || !strings.Contains(err.Error(), export.ReasonNoBase) || !strings.Contains(err.Error(), "EXPORT_MODE=auto") {
+		t.Fatalf("err = %v, want ErrFullWalkNeeded naming the reason and the fix", err)
+	}
+	if objs, _ := dst.List(context.Background(), snapshot.ManifestsDir+"/"); len(objs) != 0 {
+		t.Errorf("a refused run committed %v", objs)
+	}
+}
