@@ -4,7 +4,10 @@
 //	go run ./cmd/workos-fake --directories 3 --users 1000 --groups 10
 //
 // It prints its base URL (http://127.0.0.1:4100/ by default) on a line of its
-// own and serves until interrupted. Point any WorkOS SDK or the exporter at
+// own and serves until interrupted. --days N simulates N days of directory
+// changes (--churn F of the users a day, default 0.01) before serving, which
+// GET /events then lists; POST /_fake/advance?days=N&hours=H&churn=F moves
+// the fake's clock on while it runs. Point any WorkOS SDK or the exporter at
 // that URL with the API key sk_test_default (or --api-key). Run with --help
 // for the flags; see package workostest for the data and the API behaviour.
 package main

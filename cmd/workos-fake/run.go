@@ -13,8 +13,10 @@ import (
 
 // options are the parsed command line.
 type options struct {
-	addr string
-	cfg  workostest.Config
+	addr  string
+	cfg   workostest.Config
+	days  int     // days of changes to simulate before serving
+	churn float64 // fraction of users changed per simulated day
 }
 
 // parseFlags parses the command line into options. Usage and errors go to
@@ -40,6 +42,8 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	fs.StringVar(&rateLimit, "rate-limit", "off", "`off`, or workos to enforce 4 req/s per directory on /directory_users and 6,000 req/min")
 	fs.Float64Var(&faultRate, "fault-rate", 0, "`fraction` of list and get requests that fail, split evenly across 5xx, 429, connection reset and truncated body")
 	fs.BoolVar(&o.cfg.LegacyGroups, "legacy-groups", false, "fill the deprecated groups array of users")
+	fs.IntVar(&o.days, "days", 0, "simulate `N` days of directory changes before serving, served by GET /events")
+	fs.Float64Var(&o.churn, "churn", 0.01, "`fraction` of each directory's users changed per simulated day (with --days and POST /_fake/advance)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -62,9 +66,16 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	if o.cfg.Latency < 0 {
 		return o, fmt.Errorf("--latency is %v: want 0 or more", o.cfg.Latency)
 	}
+	if o.days < 0 || o.days > 36500 {
+		return o, fmt.Errorf("--days is %d: want 0..36500", o.days)
+	}
+	if !(o.churn >= 0 && o.churn <= 100) {
+		return o, fmt.Errorf("--churn is %v: want a fraction of users per day, 0 or more (0.01 = 1%%/day)", o.churn)
+	}
 	if o.cfg.APIKey == "" {
 		return o, errors.New("--api-key is empty: give the key clients will send")
 	}
+	o.cfg.ControlEndpoint = true
 	o.cfg.Faults = workostest.Faults{
 		Seed:        o.cfg.Seed,
 		ServerError: faultRate / 4,
@@ -90,6 +101,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "workos-fake: %v\n", err)
 		return 2
+	}
+	if o.days > 0 {
+		res := srv.AdvanceDays(o.days, o.churn)
+		fmt.Fprintf(stderr, "workos-fake: simulated %d days at churn %g: %d events, now %s\n",
+			o.days, o.churn, res.Events, res.To.Format(time.RFC3339))
 	}
 	baseURL, err := srv.Start(o.addr)
 	if err != nil {

@@ -17,14 +17,14 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
-	defaults := options{addr: "127.0.0.1:4100", cfg: workostest.Config{
+	defaults := options{addr: "127.0.0.1:4100", churn: 0.01, cfg: workostest.Config{
 		APIKey: "sk_test_default", Seed: 1, Directories: 3, UsersPerDirectory: 1000, GroupsPerDirectory: 10,
-		Faults: workostest.Faults{Seed: 1},
+		Faults: workostest.Faults{Seed: 1}, ControlEndpoint: true,
 	}}
-	all := options{addr: "127.0.0.1:0", cfg: workostest.Config{
+	all := options{addr: "127.0.0.1:0", days: 3, churn: 0.05, cfg: workostest.Config{
 		APIKey: "sk_test_x", Seed: 9, Directories: 5, UsersPerDirectory: 7, GroupsPerDirectory: 2,
 		LegacyGroups: true, Latency: 50 * time.Millisecond, RateLimit: true,
-		Faults: workostest.Faults{Seed: 9, ServerError: 0.1, RateLimited: 0.1, Reset: 0.1, Truncate: 0.1},
+		Faults: workostest.Faults{Seed: 9, ServerError: 0.1, RateLimited: 0.1, Reset: 0.1, Truncate: 0.1}, ControlEndpoint: true,
 	}}
 	for _, tc := range []struct {
 		args []string
@@ -32,7 +32,7 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{nil, defaults},
 		{[]string{"--addr=127.0.0.1:0", "--api-key", "sk_test_x", "--directories", "5", "--users=7", "--groups=2",
-			"--seed=9", "--latency=50ms", "--rate-limit=workos", "--fault-rate=0.4", "--legacy-groups"}, all},
+			"--seed=9", "--latency=50ms", "--rate-limit=workos", "--fault-rate=0.4", "--legacy-groups", "--days=3", "-churn", "0.05"}, all},
 		{[]string{"-rate-limit", "off", "-users", "0"}, func() options { o := defaults; o.cfg.UsersPerDirectory = 0; return o }()},
 	} {
 		got, err := parseFlags(tc.args, io.Discard)
@@ -59,6 +59,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--latency=soon"}, `invalid value "soon" for flag -latency`},
 		{[]string{"--latency=-1s"}, "--latency is -1s"},
 		{[]string{"--api-key="}, "--api-key is empty"},
+		{[]string{"--days=-1"}, "--days is -1"},
+		{[]string{"--churn=-0.5"}, "--churn is -0.5"},
+		{[]string{"--churn=NaN"}, "--churn is NaN"},
 		{[]string{"--nope"}, "flag provided but not defined: -nope"},
 		{[]string{"serve"}, `unexpected argument "serve"`},
 		{[]string{"--directories=20000"}, "Directories is 20000"},
@@ -138,5 +141,56 @@ func TestRunListenError(t *testing.T) {
 	var stderr strings.Builder
 	if code := run(context.Background(), []string{"--addr=256.0.0.1:1"}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "listen") {
 		t.Errorf("bad address: %d %q", code, stderr.String())
+	}
+}
+
+// TestRunDays simulates days of changes before serving, and moves the clock
+// on with POST /_fake/advance.
+func TestRunDays(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout := lineWriter{make(chan string, 10)}
+	var stderr strings.Builder
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"--addr=127.0.0.1:0", "--directories=2", "--users=50", "--groups=3", "--days=3", "--churn=0.2"}, stdout, &stderr)
+	}()
+	var base string
+	select {
+	case base = <-stdout.lines:
+	case code := <-done:
+		t.Fatalf("run exited with %d: %s", code, stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("no base URL printed")
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	call := func(method, path string, v any) int {
+		req, _ := http.NewRequest(method, base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+workostest.DefaultAPIKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		return resp.StatusCode
+	}
+	var l struct{ Data []json.RawMessage }
+	if code := call("GET", "events?events=dsync.user.updated&limit=100", &l); code != 200 || len(l.Data) == 0 {
+		t.Errorf("GET /events after --days=3: %d, %d events", code, len(l.Data))
+	}
+	var r struct{ Events int }
+	if code := call("POST", "_fake/advance?hours=12&churn=0.5", &r); code != 200 || r.Events == 0 {
+		t.Errorf("POST /_fake/advance: %d, %+v", code, r)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	if s := stderr.String(); !strings.Contains(s, "simulated 3 days at churn 0.2: ") {
+		t.Errorf("stderr %q: want the simulated days", s)
 	}
 }

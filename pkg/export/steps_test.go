@@ -159,7 +159,9 @@ func TestStepsFailedUnitCommitsNothingAndLaterRunWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig()}
+	cfg := testConfig()
+	cfg.Mode = export.ModeFull // units that walk: an incremental rerun has one delta unit
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 	first, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ import (
 )
 
 var allChecks = []string{
-	CheckManifest, CheckPrevious, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
+	CheckManifest, CheckPrevious, CheckEvents, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
 	CheckColumns, CheckChecksums, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts,
 }
 

@@ -243,8 +243,11 @@ func TestStateMachineUnderRuntimeEmulator(t *testing.T) {
 	t.Logf("run 1: %d units, %d chunk invocations (1 killed), %d files, %s", len(units), chunks, len(first.Keys()), time.Since(start).Round(time.Millisecond))
 
 	// 2. A unit that keeps failing: its directory's users list answers 502.
+	// "mode": "full" walks the directory (an incremental rerun of the date
+	// would build it from the committed snapshot without listing its users).
+	full := `{"snapshot_date":"` + date + `","mode":"full"}`
 	env.failDir.Store(env.fake.Directories()[1].ID)
-	res = env.execute(t, ctx, input)
+	res = env.execute(t, ctx, full)
 	if !res.Failed() || res.ErrorName != "Export.Retryable" || !strings.Contains(res.ErrorCause, "502") {
 		t.Fatalf("execution with a failing unit: error %q cause %q, want Export.Retryable (the unit's recorded failure) naming the 502", res.ErrorName, res.ErrorCause)
 	}
@@ -261,18 +264,23 @@ func TestStateMachineUnderRuntimeEmulator(t *testing.T) {
 	}
 	if m := env.checkCommitted(t, ctx, date); m.RunID == first.RunID {
 		t.Errorf("the rerun did not commit a new run")
+	} else if m.Mode != schema.SnapshotModeIncremental || m.BaseRunID != first.RunID {
+		// The rerun builds on the date's committed snapshot: its delta
+		// unit ran as a Distributed Map item under the emulator.
+		t.Errorf("the rerun: mode %q on base %q, want incremental on run %s", m.Mode, m.BaseRunID, first.RunID)
 	}
 
-	// 3. Two executions of the same date: B starts while A walks.
+	// 3. Two executions of the same date: B starts while A walks (in full:
+	// an incremental run of this small account is over before B starts).
 	var wg sync.WaitGroup
 	var resA *sfn.Result
 	started := env.chunkCalls.Load()
-	wg.Go(func() { resA = env.execute(t, ctx, input) })
+	wg.Go(func() { resA = env.execute(t, ctx, full) })
 	for env.chunkCalls.Load() == started && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
-	resB := env.execute(t, ctx, input)
+	resB := env.execute(t, ctx, full)
 	wg.Wait()
 	if resB.Failed() {
 		t.Fatalf("the later execution failed: %s: %s", resB.ErrorName, resB.ErrorCause)

@@ -8,10 +8,16 @@ import (
 
 // The accessors expose the dataset for exact comparisons in tests. They build
 // the same records the HTTP API renders, on demand, so iterating a large
-// directory holds one object at a time.
+// directory holds one object at a time. They reflect the current state, with
+// every change of Advance and DeleteDirectory applied. The iterators read
+// the state one item at a time (holding no lock while the caller's loop body
+// runs), so an Advance made during an iteration shows in the items that
+// follow it; call Advance between iterations for a consistent picture.
 
 // Directories returns the directories that are not deleted, in creation order.
 func (s *Server) Directories() []workos.Directory {
+	s.ds.mu.RLock()
+	defer s.ds.mu.RUnlock()
 	var out []workos.Directory
 	for _, d := range s.ds.dirs {
 		if !d.deleted.Load() {
@@ -22,7 +28,7 @@ func (s *Server) Directories() []workos.Directory {
 }
 
 // liveDir returns the directory with the given ID unless it is unknown or
-// deleted.
+// deleted. Call with ds.mu held.
 func (s *Server) liveDir(directoryID string) *dirData {
 	d := s.ds.lookupDir(directoryID)
 	if d == nil || d.deleted.Load() {
@@ -35,13 +41,20 @@ func (s *Server) liveDir(directoryID string) *dirData {
 // them. It yields nothing for an unknown or deleted directory.
 func (s *Server) Users(directoryID string) iter.Seq[workos.DirectoryUser] {
 	return func(yield func(workos.DirectoryUser) bool) {
-		d := s.liveDir(directoryID)
-		if d == nil {
-			return
-		}
-		for i := range d.users {
+		for i := 0; ; i++ {
+			s.ds.mu.RLock()
+			d := s.liveDir(directoryID)
+			for d != nil && i < d.nUsers() && d.userDeleted(i) {
+				i++
+			}
+			if d == nil || i >= d.nUsers() {
+				s.ds.mu.RUnlock()
+				return
+			}
 			u := s.ds.user(d, i)
-			if !yield(s.ds.userModel(&u)) {
+			m := s.ds.userModel(&u)
+			s.ds.mu.RUnlock()
+			if !yield(m) {
 				return
 			}
 		}
@@ -52,13 +65,20 @@ func (s *Server) Users(directoryID string) iter.Seq[workos.DirectoryUser] {
 // nothing for an unknown or deleted directory.
 func (s *Server) Groups(directoryID string) iter.Seq[workos.DirectoryGroup] {
 	return func(yield func(workos.DirectoryGroup) bool) {
-		d := s.liveDir(directoryID)
-		if d == nil {
-			return
-		}
-		for j := range d.groups {
+		for j := 0; ; j++ {
+			s.ds.mu.RLock()
+			d := s.liveDir(directoryID)
+			for d != nil && j < d.nGroups() && d.groupDeleted(j) {
+				j++
+			}
+			if d == nil || j >= d.nGroups() {
+				s.ds.mu.RUnlock()
+				return
+			}
 			g := s.ds.group(d, j)
-			if !yield(s.ds.groupModel(&g, true)) {
+			m := s.ds.groupModel(&g, true)
+			s.ds.mu.RUnlock()
+			if !yield(m) {
 				return
 			}
 		}
@@ -70,20 +90,28 @@ func (s *Server) Groups(directoryID string) iter.Seq[workos.DirectoryGroup] {
 // deleted directory.
 func (s *Server) Memberships(directoryID string) iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
-		d := s.liveDir(directoryID)
-		if d == nil {
-			return
-		}
-		m := d.membership(s.ds)
 		var groups []int
-		for i := range d.users {
-			groups = m.groupsOf(i, groups)
-			if len(groups) == 0 {
-				continue
+		var gids []string
+		for i := 0; ; i++ {
+			s.ds.mu.RLock()
+			d := s.liveDir(directoryID)
+			if d == nil || i >= d.nUsers() {
+				s.ds.mu.RUnlock()
+				return
 			}
-			uid := s.ds.codec.id(kindUser, d.userCreated(i), uint32(d.idx), uint32(i))
-			for _, j := range groups {
-				gid := s.ds.codec.id(kindGroup, d.groupCreated(j), uint32(d.idx), uint32(j))
+			gids = gids[:0]
+			var uid string
+			if !d.userDeleted(i) {
+				groups = s.ds.userGroups(d, i, groups)
+				if len(groups) > 0 {
+					uid = s.ds.codec.id(kindUser, d.userCreated(i), uint32(d.idx), uint32(i))
+				}
+				for _, j := range groups {
+					gids = append(gids, s.ds.codec.id(kindGroup, d.groupCreated(j), uint32(d.idx), uint32(j)))
+				}
+			}
+			s.ds.mu.RUnlock()
+			for _, gid := range gids {
 				if !yield(gid, uid) {
 					return
 				}
@@ -96,13 +124,16 @@ func (s *Server) Memberships(directoryID string) iter.Seq2[string, string] {
 // without iterating its users. All are zero for an unknown or deleted
 // directory.
 func (s *Server) Counts(directoryID string) (users, groups, memberships int) {
+	s.ds.mu.RLock()
+	defer s.ds.mu.RUnlock()
 	d := s.liveDir(directoryID)
 	if d == nil {
 		return 0, 0, 0
 	}
-	m := d.membership(s.ds)
-	for j := range d.groups {
-		memberships += m.memberCount(j, d.users)
+	for j := range d.nGroups() {
+		if !d.groupDeleted(j) {
+			memberships += s.ds.memberCount(d, j)
+		}
 	}
-	return d.users, d.groups, memberships
+	return d.liveUsers(), d.liveGroups(), memberships
 }

@@ -83,6 +83,10 @@ type dirData struct {
 	countOnce sync.Once
 	active    int64
 	inactive  int64
+
+	// ov holds the changes Server.Advance made (nil: none). Guarded by
+	// dataset.mu, like everything that changes after New.
+	ov *dirOverlay
 }
 
 type idpStyle uint8
@@ -94,7 +98,13 @@ const (
 )
 
 type dataset struct {
+	// mu guards what Advance and DeleteDirectory change: dirs and orgs
+	// (appended to), each dirData.ov and the server's timeline. Requests
+	// and accessors hold it for reading.
+	mu sync.RWMutex
+
 	seed   uint64
+	base   int64 // the first directory's created_at
 	codec  idCodec
 	legacy bool
 	dirs   []*dirData
@@ -120,6 +130,7 @@ func newDataset(seed int64, dirs int, sizes func(int) (int, int), legacy bool) (
 	ds.nameMul = coprimeNear(ds.seed%ds.nameSpace, ds.nameSpace)
 
 	base := time.Date(2024, 1, 8, 9, 0, 0, 0, time.UTC).UnixMilli() + int64(ds.seed%(30*24))*msPerHour
+	ds.base = base
 	start := base
 	org, orgLeft := -1, 0
 	orgSizes := [...]int{2, 1, 3, 1}
@@ -138,46 +149,60 @@ func newDataset(seed int64, dirs int, sizes func(int) (int, int), legacy bool) (
 			ds.orgs = append(ds.orgs, ds.newOrg(org, start-msPerDay-int64(h%(30*uint64(msPerDay)))))
 		}
 		orgLeft--
-		dd := &dirData{
-			idx:          d,
-			users:        users,
-			groups:       groups,
-			org:          org,
-			salt:         h,
-			created:      start,
-			updated:      start + int64(mix(h^1)%uint64(20*msPerDay)),
-			userStep:     stepFor(users, 60*msPerSecond),
-			groupStep:    stepFor(groups, msPerHour),
-			groupNameOff: int(mix(h^2) % uint64(len(groupNames))),
-		}
-		dd.id = ds.codec.id(kindDirectory, dd.created, uint32(d), 0)
-		dd.typ = string(workos.DirectoryTypes[d%len(workos.DirectoryTypes)])
-		if d%23 == 22 {
-			dd.typ = unknownDirectoryType
-		}
-		dd.state = string(workos.DirectoryStates[d%len(workos.DirectoryStates)])
-		if d%17 == 16 {
-			dd.state = unknownDirectoryState
-		}
-		o := ds.orgs[org]
-		dd.name = o.name + " (" + dd.typ + ")"
-		dd.externalKey = externalKey(mix(h ^ 3))
-		dd.hasDomain = d%4 != 3
-		dd.hasMetadata = d%6 != 5
-		switch dd.typ {
-		case "gsuite directory":
-			dd.idpStyle = idpGoogle
-		case "bamboohr", "breathe hr", "cezanne hr", "fourth hr", "hibob", "people hr", "personio",
-			"workday", "sftp", "sftp workday", "s3":
-			dd.idpStyle = idpNumeric
-		default:
-			dd.idpStyle = idpUUID
-		}
+		dd := ds.newDir(d, users, groups, org, start)
 		ds.dirs = append(ds.dirs, dd)
 		span := 1000 + max(int64(users)*dd.userStep, int64(groups)*dd.groupStep) + 1
 		start += span + msPerHour + int64(mix(h^4)%uint64(47*msPerHour))
 	}
 	return ds, nil
+}
+
+// newDir lays out directory d of organization org, created at created, with
+// users and groups generated objects.
+func (ds *dataset) newDir(d, users, groups, org int, created int64) *dirData {
+	h := mix(ds.seed ^ uint64(d)*0xA24BAED4963EE407)
+	dd := &dirData{
+		idx:          d,
+		users:        users,
+		groups:       groups,
+		org:          org,
+		salt:         h,
+		created:      created,
+		updated:      created + int64(mix(h^1)%uint64(20*msPerDay)),
+		userStep:     stepFor(users, 60*msPerSecond),
+		groupStep:    stepFor(groups, msPerHour),
+		groupNameOff: int(mix(h^2) % uint64(len(groupNames))),
+	}
+	dd.id = ds.codec.id(kindDirectory, dd.created, uint32(d), 0)
+	typ := string(workos.DirectoryTypes[d%len(workos.DirectoryTypes)])
+	if d%23 == 22 {
+		typ = unknownDirectoryType
+	}
+	dd.state = string(workos.DirectoryStates[d%len(workos.DirectoryStates)])
+	if d%17 == 16 {
+		dd.state = unknownDirectoryState
+	}
+	dd.setType(ds, typ)
+	dd.externalKey = externalKey(mix(h ^ 3))
+	dd.hasDomain = d%4 != 3
+	dd.hasMetadata = d%6 != 5
+	return dd
+}
+
+// setType sets the directory's type, and with it its name and the style of
+// its provider's IDs.
+func (dd *dirData) setType(ds *dataset, typ string) {
+	dd.typ = typ
+	dd.name = ds.orgs[dd.org].name + " (" + dd.typ + ")"
+	switch dd.typ {
+	case "gsuite directory":
+		dd.idpStyle = idpGoogle
+	case "bamboohr", "breathe hr", "cezanne hr", "fourth hr", "hibob", "people hr", "personio",
+		"workday", "sftp", "sftp workday", "s3":
+		dd.idpStyle = idpNumeric
+	default:
+		dd.idpStyle = idpUUID
+	}
 }
 
 // stepFor spreads n objects over about 30 days, at most one per max ms.
@@ -261,7 +286,7 @@ func (ds *dataset) lookupUser(id string) (*dirData, int, bool) {
 		return nil, 0, false
 	}
 	dd := ds.dir(d)
-	if dd == nil || uint64(idx) >= uint64(dd.users) || dd.userCreated(int(idx)) != ms {
+	if dd == nil || uint64(idx) >= uint64(dd.nUsers()) || dd.userCreated(int(idx)) != ms {
 		return nil, 0, false
 	}
 	return dd, int(idx), true
@@ -274,7 +299,7 @@ func (ds *dataset) lookupGroup(id string) (*dirData, int, bool) {
 		return nil, 0, false
 	}
 	dd := ds.dir(d)
-	if dd == nil || uint64(idx) >= uint64(dd.groups) || dd.groupCreated(int(idx)) != ms {
+	if dd == nil || uint64(idx) >= uint64(dd.nGroups()) || dd.groupCreated(int(idx)) != ms {
 		return nil, 0, false
 	}
 	return dd, int(idx), true
@@ -286,7 +311,12 @@ func (d *dirData) userBase(i int) uint64  { return mix(d.salt + uint64(i)*0x9E37
 func (d *dirData) groupBase(j int) uint64 { return mix(^d.salt + uint64(j)*0xC2B2AE3D27D4EB4F) }
 func field(base, f uint64) uint64         { return mix(base + f*0xD6E8FEB86659FD93) }
 
+// userCreated returns the created_at of user i: generated for the first
+// d.users, stored for those Advance created.
 func (d *dirData) userCreated(i int) int64 {
+	if i >= d.users {
+		return d.ov.extraUsers[i-d.users]
+	}
 	t := d.created + 1000 + int64(i)*d.userStep
 	if d.userStep >= 2 {
 		t += int64(field(d.userBase(i), fJitter) % uint64(d.userStep/2))
@@ -294,7 +324,11 @@ func (d *dirData) userCreated(i int) int64 {
 	return t
 }
 
+// groupCreated returns the created_at of group j (see userCreated).
 func (d *dirData) groupCreated(j int) int64 {
+	if j >= d.groups {
+		return d.ov.extraGroups[j-d.groups]
+	}
 	t := d.created + 500 + int64(j)*d.groupStep
 	if d.groupStep >= 2 {
 		t += int64(field(d.groupBase(j), fJitter) % uint64(d.groupStep/2))
@@ -316,7 +350,8 @@ func (d *dirData) userState(i int) string {
 }
 
 // userCounts returns the metadata counts: active users, and all others
-// (inactive, suspended and unknown states) as inactive. Computed once.
+// (inactive, suspended and unknown states) as inactive. The generated users'
+// counts are computed once; Advance's changes are kept as deltas.
 func (d *dirData) userCounts() (active, inactive int64) {
 	d.countOnce.Do(func() {
 		for i := range d.users {
@@ -326,6 +361,9 @@ func (d *dirData) userCounts() (active, inactive int64) {
 		}
 		d.inactive = int64(d.users) - d.active
 	})
+	if ov := d.ov; ov != nil {
+		return d.active + ov.activeDelta, d.inactive + ov.inactiveDelta
+	}
 	return d.active, d.inactive
 }
 
@@ -341,7 +379,8 @@ type userRec struct {
 	created, updated int64
 	state            string
 	emailNull        bool
-	first, last      int    // name table indices
+	first, last      int    // name table indices (of the e-mail)
+	dispLast         int    // lastNames index of the displayed last name
 	k                uint64 // e-mail disambiguation suffix (0: none)
 	nameMode         uint8  // nameFull, nameNoLast, nameNone
 	emailsMode       uint8  // emailsEmpty, emailsWork, emailsWorkPersonal, emailsNullValue
@@ -385,7 +424,8 @@ type groupRec struct {
 	d                *dirData
 	j                int
 	name             string
-	nameSuffix       int // appended as " N" when > 0
+	nameSuffix       int    // appended as " N" when > 0
+	nameOv           string // the name after a rename, when not empty
 	idpH             uint64
 	created, updated int64
 }
@@ -459,8 +499,20 @@ func appendUUID(b []byte, a, c uint64) []byte {
 	return put(b, c, 12)
 }
 
-// user generates user i of directory d.
+// user returns user i of directory d as it is now: generated, with
+// Advance's changes applied.
 func (ds *dataset) user(d *dirData, i int) userRec {
+	u := ds.genUser(d, i)
+	if d.ov != nil {
+		if o := d.ov.users[i]; o != nil {
+			o.apply(&u)
+		}
+	}
+	return u
+}
+
+// genUser generates user i of directory d.
+func (ds *dataset) genUser(d *dirData, i int) userRec {
 	base := d.userBase(i)
 	u := userRec{
 		d:         d,
@@ -472,6 +524,7 @@ func (ds *dataset) user(d *dirData, i int) userRec {
 		role:      -1,
 	}
 	u.first, u.last, u.k = ds.names(d, i)
+	u.dispLast = u.last
 	switch h := field(base, fNulls) % 100; {
 	case h < 2:
 		u.nameMode = nameNoLast
@@ -573,8 +626,20 @@ func appendCustomAttributes(b []byte, h uint64, job int, i int) []byte {
 	return append(b, '}')
 }
 
-// group generates group j of directory d.
+// group returns group j of directory d as it is now: generated, with
+// Advance's changes applied.
 func (ds *dataset) group(d *dirData, j int) groupRec {
+	g := ds.genGroup(d, j)
+	if d.ov != nil {
+		if o := d.ov.groups[j]; o != nil {
+			o.apply(&g)
+		}
+	}
+	return g
+}
+
+// genGroup generates group j of directory d.
+func (ds *dataset) genGroup(d *dirData, j int) groupRec {
 	base := d.groupBase(j)
 	g := groupRec{
 		d:          d,
@@ -608,6 +673,9 @@ func (g *groupRec) appendIdpID(b []byte) []byte {
 }
 
 func (g *groupRec) appendName(b []byte) []byte {
+	if g.nameOv != "" {
+		return append(b, g.nameOv...)
+	}
 	b = append(b, g.name...)
 	if g.nameSuffix > 0 {
 		b = append(b, ' ')

@@ -12,6 +12,9 @@
 //	GET    /directory_users/{id}
 //	GET    /directory_groups       filters directory, user
 //	GET    /directory_groups/{id}
+//	GET    /events                 filters events (required), range_start,
+//	                               range_end, organization_id
+//	POST   /_fake/advance          with Config.ControlEndpoint only (not WorkOS)
 //
 // The spec's search and domain filters of /directories and idp_id and email
 // filters of /directory_users, which no test uses, are answered with 422.
@@ -65,9 +68,41 @@
 // otherwise. So for asc and desc, follow after to walk forwards; for normal,
 // which lists newest first, follow before to walk towards older items.
 //
+// # Time and events
+//
+// The fake has a simulated clock (Server.Now; Config.Now, by default 06:00
+// UTC on the day after the dataset's newest timestamp). Server.Advance moves
+// it forward and changes the directories as a provider would, at a given
+// churn: users updated, created and deleted, memberships added and removed,
+// groups created, renamed and deleted, and now and then a directory deleted
+// or a new one activated. Each change is applied to what the lists and the
+// accessors serve and emits the event WorkOS would (Server.Events has them
+// all), so replaying the events onto the state before Advance gives the
+// state after it. Deleting a user, group or directory emits only its own
+// deleted event: consumers cascade to its memberships (and a directory's
+// users and groups). The changes are stored as an overlay keyed by object
+// index, so memory grows with the changes, not with the users, and a fake
+// that is never advanced costs nothing extra. Created users and groups are
+// listed after the generated ones, so each directory's lists stay in
+// created_at order; the lists without a directory filter go directory by
+// directory, as before.
+//
+// GET /events serves the events of the last 30 days (workos.EventRetention)
+// with the pagination of the other lists (default desc; list_metadata has
+// after only, as in the spec's EventList). events is required: repeated
+// parameters and comma-separated lists both work. range_start is inclusive
+// and range_end exclusive. Event IDs are "event_" and a ULID of created_at
+// and a sequence number, so they sort chronologically and any well-formed
+// event ID, even of an expired event, is a valid after or before cursor.
+// Event payloads are as in the spec: users without the deprecated groups
+// array, user.deleted with state "inactive" and updated_at the deletion
+// time, directories in dsync.activated with state "active" (the list says
+// "linked") and in dsync.deleted with state "deleting".
+//
 // # Failures
 //
-// Config.RateLimit enforces the documented limits and Config.Faults injects
+// Config.RateLimit enforces the documented limits (on /events, the
+// per-key limit only) and Config.Faults injects
 // 5xx HTML pages, 429s, connection resets and truncated bodies, from a seeded
 // generator so that a run is reproducible given the order of requests.
 // Server.Stats counts requests, pages, 429s and faults per endpoint.

@@ -172,7 +172,7 @@ func (s *Server) listUsers(req *request) response {
 	var j int
 	if groupID != "" {
 		var ok bool
-		if gd, j, ok = s.ds.lookupGroup(groupID); !ok || gd.deleted.Load() {
+		if gd, j, ok = s.ds.lookupGroup(groupID); !ok || gd.deleted.Load() || gd.groupDeleted(j) {
 			return req.notFound("Directory group", groupID)
 		}
 	}
@@ -182,9 +182,9 @@ func (s *Server) listUsers(req *request) response {
 	case d != nil && gd != nil && d != gd:
 		sq = listSeq(nil)
 	case gd != nil:
-		sq = memberSeq{d: gd.idx, j: j, n: gd.users, m: gd.membership(s.ds)}
+		sq = s.ds.membersSeq(gd, j)
 	case d != nil:
-		sq = rangeSeq{d: d.idx, n: d.users}
+		sq = s.ds.usersSeq(d)
 	default:
 		sq = allSeq{ds: s.ds}
 	}
@@ -205,7 +205,7 @@ func (s *Server) listUsers(req *request) response {
 
 func (s *Server) getUser(req *request) response {
 	d, i, ok := s.ds.lookupUser(req.id)
-	if !ok || d.deleted.Load() {
+	if !ok || d.deleted.Load() || d.userDeleted(i) {
 		return req.notFound("Directory user", req.id)
 	}
 	u := s.ds.user(d, i)
@@ -230,18 +230,18 @@ func (s *Server) listGroups(req *request) response {
 	switch {
 	case userID != "":
 		ud, i, ok := s.ds.lookupUser(userID)
-		if !ok || ud.deleted.Load() {
+		if !ok || ud.deleted.Load() || ud.userDeleted(i) {
 			return req.notFound("Directory user", userID)
 		}
 		var keys listSeq
 		if d == nil || d == ud {
-			for _, g := range ud.membership(s.ds).groupsOf(i, nil) {
+			for _, g := range s.ds.userGroups(ud, i, nil) {
 				keys = append(keys, key(ud.idx, g))
 			}
 		}
 		sq = keys
 	case d != nil:
-		sq = rangeSeq{d: d.idx, n: d.groups}
+		sq = s.ds.groupsSeq(d)
 	default:
 		sq = allSeq{ds: s.ds, groups: true}
 	}
@@ -261,7 +261,7 @@ func (s *Server) listGroups(req *request) response {
 
 func (s *Server) getGroup(req *request) response {
 	d, j, ok := s.ds.lookupGroup(req.id)
-	if !ok || d.deleted.Load() {
+	if !ok || d.deleted.Load() || d.groupDeleted(j) {
 		return req.notFound("Directory group", req.id)
 	}
 	g := s.ds.group(d, j)

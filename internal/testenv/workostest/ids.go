@@ -34,6 +34,7 @@ const (
 	kindDirectory
 	kindUser
 	kindGroup
+	kindOrgDomain
 )
 
 // prefix returns the WorkOS ID prefix of the kind.
@@ -47,6 +48,8 @@ func (k kind) prefix() string {
 		return "directory_user_"
 	case kindGroup:
 		return "directory_group_"
+	case kindOrgDomain:
+		return "org_domain_"
 	}
 	return ""
 }
@@ -79,8 +82,13 @@ func (c idCodec) appendID(b []byte, k kind, ms int64, dir, idx uint32) []byte {
 	chk := c.check(k, dir, idx)
 	pos := (uint64(dir)<<32 | uint64(idx)) ^ c.mask(k, chk)
 	// 80-bit payload: hi holds the top 16 bits, lo the low 64.
-	hi := pos >> 40
-	lo := pos<<24 | chk
+	return appendULID(b, ms, pos>>40, pos<<24|chk)
+}
+
+// appendULID appends a 26-character ULID: 10 characters of the millisecond
+// timestamp ms, then the 80-bit payload hi:lo (hi holds its top 16 bits).
+// Equal-length ULIDs sort lexicographically by (ms, payload).
+func appendULID(b []byte, ms int64, hi, lo uint64) []byte {
 	var out [ulidLen]byte
 	t := uint64(ms)
 	for i := 9; i >= 0; i-- {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 )
 
 const million = 1_000_000
@@ -225,3 +226,39 @@ func BenchmarkListUsersPage(b *testing.B) {
 type discardWriter struct{}
 
 func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestMillionUserAdvance: a day of 1% churn in a 1,000,000-user directory
+// costs memory in proportion to the changes, and pages stay fast.
+func TestMillionUserAdvance(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s, err := New(millionConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res := s.AdvanceWith(24*time.Hour, AdvanceOptions{Churn: 0.01, DirectoryRate: -1})
+	took := time.Since(start)
+	if res.Events < 9000 {
+		t.Fatalf("%d events for 1%% of 1,000,000 users", res.Events)
+	}
+	d := s.ds.dirs[0]
+	cpu0 := cpuTime()
+	for k := range 20 {
+		i := k * 49999
+		path := "directory_users?limit=100&order=asc&directory=" + d.id + "&after=" + s.ds.codec.id(kindUser, d.userCreated(i), 0, uint32(i))
+		if w := serve(s, "GET", path); w.Code != 200 {
+			t.Fatalf("%s: %d", path, w.Code)
+		}
+	}
+	pageCPU := (cpuTime() - cpu0) / 20
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(s)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d events in %v; heap grew by %d KiB (%d B/event); %v CPU per page", res.Events, took, grown>>10, grown/int64(res.Events), pageCPU)
+	if per := grown / int64(res.Events); per > 4<<10 {
+		t.Errorf("heap grew by %d bytes per change; want O(changes) of a few KiB at most", per)
+	}
+}

@@ -122,12 +122,12 @@ type allSeq struct {
 	groups bool
 }
 
-func (s allSeq) part(d int) rangeSeq {
+func (s allSeq) part(d int) seq {
 	dd := s.ds.dirs[d]
 	if s.groups {
-		return rangeSeq{d, dd.groups}
+		return s.ds.groupsSeq(dd)
 	}
-	return rangeSeq{d, dd.users}
+	return s.ds.usersSeq(dd)
 }
 
 func (s allSeq) next(k int64) (int64, bool) {

@@ -130,7 +130,7 @@ func (ds *dataset) appendDirectory(b []byte, d *dirData) []byte {
 		b = append(b, `,"inactive":`...)
 		b = strconv.AppendInt(b, inactive, 10)
 		b = append(b, `},"groups":`...)
-		b = strconv.AppendInt(b, int64(d.groups), 10)
+		b = strconv.AppendInt(b, int64(d.liveGroups()), 10)
 		b = append(b, '}')
 	}
 	b = append(b, `,"created_at":`...)
@@ -160,7 +160,7 @@ func (ds *dataset) directoryModel(d *dirData) workos.Directory {
 		active, inactive := d.userCounts()
 		m.Metadata = &workos.DirectoryMetadata{
 			Users:  workos.DirectoryUserCounts{Active: active, Inactive: inactive},
-			Groups: int64(d.groups),
+			Groups: int64(d.liveGroups()),
 		}
 	}
 	return m
@@ -182,7 +182,7 @@ func (ds *dataset) appendGroup(b []byte, g *groupRec, withRaw bool) []byte {
 	b = append(b, `","organization_id":"`...)
 	b = append(b, ds.orgs[g.d.org].id...)
 	b = append(b, `","name":`...)
-	if g.nameSuffix == 0 {
+	if g.nameSuffix == 0 && g.nameOv == "" {
 		b = appendString(b, g.name)
 	} else {
 		b = appendString(b, string(g.appendName(nil)))
@@ -220,6 +220,25 @@ func (ds *dataset) groupModel(g *groupRec, withRaw bool) workos.DirectoryGroup {
 // types) are plain ASCII without quotes or backslashes.
 
 func (ds *dataset) appendUser(b []byte, u *userRec) []byte {
+	b = ds.appendUserFields(b, u)
+	b = append(b, `,"groups":[`...)
+	if ds.legacy {
+		var buf [3]int
+		for k, j := range ds.userGroups(u.d, u.i, buf[:0]) {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			g := ds.group(u.d, j)
+			b = ds.appendGroup(b, &g, false)
+		}
+	}
+	return append(b, "]}"...)
+}
+
+// appendUserFields appends a directory user without its deprecated groups
+// array and closing brace: the spec's DirectoryUser, which events carry,
+// short of the brace.
+func (ds *dataset) appendUserFields(b []byte, u *userRec) []byte {
 	d := u.d
 	b = append(b, `{"object":"directory_user","id":"`...)
 	b = ds.codec.appendID(b, kindUser, u.created, uint32(d.idx), uint32(u.i))
@@ -231,7 +250,7 @@ func (ds *dataset) appendUser(b []byte, u *userRec) []byte {
 	b = d.appendUserIdpID(b, u.i)
 	b = append(b, `","email":`...)
 	b = ds.appendUserEmail(b, u)
-	fn, ln := &firstNames[u.first], &lastNames[u.last]
+	fn, ln := &firstNames[u.first], &lastNames[u.dispLast]
 	switch u.nameMode {
 	case nameFull:
 		b = append(b, `,"first_name":`...)
@@ -307,19 +326,7 @@ func (ds *dataset) appendUser(b []byte, u *userRec) []byte {
 	b = append(b, `,"created_at":`...)
 	b = appendTime(b, u.created)
 	b = append(b, `,"updated_at":`...)
-	b = appendTime(b, u.updated)
-	b = append(b, `,"groups":[`...)
-	if ds.legacy {
-		var buf [3]int
-		for k, j := range d.membership(ds).groupsOf(u.i, buf[:0]) {
-			if k > 0 {
-				b = append(b, ',')
-			}
-			g := ds.group(d, j)
-			b = ds.appendGroup(b, &g, false)
-		}
-	}
-	return append(b, "]}"...)
+	return appendTime(b, u.updated)
 }
 
 func (ds *dataset) appendUserEmail(b []byte, u *userRec) []byte {
@@ -369,7 +376,7 @@ func (ds *dataset) userModel(u *userRec) workos.DirectoryUser {
 	if !u.emailNull {
 		m.Email = strp(string(ds.appendEmail(nil, d, u.first, u.last, u.k)))
 	}
-	fn, ln := &firstNames[u.first], &lastNames[u.last]
+	fn, ln := &firstNames[u.first], &lastNames[u.dispLast]
 	switch u.nameMode {
 	case nameFull:
 		m.FirstName, m.LastName, m.Name = strp(fn.display), strp(ln.display), strp(fullName(fn, ln))
@@ -408,7 +415,7 @@ func (ds *dataset) userModel(u *userRec) workos.DirectoryUser {
 		m.Roles = []workos.SlimRole{{Slug: roleSlugs[u.role]}, {Slug: "auditor"}}
 	}
 	if ds.legacy {
-		for _, j := range d.membership(ds).groupsOf(u.i, nil) {
+		for _, j := range ds.userGroups(d, u.i, nil) {
 			g := ds.group(d, j)
 			m.Groups = append(m.Groups, ds.groupModel(&g, false))
 		}

@@ -53,6 +53,18 @@ type Config struct {
 	// Sizes, when set, returns the (users, groups) of directory dir and
 	// overrides UsersPerDirectory and GroupsPerDirectory.
 	Sizes func(dir int) (users, groups int)
+	// Now is the simulated time at start, which Advance moves forward (see
+	// Server.Now). It must not be before the dataset's newest timestamp. The
+	// zero value means a deterministic default later than every generated
+	// created_at and updated_at: the newest of them (bounded from the
+	// directories' timelines: users are updated up to 90 days after their
+	// creation, groups up to 60) rounded up to the next UTC midnight, plus 6
+	// hours.
+	Now time.Time
+	// ControlEndpoint serves POST /_fake/advance?days=N&hours=H&churn=F,
+	// which calls Advance (churn defaults to 0.01) and answers the
+	// AdvanceResult as JSON. It is not a WorkOS endpoint.
+	ControlEndpoint bool
 }
 
 // Faults are the fractions of list and get requests that fail, each kind
@@ -80,6 +92,10 @@ type Server struct {
 	ds      *dataset
 	limits  *limiter
 	faults  faulter
+	control bool
+
+	// tl is the simulated clock and the event log.
+	tl timeline
 
 	requests, pages, rateLimited, faulted atomic.Int64
 
@@ -132,6 +148,20 @@ func New(cfg Config) (*Server, error) {
 		apiKey:  key,
 		latency: cfg.Latency,
 		ds:      ds,
+		control: cfg.ControlEndpoint,
+	}
+	s.tl.now = defaultNow(ds)
+	if !cfg.Now.IsZero() {
+		ms := cfg.Now.UnixMilli()
+		if ms < ds.newest() {
+			return nil, fmt.Errorf("workostest: Config.Now %s is before the dataset's newest timestamp %s: leave it zero for %s, or pass a later time",
+				cfg.Now.UTC().Format(time.RFC3339), time.UnixMilli(ds.newest()).UTC().Format(time.RFC3339),
+				time.UnixMilli(s.tl.now).UTC().Format(time.RFC3339))
+		}
+		if ms > maxTimeMs {
+			return nil, fmt.Errorf("workostest: Config.Now %s is after year 9999", cfg.Now.UTC().Format(time.RFC3339))
+		}
+		s.tl.now = ms
 	}
 	if cfg.RateLimit {
 		s.limits = newLimiter()
@@ -201,10 +231,18 @@ func (s *Server) Stats() Stats {
 }
 
 // DeleteDirectory deletes a directory with its users and groups, as
-// DELETE /directories/{id} does. It reports whether the directory existed.
+// DELETE /directories/{id} does, and emits dsync.deleted at Now (only: its
+// users and groups go without events). It reports whether the directory
+// existed.
 func (s *Server) DeleteDirectory(id string) bool {
+	s.ds.mu.Lock()
+	defer s.ds.mu.Unlock()
 	d := s.ds.lookupDir(id)
-	return d != nil && d.deleted.CompareAndSwap(false, true)
+	if d == nil || d.deleted.Load() {
+		return false
+	}
+	s.deleteDir(d, s.tl.now)
+	return true
 }
 
 // ---- HTTP ----
@@ -216,6 +254,7 @@ type route struct {
 	handler  func(s *Server, req *request) response
 	list     bool // answers a list (counts as a page)
 	faulty   bool // subject to faults and rate limits
+	mutates  bool // changes the dataset: takes the write lock itself
 }
 
 func match(method, path string) route {
@@ -229,19 +268,23 @@ func match(method, path string) route {
 	}
 	switch {
 	case method == http.MethodGet && seg[0] == "directories" && id == "":
-		return route{"GET /directories", id, (*Server).listDirectories, true, true}
+		return route{"GET /directories", id, (*Server).listDirectories, true, true, false}
 	case method == http.MethodGet && seg[0] == "directories":
-		return route{"GET /directories/{id}", id, (*Server).getDirectory, false, true}
+		return route{"GET /directories/{id}", id, (*Server).getDirectory, false, true, false}
 	case method == http.MethodDelete && seg[0] == "directories" && id != "":
-		return route{"DELETE /directories/{id}", id, (*Server).deleteDirectory, false, false}
+		return route{"DELETE /directories/{id}", id, (*Server).deleteDirectory, false, false, true}
 	case method == http.MethodGet && seg[0] == "directory_users" && id == "":
-		return route{"GET /directory_users", id, (*Server).listUsers, true, true}
+		return route{"GET /directory_users", id, (*Server).listUsers, true, true, false}
 	case method == http.MethodGet && seg[0] == "directory_users":
-		return route{"GET /directory_users/{id}", id, (*Server).getUser, false, true}
+		return route{"GET /directory_users/{id}", id, (*Server).getUser, false, true, false}
 	case method == http.MethodGet && seg[0] == "directory_groups" && id == "":
-		return route{"GET /directory_groups", id, (*Server).listGroups, true, true}
+		return route{"GET /directory_groups", id, (*Server).listGroups, true, true, false}
 	case method == http.MethodGet && seg[0] == "directory_groups":
-		return route{"GET /directory_groups/{id}", id, (*Server).getGroup, false, true}
+		return route{"GET /directory_groups/{id}", id, (*Server).getGroup, false, true, false}
+	case method == http.MethodGet && seg[0] == "events" && id == "":
+		return route{"GET /events", id, (*Server).listEvents, true, true, false}
+	case method == http.MethodPost && seg[0] == "_fake" && id == "advance":
+		return route{"POST /_fake/advance", id, (*Server).controlAdvance, false, false, true}
 	}
 	return route{endpoint: "unknown"}
 }
@@ -285,7 +328,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	buf := (*bp)[:0]
 
-	if rt.handler == nil {
+	if rt.handler == nil || (rt.endpoint == "POST /_fake/advance" && !s.control) {
 		s.write(w, response{status: http.StatusNotFound, body: appendMessage(buf, "Not Found")})
 		return
 	}
@@ -295,7 +338,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req := &request{id: rt.id, query: r.URL.Query(), buf: buf}
 	if rt.faulty && s.limits != nil {
+		s.ds.mu.RLock()
 		users, dir := s.rateKey(rt, req)
+		s.ds.mu.RUnlock()
 		if ok, retry := s.limits.allow(time.Now(), users, dir); !ok {
 			s.rateLimit(w, rt, retry)
 			return
@@ -320,7 +365,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp := rt.handler(s, req)
+	var resp response
+	if rt.mutates {
+		resp = rt.handler(s, req)
+	} else {
+		s.ds.mu.RLock()
+		resp = rt.handler(s, req)
+		s.ds.mu.RUnlock()
+	}
 	*bp = resp.body[:0] // keep the grown buffer
 	if fault == faultTruncate && resp.status == http.StatusOK && len(resp.body) > 1 {
 		s.faulted.Add(1)

@@ -179,6 +179,7 @@ func TestSpecParameters(t *testing.T) {
 		"GET /directory_users/{id}":  {"id"},
 		"GET /directory_groups":      {"before", "after", "limit", "order", "directory", "user"},
 		"GET /directory_groups/{id}": {"id"},
+		"GET /events":                {"before", "after", "limit", "order", "events", "range_start", "range_end", "organization_id"},
 	}
 	for ep, params := range want {
 		method, path, _ := strings.Cut(ep, " ")
