@@ -176,11 +176,15 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 			cp.Directories[idx[dir]].Manifest.EventsApplied = n
 		}
 	}
-	for st.Table < len(deltaTables) {
-		select {
-		case <-stop:
-			return nil
-		default:
+	for progress := false; st.Table < len(deltaTables); progress = true {
+		// Every chunk does at least one step, so a chunk whose setup used
+		// its time still moves the unit on.
+		if progress {
+			select {
+			case <-stop:
+				return nil
+			default:
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)

@@ -3,8 +3,10 @@ package export_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,4 +296,99 @@ func TestVerifyCatchesBrokenEventChains(t *testing.T) {
 	tamper("lost file", func(m *snapshot.Manifest) {
 		m.Events.Files[0].Key = snapshot.PartKey(schema.TableEvents, "2020-01-01", m.RunID, 9)
 	}, "missing")
+}
+
+// TestDeltaUnitResumesAcrossChunks runs an incremental day as the state
+// machine does: the delta unit in many short chunks (each stops after a base
+// file and resumes from its checkpoint, one crashing before its checkpoint
+// and retried), then the commit. The snapshot equals the fake's state.
+func TestDeltaUnitResumesAcrossChunks(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 13, Directories: 4, UsersPerDirectory: 700, GroupsPerDirectory: 6}, nil)
+	dir, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := &crashStore{Store: dir}
+	cfg := testConfig()
+	cfg.Writer.MaxFileBytes = 24 << 10 // many base files
+	cfg.DeadlineMargin = 60 * time.Millisecond
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
+	ctx := context.Background()
+	date := func() string { return fake.Now().UTC().Format(schema.PartitionFormat) }
+	if _, err := ex.Run(ctx, export.Snapshot{Date: date(), Time: fake.Now(), Trigger: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	fake.AdvanceWith(24*time.Hour, workostest.AdvanceOptions{Churn: 0.05, DirectoryRate: -1})
+	at := fake.Now().UTC().Truncate(time.Millisecond)
+	p, err := ex.Plan(ctx, export.Snapshot{Date: date(), Time: at, Trigger: "test"}, export.PlanOptions{Workers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Units) != 1 || p.Units[0].Kind != export.UnitKindDelta || len(p.Units[0].Directories) != 4 {
+		t.Fatalf("plan units %+v: want one delta unit of the 4 directories", p.Units)
+	}
+	dst.n.Store(1)
+	chunks := runUnits(t, ex, p, 75*time.Millisecond, func(err error) bool {
+		return retryCrashes(err) || errors.Is(err, export.ErrDeadline)
+	})
+	if n := chunks[p.Units[0].ID]; n < 3 {
+		t.Errorf("the delta unit ran in %d chunks, want several (resumption untested)", n)
+	}
+	if dst.n.Load() >= 0 {
+		t.Error("no chunk crashed before its checkpoint")
+	}
+	res, err := ex.Commit(ctx, p.SnapshotDate, p.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshottest.CheckExact(t, dir, res.Manifest, snapshottest.ExpectedRows(fake, at))
+	snapshottest.CheckObjectsAreManifest(t, dir, res.Manifest)
+	var applied int64
+	for _, d := range res.Manifest.Directories {
+		if d.Mode != schema.SnapshotModeIncremental {
+			t.Errorf("directory %s: mode %q (%s)", d.ID, d.Mode, d.ModeReason)
+		}
+		applied += d.EventsApplied
+	}
+	if applied == 0 || res.Manifest.API.Requests > 10 {
+		t.Errorf("%d events applied with %d requests: want events applied with a handful of requests", applied, res.Manifest.API.Requests)
+	}
+	t.Logf("delta unit: %d chunks, %d events applied, %d base files", chunks[p.Units[0].ID], applied, len(res.Manifest.Keys()))
+}
+
+// TestChangeDuringWalkIsNotLost: changes made while day 0's full walk runs
+// are read by day 1 (the cursor is taken before the walk), so day 1's
+// incremental snapshot equals the state, whatever the walk saw.
+func TestChangeDuringWalkIsNotLost(t *testing.T) {
+	var fake *workostest.Server
+	var pending atomic.Int32
+	pending.Store(3)
+	mid := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/directory_users" && pending.Add(-1) >= 0 {
+				fake.AdvanceWith(2*time.Hour, workostest.AdvanceOptions{Churn: 0.2, DirectoryRate: -1})
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	fake, client := startFake(t, workostest.Config{Seed: 17, Directories: 3, UsersPerDirectory: 400, GroupsPerDirectory: 5}, mid)
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Now: fake.Now}
+	ctx := context.Background()
+	start := fake.Now()
+	d0, err := ex.Run(ctx, export.Snapshot{Date: start.UTC().Format(schema.PartitionFormat), Time: start, Trigger: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved := fake.Now().Sub(start); moved < 6*time.Hour {
+		t.Fatalf("the fake moved %s during the walk, want three changes", moved)
+	}
+	if d0.Manifest.Events.Through.CheckedAt.After(start.Add(time.Minute)) {
+		t.Errorf("day 0's cursor was checked at %s, after the walk's changes began (%s)", d0.Manifest.Events.Through.CheckedAt, start)
+	}
+	fake.AdvanceWith(24*time.Hour, workostest.AdvanceOptions{Churn: 0.02, DirectoryRate: -1})
+	dayRun(t, ex, fake, dst, fake.Now().UTC().Format(schema.PartitionFormat))
 }
