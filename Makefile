@@ -76,12 +76,14 @@ lint-asl: node-tools
 	$(NODE_TOOLS)/node_modules/.bin/asl-validator --json-path $(BIN)/statemachine.json
 
 ## run: one export end to end with no cloud account: the built-in WorkOS fake -> ./out (a local folder only).
+## make run DAYS=30 simulates a month of 1% daily churn: a full snapshot, then one incremental snapshot a day.
 ## With WORKOS_API_KEY set it exports that real account to EXPORT_DESTINATION (default ./out; s3://... for S3).
+DAYS ?=
 run:
 	@if [ -n "$$WORKOS_API_KEY$$WORKOS_API_KEY_SECRET_ID" ]; then \
 		EXPORT_DESTINATION=$${EXPORT_DESTINATION:-out} $(GO) run ./functions/export; \
 	else \
-		$(GO) run ./functions/export --demo; \
+		$(GO) run ./functions/export --demo $(if $(DAYS),--demo-days $(DAYS)); \
 	fi
 
 ## bench: benchmark report (rate limits, one-core throughput, memory, output size, WorkOS Node SDK peer,
@@ -92,9 +94,10 @@ bench: tools node-tools
 
 SOAK_SEEDS ?= 50
 ## soak: the fault soak: $(SOAK_SEEDS) seeds under 17% faults (half run as plan, resumed chunks, commit), SIGKILL + re-run,
+## a 30-day incremental month (20 directories x 2,000 users, 1% churn),
 ## deadline (about 5 min on 2 cores).
 soak: tools node-tools
-	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -race -v -run TestSoak -count=1 -timeout 30m ./internal/testenv/soak -args -seeds=$(SOAK_SEEDS)
+	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -race -v -run TestSoak -count=1 -timeout 30m ./internal/testenv/soak -args -seeds=$(SOAK_SEEDS) -month-dirs=20 -month-users=2000 -month-days=30
 
 ## fake: the WorkOS fake on 127.0.0.1:4100 (flags: make fake FAKE_FLAGS="--users 5000").
 fake:

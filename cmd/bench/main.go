@@ -21,7 +21,7 @@ import (
 )
 
 // sectionNames are the values of --only, in report order.
-var sectionNames = []string{"ratelimited", "throughput", "memory", "output", "peer", "stepfunctions"}
+var sectionNames = []string{"ratelimited", "throughput", "memory", "output", "peer", "stepfunctions", "incremental"}
 
 // bench is one run of the harness.
 type bench struct {
@@ -100,6 +100,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			s = b.peer(ctx)
 		case "stepfunctions":
 			s = b.stepFunctions(ctx)
+		case "incremental":
+			s = b.incremental(ctx)
 		}
 		md := s.markdown()
 		fmt.Fprint(stdout, md)

@@ -186,6 +186,11 @@ type exportRun struct {
 // runExport exports everything the fake at baseURL serves to a local folder
 // under dir, with the client's limits and the export's config as given.
 func runExport(ctx context.Context, baseURL, dir string, limits workos.RateLimits, cfg export.Config) (*exportRun, error) {
+	return runExportDay(ctx, baseURL, dir, limits, cfg, time.Now().UTC().Format(schema.PartitionFormat))
+}
+
+// runExportDay is runExport for the snapshot of date.
+func runExportDay(ctx context.Context, baseURL, dir string, limits workos.RateLimits, cfg export.Config, date string) (*exportRun, error) {
 	ct := newCounter(http.DefaultTransport)
 	client, err := workos.NewClient(apiKey,
 		workos.WithBaseURL(baseURL),
@@ -201,7 +206,7 @@ func runExport(ctx context.Context, baseURL, dir string, limits workos.RateLimit
 	}
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 	start := time.Now()
-	res, err := ex.Run(ctx, export.Snapshot{Date: time.Now().UTC().Format(schema.PartitionFormat), Trigger: "bench"})
+	res, err := ex.Run(ctx, export.Snapshot{Date: date, Trigger: "bench"})
 	wall := time.Since(start)
 	if err != nil {
 		return nil, err

@@ -12,8 +12,10 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/schema"
 )
 
 const usageHead = `Usage: export [flags]
@@ -41,6 +43,7 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 	force := fs.Bool("force", false, "accept a --snapshot-date more than a day from today (the data is still today's)")
 	dest := fs.String("destination", "", "override EXPORT_DESTINATION (s3://bucket/prefix or a folder; --demo: a folder, default out)")
 	inputFile := fs.String("input", "", "a JSON event file to use as the input (as in events/)")
+	days := fs.Int("demo-days", 0, "with --demo: simulate this many days of 1% churn after a first full snapshot, one snapshot a day ending today, each built from the previous one plus the fake's events (1-60)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHead)
 		fs.PrintDefaults()
@@ -72,13 +75,18 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if *days != 0 && (!*demo || *days < 1 || *days > maxDemoDays) {
+		fmt.Fprintf(stderr, "export: --demo-days %d: give 1 to %d days, with --demo\n", *days, maxDemoDays)
+		return 2
+	}
+	var dm demoFake
 	if *demo {
-		closeDemo, err := startDemo(lookup, env, stderr)
-		if err != nil {
+		var err error
+		if dm, err = startDemo(lookup, env, stderr, *days); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 2
 		}
-		defer closeDemo()
+		defer dm.stop()
 	}
 	var disp *display // made from the config's log level
 	h, err := newHandler(ctx, lookup, func(c config) *slog.Logger {
@@ -94,6 +102,9 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	h.demo = *demo
 	h.watch = disp.watch
+	if dm.now != nil {
+		h.now = dm.now // the export reads events on the fake's clock
+	}
 	var in export.Input
 	if *inputFile != "" {
 		b, err := os.ReadFile(*inputFile)
@@ -110,7 +121,12 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 		in.SnapshotDate = *date
 	}
 	in.Force = in.Force || *force
-	out, err := h.Handle(ctx, in)
+	var out Output
+	if *days > 0 {
+		out, err = demoMonth(ctx, h, dm, *days, stderr)
+	} else {
+		out, err = h.Handle(ctx, in)
+	}
 	disp.close()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -120,6 +136,41 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 	fmt.Fprintf(stdout, "%s\n", b)
 	printNextSteps(stdout, h.cfg.Destination, out)
 	return 0
+}
+
+// maxDemoDays bounds --demo-days: the Events API keeps 30 days, and two
+// months show a retention fallback at most once.
+const maxDemoDays = 60
+
+// demoFake is the built-in fake of --demo: stop closes it; nextDay moves its
+// clock one day on at 1% churn and returns the events that made; now is its
+// clock, which the export's event cursor follows.
+type demoFake struct {
+	stop    func()
+	nextDay func() int
+	now     func() time.Time
+}
+
+// demoMonth runs --demo-days: a full snapshot days ago, then one snapshot a
+// day to today, each after a simulated day of changes. It prints a line per
+// day and returns the last day's output.
+func demoMonth(ctx context.Context, h *handler, dm demoFake, days int, w io.Writer) (Output, error) {
+	today := time.Now().UTC()
+	var out Output
+	for k := 0; k <= days; k++ {
+		events := 0
+		if k > 0 {
+			events = dm.nextDay()
+		}
+		in := export.Input{SnapshotDate: today.AddDate(0, 0, k-days).Format(schema.PartitionFormat), Force: true}
+		var err error
+		if out, err = h.Handle(ctx, in); err != nil {
+			return Output{}, err
+		}
+		fmt.Fprintf(w, "demo day %2d %s: %-11s %d of %d directories incremental, %4d WorkOS requests, %5d new events (the fake made %d), %d users\n",
+			k, out.SnapshotDate, out.Mode, out.IncrementalDirectories, out.Directories, out.API.Requests, out.Events, events, out.Rows[schema.TableDirectoryUsers])
+	}
+	return out, nil
 }
 
 // triggerMeaning explains the output's trigger field.

@@ -35,6 +35,12 @@ type Output struct {
 	StaleObjectsDeleted int               `json:"stale_objects_deleted"`
 	DurationMillis      int64             `json:"duration_ms"`
 	API                 snapshot.APIStats `json:"api"`
+	// Mode is full or incremental; IncrementalDirectories counts the
+	// directories built from the base snapshot plus events, and Events the
+	// events this run added to directory_events.
+	Mode                   string `json:"mode"`
+	IncrementalDirectories int    `json:"incremental_directories"`
+	Events                 int64  `json:"events"`
 }
 
 // handler runs one export per invocation. Its dependencies are built once per
@@ -74,7 +80,7 @@ func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	}
 	h.log.Info("export starting", "snapshot_date", date, "trigger", trigger, "destination", h.sink.String(),
 		"concurrency", cfg.Concurrency, "membership_mode", cfg.MembershipMode)
-	ex := &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg, Watch: h.watch}
+	ex := &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg, Watch: h.watch, Now: h.now}
 	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger, Demo: h.demo})
 	if err != nil {
 		err = h.keyHint(err)
@@ -141,6 +147,14 @@ func summarize(res *export.Result, dest, trigger string) Output {
 		StaleObjectsDeleted: len(res.StaleDeleted),
 		DurationMillis:      res.Duration.Milliseconds(),
 		API:                 m.API,
+		Mode:                m.Mode,
+	}
+	if m.Events != nil {
+		for _, f := range m.Events.Files {
+			if snapshot.RunOfKey(f.Key) == m.RunID { // not those taken over from an earlier run
+				out.Events += f.Rows
+			}
+		}
 	}
 	for name, t := range m.Tables {
 		out.Rows[name] = t.Rows
@@ -150,6 +164,9 @@ func summarize(res *export.Result, dest, trigger string) Output {
 		}
 	}
 	for _, d := range m.Directories {
+		if d.Mode == schema.SnapshotModeIncremental {
+			out.IncrementalDirectories++
+		}
 		if d.Status == snapshot.DirectoryDeleted {
 			out.DeletedDirectories = append(out.DeletedDirectories, d.ID)
 		}

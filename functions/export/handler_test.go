@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -20,7 +21,9 @@ import (
 	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/verify"
 )
 
 // cloud starts the three services the Lambda talks to: the WorkOS fake, a
@@ -425,3 +428,41 @@ func discardLog(config) *slog.Logger { return slog.New(slog.DiscardHandler) }
 // testNow is the clock of handler tests: the day after the sample events, so the
 // export's date guard accepts 2026-11-28 and 2026-11-29.
 func testNow() time.Time { return time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC) }
+
+// TestRunLocalDemoDays: --demo-days simulates days of churn on the built-in
+// fake and exports one snapshot a day; after the first, each is
+// incremental, logs exactly the events the fake made that day, and
+// verifies.
+func TestRunLocalDemoDays(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	env := map[string]string{"LOG_LEVEL": "error"}
+	code := runLocal([]string{"--demo", "--demo-days", "3", "--destination", dir}, func(k string) string { return env[k] }, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr: %s", code, stderr.String())
+	}
+	dst, err := objstore.Open(context.Background(), dir, objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := regexp.MustCompile(`demo day +(\d+) (\S+): (\S+) .*, +(\d+) new events \(the fake made (\d+)\)`).FindAllStringSubmatch(stderr.String(), -1)
+	if len(lines) != 4 {
+		t.Fatalf("%d day lines, want 4:\n%s", len(lines), stderr.String())
+	}
+	for i, l := range lines {
+		wantMode := schema.SnapshotModeIncremental
+		if i == 0 {
+			wantMode = schema.SnapshotModeFull
+		}
+		if l[3] != wantMode || l[4] != l[5] || (i > 0 && l[5] == "0") {
+			t.Errorf("day %s: mode %s, %s events logged of %s made; want %s and every event logged", l[1], l[3], l[4], l[5], wantMode)
+		}
+		rep, err := verify.Verify(context.Background(), dst, l[2], verify.Options{})
+		if err != nil || !rep.Valid {
+			t.Errorf("verify %s: %v %v", l[2], err, rep.Failed())
+		}
+	}
+	if code := runLocal([]string{"--demo-days", "3", "--destination", dir}, func(k string) string { return env[k] }, &stdout, &stderr); code != 2 {
+		t.Errorf("--demo-days without --demo: exit %d, want 2", code)
+	}
+}

@@ -161,7 +161,7 @@ func (h *handler) exporter(ctx context.Context, cfg export.Config, workers int) 
 	if cfg.GlobalRate > 0 {
 		cfg.GlobalRate /= float64(max(1, workers))
 	}
-	return &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg, Watch: h.watch}, nil
+	return &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg, Watch: h.watch, Now: h.now}, nil
 }
 
 func (h *handler) plan(ctx context.Context, in export.Input) (any, error) {

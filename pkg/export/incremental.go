@@ -56,6 +56,12 @@ var ErrFullWalkNeeded = errors.New("a full walk is needed")
 // API's retention, so the oldest events are not expiring while read.
 const eventsReadSafety = time.Hour
 
+// eventsClockSkew is how far before a cursor's CheckedAt a read from
+// range_start begins: an event stamped by WorkOS's clock just before our
+// clock's CheckedAt may have become visible only after it. Events already
+// read (ids up to the cursor's After, which sort by time) are skipped.
+const eventsClockSkew = 5 * time.Minute
+
 // DirMode is how a plan exports one directory.
 type DirMode struct {
 	Mode   string `json:"mode"`
@@ -250,7 +256,7 @@ func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPl
 		} else {
 			// The last event read has expired (a quiet account): nothing
 			// was created between it and CheckedAt.
-			opts.RangeStart = from.CheckedAt
+			opts.RangeStart = from.CheckedAt.Add(-eventsClockSkew)
 			skipThrough = from.After
 		}
 		if b.m.SnapshotDate == r.snap.Date {

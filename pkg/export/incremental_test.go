@@ -47,48 +47,6 @@ func dayRun(t *testing.T, ex *export.Exporter, fake *workostest.Server, dst objs
 	return res.Manifest, fake.Stats().Requests - before
 }
 
-// loggedEvents reads the directory_events files of every committed snapshot
-// and returns the event ids in them, duplicates included. Every file of the
-// table must be listed by a committed manifest.
-func loggedEvents(t *testing.T, dst objstore.Store) []string {
-	t.Helper()
-	objs, err := dst.List(context.Background(), snapshot.ManifestsDir+"/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	listed := map[string]bool{}
-	for _, o := range objs {
-		_, date, ok := snapshot.ParseManifestKey(o.Key)
-		if !ok {
-			continue
-		}
-		m := snapshottest.ReadManifest(t, dst, date)
-		if m.Events == nil {
-			continue
-		}
-		for _, f := range m.Events.Files {
-			if listed[f.Key] {
-				continue // a past date's rerun keeps the same files
-			}
-			listed[f.Key] = true
-			for _, e := range snapshottest.ReadEvents(t, dst, []snapshot.File{f}) {
-				ids = append(ids, e.ID)
-			}
-		}
-	}
-	files, err := dst.List(context.Background(), schema.TableEvents+"/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if !listed[f.Key] {
-			t.Errorf("%s is in directory_events but no committed snapshot lists it", f.Key)
-		}
-	}
-	return ids
-}
-
 // TestIncrementalMonthEqualsFullWalk is the exactness test at small scale
 // (make soak runs it large): 30 simulated days of churn with injected
 // faults. Every day's incremental snapshot equals a full walk of the same
@@ -160,41 +118,17 @@ func TestIncrementalMonthEqualsFullWalk(t *testing.T) {
 
 	// Every event the fake emitted since the first run's range is logged
 	// exactly once.
-	checkEventsOnce := func(from int) {
-		t.Helper()
-		var want []string
-		for _, e := range fake.Events()[from:] {
-			want = append(want, e.ID)
-		}
-		got := loggedEvents(t, dst)
-		slices.Sort(got)
-		if dup := slices.Compact(slices.Clone(got)); len(dup) != len(got) {
-			t.Errorf("directory_events holds %d duplicate events", len(got)-len(dup))
-		}
-		missing := 0
-		have := map[string]bool{}
-		for _, id := range got {
-			have[id] = true
-		}
-		for _, id := range want {
-			if !have[id] {
-				missing++
-			}
-		}
-		if missing > 0 || len(want) == 0 {
-			t.Errorf("directory_events misses %d of the fake's %d events", missing, len(want))
-		}
-	}
+	checkEventsOnce := func(from int) { t.Helper(); snapshottest.CheckEventsOnce(t, dst, fake.Events()[from:]) }
 	checkEventsOnce(firstEvent)
 
 	// A rerun of a past date walks in full and keeps that date's events.
 	past := fake.Now().Add(-10 * 24 * time.Hour).UTC().Format(schema.PartitionFormat)
-	before := loggedEvents(t, dst)
+	before := snapshottest.LoggedEvents(t, dst)
 	pm, _ := dayRun(t, ex, fake, dst, past)
 	if pm.Mode != schema.SnapshotModeFull || pm.Directories[0].ModeReason != export.ReasonPastDate {
 		t.Errorf("rerun of %s: mode %q (%s), want a full walk of a past date", past, pm.Mode, pm.Directories[0].ModeReason)
 	}
-	if after := loggedEvents(t, dst); len(after) != len(before) {
+	if after := snapshottest.LoggedEvents(t, dst); len(after) != len(before) {
 		t.Errorf("the rerun of a past date changed directory_events from %d to %d events", len(before), len(after))
 	}
 	// A rerun of the latest date builds on its own snapshot and takes its

@@ -24,6 +24,7 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
 // Expected is the fake's dataset mapped through pkg/schema: the rows a perfect
@@ -218,4 +219,71 @@ func ReadEvents(t testing.TB, dst objstore.Store, files []snapshot.File) []schem
 		m.Tables[schema.TableEvents] = tm
 	}
 	return ReadTable[schema.DirectoryEvent](t, dst, m, schema.TableEvents)
+}
+
+// LoggedEvents reads the directory_events files of every committed snapshot
+// and returns the event ids in them, duplicates included. Every file of the
+// table must be listed by a committed manifest.
+func LoggedEvents(t testing.TB, dst objstore.Store) []string {
+	t.Helper()
+	ctx := context.Background()
+	objs, err := dst.List(ctx, snapshot.ManifestsDir+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	listed := map[string]bool{}
+	for _, o := range objs {
+		_, date, ok := snapshot.ParseManifestKey(o.Key)
+		if !ok {
+			continue
+		}
+		m := ReadManifest(t, dst, date)
+		if m.Events == nil {
+			continue
+		}
+		for _, f := range m.Events.Files {
+			if listed[f.Key] {
+				continue // a rerun of a date keeps that date's files
+			}
+			listed[f.Key] = true
+			for _, e := range ReadEvents(t, dst, []snapshot.File{f}) {
+				ids = append(ids, e.ID)
+			}
+		}
+	}
+	files, err := dst.List(ctx, schema.TableEvents+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !listed[f.Key] {
+			t.Errorf("%s is in directory_events but no committed snapshot lists it", f.Key)
+		}
+	}
+	return ids
+}
+
+// CheckEventsOnce checks that directory_events holds each of want exactly
+// once, and nothing twice.
+func CheckEventsOnce(t testing.TB, dst objstore.Store, want []workos.Event) {
+	t.Helper()
+	got := LoggedEvents(t, dst)
+	slices.Sort(got)
+	if uniq := slices.Compact(slices.Clone(got)); len(uniq) != len(got) {
+		t.Errorf("directory_events holds %d duplicate events", len(got)-len(uniq))
+	}
+	have := make(map[string]bool, len(got))
+	for _, id := range got {
+		have[id] = true
+	}
+	missing := 0
+	for _, e := range want {
+		if !have[e.ID] {
+			missing++
+		}
+	}
+	if missing > 0 || len(want) == 0 {
+		t.Errorf("directory_events misses %d of the fake's %d events", missing, len(want))
+	}
 }

@@ -544,6 +544,17 @@ func runSteps(ctx context.Context, ex *export.Exporter, sc scenario) (*export.Re
 	if err != nil {
 		return nil, 0, err
 	}
+	return runPlanned(ctx, ex, p, sc)
+}
+
+// finishSteps runs a planned export's units and commit (see runSteps).
+func finishSteps(ctx context.Context, ex *export.Exporter, p *export.Plan, sc scenario) (*export.Result, error) {
+	res, _, err := runPlanned(ctx, ex, p, sc)
+	return res, err
+}
+
+// runPlanned runs every unit's chunks of a plan until done, then commits.
+func runPlanned(ctx context.Context, ex *export.Exporter, p *export.Plan, sc scenario) (*export.Result, int, error) {
 	chunks := 0
 	for _, u := range p.UnitIDs() {
 		for attempt := 0; ; attempt++ {
