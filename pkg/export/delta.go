@@ -368,10 +368,12 @@ func (c *chunk) deltaRest(ctx context.Context, table int, ch *changes, kept map[
 	}
 }
 
-// deltaReadBuffer is the read buffer of base files: the columns of a row
-// group are read in pages through it, so memory stays bounded whatever the
-// file's size.
-const deltaReadBuffer = 1 << 20
+// deltaReadBuffer is the read buffer of each column of a base file: pages are
+// read through it, so memory stays bounded whatever the file's size. 256 KiB
+// (not 1 MiB) keeps an incremental day on a 1M-user base at 119 MiB peak RSS
+// instead of 148 MiB (make bench, section 8); on S3 each buffer fill is one
+// ranged GET.
+const deltaReadBuffer = 256 << 10
 
 // readParquet calls fn for every row of the Parquet object key, streaming
 // it in batches.

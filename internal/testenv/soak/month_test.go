@@ -41,7 +41,7 @@ func TestSoakIncrementalMonth(t *testing.T) {
 	dst := openS3(t, s3srv, "s3://month/workos")
 	cfg := export.DefaultConfig()
 	cfg.PerDirectoryRate, cfg.GlobalRate = 0, 0
-	cfg.DeadlineMargin = 150 * time.Millisecond
+	cfg.DeadlineMargin = time.Second
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
 	ctx := t.Context()
 	first := len(fake.Events())
@@ -105,6 +105,7 @@ func stepsRun(ctx context.Context, ex *export.Exporter, date string, at time.Tim
 	if err != nil {
 		return nil, err
 	}
-	sc := scenario{workers: 3, chunkTime: 400 * time.Millisecond}
+	// Chunks long enough for a base file of the delta unit under -race.
+	sc := scenario{workers: 3, chunkTime: 5 * time.Second}
 	return finishSteps(ctx, ex, p, sc)
 }
