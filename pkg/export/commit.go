@@ -156,6 +156,9 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 	if p.Events != nil {
 		em := p.Events.EventsManifest
 		if !p.Events.Carried {
+			if err := r.checkEventsBase(ctx, p); err != nil {
+				return nil, err
+			}
 			files, n, err := r.writeEvents(ctx, p.Events)
 			if err != nil {
 				return nil, err
@@ -309,6 +312,37 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 		if run := snapshot.RunOfRunsKey(o.Key); run == "" || run <= m.RunID {
 			runs = append(runs, o.Key)
 		}
+	}
+	// An earlier run of the date whose commit failed after it wrote its
+	// directory_events files (its manifest write failed, or the process
+	// died): its plan names their dates. The files this manifest took over
+	// stay.
+	var orphans []string
+	for _, k := range runs {
+		run := snapshot.RunOfRunsKey(k)
+		if run == m.RunID || !strings.HasSuffix(k, "/plan.json") {
+			continue
+		}
+		var op Plan
+		if err := getJSON(ctx, r.ex.Store, k, &op); err != nil || op.Events == nil {
+			continue
+		}
+		keys, err := eventFilesOf(ctx, r.ex.Store, run, op.Events.Dates)
+		if err != nil {
+			return stale, fmt.Errorf("list the events files of run %s: %w", run, err)
+		}
+		for _, key := range keys {
+			if !listed[key] {
+				orphans = append(orphans, key)
+			}
+		}
+	}
+	if len(orphans) > 0 {
+		if err := r.ex.Store.Delete(ctx, orphans); err != nil {
+			return stale, fmt.Errorf("delete %d events files of failed runs: %w", len(orphans), err)
+		}
+		stale = append(stale, orphans...)
+		r.log.Info("failed runs' events files deleted", "count", len(orphans))
 	}
 	if len(runs) > 0 {
 		if err := r.ex.Store.Delete(ctx, runs); err != nil {

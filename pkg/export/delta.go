@@ -160,6 +160,9 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 	for _, id := range st.Kept {
 		kept[id] = true
 	}
+	// The checkpoint keeps the ids whose base row was written, however the
+	// chunk ends: a later chunk must not write their event rows too.
+	defer func() { st.Kept = slices.Sorted(maps.Keys(kept)) }()
 	count := func(dir string, table int, n int64) {
 		m := &cp.Directories[idx[dir]].Manifest
 		switch table {
@@ -216,7 +219,6 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 		st.File = 0
 	}
 	st.Done = true
-	st.Kept = slices.Sorted(maps.Keys(kept))
 	return nil
 }
 

@@ -164,8 +164,8 @@ func (c Config) Check() []Problem {
 	if c.FullEvery < 0 {
 		bad("FullEvery", "%s must be 0 (never) or a positive duration such as 168h (7 days)", c.FullEvery)
 	}
-	if c.EventsMargin < 0 || c.EventsMargin >= workos.EventRetention {
-		bad("EventsMargin", "%s must be at least 0 and less than the Events API's retention of %s", c.EventsMargin, workos.EventRetention)
+	if c.EventsMargin < eventsReadSafety || c.EventsMargin >= workos.EventRetention {
+		bad("EventsMargin", "%s must be at least %s and less than the Events API's retention of %s", c.EventsMargin, eventsReadSafety, workos.EventRetention)
 	}
 	return ps
 }

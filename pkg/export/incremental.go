@@ -84,6 +84,12 @@ type EventsPlan struct {
 	// Skipped counts the events read of directories outside the export's
 	// filters: they are not logged.
 	Skipped int64 `json:"skipped,omitempty"`
+	// Restarted is set when this run restarted the chain: no directory may
+	// then be built from events.
+	Restarted bool `json:"restarted,omitempty"`
+	// Latest is the run of the latest committed snapshot (on or before the
+	// date) when the events were read: the commit checks it is still so.
+	Latest string `json:"latest,omitempty"`
 }
 
 // base is a committed snapshot that an incremental run builds on.
@@ -151,10 +157,10 @@ func (r *run) chooseModes(b *base, dirs []workos.Directory, mode string, now tim
 	switch {
 	case mode == ModeFull:
 		runWide = ReasonRequested
+	case r.pastDate(b):
+		runWide = ReasonPastDate
 	case b == nil || b.m == nil:
 		runWide = ReasonNoBase
-	case r.snap.Date < b.head:
-		runWide = ReasonPastDate
 	case b.m.Events == nil:
 		runWide = ReasonBaseNoEvents
 	case now.Sub(b.m.Events.Through.CheckedAt) > workos.EventRetention-r.cfg.EventsMargin:
@@ -201,6 +207,42 @@ func (r *run) chooseModes(b *base, dirs []workos.Directory, mode string, now tim
 	return out, nil
 }
 
+// pastDate reports whether the run's date is before the latest committed
+// snapshot's: the state APIs only show today, and later snapshots hold the
+// events since then.
+func (r *run) pastDate(b *base) bool {
+	return b != nil && b.head != "" && r.snap.Date < b.head
+}
+
+// checkEventsBase is the commit's check that the run's slice of the change
+// log still continues the latest committed snapshot: a run of another date
+// that committed since this one planned took the same events.
+func (r *run) checkEventsBase(ctx context.Context, p *Plan) error {
+	if p.Events == nil || p.Events.Carried {
+		return nil
+	}
+	b, err := r.findBase(ctx)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	latest, head := "", ""
+	if b != nil {
+		head = b.head
+		if b.m != nil {
+			latest = b.m.RunID
+		}
+	}
+	if head > r.snap.Date || latest != p.Events.Latest {
+		return fmt.Errorf("export: %w: another run committed a snapshot (now the latest is %s, run %q) since this run read the events after run %q, so they would be logged twice; run the export of %s again",
+			ErrEventsRaced, head, latest, p.Events.Latest, r.snap.Date)
+	}
+	return nil
+}
+
+// ErrEventsRaced is wrapped by the commit's error of a run whose change-log
+// slice another date's run committed meanwhile: rerunning the date fixes it.
+var ErrEventsRaced = errors.New("the events were taken by another run")
+
 // due reports whether a full reconcile last done on lastFull is due on date.
 func due(lastFull, date string, every time.Duration) bool {
 	if every <= 0 {
@@ -236,48 +278,59 @@ func (r *run) inScope(row *schema.DirectoryEvent) bool {
 // run, and applying it twice is harmless (see applyUser).
 func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPlan, error) {
 	ep := &EventsPlan{}
-	if b != nil && b.m != nil && r.snap.Date < b.head {
+	if r.pastDate(b) {
 		// A past date: later snapshots hold the events since its base, so
-		// the run keeps the date's earlier record as it was.
+		// the run keeps the date's earlier record as it was (none for a
+		// date never exported).
 		ep.Carried = true
-		if b.m.SnapshotDate == r.snap.Date && b.m.Events != nil {
+		if b.m != nil && b.m.SnapshotDate == r.snap.Date && b.m.Events != nil {
 			ep.EventsManifest = *b.m.Events
 			ep.CarriedFrom = b.m.RunID
 		}
 		return ep, nil
 	}
 	opts := &workos.ListEventsOptions{Events: workos.DirectorySyncEvents, ListOptions: workos.ListOptions{Limit: 100, Order: workos.OrderAsc}}
-	skipThrough := ""
-	if b != nil && b.m != nil && b.m.Events != nil && now.Sub(b.m.Events.Through.CheckedAt) < workos.EventRetention-eventsReadSafety {
-		from := b.m.Events.Through
-		ep.BaseDate, ep.BaseRunID, ep.From = b.m.SnapshotDate, b.m.RunID, from
-		if from.After != "" && now.Sub(from.AfterTime) < workos.EventRetention-eventsReadSafety {
-			opts.After = from.After
-		} else {
-			// The last event read has expired (a quiet account): nothing
-			// was created between it and CheckedAt.
-			opts.RangeStart = from.CheckedAt.Add(-eventsClockSkew)
-			skipThrough = from.After
-		}
+	var prev *snapshot.EventsManifest // the base's record
+	if b != nil && b.m != nil {
+		prev = b.m.Events
+		ep.Latest = b.m.RunID
+	}
+	through := snapshot.EventCursor{}
+	if prev != nil {
+		through = prev.Through
 		if b.m.SnapshotDate == r.snap.Date {
 			// A rerun of the latest date builds on that date's snapshot and
-			// takes its events over.
-			ep.Files, ep.Events, ep.CarriedFrom = b.m.Events.Files, b.m.Events.Events, b.m.RunID
-			ep.BaseDate, ep.BaseRunID, ep.From = b.m.Events.BaseDate, b.m.Events.BaseRunID, b.m.Events.From
-			ep.Restart, ep.RangeStart = b.m.Events.Restart, b.m.Events.RangeStart
+			// takes its events over: its files, and the range they cover.
+			ep.EventsManifest = *prev
+			ep.Files = slices.Clone(prev.Files)
+			ep.CarriedFrom = b.m.RunID
+		} else {
+			ep.BaseDate, ep.BaseRunID, ep.From = b.m.SnapshotDate, b.m.RunID, prev.Through
+		}
+	}
+	// Events up to the base's cursor are logged: skip them whichever way
+	// the read starts (ids sort by time).
+	skipThrough := through.After
+	if prev != nil && now.Sub(through.CheckedAt) < workos.EventRetention-eventsReadSafety {
+		if through.After != "" && now.Sub(through.AfterTime) < workos.EventRetention-eventsReadSafety {
+			opts.After = through.After
+		} else {
+			// The last event read has expired (a quiet account): nothing
+			// was created between it and CheckedAt, give or take skew.
+			opts.RangeStart = through.CheckedAt.Add(-eventsClockSkew)
 		}
 	} else {
-		ep.Restart = RestartFirst
-		if b != nil && b.m != nil && b.m.Events != nil {
+		// The chain restarts: the events the Events API still keeps.
+		ep.Restart, ep.Restarted = RestartFirst, true
+		if prev != nil {
 			ep.Restart = RestartRetention
 		}
 		ep.RangeStart = now.Add(-workos.EventRetention + eventsReadSafety).UTC().Truncate(time.Millisecond)
-		ep.From = snapshot.EventCursor{CheckedAt: ep.RangeStart}
+		ep.BaseDate, ep.BaseRunID = "", ""
+		if ep.CarriedFrom == "" {
+			ep.From = snapshot.EventCursor{CheckedAt: ep.RangeStart}
+		}
 		opts.RangeStart = ep.RangeStart
-	}
-	through := ep.From
-	if b != nil && b.m != nil && b.m.Events != nil && ep.CarriedFrom != "" {
-		through = b.m.Events.Through
 	}
 	checkedAt := now.UTC().Truncate(time.Millisecond)
 

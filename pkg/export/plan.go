@@ -290,6 +290,15 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 	if err != nil {
 		return nil, &ProgressError{Err: err, Hint: hintFor(err)}
 	}
+	if events.Restarted {
+		// Defensive: Config.Check keeps EventsMargin above the read's own
+		// safety, so a restart always comes with full walks.
+		for id, m := range modes {
+			if m.Mode == schema.SnapshotModeIncremental {
+				modes[id] = DirMode{Mode: schema.SnapshotModeFull, Reason: ReasonRetention, LastFull: snap.Date}
+			}
+		}
+	}
 	var full []workos.Directory
 	var delta Unit
 	for _, d := range dirs {

@@ -38,13 +38,15 @@ func (v *verifier) checkEvents(ctx context.Context) error {
 			f.errorf("the events continue the snapshot of %s, which is gone: the change log has a gap before %s; re-run the export of %s with \"mode\": \"full\" to restart the chain", e.BaseDate, v.date, v.date)
 		case err != nil:
 			return fmt.Errorf("verify: reading the base snapshot %s: %w", e.BaseDate, err)
-		case bm.RunID != e.BaseRunID:
-			f.errorf("the events continue run %s of %s, but that date's snapshot is now run %s: the slices may overlap or leave a gap; re-run the export of %s", e.BaseRunID, e.BaseDate, bm.RunID, v.date)
 		case bm.Events == nil:
 			f.errorf("the events continue the snapshot of %s, which has no events record", e.BaseDate)
 		case !sameCursor(bm.Events.Through, e.From):
 			f.errorf("the events start after %q (checked %s), but the base snapshot %s read through %q (checked %s): a gap or an overlap in directory_events",
 				e.From.After, e.From.CheckedAt.Format("2006-01-02T15:04:05.000Z"), e.BaseDate, bm.Events.Through.After, bm.Events.Through.CheckedAt.Format("2006-01-02T15:04:05.000Z"))
+		case bm.RunID != e.BaseRunID:
+			// The base date was exported again; a past date's rerun keeps
+			// its events record, so the slices still join.
+			link = "joins " + e.BaseDate + "'s slice (kept by its rerun " + bm.RunID + ")"
 		default:
 			link = "joins " + e.BaseDate + "'s slice"
 		}

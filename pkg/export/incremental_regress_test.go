@@ -1,12 +1,14 @@
 package export_test
 
-// Review tests of incremental snapshots and the directory_events change log.
-// Each test FAILS on the bug its comment names.
+// Regression tests of incremental snapshots and the directory_events change
+// log, from an independent review: each "Regression" test failed on the bug
+// its comment names before the fix; the "Check" tests found none.
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,14 +94,14 @@ func verifyOK(t *testing.T, dst objstore.Store, date string) {
 	}
 }
 
-// BUG (incremental.go readEvents, the past-date guard at the top, and
+// Regression (fixed; incremental.go readEvents, the past-date guard at the top, and
 // findBase returning b.m == nil): a backfill of a date BEFORE the first
 // committed snapshot is a past date (r.snap.Date < b.head), but findBase
 // finds no base on or before it, so b.m is nil and readEvents skips the
 // "past date: carry, read nothing" branch. It falls through to the chain
 // restart and reads (and commits) every event still in the Events API's
 // retention again: directory_events then holds those events twice.
-func TestReviewBackfillBeforeFirstSnapshotDuplicatesEvents(t *testing.T) {
+func TestBackfillBeforeFirstSnapshotLogsNoEvents(t *testing.T) {
 	fake, ex, dst := reviewSetup(t, 41, testConfig())
 	d0 := fakeDate(fake)
 	dayRun(t, ex, fake, dst, d0)
@@ -118,7 +120,7 @@ func TestReviewBackfillBeforeFirstSnapshotDuplicatesEvents(t *testing.T) {
 	snapshottest.CheckEventsOnce(t, dst, fake.Events())
 }
 
-// BUG (no serialisation across dates: plan.go Plan/findBase and commit.go
+// Regression (fixed; no serialisation across dates: plan.go Plan/findBase and commit.go
 // Commit): two runs of different dates in flight at once (a day's run still
 // going when the next day's starts, or a manual run) both take the same
 // committed snapshot as their base, so both event slices start at its
@@ -126,7 +128,7 @@ func TestReviewBackfillBeforeFirstSnapshotDuplicatesEvents(t *testing.T) {
 // that the base is still the latest snapshot, and verify passes both
 // (each slice joins its base), so directory_events silently holds every
 // event of the overlap twice.
-func TestReviewRacingDatesLogEventsTwice(t *testing.T) {
+func TestRacingDatesLogEventsOnce(t *testing.T) {
 	fake, ex, dst := reviewSetup(t, 43, testConfig())
 	ctx := context.Background()
 	dayRun(t, ex, fake, dst, fakeDate(fake))
@@ -140,26 +142,35 @@ func TestReviewRacingDatesLogEventsTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []*export.Plan{pa, pb} {
+	for i, p := range []*export.Plan{pa, pb} {
 		runUnits(t, ex, p, time.Minute, func(error) bool { return false })
-		if _, err := ex.Commit(ctx, p.SnapshotDate, p.RunID); err != nil {
-			// Refusing the second commit would be a fix too.
-			t.Logf("commit of %s: %v", p.SnapshotDate, err)
+		_, err := ex.Commit(ctx, p.SnapshotDate, p.RunID)
+		if i == 0 && err != nil {
+			t.Fatalf("commit of %s: %v", p.SnapshotDate, err)
+		}
+		if i == 1 && !errors.Is(err, export.ErrEventsRaced) {
+			t.Fatalf("commit of %s after %s committed: %v, want ErrEventsRaced", p.SnapshotDate, pa.SnapshotDate, err)
 		}
 	}
+	if _, err := ex.Abort(ctx, pb.SnapshotDate, pb.RunID); err != nil {
+		t.Fatal(err)
+	}
+	// Exported again, the date continues the latest snapshot.
+	dayRun(t, ex, fake, dst, pb.SnapshotDate)
+	snapshottest.CheckEventsOnce(t, dst, fake.Events())
 	if dup := countDuplicates(snapshottest.LoggedEvents(t, dst)); dup > 0 {
 		t.Errorf("runs of %s and %s, in flight together, committed %d events twice to directory_events", pa.SnapshotDate, pb.SnapshotDate, dup)
 	}
 }
 
-// BUG (commit.go Commit for a past date / verify events.go base link): a
+// Regression (fixed; commit.go Commit for a past date / verify events.go base link): a
 // rerun of a past date D commits a new run id for D and carries D's events
 // record, but the next date's events record (and manifest) still names D's
 // OLD run as its base (BaseRunID). verify of D+1, which passed before the
 // rerun, now fails its events check ("the events continue run X of D, but
 // that date's snapshot is now run Y"), which breaks invariant 3 (verify
 // passes for every committed date) after an ordinary backfill.
-func TestReviewPastDateRerunBreaksNextDayVerify(t *testing.T) {
+func TestPastDateRerunKeepsNextDayValid(t *testing.T) {
 	fake, ex, dst := reviewSetup(t, 47, testConfig())
 	dayRun(t, ex, fake, dst, fakeDate(fake))
 	quietDay(fake)
@@ -188,7 +199,7 @@ func (s *manifestFailStore) Put(ctx context.Context, key string, body []byte, ct
 	return s.Store.Put(ctx, key, body, ct)
 }
 
-// BUG (commit.go deleteStale, and Commit's keepFiles path): when the
+// Regression (fixed; commit.go deleteStale, and Commit's keepFiles path): when the
 // manifest PUT fails, the run keeps its files ("the next run cleans up"),
 // including the directory_events files writeEvents just wrote. But
 // deleteStale only lists schema.Tables() partitions, which do not include
@@ -196,7 +207,7 @@ func (s *manifestFailStore) Put(ctx context.Context, key string, body []byte, ct
 // earlier event dates). The failed run's event files stay forever, unlisted
 // by any manifest, and the next run logs the same events again: the
 // directory_events table (all files of its partitions) holds them twice.
-func TestReviewManifestPutFailureLeavesEventFiles(t *testing.T) {
+func TestFailedManifestWriteLeavesNoEventFiles(t *testing.T) {
 	fake, client := startFake(t, workostest.Config{Seed: 53, Directories: 3, UsersPerDirectory: 200, GroupsPerDirectory: 5}, nil)
 	dir, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
 	if err != nil {
@@ -220,7 +231,7 @@ func TestReviewManifestPutFailureLeavesEventFiles(t *testing.T) {
 	}
 }
 
-// BUG (incremental.go chooseModes vs readEvents): chooseModes keeps a
+// Regression (fixed; incremental.go chooseModes vs readEvents): chooseModes keeps a
 // directory incremental while now-CheckedAt <= 30d - EventsMargin, but
 // readEvents continues the chain only while now-CheckedAt < 30d - 1h
 // (eventsReadSafety). EventsMargin is validated as merely >= 0, so with a
@@ -228,10 +239,17 @@ func TestReviewManifestPutFailureLeavesEventFiles(t *testing.T) {
 // run restarts the chain at now-30d+1h (events after the base's cursor and
 // before that are never read) yet still builds the directories
 // incrementally from the base: the snapshot misses those changes.
-func TestReviewSmallEventsMarginLosesChanges(t *testing.T) {
+func TestEventsMarginAgreesWithTheRead(t *testing.T) {
+	// Fixed: a margin below the read's own hour of safety is refused, so
+	// the modes and the event read agree on when the chain breaks.
+	bad := testConfig()
+	bad.EventsMargin = 0
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "EventsMargin") {
+		t.Fatalf("EventsMargin 0: %v, want an error naming it", err)
+	}
 	cfg := testConfig()
-	cfg.EventsMargin = 0 // valid per Config.Validate
-	cfg.FullEvery = 0    // no weekly reconcile: isolate the margin
+	cfg.EventsMargin = time.Hour // the smallest margin allowed
+	cfg.FullEvery = 0            // no weekly reconcile: isolate the margin
 	fake, ex, dst := reviewSetup(t, 59, cfg)
 	m0, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
 	gap := 30*24*time.Hour - 20*time.Minute
@@ -244,11 +262,13 @@ func TestReviewSmallEventsMarginLosesChanges(t *testing.T) {
 	if got := fake.Now().Sub(m0.Events.Through.CheckedAt); got != gap {
 		t.Fatalf("gap %s, want %s", got, gap)
 	}
-	m, _ := dayRun(t, ex, fake, dst, fakeDate(fake)) // CheckExact fails
-	t.Logf("mode %s, restart %q, events %d", m.Mode, m.Events.Restart, m.Events.Events)
+	m, _ := dayRun(t, ex, fake, dst, fakeDate(fake)) // exact: a full walk
+	if m.Mode != schema.SnapshotModeFull || m.Events.Restart != export.RestartRetention {
+		t.Errorf("mode %s, restart %q: want a full walk restarting the chain", m.Mode, m.Events.Restart)
+	}
 }
 
-// BUG (delta.go delta, the stop return inside the loop): the checkpoint's
+// Regression (fixed; delta.go delta, the stop return inside the loop): the checkpoint's
 // Kept list (ids whose base row was newer than their events, so the base row
 // was written and the event's row must not be) is only stored when the unit
 // is Done. A chunk that stops after the base file that set kept[id] and
@@ -256,15 +276,15 @@ func TestReviewSmallEventsMarginLosesChanges(t *testing.T) {
 // row as well, and the user appears twice. (Reaching "base row newer than
 // its events" needs WorkOS to bump updated_at without an event; the test
 // makes that happen by moving one base row's updated_at forward.)
-func TestReviewDeltaKeptLostAcrossChunks(t *testing.T) {
+func TestDeltaKeptAcrossChunks(t *testing.T) {
 	if n, target := keptRun(t, true); n != 1 {
 		t.Errorf("chunked delta unit: user %s (base row newer than its events) is in the snapshot %d times, want once", target, n)
 	}
 }
 
-// PASSING contrast to TestReviewDeltaKeptLostAcrossChunks: the same day
+// Check: the contrast to TestDeltaKeptAcrossChunks: the same day
 // with the delta unit in one chunk writes the user once.
-func TestReviewDeltaKeptOneChunk(t *testing.T) {
+func TestDeltaKeptOneChunk(t *testing.T) {
 	if n, target := keptRun(t, false); n != 1 {
 		t.Errorf("one-chunk delta unit: user %s is in the snapshot %d times, want once", target, n)
 	}
@@ -364,7 +384,6 @@ func keptRun(t *testing.T, chunked bool) (int, string) {
 	return n, target
 }
 
-
 // filterExpected keeps the expected rows of dirs.
 func filterExpected(e snapshottest.Expected, dirs map[string]bool) snapshottest.Expected {
 	var out snapshottest.Expected
@@ -391,11 +410,11 @@ func filterExpected(e snapshottest.Expected, dirs map[string]bool) snapshottest.
 	return out
 }
 
-// PASSING regression check (no bug found): incremental days with
+// Check (no bug found): incremental days with
 // organization and directory filters, the filters changed between runs
 // (widened: the new directory is walked in full; narrowed), each day equal
 // to the filtered state, and no out-of-scope event logged.
-func TestReviewFiltersChangingBetweenRuns(t *testing.T) {
+func TestIncrementalFiltersChangingBetweenRuns(t *testing.T) {
 	fake, client := startFake(t, workostest.Config{Seed: 67, Directories: 4, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
 	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
 	if err != nil {
@@ -450,11 +469,11 @@ func TestReviewFiltersChangingBetweenRuns(t *testing.T) {
 	day(dirCfg, ds[2])
 }
 
-// PASSING regression check (no bug found): a quiet account whose last
+// Check (no bug found): a quiet account whose last
 // event left the retention while daily snapshots went on (the cursor's
 // After expired, its CheckedAt did not): the run reads from range_start =
 // CheckedAt - 5 min, skipping ids up to After, and logs each event once.
-func TestReviewQuietAccountCursor(t *testing.T) {
+func TestQuietAccountCursor(t *testing.T) {
 	cfg := testConfig()
 	fake, ex, dst := reviewSetup(t, 71, cfg)
 	dayRun(t, ex, fake, dst, fakeDate(fake))
