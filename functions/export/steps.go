@@ -273,6 +273,7 @@ func errorType(err error) string {
 	case workos.IsUnauthorized(err), workos.IsForbidden(err):
 		return ErrorUnauthorized
 	case errors.Is(err, export.ErrUnitNotDone), errors.Is(err, export.ErrAborted), errors.Is(err, workos.ErrRepeatedCursor),
+		errors.Is(err, export.ErrFullWalkNeeded), errors.Is(err, export.ErrEventsRaced),
 		errors.Is(err, objstore.ErrAccessDenied), errors.Is(err, objstore.ErrNoSuchBucket):
 		return ErrorFailed
 	case errors.As(err, &api) && api.StatusCode >= 400 && api.StatusCode < 500 &&

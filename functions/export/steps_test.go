@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
+	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 )
 
@@ -145,6 +148,26 @@ func TestStepEventsDecode(t *testing.T) {
 		ev, err := decodeEvent(t, b)
 		if err != nil || ev.Step == "" {
 			t.Errorf("%s: %v (step %q)", f, err, ev.Step)
+		}
+	}
+}
+
+// TestErrorTypes: only failures a retry can fix are Export.Retryable; the
+// incremental mode's refusal and a commit whose events another run took are
+// not retried by the state machine.
+func TestErrorTypes(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("x: %w", export.ErrSuperseded), ErrorSuperseded},
+		{fmt.Errorf("x: %w", export.ErrFullWalkNeeded), ErrorFailed},
+		{fmt.Errorf("x: %w", export.ErrEventsRaced), ErrorFailed},
+		{fmt.Errorf("x: %w", export.ErrUnitNotDone), ErrorFailed},
+		{errors.New("connection reset"), ErrorRetryable},
+	} {
+		if got := errorType(c.err); got != c.want {
+			t.Errorf("errorType(%v) = %s, want %s", c.err, got, c.want)
 		}
 	}
 }
