@@ -47,6 +47,7 @@ func TestSoakIncrementalMonth(t *testing.T) {
 	first := len(fake.Events())
 	day := func(n int) *snapshot.Manifest {
 		t.Helper()
+		begin := time.Now()
 		d := fake.Now().UTC().Format(schema.PartitionFormat)
 		at := fake.Now().UTC().Truncate(time.Millisecond)
 		var res *export.Result
@@ -61,6 +62,7 @@ func TestSoakIncrementalMonth(t *testing.T) {
 		}
 		snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, at))
 		checkValid(t, ctx, dst, d, verify.Options{MaxDrop: 0.6})
+		t.Logf("day %d %s: %s, %d requests, %d events logged, %s", n, d, res.Manifest.Mode, res.Manifest.API.Requests, eventsOf(res.Manifest), time.Since(begin).Round(time.Millisecond))
 		return res.Manifest
 	}
 	var full, inc int64
@@ -108,4 +110,12 @@ func stepsRun(ctx context.Context, ex *export.Exporter, date string, at time.Tim
 	// Chunks long enough for a base file of the delta unit under -race.
 	sc := scenario{workers: 3, chunkTime: 5 * time.Second}
 	return finishSteps(ctx, ex, p, sc)
+}
+
+// eventsOf is the number of events in a manifest's change-log slice.
+func eventsOf(m *snapshot.Manifest) int64 {
+	if m.Events == nil {
+		return 0
+	}
+	return m.Events.Events
 }
