@@ -226,6 +226,7 @@ func TestEventsDecodeIntoInput(t *testing.T) {
 		"scheduler.json":       export.TriggerScheduler,
 		"manual.json":          export.TriggerManual,
 		"manual-filtered.json": export.TriggerManual,
+		"manual-full.json":     export.TriggerManual,
 	} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "events", file))
 		if err != nil {
@@ -251,6 +252,9 @@ func TestEventsDecodeIntoInput(t *testing.T) {
 		}
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("%s: overrides are invalid: %v", file, err)
+		}
+		if file == "manual-full.json" && cfg.Mode != export.ModeFull {
+			t.Errorf("%s: mode %q, want full (a reconcile on demand)", file, cfg.Mode)
 		}
 		// Re-marshalling keeps every field the file had.
 		again, _ := json.Marshal(in)

@@ -238,7 +238,7 @@ func (c *chunk) deltaUsers(ctx context.Context, key string, dirs map[string]bool
 		row.ExportedAt = c.plan.SnapshotTime
 		out = append(out, row)
 		count(u.DirectoryID, 0, 1)
-		if len(out) == 1000 {
+		if len(out) == deltaBatch {
 			if err := c.users.send(ctx, out); err != nil {
 				return err
 			}
@@ -268,7 +268,7 @@ func (c *chunk) deltaGroups(ctx context.Context, key string, dirs map[string]boo
 		row.ExportedAt = c.plan.SnapshotTime
 		out = append(out, row)
 		count(g.DirectoryID, 1, 1)
-		if len(out) == 1000 {
+		if len(out) == deltaBatch {
 			if err := c.groups.send(ctx, out); err != nil {
 				return err
 			}
@@ -295,7 +295,7 @@ func (c *chunk) deltaMembers(ctx context.Context, key string, dirs map[string]bo
 		row.ExportedAt = c.plan.SnapshotTime
 		out = append(out, row)
 		count(m.DirectoryID, 2, 1)
-		if len(out) == 1000 {
+		if len(out) == deltaBatch {
 			if err := c.memberships.send(ctx, out); err != nil {
 				return err
 			}
@@ -324,7 +324,7 @@ func (c *chunk) deltaRest(ctx context.Context, table int, ch *changes, kept map[
 			out = append(out, cu.row)
 			count(cu.dir, 0, 1)
 		}
-		return c.users.send(ctx, out)
+		return sendBatches(ctx, c.users, out)
 	case 1:
 		var out []schema.DirectoryGroup
 		for _, id := range slices.Sorted(maps.Keys(ch.groups)) {
@@ -335,7 +335,7 @@ func (c *chunk) deltaRest(ctx context.Context, table int, ch *changes, kept map[
 			out = append(out, cg.row)
 			count(cg.dir, 1, 1)
 		}
-		return c.groups.send(ctx, out)
+		return sendBatches(ctx, c.groups, out)
 	default:
 		keys := make([]memberKey, 0, len(ch.members))
 		for k := range ch.members {
@@ -366,16 +366,32 @@ func (c *chunk) deltaRest(ctx context.Context, table int, ch *changes, kept map[
 			out = append(out, schema.NewMembership(d, k.group, k.user, c.plan.SnapshotTime))
 			count(cm.dir, 2, 1)
 		}
-		return c.memberships.send(ctx, out)
+		return sendBatches(ctx, c.memberships, out)
 	}
 }
 
+// sendBatches sends rows to a table writer deltaBatch at a time.
+func sendBatches[T any](ctx context.Context, w *tableWriter[T], rows []T) error {
+	for len(rows) > 0 {
+		n := min(len(rows), deltaBatch)
+		if err := w.send(ctx, rows[:n:n]); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// deltaBatch is the rows of a batch sent to a table writer: about an API
+// page, as on a walk, since each writer queues up to 8 batches.
+const deltaBatch = 100
+
 // deltaReadBuffer is the read buffer of each column of a base file: pages are
-// read through it, so memory stays bounded whatever the file's size. 256 KiB
-// (not 1 MiB) keeps an incremental day on a 1M-user base at 119 MiB peak RSS
-// instead of 148 MiB (make bench, section 8); on S3 each buffer fill is one
-// ranged GET.
-const deltaReadBuffer = 256 << 10
+// read through it, so memory stays bounded whatever the file's size. 128 KiB
+// (not 1 MiB) and batches of deltaBatch rows (not 1,000) keep an incremental
+// day on a 1M-user base well under 128 MiB peak RSS, where it was 148 MiB
+// (make bench, section 8); on S3 each buffer fill is one ranged GET.
+const deltaReadBuffer = 128 << 10
 
 // readParquet calls fn for every row of the Parquet object key, streaming
 // it in batches.
@@ -398,7 +414,7 @@ func readParquet[T any](ctx context.Context, s objstore.Store, key string, fn fu
 	}
 	r := parquet.NewGenericReader[T](f)
 	defer r.Close()
-	buf := make([]T, 256)
+	buf := make([]T, 128)
 	for {
 		clear(buf) // rows are passed on: never let the reader reuse their slices
 		n, err := r.Read(buf)
