@@ -87,7 +87,7 @@ run:
 	fi
 
 ## bench: benchmark report (rate limits, one-core throughput, memory, output size, WorkOS Node SDK peer,
-## Step Functions work units under one RIE per worker); ~12 min on 2 cores.
+## Step Functions work units under one RIE per worker, an incremental day against a full walk); ~14 min on 2 cores.
 ## make bench BENCH_FLAGS="--out bench.md" | "--quick" | "--only ratelimited,peer"
 bench: tools node-tools
 	$(GO) run ./cmd/bench $(BENCH_FLAGS)

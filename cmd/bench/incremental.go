@@ -101,8 +101,8 @@ func (b *bench) incremental(ctx context.Context) *section {
 	if got := rows(inc.Manifest, classUsers); got != wantUsers {
 		s.notes = append(s.notes, fmt.Sprintf("MISMATCH: the incremental day has %d users, the fake %d.", got, wantUsers))
 	}
-	s.notes = append(s.notes, fmt.Sprintf("Incremental / full: **%s the requests** and **%s the wall time** (goal ≤ 0.1× each); bounds %s s and %s s. The incremental day's time is the delta unit reading and rewriting %s base rows.",
-		fmtRatio(float64(inc.Client.Requests)/float64(full.Client.Requests)), fmtRatio(inc.Wall.Seconds()/full.Wall.Seconds()),
+	s.notes = append(s.notes, fmt.Sprintf("Incremental / full: **%.4f× the requests** and **%.3f× the wall time** (goal ≤ 0.1× each); bounds %s s and %s s. The incremental day's time is the delta unit reading and rewriting %s base rows.",
+		float64(inc.Client.Requests)/float64(full.Client.Requests), inc.Wall.Seconds()/full.Wall.Seconds(),
 		fmtSec(incBound.Total()), fmtSec(fullBound.Total()), fmtInt(totalRows(full.Manifest))))
 
 	n := incrementalRSSUsers(b.quick)
