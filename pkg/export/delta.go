@@ -195,16 +195,7 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 		files := bm.Tables[deltaTables[st.Table]].Files
 		if st.File < len(files) {
 			key := files[st.File].Key
-			var err error
-			switch st.Table {
-			case 0:
-				err = c.deltaUsers(ctx, key, dirs, ch, kept, count)
-			case 1:
-				err = c.deltaGroups(ctx, key, dirs, ch, kept, count)
-			default:
-				err = c.deltaMembers(ctx, key, dirs, ch, count)
-			}
-			if err != nil {
+			if err := c.deltaBase(ctx, st.Table, key, dirs, ch, kept, count); err != nil {
 				return fmt.Errorf("apply events to base file %s: %w", key, err)
 			}
 			st.File++
@@ -222,24 +213,19 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 	return nil
 }
 
-func (c *chunk) deltaUsers(ctx context.Context, key string, dirs map[string]bool, ch *changes, kept map[string]bool, count func(string, int, int64)) error {
-	var out []schema.DirectoryUser
-	err := readParquet(ctx, c.ex.Store, key, func(u *schema.DirectoryUser) error {
-		if !dirs[u.DirectoryID] {
+// deltaFile streams one base file of a table to w: keep returns the row to
+// write (restamped) and its directory, or false to drop it.
+func deltaFile[T any](ctx context.Context, s objstore.Store, w *tableWriter[T], key string, keep func(*T) (T, string, bool), count func(dir string)) error {
+	var out []T
+	err := readParquet(ctx, s, key, func(r *T) error {
+		row, dir, ok := keep(r)
+		if !ok {
 			return nil
 		}
-		if cu := ch.users[u.ID]; cu != nil {
-			if cu.deleted || !u.UpdatedAt.After(cu.updated) {
-				return nil // deleted, or written from the event at the end
-			}
-			kept[u.ID] = true // the base row is newer than the events
-		}
-		row := *u
-		row.ExportedAt = c.plan.SnapshotTime
 		out = append(out, row)
-		count(u.DirectoryID, 0, 1)
+		count(dir)
 		if len(out) == deltaBatch {
-			if err := c.users.send(ctx, out); err != nil {
+			if err := w.send(ctx, out); err != nil {
 				return err
 			}
 			out = nil
@@ -249,64 +235,56 @@ func (c *chunk) deltaUsers(ctx context.Context, key string, dirs map[string]bool
 	if err != nil {
 		return err
 	}
-	return c.users.send(ctx, out)
+	return w.send(ctx, out)
 }
 
-func (c *chunk) deltaGroups(ctx context.Context, key string, dirs map[string]bool, ch *changes, kept map[string]bool, count func(string, int, int64)) error {
-	var out []schema.DirectoryGroup
-	err := readParquet(ctx, c.ex.Store, key, func(g *schema.DirectoryGroup) error {
-		if !dirs[g.DirectoryID] {
-			return nil
-		}
-		if cg := ch.groups[g.ID]; cg != nil {
-			if cg.deleted || !g.UpdatedAt.After(cg.updated) {
-				return nil
+// deltaBase streams base file key of table number table, dropping the rows
+// of other directories and those the events delete or replace (written at
+// the end from the events), and keeping base rows newer than their events.
+func (c *chunk) deltaBase(ctx context.Context, table int, key string, dirs map[string]bool, ch *changes, kept map[string]bool, count func(string, int, int64)) error {
+	at := c.plan.SnapshotTime
+	s := c.ex.Store
+	switch table {
+	case 0:
+		return deltaFile(ctx, s, c.users, key, func(u *schema.DirectoryUser) (schema.DirectoryUser, string, bool) {
+			if !dirs[u.DirectoryID] {
+				return schema.DirectoryUser{}, "", false
 			}
-			kept[g.ID] = true
-		}
-		row := *g
-		row.ExportedAt = c.plan.SnapshotTime
-		out = append(out, row)
-		count(g.DirectoryID, 1, 1)
-		if len(out) == deltaBatch {
-			if err := c.groups.send(ctx, out); err != nil {
-				return err
+			if cu := ch.users[u.ID]; cu != nil {
+				if cu.deleted || !u.UpdatedAt.After(cu.updated) {
+					return schema.DirectoryUser{}, "", false // deleted, or written from the event at the end
+				}
+				kept[u.ID] = true // the base row is newer than the events
 			}
-			out = nil
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+			row := *u
+			row.ExportedAt = at
+			return row, u.DirectoryID, true
+		}, func(dir string) { count(dir, 0, 1) })
+	case 1:
+		return deltaFile(ctx, s, c.groups, key, func(g *schema.DirectoryGroup) (schema.DirectoryGroup, string, bool) {
+			if !dirs[g.DirectoryID] {
+				return schema.DirectoryGroup{}, "", false
+			}
+			if cg := ch.groups[g.ID]; cg != nil {
+				if cg.deleted || !g.UpdatedAt.After(cg.updated) {
+					return schema.DirectoryGroup{}, "", false
+				}
+				kept[g.ID] = true
+			}
+			row := *g
+			row.ExportedAt = at
+			return row, g.DirectoryID, true
+		}, func(dir string) { count(dir, 1, 1) })
+	default:
+		return deltaFile(ctx, s, c.memberships, key, func(m *schema.DirectoryGroupMembership) (schema.DirectoryGroupMembership, string, bool) {
+			if !dirs[m.DirectoryID] || ch.userGone(m.UserID) || ch.groupGone(m.GroupID) || ch.members[memberKey{m.GroupID, m.UserID}] != nil {
+				return schema.DirectoryGroupMembership{}, "", false // gone, or written from the events at the end
+			}
+			row := *m
+			row.ExportedAt = at
+			return row, m.DirectoryID, true
+		}, func(dir string) { count(dir, 2, 1) })
 	}
-	return c.groups.send(ctx, out)
-}
-
-func (c *chunk) deltaMembers(ctx context.Context, key string, dirs map[string]bool, ch *changes, count func(string, int, int64)) error {
-	var out []schema.DirectoryGroupMembership
-	err := readParquet(ctx, c.ex.Store, key, func(m *schema.DirectoryGroupMembership) error {
-		if !dirs[m.DirectoryID] || ch.userGone(m.UserID) || ch.groupGone(m.GroupID) {
-			return nil
-		}
-		if ch.members[memberKey{m.GroupID, m.UserID}] != nil {
-			return nil // written from the events at the end
-		}
-		row := *m
-		row.ExportedAt = c.plan.SnapshotTime
-		out = append(out, row)
-		count(m.DirectoryID, 2, 1)
-		if len(out) == deltaBatch {
-			if err := c.memberships.send(ctx, out); err != nil {
-				return err
-			}
-			out = nil
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return c.memberships.send(ctx, out)
 }
 
 // deltaRest writes the rows that come from the events: objects created or
