@@ -77,7 +77,6 @@ func loadChanges(ctx context.Context, s objstore.Store, p *Plan, dirs map[string
 			return nil
 		}
 		dir := *row.DirectoryID
-		d, _ := p.directory(dir)
 		e := workos.Event{ID: row.ID, Event: row.Event, Data: []byte(row.Data)}
 		v, err := e.Payload()
 		if err != nil {
@@ -86,33 +85,32 @@ func loadChanges(ctx context.Context, s objstore.Store, p *Plan, dirs map[string
 		switch pl := v.(type) {
 		case *workos.DirectoryUserEvent:
 			ch.applied[dir]++
-			c := &change[schema.DirectoryUser]{dir: dir, deleted: row.Event == workos.EventUserDeleted, updated: pl.UpdatedAt.Time}
-			if !c.deleted {
-				c.row = schema.FromDirectoryUser(&pl.DirectoryUser, p.SnapshotTime)
-				if old := ch.users[pl.ID]; old != nil && !old.deleted && old.updated.After(c.updated) {
-					return nil
-				}
-			}
-			ch.users[pl.ID] = c
+			fold(ch.users, pl.ID, &change[schema.DirectoryUser]{dir: dir, deleted: row.Event == workos.EventUserDeleted, updated: pl.UpdatedAt.Time},
+				func() schema.DirectoryUser { return schema.FromDirectoryUser(&pl.DirectoryUser, p.SnapshotTime) })
 		case *workos.DirectoryGroupEvent:
 			ch.applied[dir]++
-			c := &change[schema.DirectoryGroup]{dir: dir, deleted: row.Event == workos.EventGroupDeleted, updated: pl.UpdatedAt.Time}
-			if !c.deleted {
-				c.row = schema.FromDirectoryGroup(&pl.DirectoryGroup, p.SnapshotTime)
-				if old := ch.groups[pl.ID]; old != nil && !old.deleted && old.updated.After(c.updated) {
-					return nil
-				}
-			}
-			ch.groups[pl.ID] = c
+			fold(ch.groups, pl.ID, &change[schema.DirectoryGroup]{dir: dir, deleted: row.Event == workos.EventGroupDeleted, updated: pl.UpdatedAt.Time},
+				func() schema.DirectoryGroup { return schema.FromDirectoryGroup(&pl.DirectoryGroup, p.SnapshotTime) })
 		case *workos.MembershipEvent:
 			ch.applied[dir]++
 			ch.members[memberKey{pl.Group.ID, pl.User.ID}] = &change[bool]{dir: dir, row: row.Event == workos.EventGroupUserAdded}
-		default:
-			_ = d // directory and token events change no row of the delta tables
 		}
+		// Directory and token events change no row of the delta tables.
 		return nil
 	})
 	return ch, err
+}
+
+// fold records c, a later event of object id: a deletion always wins; an
+// upsert (its row built by row) wins unless what is held is newer.
+func fold[T any](m map[string]*change[T], id string, c *change[T], row func() T) {
+	if !c.deleted {
+		if old := m[id]; old != nil && !old.deleted && old.updated.After(c.updated) {
+			return
+		}
+		c.row = row()
+	}
+	m[id] = c
 }
 
 // userGone and groupGone report objects the events deleted.
