@@ -1,17 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
 	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/schema"
-	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
@@ -106,20 +106,41 @@ func (b *bench) incremental(ctx context.Context) *section {
 		fmtSec(incBound.Total()), fmtSec(fullBound.Total()), fmtInt(totalRows(full.Manifest))))
 
 	n := incrementalRSSUsers(b.quick)
-	b.progress("incremental: peak RSS of an incremental day on a %s-user base", fmtCount(n))
-	if rss, line, err := b.incrementalRSS(ctx, n); err != nil {
+	b.progress("incremental: peak RSS of an incremental day on a %s-user base (folder)", fmtCount(n))
+	rss, line, err := b.incrementalRSS(ctx, n, nil)
+	if err != nil {
 		s.notes = append(s.notes, fmt.Sprintf("RSS run failed: %v", err))
-	} else {
-		s.notes = append(s.notes, fmt.Sprintf("Peak RSS of an incremental day on a base of %s users in one directory (the `functions/export` binary as a child, local folder, limits off): **%s MiB** (target ≤ %d MiB); %s.",
-			fmtCount(n), fmtMiB(rss), memoryTargetMiB, line))
+		return s
 	}
+	rssS3, rssS3Limit := "—", "—"
+	if s3srv, err := b.startS3(ctx); err != nil {
+		s.notes = append(s.notes, fmt.Sprintf("S3 runs skipped: %v", err))
+	} else {
+		b.progress("incremental: the same to S3")
+		if r, _, err := b.incrementalRSS(ctx, n, s3srv.env("incremental")); err != nil {
+			s.notes = append(s.notes, fmt.Sprintf("S3 RSS run failed: %v", err))
+		} else {
+			rssS3 = fmtMiB(r)
+		}
+		// In Lambda the function sets GOMEMLIMIT to 80% of its memory.
+		b.progress("incremental: the same to S3 with the memory limit of a 128 MB function")
+		if r, _, err := b.incrementalRSS(ctx, n, append(s3srv.env("incremental-128"), "GOMEMLIMIT=102MiB")); err != nil {
+			s.notes = append(s.notes, fmt.Sprintf("S3 RSS run with GOMEMLIMIT failed: %v", err))
+		} else {
+			rssS3Limit = fmtMiB(r)
+		}
+		s3srv.close()
+	}
+	s.notes = append(s.notes, fmt.Sprintf("Peak RSS of an incremental day on a base of %s users in one directory (the `functions/export` binary as a child, limits off): **%s MiB** to a local folder and **%s MiB** to S3 without GOMEMLIMIT; **%s MiB** to S3 with GOMEMLIMIT=102MiB, the soft limit the function sets in a 128 MB Lambda (target ≤ %d MiB); %s.",
+		fmtCount(n), fmtMiB(rss), rssS3, rssS3Limit, memoryTargetMiB, line))
 	return s
 }
 
-// incrementalRSS exports a base of n users in one directory in this
-// process, simulates a day at incrementalChurn, and runs the incremental
-// day in the export binary, returning its peak RSS.
-func (b *bench) incrementalRSS(ctx context.Context, n int) (int64, string, error) {
+// incrementalRSS exports a base of n users in one directory with the export
+// binary (to a local folder, or to S3 with s3env), simulates a day at
+// incrementalChurn, and runs the incremental day in the binary, returning
+// its peak RSS.
+func (b *bench) incrementalRSS(ctx context.Context, n int, s3env []string) (int64, string, error) {
 	bin, err := b.buildExport(ctx)
 	if err != nil {
 		return 0, "", err
@@ -134,18 +155,22 @@ func (b *bench) incrementalRSS(ctx context.Context, n int) (int64, string, error
 		return 0, "", err
 	}
 	defer os.RemoveAll(dir)
-	cfg := export.DefaultConfig()
-	cfg.Mode = export.ModeFull
-	today := time.Now().UTC().Add(-24 * time.Hour) // day 1 is today: a later date would be refused
-	if _, err := runExportDay(ctx, base, dir, workos.RateLimits{}, cfg, today.Format(schema.PartitionFormat)); err != nil {
+	dest := []string{"EXPORT_DESTINATION=" + dir}
+	if s3env != nil {
+		dest = s3env
+	}
+	env := func(mode string) []string {
+		return childEnviron(append(slices.Clone(dest), "WORKOS_API_KEY="+apiKey, "WORKOS_BASE_URL="+base,
+			"WORKOS_RATE_LIMIT_DIRECTORY_USERS=0", "WORKOS_RATE_LIMIT_GLOBAL=0", "EXPORT_MODE="+mode, "LOG_LEVEL=warn")...)
+	}
+	today := time.Now().UTC()
+	yesterday := today.Add(-24 * time.Hour).Format(schema.PartitionFormat)
+	if _, _, err := runChild(ctx, env(export.ModeFull), bin, "--snapshot-date", yesterday); err != nil {
 		return 0, "", err
 	}
 	adv := srv.AdvanceWith(24*time.Hour, workostest.AdvanceOptions{Churn: incrementalChurn, DirectoryRate: -1})
-	tomorrow := today.Add(24 * time.Hour).Format(schema.PartitionFormat)
-	env := childEnviron("EXPORT_DESTINATION="+dir, "WORKOS_API_KEY="+apiKey, "WORKOS_BASE_URL="+base,
-		"WORKOS_RATE_LIMIT_DIRECTORY_USERS=0", "WORKOS_RATE_LIMIT_GLOBAL=0", "EXPORT_MODE=incremental", "LOG_LEVEL=warn")
 	start := time.Now()
-	_, ps, err := runChild(ctx, env, bin, "--snapshot-date", tomorrow)
+	out, ps, err := runChild(ctx, env(export.ModeIncremental), bin, "--snapshot-date", today.Format(schema.PartitionFormat))
 	wall := time.Since(start)
 	if err != nil {
 		return 0, "", err
@@ -154,16 +179,16 @@ func (b *bench) incrementalRSS(ctx context.Context, n int) (int64, string, error
 	if !ok {
 		return 0, "", fmt.Errorf("bench: peak RSS is not available on this platform")
 	}
-	body, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(snapshot.ManifestKey(tomorrow))))
-	if err != nil {
-		return 0, "", err
+	var sum struct {
+		Mode   string           `json:"mode"`
+		Rows   map[string]int64 `json:"rows"`
+		Events int64            `json:"events"`
 	}
-	var m snapshot.Manifest
-	if err := json.Unmarshal(body, &m); err != nil {
-		return 0, "", err
+	if err := json.NewDecoder(bytes.NewReader(out)).Decode(&sum); err != nil {
+		return 0, "", fmt.Errorf("bench: the export printed no JSON summary: %w", err)
 	}
-	if m.Mode != schema.SnapshotModeIncremental {
-		return 0, "", fmt.Errorf("bench: the day ran in mode %q, not incremental", m.Mode)
+	if sum.Mode != schema.SnapshotModeIncremental {
+		return 0, "", fmt.Errorf("bench: the day ran in mode %q, not incremental", sum.Mode)
 	}
-	return rss, fmt.Sprintf("%d events applied, %s users written, %s s", adv.Events, fmtInt(m.Tables[schema.TableDirectoryUsers].Rows), fmtSec(wall)), nil
+	return rss, fmt.Sprintf("%d events made and logged %d, %s users written, %s s", adv.Events, sum.Events, fmtInt(sum.Rows[schema.TableDirectoryUsers]), fmtSec(wall)), nil
 }
