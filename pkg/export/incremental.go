@@ -275,7 +275,8 @@ func (r *run) inScope(row *schema.DirectoryEvent) bool {
 // the chain restarts, those the Events API still keeps) and stages them
 // under the run's prefix. The cursor is taken here, in the plan, before any
 // directory is walked: a change made during the walk is read by the next
-// run, and applying it twice is harmless (see applyUser).
+// run, and applying it twice is harmless (see fold and the delta unit's
+// updated_at comparison).
 func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPlan, error) {
 	ep := &EventsPlan{}
 	if r.pastDate(b) {
