@@ -1,12 +1,14 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -291,46 +293,12 @@ func (c *chunk) deltaBase(ctx context.Context, table int, key string, dirs map[s
 func (c *chunk) deltaRest(ctx context.Context, table int, ch *changes, kept map[string]bool, count func(string, int, int64)) error {
 	switch table {
 	case 0:
-		var out []schema.DirectoryUser
-		for _, id := range slices.Sorted(maps.Keys(ch.users)) {
-			cu := ch.users[id]
-			if cu.deleted || kept[id] {
-				continue
-			}
-			out = append(out, cu.row)
-			count(cu.dir, 0, 1)
-		}
-		return sendBatches(ctx, c.users, out)
+		return sendBatches(ctx, c.users, changedRows(ch.users, kept, func(dir string) { count(dir, 0, 1) }))
 	case 1:
-		var out []schema.DirectoryGroup
-		for _, id := range slices.Sorted(maps.Keys(ch.groups)) {
-			cg := ch.groups[id]
-			if cg.deleted || kept[id] {
-				continue
-			}
-			out = append(out, cg.row)
-			count(cg.dir, 1, 1)
-		}
-		return sendBatches(ctx, c.groups, out)
+		return sendBatches(ctx, c.groups, changedRows(ch.groups, kept, func(dir string) { count(dir, 1, 1) }))
 	default:
-		keys := make([]memberKey, 0, len(ch.members))
-		for k := range ch.members {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(a, b memberKey) int {
-			if a.group != b.group {
-				if a.group < b.group {
-					return -1
-				}
-				return 1
-			}
-			if a.user < b.user {
-				return -1
-			}
-			if a.user > b.user {
-				return 1
-			}
-			return 0
+		keys := slices.SortedFunc(maps.Keys(ch.members), func(a, b memberKey) int {
+			return cmp.Or(strings.Compare(a.group, b.group), strings.Compare(a.user, b.user))
 		})
 		var out []schema.DirectoryGroupMembership
 		for _, k := range keys {
@@ -344,6 +312,19 @@ func (c *chunk) deltaRest(ctx context.Context, table int, ch *changes, kept map[
 		}
 		return sendBatches(ctx, c.memberships, out)
 	}
+}
+
+// changedRows returns the rows of the objects the events left present and
+// whose base row was not newer (kept), in id order.
+func changedRows[T any](m map[string]*change[T], kept map[string]bool, count func(dir string)) []T {
+	var out []T
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		if c := m[id]; !c.deleted && !kept[id] {
+			out = append(out, c.row)
+			count(c.dir)
+		}
+	}
+	return out
 }
 
 // sendBatches sends rows to a table writer deltaBatch at a time.

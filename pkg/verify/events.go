@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -74,7 +75,7 @@ func (v *verifier) checkEvents(ctx context.Context) error {
 			if e.Through.After != "" && row.ID > e.Through.After {
 				f.errorf("%s: event %s is after the slice's end %s", file.Key, row.ID, e.Through.After)
 			}
-			if want := snapshot.PartitionPrefix(schema.TableEvents, row.CreatedAt.UTC().Format(schema.PartitionFormat)); len(file.Key) < len(want) || file.Key[:len(want)] != want {
+			if want := snapshot.PartitionPrefix(schema.TableEvents, row.CreatedAt.UTC().Format(schema.PartitionFormat)); !strings.HasPrefix(file.Key, want) {
 				f.errorf("%s: event %s of %s is in the wrong partition (want %s)", file.Key, row.ID, row.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), want)
 			}
 		})
