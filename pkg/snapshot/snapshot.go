@@ -199,6 +199,25 @@ func ParseVerifiedKey(key string) (date string, ok bool) {
 	return m[1], true
 }
 
+// RejectedKey returns the key of the marker that verify writes when the
+// snapshot of date fails: the export never builds on a rejected snapshot
+// (it walks the directories the marker names, or all of them, in full). A
+// later pass of the same date removes it. Only verify writes under
+// VerifiedDir.
+func RejectedKey(date string) string { return VerifiedDir + "/dt=" + date + ".rejected.json" }
+
+// Rejected is the content of a rejected marker.
+type Rejected struct {
+	SnapshotDate string    `json:"snapshot_date"`
+	RunID        string    `json:"run_id"` // the run whose manifest failed
+	RejectedAt   time.Time `json:"rejected_at"`
+	// Checks names the checks that failed.
+	Checks []string `json:"checks"`
+	// Directories are the directories the failures name; empty: the whole
+	// snapshot is suspect.
+	Directories []string `json:"directories,omitempty"`
+}
+
 // Verified is the content of a verified marker.
 type Verified struct {
 	SnapshotDate string    `json:"snapshot_date"`
@@ -312,6 +331,54 @@ type EventsManifest struct {
 	Events      int64  `json:"events"`
 	Files       []File `json:"files"`
 	CarriedFrom string `json:"carried_from,omitempty"`
+	// Duplicates counts the events read twice (a repeated page edge, a
+	// double emission) or at or below From's cursor, and dropped.
+	Duplicates int64 `json:"duplicates,omitempty"`
+	// Quarantined are the events read that could not be decoded: they are
+	// not in Files, the cursor moved past them, and the directories they
+	// name (all, when none) were walked in full.
+	Quarantined []QuarantinedEvent `json:"quarantined,omitempty"`
+	// Link is the key of the chain link this slice created (ChainLinkKey):
+	// exactly one run extends the chain from a given cursor.
+	Link string `json:"link,omitempty"`
+}
+
+// QuarantinedEvent is an event of the stream that could not be decoded.
+type QuarantinedEvent struct {
+	ID        string    `json:"id"`
+	Event     string    `json:"event"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	// DirectoryID is the directory the raw payload names, if any.
+	DirectoryID string `json:"directory_id,omitempty"`
+	// Reason is the decode error, without the payload's values.
+	Reason string `json:"reason"`
+}
+
+// ChainDir is the top-level folder of the change log's chain links.
+const ChainDir = "_chain"
+
+// ChainLinkKey returns the key of the chain link that extends the change
+// log from a cursor: the object is created only if absent (S3 If-None-Match,
+// O_EXCL in a folder), so exactly one run extends the chain from it. from is
+// the cursor's After, or its CheckedAt when no event was read before it;
+// restart marks a chain that starts anew (first snapshot, or retention).
+func ChainLinkKey(from EventCursor, restart bool) string {
+	id := from.After
+	if id == "" {
+		id = "t" + from.CheckedAt.UTC().Format("20060102T150405.000Z")
+	}
+	if restart {
+		id = "restart-" + id
+	}
+	return ChainDir + "/" + id + ".json"
+}
+
+// ChainLink is the content of a chain link object.
+type ChainLink struct {
+	SnapshotDate string      `json:"snapshot_date"`
+	RunID        string      `json:"run_id"`
+	From         EventCursor `json:"from"`
+	Through      EventCursor `json:"through"`
 }
 
 // TableManifest lists one table's files in the snapshot.
@@ -371,6 +438,29 @@ type DirectoryManifest struct {
 	LastFullDate string `json:"last_full_date,omitempty"`
 	// EventsApplied counts the events applied to an incremental directory.
 	EventsApplied int64 `json:"events_applied,omitempty"`
+	// Drift is the plan's check of the base's counts plus the events'
+	// net creates and deletes against the directory's metadata counts.
+	Drift *DriftCheck `json:"drift,omitempty"`
+}
+
+// Drift check results (DriftCheck.Result).
+const (
+	DriftOK         = "ok"          // the counts agree
+	DriftFound      = "drift"       // they disagree: the directory was walked in full
+	DriftNoMetadata = "no_metadata" // the listing has no metadata counts: not checked
+)
+
+// DriftCheck compares what the base and the events say a directory holds
+// with the counts WorkOS lists for it.
+type DriftCheck struct {
+	Result string `json:"result"`
+	// ExpectedUsers/Groups are the base's counts plus the events' net
+	// creates and deletes; ListedUsers/Groups are metadata's (active plus
+	// inactive users).
+	ExpectedUsers  int64 `json:"expected_users"`
+	ExpectedGroups int64 `json:"expected_groups"`
+	ListedUsers    int64 `json:"listed_users"`
+	ListedGroups   int64 `json:"listed_groups"`
 }
 
 // APIStats are the WorkOS API statistics of the export.
