@@ -60,6 +60,7 @@ func envVars() []envVar {
 		{"EXPORT_MODE", d.Mode, "auto (incremental from the Events API where safe), full, or incremental (fail where a full walk is needed)"},
 		{"EXPORT_FULL_EVERY", d.FullEvery.String(), "walk each directory in full at least this often, the reconcile (0s: never)"},
 		{"EXPORT_EVENTS_MARGIN", d.EventsMargin.String(), "walk in full when the event cursor is older than the 30-day retention minus this"},
+		{"EXPORT_EVENTS_SETTLE", d.EventsSettle.String(), "read events only up to this long before now: WorkOS holds fresh events back from cursor reads for a few seconds"},
 		{"EXPORT_PROGRESS_EVERY", d.ProgressEvery.String(), "log a progress line this often (0s: never)"},
 		{"EXPORT_PROJECTION_START", schema.DefaultProjectionStart, "first date of the Athena projection range: earlier snapshot dates are refused"},
 		{"EXPORT_COMPRESSION", parquetfile.DefaultCompression, "zstd or snappy"},
@@ -96,6 +97,7 @@ var envOfField = map[string]string{
 	"Mode":             "EXPORT_MODE",
 	"FullEvery":        "EXPORT_FULL_EVERY",
 	"EventsMargin":     "EXPORT_EVENTS_MARGIN",
+	"EventsSettle":     "EXPORT_EVENTS_SETTLE",
 }
 
 // loadConfig reads the environment and reports every bad or missing variable
@@ -125,6 +127,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.Export.FullEvery = r.Duration("EXPORT_FULL_EVERY", c.Export.FullEvery)
 	c.Export.EventsMargin = r.Duration("EXPORT_EVENTS_MARGIN", c.Export.EventsMargin)
+	c.Export.EventsSettle = r.Duration("EXPORT_EVENTS_SETTLE", c.Export.EventsSettle)
 	c.Workers = r.Int("EXPORT_WORKERS", 1, 1, 10000)
 	c.RateLimits.PerDirectoryUsers = r.Rate("WORKOS_RATE_LIMIT_DIRECTORY_USERS", c.RateLimits.PerDirectoryUsers)
 	c.RateLimits.Global = r.Rate("WORKOS_RATE_LIMIT_GLOBAL", c.RateLimits.Global)

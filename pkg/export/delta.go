@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strconv"
 	"slices"
 	"strings"
 	"time"
@@ -47,6 +48,9 @@ type change[T any] struct {
 	deleted bool
 	row     T
 	updated time.Time
+	// seq is the event's place in id order (from 1): a membership counts
+	// only when it comes after its user's and group's last deletion.
+	seq int
 }
 
 // memberKey is a (group, user) pair.
@@ -58,61 +62,121 @@ type changes struct {
 	users   map[string]*change[schema.DirectoryUser]
 	groups  map[string]*change[schema.DirectoryGroup]
 	members map[memberKey]*change[bool]
+	// ended is the seq of each user's or group's last deletion: every
+	// membership before it ended with it, even when the object was then
+	// created again with the same id.
+	ended   map[string]int
 	applied map[string]int64 // events per directory
+	// rejected counts, per directory, the events whose payload ids are
+	// malformed or name another directory; sample is the first, redacted.
+	rejected             map[string]int64
+	sample, sampleReason string
 }
 
-// loadChanges folds the run's staged events of dirs into changes, in cursor
-// order: the last event of an object wins, except that an upsert older
-// (by updated_at) than what is held does not replace it.
-func loadChanges(ctx context.Context, s objstore.Store, p *Plan, dirs map[string]bool) (*changes, error) {
+// loadChanges folds the run's staged events of dirs into changes in id
+// order (ids sort by creation; the stream's own order is not trusted): the
+// last event of an object wins unless it is older (by updated_at) than what
+// is held. An event whose ids are malformed is rejected like a listed row
+// (see dirWalk.accept): counted, and its first one kept, redacted, as the
+// sample.
+func loadChanges(ctx context.Context, s objstore.Store, p *Plan, dirs map[string]bool, redact func(string) string) (*changes, error) {
 	ch := &changes{
-		users:   map[string]*change[schema.DirectoryUser]{},
-		groups:  map[string]*change[schema.DirectoryGroup]{},
-		members: map[memberKey]*change[bool]{},
-		applied: map[string]int64{},
+		users:    map[string]*change[schema.DirectoryUser]{},
+		groups:   map[string]*change[schema.DirectoryGroup]{},
+		members:  map[memberKey]*change[bool]{},
+		ended:    map[string]int{},
+		applied:  map[string]int64{},
+		rejected: map[string]int64{},
 	}
 	if p.Events == nil {
 		return ch, nil
 	}
+	var rows []schema.DirectoryEvent
 	err := readStaged(ctx, s, p.Events, func(row *schema.DirectoryEvent) error {
-		if row.DirectoryID == nil || !dirs[*row.DirectoryID] {
-			return nil
+		if row.DirectoryID != nil && dirs[*row.DirectoryID] {
+			rows = append(rows, *row)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(rows, func(a, b schema.DirectoryEvent) int { return strings.Compare(a.ID, b.ID) })
+	rows = slices.CompactFunc(rows, func(a, b schema.DirectoryEvent) bool { return a.ID == b.ID })
+	reject := func(dir, id string, err error) {
+		ch.rejected[dir]++
+		if ch.sample == "" {
+			ch.sample, ch.sampleReason = redact(id), redact(err.Error())
+		}
+	}
+	check := func(dir, id, idDir string, checkID func(string) error) bool {
+		err := checkID(id)
+		if err == nil && idDir != "" && idDir != dir {
+			err = fmt.Errorf("event row %s has directory_id %s, not the event's directory", strconv.Quote(id), strconv.Quote(idDir))
+		}
+		if err != nil {
+			reject(dir, id, err)
+			return false
+		}
+		return true
+	}
+	for i := range rows {
+		row := &rows[i]
+		seq := i + 1
 		dir := *row.DirectoryID
 		e := workos.Event{ID: row.ID, Event: row.Event, Data: []byte(row.Data)}
 		v, err := e.Payload()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		switch pl := v.(type) {
 		case *workos.DirectoryUserEvent:
+			if !check(dir, pl.ID, pl.DirectoryID, workos.CheckDirectoryUserID) {
+				continue
+			}
 			ch.applied[dir]++
-			fold(ch.users, pl.ID, &change[schema.DirectoryUser]{dir: dir, deleted: row.Event == workos.EventUserDeleted, updated: pl.UpdatedAt.Time},
-				func() schema.DirectoryUser { return schema.FromDirectoryUser(&pl.DirectoryUser, p.SnapshotTime) })
+			del := row.Event == workos.EventUserDeleted
+			if fold(ch.users, pl.ID, &change[schema.DirectoryUser]{dir: dir, deleted: del, updated: pl.UpdatedAt.Time, seq: seq},
+				func() schema.DirectoryUser { return schema.FromDirectoryUser(&pl.DirectoryUser, p.SnapshotTime) }) && del {
+				ch.ended[pl.ID] = seq
+			}
 		case *workos.DirectoryGroupEvent:
+			if !check(dir, pl.ID, pl.DirectoryID, workos.CheckDirectoryGroupID) {
+				continue
+			}
 			ch.applied[dir]++
-			fold(ch.groups, pl.ID, &change[schema.DirectoryGroup]{dir: dir, deleted: row.Event == workos.EventGroupDeleted, updated: pl.UpdatedAt.Time},
-				func() schema.DirectoryGroup { return schema.FromDirectoryGroup(&pl.DirectoryGroup, p.SnapshotTime) })
+			del := row.Event == workos.EventGroupDeleted
+			if fold(ch.groups, pl.ID, &change[schema.DirectoryGroup]{dir: dir, deleted: del, updated: pl.UpdatedAt.Time, seq: seq},
+				func() schema.DirectoryGroup { return schema.FromDirectoryGroup(&pl.DirectoryGroup, p.SnapshotTime) }) && del {
+				ch.ended[pl.ID] = seq
+			}
 		case *workos.MembershipEvent:
+			if !check(dir, pl.User.ID, pl.User.DirectoryID, workos.CheckDirectoryUserID) ||
+				!check(dir, pl.Group.ID, pl.Group.DirectoryID, workos.CheckDirectoryGroupID) {
+				continue
+			}
 			ch.applied[dir]++
-			ch.members[memberKey{pl.Group.ID, pl.User.ID}] = &change[bool]{dir: dir, row: row.Event == workos.EventGroupUserAdded}
+			ch.members[memberKey{pl.Group.ID, pl.User.ID}] = &change[bool]{dir: dir, row: row.Event == workos.EventGroupUserAdded, seq: seq}
 		}
 		// Directory and token events change no row of the delta tables.
-		return nil
-	})
-	return ch, err
+	}
+	return ch, nil
 }
 
-// fold records c, a later event of object id: a deletion always wins; an
-// upsert (its row built by row) wins unless what is held is newer.
-func fold[T any](m map[string]*change[T], id string, c *change[T], row func() T) {
+// fold records c, a later event of object id, and reports whether it took
+// effect: it does unless what is held is newer (by updated_at), whether
+// the held state is an upsert or a deletion, so a stale update never brings
+// a deleted object back. A time missing on either side leaves it to the
+// order of the events.
+func fold[T any](m map[string]*change[T], id string, c *change[T], row func() T) bool {
+	if old := m[id]; old != nil && !c.updated.IsZero() && old.updated.After(c.updated) {
+		return false
+	}
 	if !c.deleted {
-		if old := m[id]; old != nil && !old.deleted && old.updated.After(c.updated) {
-			return
-		}
 		c.row = row()
 	}
 	m[id] = c
+	return true
 }
 
 // userGone and groupGone report objects the events deleted.
@@ -124,6 +188,19 @@ func (ch *changes) userGone(id string) bool {
 func (ch *changes) groupGone(id string) bool {
 	c := ch.groups[id]
 	return c != nil && c.deleted
+}
+
+// memberEnded reports whether a base membership of (group, user) ended: a
+// deletion of its user or group, or a membership event, comes after it.
+func (ch *changes) memberEnded(k memberKey) bool {
+	return ch.ended[k.user] > 0 || ch.ended[k.group] > 0 || ch.members[k] != nil
+}
+
+// memberLive reports whether a membership event's state stands: it is an
+// addition made after its user's and group's last deletion, and neither is
+// deleted now.
+func (ch *changes) memberLive(k memberKey, cm *change[bool]) bool {
+	return cm.row && cm.seq > ch.ended[k.user] && cm.seq > ch.ended[k.group] && !ch.userGone(k.user) && !ch.groupGone(k.group)
 }
 
 // delta runs the delta unit's share of a chunk: base files, one at a time,
@@ -152,7 +229,7 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 		dirs[cp.Directories[i].ID] = true
 		idx[cp.Directories[i].ID] = i
 	}
-	ch, err := loadChanges(ctx, c.ex.Store, p, dirs)
+	ch, err := loadChanges(ctx, c.ex.Store, p, dirs, c.ex.Client.Redact)
 	if err != nil {
 		return err
 	}
@@ -177,6 +254,13 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 	if st.Table == 0 && st.File == 0 {
 		for dir, n := range ch.applied {
 			cp.Directories[idx[dir]].Manifest.EventsApplied = n
+		}
+		for dir, n := range ch.rejected {
+			m := &cp.Directories[idx[dir]].Manifest
+			m.RowsRejected = n
+			m.Error = fmt.Sprintf("%d events were skipped: a malformed id, or a directory_id of another directory (e.g. %s)", n, strconv.Quote(ch.sample))
+			c.log.Warn("events rejected: malformed id or another directory's row",
+				"directory_id", dir, "rows_rejected", n, "sample_id", strconv.Quote(ch.sample), "reason", ch.sampleReason)
 		}
 	}
 	for progress := false; st.Table < len(deltaTables); progress = true {
@@ -277,7 +361,7 @@ func (c *chunk) deltaBase(ctx context.Context, table int, key string, dirs map[s
 		}, func(dir string) { count(dir, 1, 1) })
 	default:
 		return deltaFile(ctx, s, c.memberships, key, func(m *schema.DirectoryGroupMembership) (schema.DirectoryGroupMembership, string, bool) {
-			if !dirs[m.DirectoryID] || ch.userGone(m.UserID) || ch.groupGone(m.GroupID) || ch.members[memberKey{m.GroupID, m.UserID}] != nil {
+			if !dirs[m.DirectoryID] || ch.memberEnded(memberKey{m.GroupID, m.UserID}) {
 				return schema.DirectoryGroupMembership{}, "", false // gone, or written from the events at the end
 			}
 			row := *m
@@ -303,7 +387,7 @@ func (c *chunk) deltaRest(ctx context.Context, table int, ch *changes, kept map[
 		var out []schema.DirectoryGroupMembership
 		for _, k := range keys {
 			cm := ch.members[k]
-			if !cm.row || ch.userGone(k.user) || ch.groupGone(k.group) {
+			if !ch.memberLive(k, cm) {
 				continue
 			}
 			d, _ := c.plan.directory(cm.dir)

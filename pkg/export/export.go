@@ -90,6 +90,10 @@ type Config struct {
 	// retention: a base whose cursor is older than retention minus it gets
 	// a full walk.
 	EventsMargin time.Duration
+	// EventsSettle is how long before now the event read ends: WorkOS
+	// holds fresh events back from cursor reads for a few seconds, so an
+	// event still held back is read by the next run, not skipped.
+	EventsSettle time.Duration
 }
 
 // DefaultConfig returns the defaults chosen by measurement (see README).
@@ -106,6 +110,7 @@ func DefaultConfig() Config {
 		Mode:                 ModeAuto,
 		FullEvery:            7 * 24 * time.Hour,
 		EventsMargin:         48 * time.Hour,
+		EventsSettle:         2 * time.Minute,
 	}
 }
 
@@ -166,6 +171,9 @@ func (c Config) Check() []Problem {
 	}
 	if c.EventsMargin < eventsReadSafety || c.EventsMargin >= workos.EventRetention {
 		bad("EventsMargin", "%s must be at least %s and less than the Events API's retention of %s", c.EventsMargin, eventsReadSafety, workos.EventRetention)
+	}
+	if c.EventsSettle < 0 || c.EventsSettle > eventsClockSkew {
+		bad("EventsSettle", "%s must be from 0s to %s", c.EventsSettle, eventsClockSkew)
 	}
 	return ps
 }
@@ -474,29 +482,7 @@ func (r *run) checkLease(ctx context.Context) error {
 // (after the manifest, so the table and the _latest views never name an
 // uncommitted run).
 func (r *run) writeSnapshotRow(ctx context.Context, m *snapshot.Manifest, committedAt time.Time) error {
-	row := schema.Snapshot{
-		RunID:       m.RunID,
-		ExportedAt:  m.SnapshotTime,
-		CommittedAt: committedAt.UTC().Truncate(time.Millisecond),
-		Mode:        schema.SnapshotModeFull,
-		Trigger:     m.Trigger,
-		Demo:        m.Demo,
-	}
-	counts := map[string]*int64{
-		schema.TableDirectories:     &row.Directories,
-		schema.TableDirectoryUsers:  &row.DirectoryUsers,
-		schema.TableDirectoryGroups: &row.Groups,
-		schema.TableMemberships:     &row.Memberships,
-	}
-	for name, t := range m.Tables {
-		if c := counts[name]; c != nil {
-			*c = t.Rows
-		}
-		row.Files += int64(len(t.Files))
-		for _, f := range t.Files {
-			row.Bytes += f.Bytes
-		}
-	}
+	row := m.Row(committedAt)
 	key := snapshot.SnapshotRowKey(m.SnapshotDate, m.RunID)
 	w, err := parquetfile.NewWriter[schema.Snapshot](func(int) (io.WriteCloser, error) {
 		return r.ex.Store.Create(ctx, key, parquetContentType)

@@ -2,10 +2,13 @@ package export
 
 import (
 	"context"
+	"encoding/json"
+	"hash/fnv"
 	"errors"
 	"fmt"
+	"maps"
+	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -40,6 +43,11 @@ const (
 	ReasonNewDirectory = "a directory not in the base snapshot"
 	ReasonBaseNotOK    = "the directory was not exported whole in the base snapshot"
 	ReasonDemoBase     = "the base snapshot is demo data"
+	ReasonSchema       = "the base snapshot was written with another schema_version"
+	ReasonRejected     = "verify rejected the base snapshot"
+	ReasonQuarantined  = "an event of the directory could not be decoded (quarantined), so a change was missed"
+	ReasonUnread       = "the Events API could not be read"
+	ReasonDrift        = "the directory's metadata counts disagree with the base plus the events: an event was missed"
 )
 
 // Event chain restarts (EventsManifest.Restart).
@@ -68,6 +76,8 @@ type DirMode struct {
 	Reason string `json:"reason,omitempty"`
 	// LastFull is the date of the directory's latest full walk.
 	LastFull string `json:"last_full"`
+	// Drift is the plan's drift check of the directory (see checkDrift).
+	Drift *snapshot.DriftCheck `json:"drift,omitempty"`
 }
 
 // EventsPlan is the plan's slice of the change log: the manifest's events
@@ -90,6 +100,13 @@ type EventsPlan struct {
 	// Latest is the run of the latest committed snapshot (on or before the
 	// date) when the events were read: the commit checks it is still so.
 	Latest string `json:"latest,omitempty"`
+	// Unchanged is set when the events could not be read: the run leaves
+	// the chain where its base left it and walks every directory in full.
+	Unchanged bool `json:"unchanged,omitempty"`
+
+	// net are the events' net creates and deletes per directory (plan
+	// only: the drift check).
+	net map[string]*netCount
 }
 
 // base is a committed snapshot that an incremental run builds on.
@@ -99,6 +116,8 @@ type base struct {
 	head string
 	// dirs indexes m.Directories by id.
 	dirs map[string]*snapshot.DirectoryManifest
+	// rejected is verify's rejection of m (nil: none).
+	rejected *snapshot.Rejected
 }
 
 // findBase returns the latest committed snapshot dated on or before date,
@@ -139,6 +158,17 @@ func (r *run) findBase(ctx context.Context) (*base, error) {
 	for j := range m.Directories {
 		b.dirs[m.Directories[j].ID] = &m.Directories[j]
 	}
+	// A snapshot verify rejected is never built on: its directories (those
+	// the rejection names, or all) are walked in full.
+	var rej snapshot.Rejected
+	switch err := getJSON(ctx, r.ex.Store, snapshot.RejectedKey(m.SnapshotDate), &rej); {
+	case err == nil:
+		if rej.RunID == m.RunID {
+			b.rejected = &rej
+		}
+	case !errors.Is(err, objstore.ErrNotExist):
+		return nil, fmt.Errorf("read verify's rejection of the base snapshot %s: %w", m.SnapshotDate, err)
+	}
 	return b, nil
 }
 
@@ -150,9 +180,10 @@ func lastFull(m *snapshot.Manifest, d *snapshot.DirectoryManifest) string {
 	return m.SnapshotDate // written before modes: every walk was full
 }
 
-// chooseModes decides how each listed directory is exported and how the
-// run reads events. mode is the run's mode (Config.Mode, or the input's).
-func (r *run) chooseModes(b *base, dirs []workos.Directory, mode string, now time.Time) (map[string]DirMode, error) {
+// chooseModes decides how each listed directory is exported. mode is the
+// run's mode (Config.Mode, or the input's); requireIncremental then fails a
+// ModeIncremental run that needs a full walk.
+func (r *run) chooseModes(b *base, dirs []workos.Directory, mode string, now time.Time) map[string]DirMode {
 	runWide := ""
 	switch {
 	case mode == ModeFull:
@@ -167,9 +198,12 @@ func (r *run) chooseModes(b *base, dirs []workos.Directory, mode string, now tim
 		runWide = ReasonRetention
 	case b.m.Demo != r.snap.Demo:
 		runWide = ReasonDemoBase
+	case b.m.SchemaVersion != schema.Version:
+		runWide = ReasonSchema
+	case b.rejected != nil && len(b.rejected.Directories) == 0:
+		runWide = ReasonRejected
 	}
 	out := make(map[string]DirMode, len(dirs))
-	var needFull []string
 	for i := range dirs {
 		d := &dirs[i]
 		dm := DirMode{Mode: schema.SnapshotModeFull, Reason: runWide, LastFull: r.snap.Date}
@@ -180,31 +214,95 @@ func (r *run) chooseModes(b *base, dirs []workos.Directory, mode string, now tim
 				dm.Reason = ReasonNewDirectory
 			case bd.Status != snapshot.DirectoryOK:
 				dm.Reason = ReasonBaseNotOK
+			case slices.Contains(b.rejected.DirectoriesOrNil(), d.ID):
+				dm.Reason = ReasonRejected
 			default:
 				lf := lastFull(b.m, bd)
-				if due(lf, r.snap.Date, r.cfg.FullEvery) {
+				if due(d.ID, lf, r.snap.Date, r.cfg.FullEvery) {
 					dm.Reason = ReasonReconcile
 				} else {
 					dm = DirMode{Mode: schema.SnapshotModeIncremental, LastFull: lf}
 				}
 			}
 		}
-		if mode == ModeIncremental && dm.Mode == schema.SnapshotModeFull {
-			needFull = append(needFull, fmt.Sprintf("%s (%s)", d.ID, dm.Reason))
-		}
 		out[d.ID] = dm
 	}
-	if len(needFull) > 0 {
-		const show = 5
-		more := ""
-		if len(needFull) > show {
-			more = fmt.Sprintf(" and %d more", len(needFull)-show)
-			needFull = needFull[:show]
+	return out
+}
+
+// walkInFull turns the incremental directories that pick selects (all when
+// pick is nil) into full walks for reason.
+func walkInFull(modes map[string]DirMode, date, reason string, pick func(id string) bool) {
+	for id, m := range modes {
+		if m.Mode == schema.SnapshotModeIncremental && (pick == nil || pick(id)) {
+			modes[id] = DirMode{Mode: schema.SnapshotModeFull, Reason: reason, LastFull: date}
 		}
-		return nil, fmt.Errorf("export: %w: EXPORT_MODE is incremental, but %d directories need a full walk: %s%s; run with EXPORT_MODE=auto (or \"mode\": \"full\" in the input) to walk them",
-			ErrFullWalkNeeded, len(needFull), strings.Join(needFull, ", "), more)
 	}
-	return out, nil
+}
+
+// requireIncremental fails a ModeIncremental run in which a directory needs
+// a full walk, naming them and why.
+func requireIncremental(modes map[string]DirMode, mode string) error {
+	if mode != ModeIncremental {
+		return nil
+	}
+	var needFull []string
+	for _, id := range slices.Sorted(maps.Keys(modes)) {
+		if dm := modes[id]; dm.Mode == schema.SnapshotModeFull {
+			needFull = append(needFull, fmt.Sprintf("%s (%s)", id, dm.Reason))
+		}
+	}
+	if len(needFull) == 0 {
+		return nil
+	}
+	const show = 5
+	n, more := len(needFull), ""
+	if n > show {
+		more = fmt.Sprintf(" and %d more", n-show)
+		needFull = needFull[:show]
+	}
+	return fmt.Errorf("export: %w: EXPORT_MODE is incremental, but %d directories need a full walk: %s%s; run with EXPORT_MODE=auto (or \"mode\": \"full\" in the input) to walk them",
+		ErrFullWalkNeeded, n, strings.Join(needFull, ", "), more)
+}
+
+// checkDrift compares each incremental directory's base counts plus the
+// events' net creates and deletes with the counts its listing carries, and
+// walks in full, in this run, each one where they disagree: an event was
+// missed, found the day it happens. Directories listed without metadata
+// are not checked. It returns the checks by directory.
+func (r *run) checkDrift(b *base, dirs []workos.Directory, modes map[string]DirMode, ep *EventsPlan) map[string]*snapshot.DriftCheck {
+	out := map[string]*snapshot.DriftCheck{}
+	for i := range dirs {
+		d := &dirs[i]
+		if modes[d.ID].Mode != schema.SnapshotModeIncremental {
+			continue
+		}
+		if d.Metadata == nil {
+			out[d.ID] = &snapshot.DriftCheck{Result: snapshot.DriftNoMetadata}
+			continue
+		}
+		bd := b.dirs[d.ID]
+		dc := &snapshot.DriftCheck{
+			Result:         snapshot.DriftOK,
+			ExpectedUsers:  bd.Users,
+			ExpectedGroups: bd.Groups,
+			ListedUsers:    d.Metadata.Users.Active + d.Metadata.Users.Inactive,
+			ListedGroups:   d.Metadata.Groups,
+		}
+		if n := ep.net[d.ID]; n != nil {
+			dc.ExpectedUsers += n.users
+			dc.ExpectedGroups += n.groups
+		}
+		if dc.ExpectedUsers != dc.ListedUsers || dc.ExpectedGroups != dc.ListedGroups {
+			dc.Result = snapshot.DriftFound
+			walkInFull(modes, r.snap.Date, ReasonDrift, func(id string) bool { return id == d.ID })
+			r.log.Warn("drift: the directory's counts disagree with the base plus the events; it is walked in full",
+				"directory_id", d.ID, "expected_users", dc.ExpectedUsers, "listed_users", dc.ListedUsers,
+				"expected_groups", dc.ExpectedGroups, "listed_groups", dc.ListedGroups)
+		}
+		out[d.ID] = dc
+	}
+	return out
 }
 
 // pastDate reports whether the run's date is before the latest committed
@@ -243,8 +341,13 @@ func (r *run) checkEventsBase(ctx context.Context, p *Plan) error {
 // slice another date's run committed meanwhile: rerunning the date fixes it.
 var ErrEventsRaced = errors.New("the events were taken by another run")
 
-// due reports whether a full reconcile last done on lastFull is due on date.
-func due(lastFull, date string, every time.Duration) bool {
+// due reports whether directory id's full reconcile, last done on
+// lastFull, is due on date. Each directory has its own reconcile day in
+// every cycle of every (in whole days), derived from its id, so about
+// 1/cycle of the account is walked in full each day instead of all of it on
+// one day; a directory whose day was missed is walked once a whole cycle
+// has passed.
+func due(id, lastFull, date string, every time.Duration) bool {
 	if every <= 0 {
 		return false
 	}
@@ -253,30 +356,40 @@ func due(lastFull, date string, every time.Duration) bool {
 	if err1 != nil || err2 != nil {
 		return true
 	}
-	return d.Sub(lf) >= every
-}
-
-// inScope reports whether an event's directory is within the export's
-// filters: events of other directories are not logged.
-func (r *run) inScope(row *schema.DirectoryEvent) bool {
-	if len(r.cfg.DirectoryIDs) == 0 && len(r.cfg.OrganizationIDs) == 0 {
+	if d.Sub(lf) >= every {
 		return true
 	}
-	if len(r.cfg.DirectoryIDs) > 0 && (row.DirectoryID == nil || !slices.Contains(r.cfg.DirectoryIDs, *row.DirectoryID)) {
-		return false
-	}
-	if len(r.cfg.OrganizationIDs) > 0 && (row.OrganizationID == nil || !slices.Contains(r.cfg.OrganizationIDs, *row.OrganizationID)) {
-		return false
-	}
-	return true
+	cycle := int64(max(1, (every+24*time.Hour-1)/(24*time.Hour)))
+	day := d.Unix() / 86400
+	return d.After(lf) && day%cycle == reconcileDay(id, cycle)
 }
 
+// reconcileDay is directory id's day in a reconcile cycle of cycle days.
+func reconcileDay(id string, cycle int64) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return int64(h.Sum64() % uint64(cycle))
+}
+
+// netCount is the events' net creates minus deletes of one directory's
+// users and groups: the plan's drift check adds them to the base's counts.
+type netCount struct{ users, groups int64 }
+
+// errEventsUnread wraps a failed events read: the run walks every directory
+// in full and leaves the change log's chain where it was.
+var errEventsUnread = errors.New("the Events API could not be read")
+
 // readEvents reads the events after the base snapshot's cursor (or, when
-// the chain restarts, those the Events API still keeps) and stages them
-// under the run's prefix. The cursor is taken here, in the plan, before any
-// directory is walked: a change made during the walk is read by the next
-// run, and applying it twice is harmless (see fold and the delta unit's
-// updated_at comparison).
+// the chain restarts, those the Events API still keeps) up to now minus
+// EventsSettle, and stages them under the run's prefix. The cursor is taken
+// here, in the plan, before any directory is walked: a change made during
+// the walk is read by the next run, and applying it twice is harmless (see
+// fold and the delta unit's updated_at comparison).
+//
+// The stream is not trusted to be ordered or unique: the cursor is the
+// greatest id read, an id read twice or at or below the base's cursor is
+// dropped (counted in Duplicates), and an event that does not decode is
+// quarantined, not logged, and its directory walked in full.
 func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPlan, error) {
 	ep := &EventsPlan{}
 	if r.pastDate(b) {
@@ -304,14 +417,21 @@ func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPl
 			// takes its events over: its files, and the range they cover.
 			ep.EventsManifest = *prev
 			ep.Files = slices.Clone(prev.Files)
+			ep.Quarantined = slices.Clone(prev.Quarantined)
 			ep.CarriedFrom = b.m.RunID
 		} else {
 			ep.BaseDate, ep.BaseRunID, ep.From = b.m.SnapshotDate, b.m.RunID, prev.Through
 		}
 	}
+	unchanged := *ep // the chain as it stands, should the read fail
+	if unchanged.CarriedFrom == "" {
+		unchanged.From = through
+	}
+	unchanged.Through = through
 	// Events up to the base's cursor are logged: skip them whichever way
 	// the read starts (ids sort by time).
 	skipThrough := through.After
+	readFrom := through
 	if prev != nil && now.Sub(through.CheckedAt) < workos.EventRetention-eventsReadSafety {
 		if through.After != "" && now.Sub(through.AfterTime) < workos.EventRetention-eventsReadSafety {
 			opts.After = through.After
@@ -333,60 +453,147 @@ func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPl
 		}
 		opts.RangeStart = ep.RangeStart
 	}
-	checkedAt := now.UTC().Truncate(time.Millisecond)
+	ep.Link = snapshot.ChainLinkKey(readFrom, ep.Restarted)
+	// The stream's unstable tail is left to the next run: an event WorkOS
+	// still holds back is created before readUntil only if it is visible.
+	readUntil := now.Add(-r.cfg.EventsSettle).UTC().Truncate(time.Millisecond)
+	if readUntil.Before(through.CheckedAt) {
+		readUntil = through.CheckedAt
+	}
+	opts.RangeEnd = readUntil
+	if !opts.RangeStart.IsZero() && !opts.RangeStart.Before(readUntil) {
+		opts.RangeStart = readUntil.Add(-time.Millisecond)
+	}
 
+	ep.net = map[string]*netCount{}
+	if err := r.streamEvents(ctx, ep, opts, skipThrough, &through); err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// The chain stays where it was: the next run reads these events.
+		// Every directory is walked in full, so nothing depends on them.
+		r.log.Warn("events not read: every directory is walked in full, and the change log stays where it was", "error", r.ex.Client.Redact(err.Error()))
+		unchanged.Unchanged = true
+		unchanged.ReadError = r.ex.Client.Redact(err.Error())
+		unchanged.Link = ""
+		return &unchanged, nil
+	}
+	through.CheckedAt = readUntil
+	ep.Through = through
+	return ep, nil
+}
+
+// streamEvents reads the events of opts into the run's staged files and ep,
+// moving through to the greatest id read.
+func (r *run) streamEvents(ctx context.Context, ep *EventsPlan, opts *workos.ListEventsOptions, skipThrough string, through *snapshot.EventCursor) error {
 	sw, err := r.stageWriter(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var batch []schema.DirectoryEvent
 	dates := map[string]bool{}
+	seen := map[string]bool{}
 	for e, err := range r.ex.Client.Events(ctx, opts) {
 		if err != nil {
 			sw.abort(err)
-			return nil, fmt.Errorf("read events: %w", err)
+			return fmt.Errorf("%w: %w", errEventsUnread, err)
 		}
-		if skipThrough != "" && e.ID <= skipThrough {
+		if e.ID <= skipThrough || seen[e.ID] {
+			// A repeated page edge, a double emission, or the base's own.
+			ep.Duplicates++
 			continue
+		}
+		seen[e.ID] = true
+		if e.ID > through.After {
+			*through = snapshot.EventCursor{After: e.ID, AfterTime: e.CreatedAt.UTC().Truncate(time.Millisecond)}
 		}
 		row, err := schema.FromEvent(&e, r.snap.Date)
 		if err != nil {
-			sw.abort(err)
-			return nil, fmt.Errorf("read events: %w", err)
-		}
-		through = snapshot.EventCursor{After: e.ID, AfterTime: row.CreatedAt}
-		if !r.inScope(&row) {
-			ep.Skipped++
+			q := quarantine(&e, err)
+			ep.Quarantined = append(ep.Quarantined, q)
+			r.log.Warn("event quarantined: it does not decode; its directory is walked in full",
+				"event_id", q.ID, "event", q.Event, "directory_id", q.DirectoryID, "reason", q.Reason)
 			continue
 		}
+		ep.count(&row)
 		dates[row.CreatedAt.UTC().Format(schema.PartitionFormat)] = true
 		batch = append(batch, row)
 		if len(batch) == 500 {
 			if err := sw.send(ctx, batch); err != nil {
 				sw.abort(err)
-				return nil, err
+				return err
 			}
 			batch = nil
 		}
 	}
 	if err := sw.send(ctx, batch); err != nil {
 		sw.abort(err)
-		return nil, err
+		return err
 	}
 	parts, err := sw.finish()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, p := range parts {
 		ep.Staged = append(ep.Staged, snapshot.File{Key: snapshot.EventsStageKey(r.snap.Date, r.snap.RunID, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
 	}
-	through.CheckedAt = checkedAt
-	ep.Through = through
-	for d := range dates {
-		ep.Dates = append(ep.Dates, d)
+	ep.Dates = slices.Sorted(maps.Keys(dates))
+	return nil
+}
+
+// count adds an event's creates and deletes to its directory's net counts.
+func (ep *EventsPlan) count(row *schema.DirectoryEvent) {
+	if row.DirectoryID == nil {
+		return
 	}
-	sort.Strings(ep.Dates)
-	return ep, nil
+	n := ep.net[*row.DirectoryID]
+	if n == nil {
+		n = &netCount{}
+		ep.net[*row.DirectoryID] = n
+	}
+	switch row.Event {
+	case workos.EventUserCreated:
+		n.users++
+	case workos.EventUserDeleted:
+		n.users--
+	case workos.EventGroupCreated:
+		n.groups++
+	case workos.EventGroupDeleted:
+		n.groups--
+	}
+}
+
+// quarantine records an event that does not decode: its id, type, time,
+// the directory its raw payload names (if it names one), and the decode
+// error with the payload's values left out.
+func quarantine(e *workos.Event, err error) snapshot.QuarantinedEvent {
+	q := snapshot.QuarantinedEvent{ID: e.ID, Event: e.Event, CreatedAt: e.CreatedAt.UTC().Truncate(time.Millisecond), Reason: redactReason(err.Error())}
+	var raw struct {
+		Object      string `json:"object"`
+		ID          any    `json:"id"`
+		DirectoryID any    `json:"directory_id"`
+	}
+	if json.Unmarshal(e.Data, &raw) == nil {
+		if s, ok := raw.DirectoryID.(string); ok && workos.CheckDirectoryID(s) == nil {
+			q.DirectoryID = s
+		} else if s, ok := raw.ID.(string); ok && (e.Event == workos.EventDirectoryActivated || e.Event == workos.EventDirectoryDeleted) && workos.CheckDirectoryID(s) == nil {
+			q.DirectoryID = s
+		}
+	}
+	return q
+}
+
+// quotedRE matches a quoted value in an error message.
+var quotedRE = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|got .*$`)
+
+// redactReason drops the quoted values (and a "got …" tail) of a decode
+// error: the reason names what is wrong, never the payload's personal data.
+func redactReason(msg string) string {
+	msg = quotedRE.ReplaceAllString(msg, "…")
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	return msg
 }
 
 // stageWriter opens the writer of the run's staged events.
@@ -408,69 +615,47 @@ func readStaged(ctx context.Context, s objstore.Store, ep *EventsPlan, fn func(*
 }
 
 // writeEvents writes the run's staged events into the directory_events
-// table, one partition per event date (the events are in cursor order, so
-// each date's events are consecutive), and returns the files.
+// table, one writer per event date (dt is the event's own UTC date), each
+// date's events in id order, and returns the files. The stream's order is
+// not trusted: a date's events may be read on either side of another date's,
+// so each date is written in one pass over the staged files, and every key
+// is written once.
 func (r *run) writeEvents(ctx context.Context, ep *EventsPlan) ([]snapshot.File, int64, error) {
 	var (
 		files []snapshot.File
 		n     int64
-		cur   string
-		tw    *tableWriter[schema.DirectoryEvent]
-		batch []schema.DirectoryEvent
 	)
 	opts := r.cfg.Writer
 	opts.Metadata = map[string]string{"snapshot_date": r.snap.Date}
-	flush := func() error {
-		if tw == nil {
+	for _, date := range ep.Dates {
+		var rows []schema.DirectoryEvent
+		err := readStaged(ctx, r.ex.Store, ep, func(e *schema.DirectoryEvent) error {
+			if e.CreatedAt.UTC().Format(schema.PartitionFormat) == date {
+				rows = append(rows, *e)
+			}
 			return nil
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("export: write the directory_events table: %w", err)
 		}
-		if err := tw.send(ctx, batch); err != nil {
+		slices.SortFunc(rows, func(a, b schema.DirectoryEvent) int { return strings.Compare(a.ID, b.ID) })
+		key := func(part int) string { return snapshot.PartKey(schema.TableEvents, date, r.snap.RunID, part) }
+		tw, err := startTable[schema.DirectoryEvent](ctx, r.ex.Store, schema.TableEvents, key, opts, true)
+		if err != nil {
+			return nil, 0, fmt.Errorf("export: write the directory_events table: %w", err)
+		}
+		if err := sendBatches(ctx, tw, rows); err != nil {
 			tw.abort(err)
-			return err
+			return nil, 0, fmt.Errorf("export: write the directory_events table: %w", err)
 		}
-		batch = nil
 		parts, err := tw.finish()
 		if err != nil {
-			return err
+			return nil, 0, fmt.Errorf("export: write the directory_events table: %w", err)
 		}
 		for _, p := range parts {
-			files = append(files, snapshot.File{Key: snapshot.PartKey(schema.TableEvents, cur, r.snap.RunID, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
+			files = append(files, snapshot.File{Key: key(p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
 			n += p.Rows
 		}
-		tw = nil
-		return nil
-	}
-	err := readStaged(ctx, r.ex.Store, ep, func(e *schema.DirectoryEvent) error {
-		d := e.CreatedAt.UTC().Format(schema.PartitionFormat)
-		if d != cur || tw == nil {
-			if err := flush(); err != nil {
-				return err
-			}
-			cur = d
-			date := d
-			var err error
-			tw, err = startTable[schema.DirectoryEvent](ctx, r.ex.Store, schema.TableEvents,
-				func(part int) string { return snapshot.PartKey(schema.TableEvents, date, r.snap.RunID, part) }, opts, true)
-			if err != nil {
-				return err
-			}
-		}
-		batch = append(batch, *e)
-		if len(batch) == 500 {
-			if err := tw.send(ctx, batch); err != nil {
-				return err
-			}
-			batch = nil
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	} else if tw != nil {
-		tw.abort(err)
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("export: write the directory_events table: %w", err)
 	}
 	return files, n, nil
 }

@@ -282,22 +282,40 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 	}
 	mode := cfg.Mode
 	now := ex.now()
-	modes, err := r.chooseModes(b, dirs, mode, now)
-	if err != nil {
-		return nil, err
-	}
+	modes := r.chooseModes(b, dirs, mode, now)
 	events, err := r.readEvents(ctx, b, now)
 	if err != nil {
 		return nil, &ProgressError{Err: err, Hint: hintFor(err)}
 	}
-	if events.Restarted {
+	var drift map[string]*snapshot.DriftCheck
+	switch {
+	case events.Unchanged:
+		walkInFull(modes, snap.Date, ReasonUnread, nil)
+	case events.Restarted:
 		// Defensive: Config.Check keeps EventsMargin above the read's own
 		// safety, so a restart always comes with full walks.
-		for id, m := range modes {
-			if m.Mode == schema.SnapshotModeIncremental {
-				modes[id] = DirMode{Mode: schema.SnapshotModeFull, Reason: ReasonRetention, LastFull: snap.Date}
-			}
+		walkInFull(modes, snap.Date, ReasonRetention, nil)
+	default:
+		named := map[string]bool{}
+		for _, q := range events.Quarantined {
+			named[q.DirectoryID] = true
 		}
+		if named[""] {
+			walkInFull(modes, snap.Date, ReasonQuarantined, nil)
+		} else if len(named) > 0 {
+			walkInFull(modes, snap.Date, ReasonQuarantined, func(id string) bool { return named[id] })
+		}
+		if !events.Carried {
+			drift = r.checkDrift(b, dirs, modes, events)
+		}
+	}
+	for id, dc := range drift {
+		dm := modes[id]
+		dm.Drift = dc
+		modes[id] = dm
+	}
+	if err := requireIncremental(modes, mode); err != nil {
+		return nil, err
 	}
 	var full []workos.Directory
 	var delta Unit

@@ -275,6 +275,7 @@ func loadCheckpoint(ctx context.Context, ex *Exporter, p *Plan, u *Unit) (*Check
 		st := newDirState(d, cfg, parallel)
 		dm := p.Modes[id]
 		st.Manifest.Mode, st.Manifest.ModeReason, st.Manifest.LastFullDate = cmp.Or(dm.Mode, schema.SnapshotModeFull), dm.Reason, cmp.Or(dm.LastFull, p.SnapshotDate)
+		st.Manifest.Drift = dm.Drift
 		if u.Kind == UnitKindDelta {
 			// Built from the base by the delta step, not walked.
 			st.Users.Done, st.Groups.Done = true, true

@@ -218,6 +218,15 @@ type Rejected struct {
 	Directories []string `json:"directories,omitempty"`
 }
 
+// DirectoriesOrNil returns the directories a rejection names (nil for a
+// nil rejection).
+func (r *Rejected) DirectoriesOrNil() []string {
+	if r == nil {
+		return nil
+	}
+	return r.Directories
+}
+
 // Verified is the content of a verified marker.
 type Verified struct {
 	SnapshotDate string    `json:"snapshot_date"`
@@ -338,6 +347,9 @@ type EventsManifest struct {
 	// not in Files, the cursor moved past them, and the directories they
 	// name (all, when none) were walked in full.
 	Quarantined []QuarantinedEvent `json:"quarantined,omitempty"`
+	// ReadError is why the run could not read the Events API: the slice
+	// is empty (From is Through) and every directory was walked in full.
+	ReadError string `json:"read_error,omitempty"`
 	// Link is the key of the chain link this slice created (ChainLinkKey):
 	// exactly one run extends the chain from a given cursor.
 	Link string `json:"link,omitempty"`
@@ -506,4 +518,43 @@ func (m *Manifest) Keys() []string {
 		}
 	}
 	return keys
+}
+
+// Row returns the snapshots table's row of the committed manifest: the one
+// source of every field the row and the manifest both say, so they never
+// disagree (the export writes it, verify compares it).
+func (m *Manifest) Row(committedAt time.Time) schema.Snapshot {
+	row := schema.Snapshot{
+		RunID:       m.RunID,
+		ExportedAt:  m.SnapshotTime,
+		CommittedAt: committedAt.UTC().Truncate(time.Millisecond),
+		Mode:        m.SnapshotMode(),
+		Trigger:     m.Trigger,
+		Demo:        m.Demo,
+	}
+	counts := map[string]*int64{
+		schema.TableDirectories:     &row.Directories,
+		schema.TableDirectoryUsers:  &row.DirectoryUsers,
+		schema.TableDirectoryGroups: &row.Groups,
+		schema.TableMemberships:     &row.Memberships,
+	}
+	for name, t := range m.Tables {
+		if c := counts[name]; c != nil {
+			*c = t.Rows
+		}
+		row.Files += int64(len(t.Files))
+		for _, f := range t.Files {
+			row.Bytes += f.Bytes
+		}
+	}
+	return row
+}
+
+// SnapshotMode is the manifest's mode, full for manifests written before
+// modes.
+func (m *Manifest) SnapshotMode() string {
+	if m.Mode == "" {
+		return schema.SnapshotModeFull
+	}
+	return m.Mode
 }
