@@ -9,8 +9,13 @@
 //	if _, err := obj.Write(data); err != nil { obj.CloseWithError(err); return err } // abort: no object left
 //	err = obj.Close() // commit
 //	files, err := dst.List(ctx, "directory_users/")
+//	err = dst.PutIfAbsent(ctx, "_chain/00000042.json", link, "application/json")
+//	if errors.Is(err, objstore.ErrExist) { /* another run extended the chain first */ }
 //
-// Every Create must end with Close or CloseWithError. Errors name the
-// bucket and key and say how to fix the problem; test them with errors.Is
-// against ErrNotExist, ErrAccessDenied, and ErrNoSuchBucket.
+// Every Create must end with Close or CloseWithError. PutIfAbsent creates a
+// small object only if its key is free, atomically (S3: If-None-Match: *; a
+// folder: a hard link, which fails if the name exists), so of concurrent
+// writers exactly one wins. Errors name the bucket and key and say how to fix
+// the problem; test them with errors.Is against ErrNotExist, ErrExist,
+// ErrAccessDenied, and ErrNoSuchBucket.
 package objstore

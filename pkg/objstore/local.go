@@ -38,6 +38,12 @@ func (s *localStore) String() string { return "file://" + filepath.ToSlash(s.roo
 func (s *localStore) path(key string) string { return filepath.Join(s.root, filepath.FromSlash(key)) }
 
 func (s *localStore) Create(ctx context.Context, key, contentType string) (Object, error) {
+	return s.create(ctx, key, false)
+}
+
+// create opens a temporary file next to key's final name; an exclusive object
+// commits with a hard link, which fails if the final name exists.
+func (s *localStore) create(ctx context.Context, key string, exclusive bool) (*localObject, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -61,7 +67,7 @@ func (s *localStore) Create(ctx context.Context, key, contentType string) (Objec
 			return nil, s.describe(key, err)
 		}
 	}
-	return &localObject{ctx: ctx, f: f, final: final}, nil
+	return &localObject{ctx: ctx, f: f, final: final, exclusive: exclusive}, nil
 }
 
 // localObject writes to a hidden temporary file next to the final name and
@@ -171,6 +177,30 @@ func (s *localStore) Put(ctx context.Context, key string, body []byte, contentTy
 		return err
 	}
 	return o.Close()
+}
+
+// PutIfAbsent writes body to a hidden temporary file, fsyncs it, then hard
+// links it to the final name: link(2) creates the name atomically and fails
+// with EEXIST if it exists (the O_EXCL of names), and the file it names is
+// already complete, so readers never see it half-written.
+func (s *localStore) PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) error {
+	o, err := s.create(ctx, key, true)
+	if err != nil {
+		return err
+	}
+	if _, err := o.Write(body); err != nil {
+		o.CloseWithError(err)
+		return err
+	}
+	err = o.Close()
+	if errors.Is(err, fs.ErrExist) {
+		if fi, serr := os.Lstat(o.final); serr == nil && fi.IsDir() {
+			// S3 allows both "a" and "a/b"; a folder cannot hold both.
+			return fmt.Errorf("objstore: %s is a folder, so the object cannot be created: %w", o.final, err)
+		}
+		return &kindError{msg: fmt.Sprintf("objstore: %s already exists: another writer created it first", o.final), kind: ErrExist, err: err}
+	}
+	return err
 }
 
 func (s *localStore) Get(ctx context.Context, key string) ([]byte, error) {

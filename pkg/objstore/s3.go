@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -198,6 +200,32 @@ func (s *s3Store) Put(ctx context.Context, key string, body []byte, contentType 
 		return s.describe(opWrite, key, err)
 	}
 	return nil
+}
+
+// PutIfAbsent is a PutObject with If-None-Match: *, which S3 evaluates and
+// commits atomically: of concurrent writers the first to finish wins and the
+// others get 412 PreconditionFailed. 409 ConditionalRequestConflict means
+// another conditional write (or a delete) raced on the key; it also counts as
+// lost, so the caller re-reads the key instead of assuming it holds its body.
+func (s *s3Store) PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(s.bucket),
+		Key:           aws.String(s.prefix + key),
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		ContentType:   nonEmpty(contentType),
+		IfNoneMatch:   aws.String("*"),
+	})
+	if err == nil {
+		return nil
+	}
+	if code := apiCode(err); code == "PreconditionFailed" || code == "ConditionalRequestConflict" || httpStatus(err) == http.StatusPreconditionFailed {
+		return &kindError{msg: fmt.Sprintf("objstore: %s already exists: another writer created it first", s.url(key)), kind: ErrExist, err: err}
+	}
+	return s.describe(opWrite, key, err)
 }
 
 func (s *s3Store) Get(ctx context.Context, key string) ([]byte, error) {
@@ -397,6 +425,16 @@ func apiCode(err error) string {
 		return apiErr.ErrorCode()
 	}
 	return ""
+}
+
+// httpStatus returns the HTTP status code of the response that failed with
+// err, or 0.
+func httpStatus(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
 }
 
 func nonEmpty(s string) *string {

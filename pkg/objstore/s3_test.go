@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -458,5 +459,95 @@ func TestS3DescribeCodes(t *testing.T) {
 		if !errors.As(err, &apiErr) || apiErr.ErrorCode() != tc.code {
 			t.Errorf("%s %s: the S3 error is not reachable with errors.As", tc.op, tc.code)
 		}
+	}
+}
+
+// TestS3VersitygwHonoursIfNoneMatch pins the server behaviour the S3 half of
+// TestPutIfAbsentOneWinner relies on: versitygw (v1.8.0, posix backend)
+// answers a PutObject with If-None-Match: * on an existing key with 412
+// PreconditionFailed and leaves the object alone. If a versitygw upgrade
+// stops honouring the header, this fails first and says so.
+func TestS3VersitygwHonoursIfNoneMatch(t *testing.T) {
+	t.Parallel()
+	srv := awstest.StartS3(t)
+	srv.CreateBucket(t, "cond")
+	ctx := testCtx(t)
+	client := srv.Client(t)
+	put := func(body string) error {
+		_, err := client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:      aws.String("cond"),
+			Key:         aws.String("k"),
+			Body:        strings.NewReader(body),
+			IfNoneMatch: aws.String("*"),
+		})
+		return err
+	}
+	if err := put("first"); err != nil {
+		t.Fatalf("conditional PutObject of a new key: %v", err)
+	}
+	err := put("second")
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusPreconditionFailed || apiCode(err) != "PreconditionFailed" {
+		t.Fatalf("conditional PutObject of an existing key: err = %v; want 412 PreconditionFailed (versitygw no longer honours If-None-Match: *)", err)
+	}
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("cond"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Body.Close()
+	if b, _ := io.ReadAll(out.Body); string(b) != "first" {
+		t.Errorf("object after the refused PutObject = %q, want \"first\"", b)
+	}
+}
+
+// TestS3PutIfAbsentAnswers covers the answers versitygw does not give: an S3
+// endpoint that answers PutObject with a fixed status and error code. It also
+// checks the request carries If-None-Match: *.
+func TestS3PutIfAbsentAnswers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int
+		code   string
+		exist  bool
+	}{
+		{http.StatusPreconditionFailed, "PreconditionFailed", true},
+		// S3: another conditional write or a delete raced on the key.
+		{http.StatusConflict, "ConditionalRequestConflict", true},
+		{http.StatusConflict, "OperationAborted", false},
+		{http.StatusForbidden, "AccessDenied", false},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			t.Parallel()
+			var ifNoneMatch atomic.Value
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ifNoneMatch.Store(r.Header.Get("If-None-Match"))
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(tc.status)
+				fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>m</Message><Key>p/k</Key></Error>`, tc.code)
+			}))
+			t.Cleanup(srv.Close)
+			client := s3.New(s3.Options{
+				Region:           "us-east-1",
+				Credentials:      credentials.NewStaticCredentialsProvider("AK", "SK", ""),
+				BaseEndpoint:     aws.String(srv.URL),
+				UsePathStyle:     true,
+				RetryMaxAttempts: 1,
+			})
+			s, err := Open(testCtx(t), "s3://b/p", Options{S3Client: client})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.PutIfAbsent(testCtx(t), "k", []byte("body"), "")
+			if got, _ := ifNoneMatch.Load().(string); got != "*" {
+				t.Errorf("If-None-Match = %q, want *", got)
+			}
+			if err == nil || errors.Is(err, ErrExist) != tc.exist || apiCode(err) != tc.code {
+				t.Errorf("%d %s: err = %v; want errors.Is(err, ErrExist) = %v and the S3 error reachable", tc.status, tc.code, err, tc.exist)
+			}
+			if tc.exist && !strings.Contains(err.Error(), "s3://b/p/k already exists: another writer created it first") {
+				t.Errorf("err = %q, want it to name the key", err)
+			}
+		})
 	}
 }

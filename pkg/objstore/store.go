@@ -25,6 +25,10 @@ const (
 // not exist: test with errors.Is(err, objstore.ErrNotExist).
 var ErrNotExist = errors.New("objstore: object does not exist")
 
+// ErrExist is wrapped by the error of PutIfAbsent when the key already exists:
+// another writer created it first. Test with errors.Is(err, objstore.ErrExist).
+var ErrExist = errors.New("objstore: object already exists")
+
 // ErrAccessDenied is wrapped by errors caused by missing permissions or
 // rejected credentials.
 var ErrAccessDenied = errors.New("objstore: access denied")
@@ -52,6 +56,16 @@ type Store interface {
 	Create(ctx context.Context, key string, contentType string) (Object, error)
 	// Put writes a small object (e.g. the manifest) in one request.
 	Put(ctx context.Context, key string, body []byte, contentType string) error
+	// PutIfAbsent writes a small object only if key does not exist yet, in one
+	// atomic step (S3: PutObject with If-None-Match: *; a folder: O_EXCL). The
+	// error wraps ErrExist when the key exists: another writer won.
+	//
+	// Of any number of concurrent PutIfAbsent calls on one key, at most one
+	// succeeds, and readers never see a partial body. A call whose answer was
+	// lost and retried (S3) can find its own object and report ErrExist: a
+	// caller that must know whether it won compares Get's body with its own,
+	// so bodies should be unique per writer (e.g. carry a run ID).
+	PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) error
 	// Get reads a whole object; the error wraps ErrNotExist when it is missing.
 	Get(ctx context.Context, key string) ([]byte, error)
 	// List returns every object whose key starts with prefix (a plain string

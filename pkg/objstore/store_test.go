@@ -376,3 +376,137 @@ func TestParseS3URL(t *testing.T) {
 		t.Errorf("Open error = %v, want %s", err, want)
 	}
 }
+
+// TestPutIfAbsentOneWinner races writers on one key: exactly one wins, every
+// other gets ErrExist, the object holds the winner's whole body, and a reader
+// polling during the race never sees a partial or mixed body. On S3 this runs
+// against versitygw, whose posix backend (v1.8.0) evaluates If-None-Match: *
+// under a per-key publish lock: if the header were not sent, or the server
+// ignored it, every writer would succeed and the test would fail.
+func TestPutIfAbsentOneWinner(t *testing.T) {
+	t.Parallel()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			const writers, key = 16, "chain/00000001.json"
+			bodies := make([][]byte, writers)
+			for i := range bodies {
+				// Large enough that a write in progress could be seen half-done.
+				bodies[i] = bytes.Repeat([]byte{'a' + byte(i)}, 256<<10)
+			}
+			isBody := func(b []byte) bool {
+				return len(b) == 256<<10 && bytes.Count(b, b[:1]) == len(b) && b[0] >= 'a' && b[0] < 'a'+writers
+			}
+
+			stop := make(chan struct{})
+			readerDone := make(chan error, 1)
+			go func() {
+				for {
+					select {
+					case <-stop:
+						readerDone <- nil
+						return
+					default:
+					}
+					b, err := s.Get(ctx, key)
+					if err == nil && !isBody(b) {
+						readerDone <- fmt.Errorf("a reader saw a partial or mixed body: %d bytes", len(b))
+						return
+					}
+					if err != nil && !errors.Is(err, ErrNotExist) {
+						readerDone <- fmt.Errorf("Get during the race: %w", err)
+						return
+					}
+				}
+			}()
+
+			start := make(chan struct{})
+			errs := make([]error, writers)
+			var wg sync.WaitGroup
+			for i := range writers {
+				wg.Go(func() {
+					<-start
+					errs[i] = s.PutIfAbsent(ctx, key, bodies[i], "application/json")
+				})
+			}
+			close(start)
+			wg.Wait()
+			close(stop)
+			if err := <-readerDone; err != nil {
+				t.Error(err)
+			}
+
+			winner := -1
+			for i, err := range errs {
+				switch {
+				case err == nil && winner >= 0:
+					t.Errorf("writers %d and %d both succeeded", winner, i)
+				case err == nil:
+					winner = i
+				case !errors.Is(err, ErrExist):
+					t.Errorf("writer %d: err = %v, want ErrExist", i, err)
+				case !strings.Contains(err.Error(), "00000001.json already exists: another writer created it first"):
+					t.Errorf("writer %d: err = %q, want it to name the key and say another writer won", i, err)
+				}
+			}
+			if winner < 0 {
+				t.Fatalf("no writer succeeded: %v", errs)
+			}
+			got, err := s.Get(ctx, key)
+			if err != nil || !bytes.Equal(got, bodies[winner]) {
+				t.Errorf("Get after the race = %d bytes of %q, %v; want the body of writer %d", len(got), got[:min(len(got), 1)], err, winner)
+			}
+			// No temporary file or second object is left behind.
+			infos, err := s.List(ctx, "")
+			if err != nil || len(infos) != 1 || infos[0].Key != key {
+				t.Errorf("List after the race = %v, %v; want only %s", infos, err, key)
+			}
+		})
+	}
+}
+
+// TestPutIfAbsentKeepsExisting checks that PutIfAbsent never replaces an
+// object, whether Put or PutIfAbsent wrote it, and that it creates the folders
+// of a new key as Put does.
+func TestPutIfAbsentKeepsExisting(t *testing.T) {
+	t.Parallel()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			if err := s.PutIfAbsent(ctx, "a/b/link", []byte("first"), "text/plain"); err != nil {
+				t.Fatalf("PutIfAbsent on a new key: %v", err)
+			}
+			if err := s.PutIfAbsent(ctx, "a/b/link", []byte("second"), "text/plain"); !errors.Is(err, ErrExist) {
+				t.Errorf("second PutIfAbsent: err = %v, want ErrExist", err)
+			}
+			if err := s.Put(ctx, "put", []byte("by Put"), ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutIfAbsent(ctx, "put", nil, ""); !errors.Is(err, ErrExist) {
+				t.Errorf("PutIfAbsent over Put: err = %v, want ErrExist", err)
+			}
+			for key, want := range map[string]string{"a/b/link": "first", "put": "by Put"} {
+				if got, err := s.Get(ctx, key); err != nil || string(got) != want {
+					t.Errorf("Get(%s) = %q, %v; want %q unchanged", key, got, err, want)
+				}
+			}
+			// An empty body is an object like any other.
+			if err := s.PutIfAbsent(ctx, "empty", nil, ""); err != nil {
+				t.Errorf("PutIfAbsent(empty): %v", err)
+			}
+			if err := s.PutIfAbsent(ctx, "empty", []byte("x"), ""); !errors.Is(err, ErrExist) {
+				t.Errorf("PutIfAbsent over an empty object: err = %v, want ErrExist", err)
+			}
+			// Other failures are not ErrExist.
+			if err := s.PutIfAbsent(ctx, "a/../b", nil, ""); err == nil || errors.Is(err, ErrExist) {
+				t.Errorf("PutIfAbsent(invalid key): err = %v, want a non-ErrExist error", err)
+			}
+			infos, err := s.List(ctx, "")
+			if err != nil || len(infos) != 3 {
+				t.Errorf("List = %v, %v; want a/b/link, empty and put only", infos, err)
+			}
+		})
+	}
+}
