@@ -159,6 +159,13 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 			if err := r.checkEventsBase(ctx, p); err != nil {
 				return nil, err
 			}
+		}
+		if !p.Events.Carried && !p.Events.Unchanged {
+			// The link first: exactly one run extends the chain from a
+			// cursor, whatever runs of other dates commit meanwhile.
+			if err := r.linkChain(ctx, p); err != nil {
+				return nil, err
+			}
 			files, n, err := r.writeEvents(ctx, p.Events)
 			if err != nil {
 				return nil, err
@@ -166,7 +173,10 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 			em.Files = append(slices.Clip(em.Files), files...)
 			em.Events += n
 		}
-		if !p.Events.Carried || p.Events.CarriedFrom != "" {
+		switch {
+		case p.Events.Unchanged && em.Through == (snapshot.EventCursor{}):
+			// No chain to leave as it was: the next run starts one.
+		case !p.Events.Carried || p.Events.CarriedFrom != "":
 			events = &em
 		}
 	}
@@ -430,9 +440,14 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 		}
 	}
 	// The run's directory_events files, which its commit may have written
-	// before it failed: the plan names their dates.
+	// before it failed: the plan names their dates. When a later run owns
+	// the date, they and the plan stay: that run may have taken the files
+	// over (a rerun of a committed date), and its commit deletes them, found
+	// through this plan, if it did not.
 	var p Plan
-	if err := getJSON(ctx, ex.Store, snapshot.PlanKey(date, runID), &p); err == nil && p.Events != nil {
+	if res.Superseded != nil {
+		// Nothing of the events here.
+	} else if err := getJSON(ctx, ex.Store, snapshot.PlanKey(date, runID), &p); err == nil && p.Events != nil {
 		keys, err := eventFilesOf(ctx, ex.Store, runID, p.Events.Dates)
 		if err != nil {
 			return nil, fmt.Errorf("export: list the failed run's events files: %w", err)
@@ -444,7 +459,7 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 		return nil, fmt.Errorf("export: list the failed run's plan: %w", err)
 	}
 	for _, o := range objs {
-		if o.Key == aborted {
+		if o.Key == aborted || (res.Superseded != nil && o.Key == snapshot.PlanKey(date, runID)) {
 			continue
 		}
 		if strings.HasSuffix(o.Key, ".failure.json") {

@@ -676,3 +676,87 @@ func eventFilesOf(ctx context.Context, s objstore.Store, run string, dates []str
 	}
 	return out, nil
 }
+
+// linkChain creates the run's chain link (snapshot.ChainLinkKey of where
+// its read began) if absent: the one atomic step that lets exactly one run
+// extend the change log from a cursor. A link of this run (a retried
+// commit) is its own. A link of another run is dead, and taken over, only
+// when that run's slice is in no committed manifest and the run can no
+// longer commit (another run took its date, or it is aborted); otherwise
+// the events would be logged twice, and the commit fails with
+// ErrEventsRaced.
+func (r *run) linkChain(ctx context.Context, p *Plan) error {
+	ep := p.Events
+	link := snapshot.ChainLink{SnapshotDate: r.snap.Date, RunID: r.snap.RunID, From: ep.From, Through: ep.Through}
+	body, err := json.Marshal(link)
+	if err != nil {
+		return fmt.Errorf("export: encode the chain link: %w", err)
+	}
+	for attempt := 0; ; attempt++ {
+		err := r.ex.Store.PutIfAbsent(ctx, ep.Link, body, "application/json")
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, objstore.ErrExist) {
+			return fmt.Errorf("export: create the change log's chain link %s: %w", ep.Link, err)
+		}
+		var held snapshot.ChainLink
+		if err := getJSON(ctx, r.ex.Store, ep.Link, &held); err != nil {
+			if errors.Is(err, objstore.ErrNotExist) && attempt == 0 {
+				continue // removed meanwhile: try once more
+			}
+			return fmt.Errorf("export: read the change log's chain link %s: %w", ep.Link, err)
+		}
+		if held.RunID == r.snap.RunID {
+			return nil
+		}
+		dead, err := r.deadLink(ctx, &held)
+		if err != nil {
+			return err
+		}
+		if !dead || attempt > 0 {
+			return fmt.Errorf("export: %w: run %s of %s extends the change log from the same cursor (%s), so the events would be logged twice; run the export of %s again",
+				ErrEventsRaced, held.RunID, held.SnapshotDate, ep.Link, r.snap.Date)
+		}
+		r.log.Info("taking over a failed run's chain link", "link", ep.Link, "failed_run_id", held.RunID, "failed_snapshot_date", held.SnapshotDate)
+		if err := r.ex.Store.Delete(ctx, []string{ep.Link}); err != nil {
+			return fmt.Errorf("export: remove the failed run's chain link %s: %w", ep.Link, err)
+		}
+	}
+}
+
+// deadLink reports whether a chain link's run can no longer put its slice
+// in a committed manifest: its date's manifest does not cover the slice,
+// and the run lost its date's lease or is aborted.
+func (r *run) deadLink(ctx context.Context, l *snapshot.ChainLink) (bool, error) {
+	body, err := r.ex.Store.Get(ctx, snapshot.ManifestKey(l.SnapshotDate))
+	switch {
+	case err == nil:
+		m, err := snapshot.Unmarshal(body)
+		if err != nil {
+			return false, fmt.Errorf("export: the manifest of %s: %w", l.SnapshotDate, err)
+		}
+		if m.RunID == l.RunID || (m.Events != nil && cursorLE(m.Events.From, l.From) && cursorLE(l.Through, m.Events.Through)) {
+			return false, nil // committed, or taken over by a rerun of its date
+		}
+	case !errors.Is(err, objstore.ErrNotExist):
+		return false, fmt.Errorf("export: read the manifest of %s: %w", l.SnapshotDate, err)
+	}
+	other := &run{ex: r.ex, cfg: r.cfg, snap: Snapshot{Date: l.SnapshotDate, RunID: l.RunID}, log: r.log}
+	switch err := other.checkLease(ctx); {
+	case err == nil:
+		return false, nil // it may still commit
+	case errors.Is(err, ErrSuperseded), errors.Is(err, ErrAborted):
+		return true, nil
+	default:
+		if errors.Is(err, objstore.ErrNotExist) {
+			return true, nil // no lease: the date was never run, or was cleaned
+		}
+		return false, fmt.Errorf("export: %w", err)
+	}
+}
+
+// cursorLE reports whether cursor a is at or before b.
+func cursorLE(a, b snapshot.EventCursor) bool {
+	return a.After <= b.After && !a.CheckedAt.After(b.CheckedAt)
+}

@@ -246,6 +246,7 @@ func TestDeltaUnitResumesAcrossChunks(t *testing.T) {
 	cfg := testConfig()
 	cfg.Writer.MaxFileBytes = 24 << 10 // many base files
 	cfg.DeadlineMargin = 60 * time.Millisecond
+	cfg.FullEvery = 0 // no directory's reconcile day
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
 	ctx := context.Background()
 	date := func() string { return fake.Now().UTC().Format(schema.PartitionFormat) }

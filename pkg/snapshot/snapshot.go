@@ -371,14 +371,12 @@ const ChainDir = "_chain"
 
 // ChainLinkKey returns the key of the chain link that extends the change
 // log from a cursor: the object is created only if absent (S3 If-None-Match,
-// O_EXCL in a folder), so exactly one run extends the chain from it. from is
-// the cursor's After, or its CheckedAt when no event was read before it;
-// restart marks a chain that starts anew (first snapshot, or retention).
+// O_EXCL in a folder), so exactly one run extends the chain from it: the
+// key names the whole cursor, its After and its CheckedAt; restart marks a chain that starts anew (first snapshot, or retention).
 func ChainLinkKey(from EventCursor, restart bool) string {
-	id := from.After
-	if id == "" {
-		id = "t" + from.CheckedAt.UTC().Format("20060102T150405.000Z")
-	}
+	// The whole cursor: a slice that read no event ends at the After it
+	// began with, so the next slice begins there again, at a later time.
+	id := from.After + "-t" + from.CheckedAt.UTC().Format("20060102T150405.000Z")
 	if restart {
 		id = "restart-" + id
 	}
