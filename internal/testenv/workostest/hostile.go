@@ -281,8 +281,8 @@ func (h *Hostile) early(e *eventRec) int64 {
 
 // ---- emission ----
 
-// eventIDs are the IDs an event's data names.
-type eventIDs struct {
+// payloadIDs are the IDs an event's data names.
+type payloadIDs struct {
 	ID          string `json:"id"`
 	DirectoryID string `json:"directory_id"`
 	User        struct {
@@ -294,8 +294,8 @@ type eventIDs struct {
 }
 
 // hostileChange describes the change of an event of type typ with data.
-func hostileChange(typ, id string, t int64, data []byte) (HostileChange, eventIDs) {
-	var v eventIDs
+func hostileChange(typ, id string, t int64, data []byte) (HostileChange, payloadIDs) {
+	var v payloadIDs
 	_ = json.Unmarshal(data, &v)
 	c := HostileChange{Event: typ, ID: id, DirectoryID: v.DirectoryID, ObjectID: v.ID, At: time.UnixMilli(t).UTC()}
 	switch typ {
@@ -311,7 +311,7 @@ func hostileChange(typ, id string, t int64, data []byte) (HostileChange, eventID
 // naming the directory and object of c (and v) but does not decode into the
 // type's payload: created_at is a number, and emails, domains or a group's
 // name have the wrong type.
-func undecodableData(typ string, c HostileChange, v eventIDs) []byte {
+func undecodableData(typ string, c HostileChange, v payloadIDs) []byte {
 	b := []byte{'{'}
 	field := func(key string, value []byte) {
 		if len(b) > 1 {
