@@ -55,7 +55,7 @@ type Hostile struct {
 	// Silent is the fraction of user creates and user deletes that emit no
 	// event (a silently created user's memberships made with it emit none
 	// either), so that only the directory's metadata counts, or a full walk,
-	// reveal them.
+	// reveal them. AdvanceResult counts the events emitted, without them.
 	Silent float64
 	// DoubleEmit is the fraction of events served twice: right after
 	// themselves, or, for an event that ends a page, again at the top of the

@@ -350,7 +350,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	buf := (*bp)[:0]
 
-	if rt.handler == nil || (strings.HasPrefix(rt.endpoint, "POST /_fake/") || strings.HasPrefix(rt.endpoint, "GET /_fake/")) && !s.control {
+	if rt.handler == nil || (strings.Contains(rt.endpoint, " /_fake/") && !s.control) {
 		s.write(w, response{status: http.StatusNotFound, body: appendMessage(buf, "Not Found")})
 		return
 	}
