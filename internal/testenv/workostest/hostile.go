@@ -59,7 +59,9 @@ type Hostile struct {
 	Silent float64
 	// DoubleEmit is the fraction of events served twice: right after
 	// themselves, or, for an event that ends a page, again at the top of the
-	// page after it (after=its ID).
+	// page read after it (after=its ID), so that the stream's last event, if
+	// doubled, shows twice only once more events follow it or a read resumes
+	// from it.
 	DoubleEmit float64
 }
 
