@@ -7,7 +7,10 @@
 // own and serves until interrupted. --days N simulates N days of directory
 // changes (--churn F of the users a day, default 0.01) before serving, which
 // GET /events then lists; POST /_fake/advance?days=N&hours=H&churn=F moves
-// the fake's clock on while it runs. Point any WorkOS SDK or the exporter at
+// the fake's clock on while it runs. --hostile makes GET /events misbehave
+// (swapped pages, repeated cursors, early created_at, undecodable data,
+// silent changes, double emission); GET /_fake/hostile reports what it did.
+// Point any WorkOS SDK or the exporter at
 // that URL with the API key sk_test_default (or --api-key). Run with --help
 // for the flags; see package workostest for the data and the API behaviour.
 package main

@@ -30,7 +30,7 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 		fs.PrintDefaults()
 	}
 	var o options
-	var rateLimit string
+	var rateLimit, hostile, metadata string
 	var faultRate float64
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:4100", "`host:port` to listen on (port 0 picks a free one)")
 	fs.StringVar(&o.cfg.APIKey, "api-key", workostest.DefaultAPIKey, "the only accepted Bearer `key`")
@@ -42,6 +42,8 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	fs.StringVar(&rateLimit, "rate-limit", "off", "`off`, or workos to enforce 4 req/s per directory on /directory_users and 6,000 req/min")
 	fs.Float64Var(&faultRate, "fault-rate", 0, "`fraction` of list and get requests that fail, split evenly across 5xx, 429, connection reset and truncated body")
 	fs.BoolVar(&o.cfg.LegacyGroups, "legacy-groups", false, "fill the deprecated groups array of users")
+	fs.StringVar(&hostile, "hostile", "", "`modes` that make GET /events misbehave, e.g. swap,repeat,early=0.05,undecodable=0.01,silent=0.02,double=0.01,seed=7 (see workostest.ParseHostile; POST /_fake/hostile changes them)")
+	fs.StringVar(&metadata, "metadata", "mixed", "which directories carry metadata counts: `mixed` (all but every sixth), all or none")
 	fs.IntVar(&o.days, "days", 0, "simulate `N` days of directory changes before serving, served by GET /events")
 	fs.Float64Var(&o.churn, "churn", 0.01, "`fraction` of each directory's users changed per simulated day (with --days and POST /_fake/advance)")
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +59,21 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	default:
 		return o, fmt.Errorf("--rate-limit is %q: want off or workos", rateLimit)
 	}
+	switch metadata {
+	case "mixed":
+		o.cfg.Metadata = workostest.MetadataMixed
+	case "all":
+		o.cfg.Metadata = workostest.MetadataAll
+	case "none":
+		o.cfg.Metadata = workostest.MetadataNone
+	default:
+		return o, fmt.Errorf("--metadata is %q: want mixed, all or none", metadata)
+	}
+	h, err := workostest.ParseHostile(hostile)
+	if err != nil {
+		return o, fmt.Errorf("--hostile: %w", err)
+	}
+	o.cfg.Hostile = h
 	if !(faultRate >= 0 && faultRate <= 1) {
 		return o, fmt.Errorf("--fault-rate is %v: want a fraction between 0 and 1", faultRate)
 	}

@@ -25,6 +25,7 @@ func TestParseFlags(t *testing.T) {
 		APIKey: "sk_test_x", Seed: 9, Directories: 5, UsersPerDirectory: 7, GroupsPerDirectory: 2,
 		LegacyGroups: true, Latency: 50 * time.Millisecond, RateLimit: true,
 		Faults: workostest.Faults{Seed: 9, ServerError: 0.1, RateLimited: 0.1, Reset: 0.1, Truncate: 0.1}, ControlEndpoint: true,
+		Metadata: workostest.MetadataNone, Hostile: workostest.Hostile{Seed: 4, SwapInPage: true, Silent: 0.25},
 	}}
 	for _, tc := range []struct {
 		args []string
@@ -32,7 +33,8 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{nil, defaults},
 		{[]string{"--addr=127.0.0.1:0", "--api-key", "sk_test_x", "--directories", "5", "--users=7", "--groups=2",
-			"--seed=9", "--latency=50ms", "--rate-limit=workos", "--fault-rate=0.4", "--legacy-groups", "--days=3", "-churn", "0.05"}, all},
+			"--seed=9", "--latency=50ms", "--rate-limit=workos", "--fault-rate=0.4", "--legacy-groups", "--days=3", "-churn", "0.05",
+			"--metadata=none", "--hostile=swap,silent=0.25,seed=4"}, all},
 		{[]string{"-rate-limit", "off", "-users", "0"}, func() options { o := defaults; o.cfg.UsersPerDirectory = 0; return o }()},
 	} {
 		got, err := parseFlags(tc.args, io.Discard)
@@ -52,6 +54,9 @@ func TestBadFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"--rate-limit=sometimes"}, `--rate-limit is "sometimes": want off or workos`},
+		{[]string{"--metadata=some"}, `--metadata is "some": want mixed, all or none`},
+		{[]string{"--hostile=chaos"}, `--hostile: workostest: unknown hostile mode "chaos"`},
+		{[]string{"--hostile=early=2"}, "--hostile: workostest: Hostile.EarlyCreatedAt is 2"},
 		{[]string{"--fault-rate=1.5"}, "--fault-rate is 1.5"},
 		{[]string{"--fault-rate=-0.1"}, "--fault-rate is -0.1"},
 		{[]string{"--directories=-1"}, "must not be negative"},

@@ -44,3 +44,31 @@ func (s *Server) controlAdvance(req *request) response {
 	}
 	return response{status: http.StatusOK, body: append(req.buf[:0], body...)}
 }
+
+// controlSetHostile serves POST /_fake/hostile?<modes> (with
+// Config.ControlEndpoint): it calls SetHostile with the modes of the query
+// (ParseHostile's form; none turns every mode off) and answers as
+// controlHostile.
+func (s *Server) controlSetHostile(req *request) response {
+	h, err := ParseHostile(req.query.Encode())
+	if err != nil {
+		return response{status: http.StatusUnprocessableEntity, body: appendMessage(req.buf, err.Error())}
+	}
+	s.SetHostile(h)
+	return s.controlHostile(req)
+}
+
+// controlHostile serves GET /_fake/hostile (with Config.ControlEndpoint): the
+// hostile modes and what they did.
+func (s *Server) controlHostile(req *request) response {
+	h := s.Hostile()
+	body, err := json.Marshal(struct {
+		Modes   string       `json:"modes"`
+		Hostile Hostile      `json:"hostile"`
+		Truth   HostileTruth `json:"truth"`
+	}{h.String(), h, s.HostileTruth()})
+	if err != nil {
+		return response{status: http.StatusInternalServerError, body: appendMessage(req.buf, err.Error())}
+	}
+	return response{status: http.StatusOK, body: append(req.buf[:0], body...)}
+}

@@ -107,6 +107,7 @@ type dataset struct {
 	base   int64 // the first directory's created_at
 	codec  idCodec
 	legacy bool
+	meta   MetadataMode // guarded by mu
 	dirs   []*dirData
 	orgs   []orgData
 

@@ -15,6 +15,8 @@
 //	GET    /events                 filters events (required), range_start,
 //	                               range_end, organization_id
 //	POST   /_fake/advance          with Config.ControlEndpoint only (not WorkOS)
+//	POST   /_fake/hostile          with Config.ControlEndpoint only (not WorkOS)
+//	GET    /_fake/hostile          with Config.ControlEndpoint only (not WorkOS)
 //
 // The spec's search and domain filters of /directories and idp_id and email
 // filters of /directory_users, which no test uses, are answered with 422.
@@ -54,7 +56,9 @@
 // groups are empty. Memberships are arithmetic progressions over user
 // indices, so members of a group are listed from any cursor at the same cost.
 // Directory metadata counts are computed on first use, in time proportional
-// to the directory's users (a few milliseconds per million).
+// to the directory's users (a few milliseconds per million), then kept
+// exact through every change as deltas; Config.Metadata gives every
+// directory metadata (MetadataAll) or none (MetadataNone).
 //
 // # Pagination
 //
@@ -98,6 +102,19 @@
 // array, user.deleted with state "inactive" and updated_at the deletion
 // time, directories in dsync.activated with state "active" (the list says
 // "linked") and in dsync.deleted with state "deleting".
+//
+// # Hostile events
+//
+// Config.Hostile (or Server.SetHostile, or POST /_fake/hostile) makes GET
+// /events misbehave as the real one is reported to, and worse, reproducibly
+// from a seed: the last two events of each page swapped, after=X
+// answered from X itself, created_at a day early on some events, some events
+// emitted with data that does not decode (though still naming their
+// directory), some user creates and deletes emitting no event at all, and
+// some events served twice. The changes are applied to the state whatever
+// their events look like, so the state is that of a fake without hostile
+// modes given the same calls, and the metadata counts reveal silent changes.
+// Server.HostileTruth (GET /_fake/hostile) lists what the modes did.
 //
 // # Failures
 //

@@ -224,24 +224,28 @@ func (s *Server) listEvents(req *request) response {
 
 	var kbuf [100]int64
 	p := paginate(seq, pq, kbuf[:0])
+	h := &s.tl.hostile
+	served, more := h.hostilePage(seq, pq, p)
 	b := appendListStart(req.buf)
-	for n, k := range p.keys {
+	for n, pos := range served {
 		if n > 0 {
 			b = append(b, ',')
 		}
-		b = appendEvent(b, &ev[k/2])
+		b = appendEvent(b, &ev[pos], h.early(&ev[pos]))
 	}
-	// The spec's EventList has list_metadata.after only.
+	// The spec's EventList has list_metadata.after only: the page's last
+	// event as served, when more follow.
 	b = append(b, `],"list_metadata":{"after":`...)
-	if p.after == nil {
+	if !more || len(served) == 0 {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, ev[*p.after/2].id)
+		b = appendString(b, ev[served[len(served)-1]].id)
 	}
 	return response{status: http.StatusOK, body: append(b, "}}"...)}
 }
 
-func appendEvent(b []byte, e *eventRec) []byte {
+// appendEvent appends event e, created at created.
+func appendEvent(b []byte, e *eventRec, created int64) []byte {
 	b = append(b, `{"object":"event","id":"`...)
 	b = append(b, e.id...)
 	b = append(b, `","event":"`...)
@@ -249,7 +253,7 @@ func appendEvent(b []byte, e *eventRec) []byte {
 	b = append(b, `","data":`...)
 	b = append(b, e.data...)
 	b = append(b, `,"created_at":`...)
-	b = appendTime(b, e.created)
+	b = appendTime(b, created)
 	return append(b, '}')
 }
 

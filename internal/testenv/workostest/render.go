@@ -123,7 +123,7 @@ func (ds *dataset) appendDirectory(b []byte, d *dirData) []byte {
 		b = append(b, `,"domain":`...)
 		b = appendString(b, o.domain)
 	}
-	if d.hasMetadata {
+	if ds.hasMetadata(d) {
 		active, inactive := d.userCounts()
 		b = append(b, `,"metadata":{"users":{"active":`...)
 		b = strconv.AppendInt(b, active, 10)
@@ -156,7 +156,7 @@ func (ds *dataset) directoryModel(d *dirData) workos.Directory {
 	if d.hasDomain {
 		m.Domain = strp(o.domain)
 	}
-	if d.hasMetadata {
+	if ds.hasMetadata(d) {
 		active, inactive := d.userCounts()
 		m.Metadata = &workos.DirectoryMetadata{
 			Users:  workos.DirectoryUserCounts{Active: active, Inactive: inactive},

@@ -50,6 +50,12 @@ type Config struct {
 	RateLimit bool
 	// Faults injects failures into list and get requests.
 	Faults Faults
+	// Metadata says which directories carry metadata counts (default
+	// MetadataMixed). Server.SetMetadata changes it later.
+	Metadata MetadataMode
+	// Hostile makes GET /events misbehave (off by default); SetHostile
+	// changes it later.
+	Hostile Hostile
 	// Sizes, when set, returns the (users, groups) of directory dir and
 	// overrides UsersPerDirectory and GroupsPerDirectory.
 	Sizes func(dir int) (users, groups int)
@@ -63,7 +69,11 @@ type Config struct {
 	Now time.Time
 	// ControlEndpoint serves POST /_fake/advance?days=N&hours=H&churn=F,
 	// which calls Advance (churn defaults to 0.01) and answers the
-	// AdvanceResult as JSON. It is not a WorkOS endpoint.
+	// AdvanceResult as JSON; POST /_fake/hostile?swap&early=0.1&… (the
+	// modes as ParseHostile reads them; the query replaces every mode),
+	// which calls SetHostile and answers like GET /_fake/hostile: the modes
+	// ("modes", in ParseHostile's form, and "hostile") and the
+	// HostileTruth ("truth"). They are not WorkOS endpoints.
 	ControlEndpoint bool
 }
 
@@ -129,6 +139,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Latency < 0 {
 		return nil, fmt.Errorf("workostest: Latency is %v: want 0 or more", cfg.Latency)
 	}
+	if cfg.Metadata > MetadataNone {
+		return nil, fmt.Errorf("workostest: Metadata is %d: want MetadataMixed, MetadataAll or MetadataNone", cfg.Metadata)
+	}
+	if err := cfg.Hostile.validate(); err != nil {
+		return nil, err
+	}
 	if err := cfg.Faults.validate(); err != nil {
 		return nil, err
 	}
@@ -144,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	ds.meta = cfg.Metadata
 	s := &Server{
 		apiKey:  key,
 		latency: cfg.Latency,
@@ -167,6 +184,7 @@ func New(cfg Config) (*Server, error) {
 		s.limits = newLimiter()
 	}
 	s.faults.set(cfg.Faults)
+	s.tl.hostile = cfg.Hostile
 	s.bufPool.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	return s, nil
 }
@@ -285,6 +303,10 @@ func match(method, path string) route {
 		return route{"GET /events", id, (*Server).listEvents, true, true, false}
 	case method == http.MethodPost && seg[0] == "_fake" && id == "advance":
 		return route{"POST /_fake/advance", id, (*Server).controlAdvance, false, false, true}
+	case method == http.MethodPost && seg[0] == "_fake" && id == "hostile":
+		return route{"POST /_fake/hostile", id, (*Server).controlSetHostile, false, false, true}
+	case method == http.MethodGet && seg[0] == "_fake" && id == "hostile":
+		return route{"GET /_fake/hostile", id, (*Server).controlHostile, false, false, true}
 	}
 	return route{endpoint: "unknown"}
 }
@@ -328,7 +350,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	buf := (*bp)[:0]
 
-	if rt.handler == nil || (rt.endpoint == "POST /_fake/advance" && !s.control) {
+	if rt.handler == nil || (strings.Contains(rt.endpoint, " /_fake/") && !s.control) {
 		s.write(w, response{status: http.StatusNotFound, body: appendMessage(buf, "Not Found")})
 		return
 	}

@@ -112,6 +112,7 @@ type eventRec struct {
 	created int64
 	org     int
 	data    []byte
+	bad     *HostileChange // data is undecodable (Hostile.Undecodable)
 }
 
 // timeline is the clock and the event log. Everything but advMu is guarded by
@@ -128,6 +129,10 @@ type timeline struct {
 	byType     map[string][]int // event positions per type, ascending
 	buf, buf2  []byte
 	prevFields []jsonField
+
+	hostile Hostile
+	mute    bool            // the change being made emits no events (Hostile.Silent)
+	silent  []HostileChange // the changes made without events
 }
 
 // newest bounds the generated dataset's timestamps from above, analytically,
@@ -538,6 +543,9 @@ func (s *Server) createUser(d *dirData, t int64, groups int, rng *rand.Rand) {
 	if i >= maxUsersPerDirectory {
 		return
 	}
+	if s.drawSilent(t) {
+		defer s.unmute()
+	}
 	ov := d.overlay()
 	ov.extraUsers = append(ov.extraUsers, t)
 	u := ds.genUser(d, i)
@@ -556,6 +564,9 @@ func (s *Server) createUser(d *dirData, t int64, groups int, rng *rand.Rand) {
 // deleteUser deletes user i of d at t, with its memberships.
 func (s *Server) deleteUser(d *dirData, i int, t int64) {
 	ds := s.ds
+	if s.drawSilent(t) {
+		defer s.unmute()
+	}
 	u := ds.user(d, i)
 	ov := d.overlay()
 	for _, j := range ds.userGroups(d, i, nil) {
@@ -732,17 +743,27 @@ func (s *Server) activateDir(p op, rng *rand.Rand) {
 // ---- events ----
 
 // emit appends an event of type typ at t about organization org, with data
-// (copied).
+// (copied), unless the change is silent; with Hostile.Undecodable, the data
+// may be replaced by an undecodable object.
 func (s *Server) emit(typ string, t int64, org int, data []byte) {
 	tl := &s.tl
+	if s.silence(typ, t, data) {
+		return
+	}
 	seq := len(tl.events)
-	tl.events = append(tl.events, eventRec{
+	rec := eventRec{
 		id:      s.eventID(t, seq),
 		typ:     typ,
 		created: t,
 		org:     org,
-		data:    slices.Clone(data),
-	})
+	}
+	if h := &tl.hostile; h.draw(saltUndecodable, rec.id, h.Undecodable) {
+		c, ids := hostileChange(typ, rec.id, t, data)
+		rec.data, rec.bad = undecodableData(typ, c, ids), &c
+	} else {
+		rec.data = slices.Clone(data)
+	}
+	tl.events = append(tl.events, rec)
 	if tl.byType == nil {
 		tl.byType = map[string][]int{}
 	}
@@ -761,18 +782,22 @@ func (s *Server) eventID(t int64, seq int) string {
 }
 
 // Events returns every event emitted so far, expired ones included, oldest
-// first: the ground truth for what GET /events serves.
+// first: the ground truth for what GET /events serves. Undecodable events
+// (Hostile.Undecodable) are as served, and so is created_at (a day early with
+// Hostile.EarlyCreatedAt); silent changes have no event; HostileTruth tells
+// which is which.
 func (s *Server) Events() []workos.Event {
 	s.ds.mu.RLock()
 	defer s.ds.mu.RUnlock()
 	out := make([]workos.Event, len(s.tl.events))
-	for k, e := range s.tl.events {
+	for k := range s.tl.events {
+		e := &s.tl.events[k]
 		out[k] = workos.Event{
 			Object:    "event",
 			ID:        e.id,
 			Event:     e.typ,
 			Data:      slices.Clone(e.data),
-			CreatedAt: modelTime(e.created),
+			CreatedAt: modelTime(s.tl.hostile.early(e)),
 		}
 	}
 	return out
