@@ -274,6 +274,7 @@ func errorType(err error) string {
 		return ErrorUnauthorized
 	case errors.Is(err, export.ErrUnitNotDone), errors.Is(err, export.ErrAborted), errors.Is(err, workos.ErrRepeatedCursor),
 		errors.Is(err, export.ErrFullWalkNeeded), errors.Is(err, export.ErrEventsRaced),
+		errors.Is(err, workos.ErrEventPayload), errors.Is(err, workos.ErrUnknownEvent), errors.Is(err, workos.ErrInvalidArgument),
 		errors.Is(err, objstore.ErrAccessDenied), errors.Is(err, objstore.ErrNoSuchBucket):
 		return ErrorFailed
 	case errors.As(err, &api) && api.StatusCode >= 400 && api.StatusCode < 500 &&

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/workos"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 )
 
@@ -164,6 +165,9 @@ func TestErrorTypes(t *testing.T) {
 		{fmt.Errorf("x: %w", export.ErrFullWalkNeeded), ErrorFailed},
 		{fmt.Errorf("x: %w", export.ErrEventsRaced), ErrorFailed},
 		{fmt.Errorf("x: %w", export.ErrUnitNotDone), ErrorFailed},
+		// No retry decodes a malformed event again (issue 18, item 9).
+		{fmt.Errorf("x: %w", workos.ErrEventPayload), ErrorFailed},
+		{fmt.Errorf("x: %w", workos.ErrUnknownEvent), ErrorFailed},
 		{errors.New("connection reset"), ErrorRetryable},
 	} {
 		if got := errorType(c.err); got != c.want {

@@ -1,0 +1,514 @@
+package export_test
+
+// Issue 18: the change log holds every event WorkOS sent exactly once, and
+// each day's snapshot equals WorkOS's state, whatever the Events API sends.
+// Each test is named for the behaviour it pins; the hostile month in
+// internal/testenv/soak proves the whole.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/dsync-export/dsync-export/internal/testenv/snapshottest"
+	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
+	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/workos"
+)
+
+// hostileSetup is reviewSetup on a fake whose Events API misbehaves.
+func hostileSetup(t *testing.T, seed int64, cfg export.Config, h workostest.Hostile, md workostest.MetadataMode) (*workostest.Server, *export.Exporter, objstore.Store) {
+	t.Helper()
+	fake, client := startFake(t, workostest.Config{Seed: seed, Directories: 3, UsersPerDirectory: 200, GroupsPerDirectory: 5, Hostile: h, Metadata: md}, nil)
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fake, &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}, dst
+}
+
+// checkEventPartitions fails for an event file whose rows are not all of
+// its partition's date.
+func checkEventPartitions(t *testing.T, dst objstore.Store) {
+	t.Helper()
+	objs, err := dst.List(context.Background(), schema.TableEvents+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		b, err := dst.Get(context.Background(), o.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := parquet.Read[schema.DirectoryEvent](bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatalf("read %s: %v", o.Key, err)
+		}
+		for _, e := range rows {
+			if d := e.CreatedAt.UTC().Format(schema.PartitionFormat); !strings.Contains(o.Key, "/dt="+d+"/") {
+				t.Errorf("event %s of %s is in %s", e.ID, d, o.Key)
+			}
+		}
+	}
+}
+
+// Item 1: events whose dates are not in cursor order (a created_at a day
+// early, read after later days' events) are all written, each in its own
+// date's partition; before, the date's writer reopened at part 0 and
+// overwrote the earlier part.
+func TestEventsOutOfDateOrderAreAllWritten(t *testing.T) {
+	fake, ex, dst := hostileSetup(t, 81, testConfig(), workostest.Hostile{Seed: 1, EarlyCreatedAt: 0.3}, workostest.MetadataMixed)
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	for range 3 {
+		quietDay(fake)
+		dayRun(t, ex, fake, dst, fakeDate(fake))
+	}
+	if len(fake.HostileTruth().EarlyCreatedAt) == 0 {
+		t.Fatal("the fake served no early event")
+	}
+	snapshottest.CheckEventsOnce(t, dst, fake.Events())
+	checkEventPartitions(t, dst)
+}
+
+// Item 2: pages whose events are swapped, whose first event repeats the
+// cursor's, and events emitted twice: every event is logged once, the
+// cursor is the greatest id read, and the repeats are counted.
+func TestSwappedAndRepeatedEventsAreLoggedOnce(t *testing.T) {
+	fake, ex, dst := hostileSetup(t, 83, testConfig(), workostest.Hostile{Seed: 2, SwapInPage: true, RepeatCursor: true, DoubleEmit: 0.05}, workostest.MetadataMixed)
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	var dups int64
+	for range 3 {
+		quietDay(fake)
+		m, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
+		dups += m.Events.Duplicates
+		var greatest string
+		for _, e := range snapshottest.ReadEvents(t, dst, m.Events.Files) {
+			greatest = max(greatest, e.ID)
+		}
+		if greatest != "" && m.Events.Through.After != greatest {
+			t.Errorf("%s: cursor %s, want the greatest id read %s", m.SnapshotDate, m.Events.Through.After, greatest)
+		}
+	}
+	snapshottest.CheckEventsOnce(t, dst, fake.Events())
+	if n := countDuplicates(allEventFiles(t, dst)); n > 0 {
+		t.Errorf("%d events stored twice", n)
+	}
+	if dups == 0 {
+		t.Error("no repeated event was dropped: the hostile modes did not reach the export")
+	}
+}
+
+// Item 3: the snapshots row says what the manifest says, mode included
+// (it was always "full").
+func TestSnapshotsRowIsTheManifests(t *testing.T) {
+	fake, ex, dst := reviewSetup(t, 85, testConfig())
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	quietDay(fake)
+	m, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
+	if m.Mode != schema.SnapshotModeIncremental {
+		t.Fatalf("day 1 mode %q, want incremental", m.Mode)
+	}
+	checkSnapshotRow(t, dst, m)
+}
+
+// Item 5: a base written with another schema_version is not built on.
+func TestBaseOfAnotherSchemaVersionIsWalkedInFull(t *testing.T) {
+	fake, ex, dst := reviewSetup(t, 87, testConfig())
+	m0, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
+	m0.SchemaVersion = "0"
+	body, _ := m0.Marshal()
+	if err := dst.Put(context.Background(), snapshot.ManifestKey(m0.SnapshotDate), body, "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	quietDay(fake)
+	m1, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
+	for _, d := range m1.Directories {
+		if d.Mode != schema.SnapshotModeFull || d.ModeReason != export.ReasonSchema {
+			t.Errorf("%s: mode %s (%s), want a full walk: %s", d.ID, d.Mode, d.ModeReason, export.ReasonSchema)
+		}
+	}
+}
+
+// Item 9: an event that does not decode is quarantined (recorded in the
+// manifest, not logged), the cursor moves past it, the directory it names
+// is walked in full, and neither the day nor a "mode: full" run fails.
+func TestUndecodableEventIsQuarantined(t *testing.T) {
+	fake, ex, dst := hostileSetup(t, 89, testConfig(), workostest.Hostile{}, workostest.MetadataMixed)
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	fake.SetHostile(workostest.Hostile{Seed: 3, Undecodable: 0.02})
+	quietDay(fake)
+	bad := fake.HostileTruth().Undecodable
+	if len(bad) == 0 {
+		t.Fatal("the fake made no undecodable event")
+	}
+	m, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
+	quarantined := map[string]bool{}
+	for _, q := range m.Events.Quarantined {
+		quarantined[q.ID] = true
+		if q.Reason == "" || strings.Contains(q.Reason, "not-an-array") {
+			t.Errorf("quarantined %s: reason %q: want the decode error without the payload's values", q.ID, q.Reason)
+		}
+	}
+	named := map[string]bool{}
+	for _, c := range bad {
+		if !quarantined[c.ID] {
+			t.Errorf("undecodable event %s is not quarantined", c.ID)
+		}
+		named[c.DirectoryID] = true
+	}
+	for _, d := range m.Directories {
+		if named[d.ID] && d.ModeReason != export.ReasonQuarantined {
+			t.Errorf("%s named by a quarantined event: mode %s (%s), want a full walk", d.ID, d.Mode, d.ModeReason)
+		}
+	}
+	if m.Events.Through.After < bad[len(bad)-1].ID {
+		t.Errorf("the cursor %s did not move past the quarantined %s", m.Events.Through.After, bad[len(bad)-1].ID)
+	}
+	var decodable []workos.Event
+	for _, e := range fake.Events() {
+		if !quarantined[e.ID] {
+			decodable = append(decodable, e)
+		}
+	}
+	// The next day, in full mode too, builds without the quarantined events.
+	fake.SetHostile(workostest.Hostile{})
+	quietDay(fake)
+	ex.Config.Mode = export.ModeFull
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	ex.Config.Mode = export.ModeAuto
+	quietDay(fake)
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	decodable = decodable[:0]
+	for _, e := range fake.Events() {
+		if !slicesContainsID(bad, e.ID) {
+			decodable = append(decodable, e)
+		}
+	}
+	snapshottest.CheckEventsOnce(t, dst, decodable)
+	for _, id := range snapshottest.LoggedEvents(t, dst) {
+		if slicesContainsID(bad, id) {
+			t.Errorf("quarantined event %s is in directory_events", id)
+		}
+	}
+}
+
+func slicesContainsID(cs []workostest.HostileChange, id string) bool {
+	for _, c := range cs {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Item 9: a full walk never depends on reading events. With /events
+// refused, the day still commits, every directory walked in full, and the
+// chain stays where it was, so the next day logs the missed events.
+func TestFullWalkNeverDependsOnEvents(t *testing.T) {
+	var refuse sync.Mutex
+	refusing := false
+	fake, client := startFake(t, workostest.Config{Seed: 91, Directories: 3, UsersPerDirectory: 150, GroupsPerDirectory: 4}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			refuse.Lock()
+			no := refusing && strings.HasSuffix(r.URL.Path, "/events")
+			refuse.Unlock()
+			if no {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				_ = json.NewEncoder(w).Encode(map[string]string{"code": "invalid_request", "message": "events are unavailable"})
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.FullEvery = 0 // no reconcile day: every full walk is the read's
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
+	m0, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
+	quietDay(fake)
+	refuse.Lock()
+	refusing = true
+	refuse.Unlock()
+	m1, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
+	refuse.Lock()
+	refusing = false
+	refuse.Unlock()
+	if m1.Events == nil || m1.Events.ReadError == "" || m1.Events.Through != m0.Events.Through || len(m1.Events.Files) != 0 {
+		t.Fatalf("day 1 events %+v: want an empty slice at the base's cursor with the read error", m1.Events)
+	}
+	for _, d := range m1.Directories {
+		if d.ModeReason != export.ReasonUnread {
+			t.Errorf("%s: mode %s (%s), want a full walk: %s", d.ID, d.Mode, d.ModeReason, export.ReasonUnread)
+		}
+	}
+	quietDay(fake)
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	snapshottest.CheckEventsOnce(t, dst, fake.Events())
+}
+
+// hookStore calls onPut after each Put that stored its object.
+type hookStore struct {
+	objstore.Store
+	onPut func(key string)
+}
+
+func (s *hookStore) Put(ctx context.Context, key string, body []byte, ct string) error {
+	if err := s.Store.Put(ctx, key, body, ct); err != nil {
+		return err
+	}
+	if s.onPut != nil {
+		s.onPut(key)
+	}
+	return nil
+}
+
+// Item 10: two dates committing at once extend the chain from the same
+// cursor. The second commit passes the early "latest snapshot" check (the
+// first's manifest is not written yet), but the chain link lets only one
+// of them log the events.
+func TestChainLinkLetsOneRunExtendACursor(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 93, Directories: 3, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
+	dir, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := &hookStore{Store: dir}
+	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Now: fake.Now}
+	ctx := context.Background()
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	quietDay(fake)
+	pa, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quietDay(fake)
+	pb, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUnits(t, ex, pa, time.Minute, func(error) bool { return false })
+	runUnits(t, ex, pb, time.Minute, func(error) bool { return false })
+	var errB error
+	once := sync.Once{}
+	// b commits while a is between its chain link and its manifest PUT.
+	inner := dst.Store
+	dst.Store = &linkHook{Store: inner, after: func() { once.Do(func() { _, errB = ex.Commit(ctx, pb.SnapshotDate, pb.RunID) }) }, link: pa.Events.Link}
+	if _, err := ex.Commit(ctx, pa.SnapshotDate, pa.RunID); err != nil {
+		t.Fatalf("commit of %s: %v", pa.SnapshotDate, err)
+	}
+	if !errors.Is(errB, export.ErrEventsRaced) {
+		t.Fatalf("commit of %s while %s held the cursor: %v, want ErrEventsRaced", pb.SnapshotDate, pa.SnapshotDate, errB)
+	}
+	dst.Store = inner
+	if _, err := ex.Abort(ctx, pb.SnapshotDate, pb.RunID); err != nil {
+		t.Fatal(err)
+	}
+	dayRun(t, ex, fake, dst, pb.SnapshotDate)
+	snapshottest.CheckEventsOnce(t, dst, fake.Events())
+	if dup := countDuplicates(allEventFiles(t, dst)); dup > 0 {
+		t.Errorf("%d events logged twice", dup)
+	}
+}
+
+// linkHook calls after once the chain link key is created.
+type linkHook struct {
+	objstore.Store
+	link  string
+	after func()
+}
+
+func (s *linkHook) PutIfAbsent(ctx context.Context, key string, body []byte, ct string) error {
+	err := s.Store.PutIfAbsent(ctx, key, body, ct)
+	if err == nil && key == s.link {
+		s.after()
+	}
+	return err
+}
+
+// Item 11: a snapshot that verify rejected is not a base: the directories
+// the rejection names (all, when it names none) are walked in full.
+func TestRejectedBaseIsWalkedInFull(t *testing.T) {
+	fake, ex, dst := reviewSetup(t, 95, testConfig())
+	m0, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
+	reject := func(m *snapshot.Manifest, dirs ...string) {
+		b, _ := json.Marshal(snapshot.Rejected{SnapshotDate: m.SnapshotDate, RunID: m.RunID, RejectedAt: time.Now(), Checks: []string{"volume"}, Directories: dirs})
+		if err := dst.Put(context.Background(), snapshot.RejectedKey(m.SnapshotDate), b, "application/json"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reject(m0, m0.Directories[1].ID)
+	quietDay(fake)
+	m1, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
+	for _, d := range m1.Directories {
+		rejected := d.ID == m0.Directories[1].ID
+		if rejected != (d.ModeReason == export.ReasonRejected) {
+			t.Errorf("%s (rejected %v): mode %s (%s)", d.ID, rejected, d.Mode, d.ModeReason)
+		}
+	}
+	reject(m1)
+	quietDay(fake)
+	m2, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
+	for _, d := range m2.Directories {
+		if d.ModeReason != export.ReasonRejected {
+			t.Errorf("%s: mode %s (%s), want a full walk: the whole base was rejected", d.ID, d.Mode, d.ModeReason)
+		}
+	}
+}
+
+// Item 13: events are read up to now minus EventsSettle, and that moment is
+// the cursor's checked_at: an event of the last minutes is logged by the
+// next run, not skipped.
+func TestEventsSettleLeavesTheTailToTheNextRun(t *testing.T) {
+	cfg := testConfig()
+	cfg.EventsSettle = 2 * time.Minute
+	fake, ex, dst := reviewSetup(t, 97, cfg)
+	ctx := context.Background()
+	run := func() *snapshot.Manifest {
+		t.Helper()
+		res, err := ex.Run(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Manifest
+	}
+	run()
+	quietDay(fake)
+	fake.AdvanceWith(time.Minute, workostest.AdvanceOptions{Churn: 0.05, DirectoryRate: -1})
+	m := run()
+	if want := fake.Now().Add(-2 * time.Minute).UTC().Truncate(time.Millisecond); !m.Events.Through.CheckedAt.Equal(want) {
+		t.Errorf("checked_at %s, want now - settle %s", m.Events.Through.CheckedAt, want)
+	}
+	tail := 0
+	logged := map[string]bool{}
+	for _, id := range snapshottest.LoggedEvents(t, dst) {
+		logged[id] = true
+	}
+	for _, e := range fake.Events() {
+		if e.CreatedAt.After(m.Events.Through.CheckedAt) {
+			tail++
+			if logged[e.ID] {
+				t.Errorf("event %s of the unsettled tail was logged", e.ID)
+			}
+		}
+	}
+	if tail == 0 {
+		t.Fatal("no event in the last two minutes: the test proves nothing")
+	}
+	fake.AdvanceWith(time.Hour, workostest.AdvanceOptions{Churn: 0, DirectoryRate: -1})
+	run()
+	snapshottest.CheckEventsOnce(t, dst, fake.Events())
+}
+
+// Item 14: a change that emitted no event (a silent create or delete) shows
+// in the directory's metadata counts: the plan walks that directory in full
+// the same day, and the snapshot equals WorkOS's state. Directories listed
+// without metadata are not checked.
+func TestDriftWalksTheDirectoryInFull(t *testing.T) {
+	fake, ex, dst := hostileSetup(t, 99, testConfig(), workostest.Hostile{}, workostest.MetadataAll)
+	ex.Config.FullEvery = 0
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	fake.SetHostile(workostest.Hostile{Seed: 4, Silent: 0.5})
+	quietDay(fake)
+	silent := map[string]bool{}
+	for _, c := range fake.SilentChanges() {
+		silent[c.DirectoryID] = true
+	}
+	if len(silent) == 0 {
+		t.Fatal("no silent change")
+	}
+	m, _ := dayRun(t, ex, fake, dst, fakeDate(fake)) // exact against the fake
+	for _, d := range m.Directories {
+		if d.Drift == nil {
+			t.Fatalf("%s: no drift check recorded", d.ID)
+		}
+		if silent[d.ID] != (d.Drift.Result == snapshot.DriftFound) || silent[d.ID] != (d.ModeReason == export.ReasonDrift) {
+			t.Errorf("%s (silent change %v): drift %+v, mode %s (%s)", d.ID, silent[d.ID], d.Drift, d.Mode, d.ModeReason)
+		}
+	}
+	fake.SetHostile(workostest.Hostile{})
+	fake.SetMetadata(workostest.MetadataNone)
+	quietDay(fake)
+	m, _ = dayRun(t, ex, fake, dst, fakeDate(fake))
+	for _, d := range m.Directories {
+		if d.Drift == nil || d.Drift.Result != snapshot.DriftNoMetadata || d.Mode != schema.SnapshotModeIncremental {
+			t.Errorf("%s without metadata: drift %+v, mode %s (%s): want not checked, incremental", d.ID, d.Drift, d.Mode, d.ModeReason)
+		}
+	}
+}
+
+// Item 18: a late abort of run R1 (its commit failed after the manifest)
+// between a rerun R2's manifest PUT and R2's cleanup must not delete the
+// events files R2 took over from R1.
+func TestLateAbortKeepsEventsARerunTookOver(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 101, Directories: 3, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
+	dir, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := &hookStore{Store: dir}
+	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Now: fake.Now}
+	ctx := context.Background()
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	quietDay(fake)
+	date := fakeDate(fake)
+	p1, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUnits(t, ex, p1, time.Minute, func(error) bool { return false })
+	// R1's manifest lands, then another run takes the date at once, so R1
+	// skips its cleanup (its plan stays) and its execution goes on to fail.
+	var r2 string
+	dst.onPut = func(key string) {
+		if key == snapshot.ManifestKey(date) && r2 == "" {
+			r2 = "pending"
+			b, _ := json.Marshal(map[string]any{"run_id": snapshot.NewRunID(time.Now()), "started_at": time.Now().UTC()})
+			_ = dir.Put(ctx, snapshot.LeaseKey(date), b, "application/json")
+		}
+	}
+	if _, err := ex.Commit(ctx, date, p1.RunID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dir.Get(ctx, snapshot.PlanKey(date, p1.RunID)); err != nil {
+		t.Fatalf("R1's plan: %v; the test needs it kept", err)
+	}
+	// R2 reruns the date, taking R1's events over; R1's abort runs right
+	// after R2's manifest PUT.
+	dst.onPut = func(key string) {
+		if key == snapshot.ManifestKey(date) {
+			dst.onPut = nil
+			if _, err := ex.Abort(ctx, date, p1.RunID); err != nil {
+				t.Errorf("abort of R1: %v", err)
+			}
+		}
+	}
+	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Manifest.Events.CarriedFrom != p1.RunID {
+		t.Fatalf("R2 carried %q, want R1's events %s", res.Manifest.Events.CarriedFrom, p1.RunID)
+	}
+	snapshottest.CheckObjectsAreManifest(t, dir, res.Manifest)
+	for _, f := range res.Manifest.Events.Files {
+		if _, err := dir.Get(ctx, f.Key); err != nil {
+			t.Errorf("R2's events file %s: %v", f.Key, err)
+		}
+	}
+	snapshottest.CheckEventsOnce(t, dst, fake.Events())
+}
