@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/dsync-export/dsync-export/pkg/export"
-	"github.com/dsync-export/dsync-export/pkg/workos"
 	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
 // decodeEvent decodes b as Lambda does for this function (unknown fields refused).

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
