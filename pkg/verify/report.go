@@ -18,7 +18,6 @@ const MaxErrors = 20
 const (
 	CheckManifest        = "manifest"          // the manifest exists, parses and is self-consistent
 	CheckPrevious        = "previous_snapshot" // users and memberships did not collapse since the previous snapshot
-	CheckEvents          = "events"            // the change-log slice joins its base's and holds each event once
 	CheckObjects         = "objects"           // every listed object exists with its listed size
 	CheckStrayObjects    = "stray_objects"     // no unlisted object sits in the snapshot's partitions
 	CheckSnapshotRow     = "snapshots_row"     // the snapshots table has the committed run's row, so the _latest views show it
@@ -27,6 +26,7 @@ const (
 	CheckRowCounts       = "row_counts"        // footer row counts equal the manifest's, per file and per table
 	CheckColumns         = "columns"           // every page of every column decodes, page CRCs included
 	CheckChecksums       = "checksums"         // every file's SHA-256 equals the manifest's
+	CheckEvents          = "events"            // the change-log slice joins its base's and holds each event once
 	CheckUniqueIDs       = "unique_ids"        // IDs are unique within each table
 	CheckReferences      = "references"        // memberships, users and groups reference existing rows
 	CheckDirectoryCounts = "directory_counts"  // per-directory row counts equal the manifest's

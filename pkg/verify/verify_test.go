@@ -25,8 +25,8 @@ import (
 )
 
 var allChecks = []string{
-	CheckManifest, CheckPrevious, CheckEvents, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
-	CheckColumns, CheckChecksums, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts,
+	CheckManifest, CheckPrevious, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
+	CheckColumns, CheckChecksums, CheckEvents, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts,
 }
 
 func checkNames(r *Report) []string {
@@ -63,7 +63,7 @@ func TestValidSnapshot(t *testing.T) {
 	for _, k := range w.keys {
 		files += len(k)
 	}
-	if r.Stats.Files != files || r.Stats.Rows != int64(len(fx.dirs)+len(fx.users)+len(fx.groups)+len(fx.members)) {
+	if r.Stats.Files != files || r.Stats.Rows != int64(len(fx.dirs)+len(fx.users)+len(fx.groups)+len(fx.members)+len(fx.events)) {
 		t.Errorf("stats = %+v, want %d files", r.Stats, files)
 	}
 	// Every byte is hashed and every page decoded, in one pass: each byte is
