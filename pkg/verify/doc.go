@@ -32,7 +32,10 @@
 //     fileReader); no file is ever held in memory whole.
 //   - events: the run's slice of the directory_events change log joins its
 //     base snapshot's slice, and its files, decoded in the same pass, hold
-//     the record's events, each once, in the partition of its own date.
+//     the record's events, each once and in any order, in the partition of
+//     its own date. Every event, quarantined ones included, is after the
+//     base's cursor and at or before the slice's, and the slice's cursor is
+//     its greatest event (see checkEvents).
 //   - unique_ids, references, directory_counts: the id, directory_id,
 //     organization_id, group_id and user_id columns, kept from that pass a
 //     row group at a time, are decoded again. IDs are unique per table,

@@ -138,10 +138,21 @@ func readRows(rg parquet.RowGroup, fn func(*schema.DirectoryEvent)) error {
 }
 
 // checkEvents checks the snapshot's slice of the directory_events change
-// log: it joins its base snapshot's slice with no gap and no overlap (From
-// is the base's Through), and its files hold the manifest's count of
-// events, each once, in cursor order, after From and through Through, in
-// the partition of its own date. The files were decoded by readEvents.
+// log (the files were decoded by readEvents):
+//
+//   - it joins its base snapshot's slice with no gap and no overlap: From is
+//     the base's Through (or the chain restarts, for a reason);
+//   - every event of the files, and every quarantined event, is after the
+//     base's cursor From.After and at or before Through.After, and no id
+//     appears twice: each event is in exactly one snapshot's slice;
+//   - the greatest id of the slice is Through.After: the cursor is the
+//     greatest id read, so the events up to it are all logged (or
+//     quarantined);
+//   - each event is in the partition of its own UTC date, and the files hold
+//     the record's count of events.
+//
+// The export writes the events per date partition, so the files need not be
+// in cursor order.
 func (v *verifier) checkEvents(ctx context.Context) error {
 	f := &v.events.f
 	e := v.m.Events
@@ -154,9 +165,24 @@ func (v *verifier) checkEvents(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	from, through := e.From.After, e.Through.After
 	var n int64
-	seen := map[string]bool{}
-	last := e.From.After
+	first := map[string]string{} // event id -> where it was first found
+	greatest := ""
+	inSlice := func(where, id string) {
+		if prev, dup := first[id]; dup {
+			f.errorf("%s: event %s appears twice (also in %s)", where, id, prev)
+			return
+		}
+		first[id] = where
+		greatest = max(greatest, id)
+		if from != "" && id <= from {
+			f.errorf("%s: event %s is at or below the base's cursor %s: it is in the base's slice already (logged twice)", where, id, from)
+		}
+		if through != "" && id > through {
+			f.errorf("%s: event %s is after the slice's end %s: the next slice will log it again", where, id, through)
+		}
+	}
 	decoded := true
 	for _, df := range v.byTable[schema.TableEvents] {
 		switch {
@@ -172,23 +198,26 @@ func (v *verifier) checkEvents(ctx context.Context) error {
 		date, _ := eventPartition(df.entry.Key)
 		for _, row := range df.events {
 			n++
-			if seen[row.id] {
-				f.errorf("%s: event %s appears twice", df.entry.Key, row.id)
-			}
-			seen[row.id] = true
-			if row.id <= last {
-				f.errorf("%s: event %s is not after %s: not in cursor order, or before the slice's start", df.entry.Key, row.id, last)
-			}
-			if row.id > last {
-				last = row.id
-			}
-			if e.Through.After != "" && row.id > e.Through.After {
-				f.errorf("%s: event %s is after the slice's end %s", df.entry.Key, row.id, e.Through.After)
-			}
+			inSlice(df.entry.Key, row.id)
 			if row.created != date {
 				f.errorf("%s: event %s of %s is in the wrong partition (want %s)", df.entry.Key, row.id, row.at, snapshot.PartitionPrefix(schema.TableEvents, row.created))
 			}
 		}
+	}
+	for _, q := range e.Quarantined {
+		if q.ID == "" {
+			f.errorf("a quarantined event (%s) has no id", q.Event)
+			continue
+		}
+		inSlice("quarantined", q.ID)
+	}
+	switch {
+	case greatest != "" && through == "":
+		f.errorf("the slice holds events up to %s, but its cursor (through.after) is empty: the next run would read them again", greatest)
+	case decoded && greatest != "" && greatest < through:
+		f.errorf("the slice's cursor %s is after its greatest event %s: the events read between them are in no file and not quarantined", through, greatest)
+	case decoded && greatest == "" && through != from:
+		f.errorf("the slice has no events, but its cursor moved from %q to %q: the events read between them are in no file and not quarantined", from, through)
 	}
 	switch {
 	case decoded && n != e.Events:
@@ -202,7 +231,11 @@ func (v *verifier) checkEvents(ctx context.Context) error {
 			f.errorf("the events files' rows add up to %d, the manifest says %d", listed, e.Events)
 		}
 	}
-	v.add(f.check(CheckEvents, fmt.Sprintf("%d events in %d files, each once, in cursor order; %s", n, len(e.Files), link)))
+	if e.Duplicates < 0 {
+		f.errorf("the events record counts %d duplicates", e.Duplicates)
+	}
+	v.add(f.check(CheckEvents, fmt.Sprintf("%d events in %d files and %d quarantined, each once, after %q through %q; %s",
+		n, len(e.Files), len(e.Quarantined), from, through, link)))
 	return nil
 }
 
