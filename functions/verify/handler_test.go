@@ -77,7 +77,24 @@ func writeSnapshot(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	// The export writes the snapshots table's row right after the manifest.
-	if err := s.Put(ctx, snapshot.SnapshotRowKey(testDate, m.RunID), []byte("PAR1 row PAR1"), "application/vnd.apache.parquet"); err != nil {
+	row := schema.Snapshot{RunID: m.RunID, ExportedAt: m.SnapshotTime, CommittedAt: exportedAt, Mode: schema.SnapshotModeFull, Trigger: m.Trigger,
+		Directories: 1, DirectoryUsers: 3, Groups: 2, Memberships: 3}
+	for _, tm := range m.Tables {
+		row.Files += int64(len(tm.Files))
+		for _, f := range tm.Files {
+			row.Bytes += f.Bytes
+		}
+	}
+	w, err := parquetfile.NewWriter[schema.Snapshot](func(int) (io.WriteCloser, error) {
+		return s.Create(ctx, snapshot.SnapshotRowKey(testDate, m.RunID), "application/vnd.apache.parquet")
+	}, parquetfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write([]schema.Snapshot{row}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -22,6 +22,9 @@
 //     (Athena would read it). The directory_events partitions that the
 //     manifest's events record has files in are listed too: its files must
 //     be there with their sizes, and no unlisted file of the run may be.
+//   - snapshots_row: the snapshots table's row of the run exists and agrees
+//     with the manifest: run_id, mode, trigger, demo, exported_at, the
+//     tables' row counts, files and bytes.
 //   - parquet_footers, schema, row_counts: each file's footer is read through
 //     ranged reads; its schema must equal pkg/schema's column for column, and
 //     its row count the manifest's.

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -258,18 +259,46 @@ func putManifest(t testing.TB, s objstore.Store, m *snapshot.Manifest) {
 	if err := s.Put(context.Background(), snapshot.ManifestKey(testDate), b, "application/json"); err != nil {
 		t.Fatal(err)
 	}
-	putSnapshotRow(t, s, testDate, m.RunID)
+	putSnapshotRow(t, s, m, snapshotRowOf(m))
 }
 
-// putSnapshotRow writes a stand-in for the snapshots table's row of run,
-// which the export writes right after the manifest (verify checks only that
-// it exists).
-func putSnapshotRow(t testing.TB, s objstore.Store, date, run string) {
+// snapshotRowOf returns the snapshots table's row that the export writes for
+// the committed manifest m.
+func snapshotRowOf(m *snapshot.Manifest) schema.Snapshot {
+	row := schema.Snapshot{
+		RunID: m.RunID, ExportedAt: m.SnapshotTime, CommittedAt: m.FinishedAt,
+		Mode: cmp.Or(m.Mode, schema.SnapshotModeFull), Trigger: m.Trigger, Demo: m.Demo,
+		Directories:    m.Tables[schema.TableDirectories].Rows,
+		DirectoryUsers: m.Tables[schema.TableDirectoryUsers].Rows,
+		Groups:         m.Tables[schema.TableDirectoryGroups].Rows,
+		Memberships:    m.Tables[schema.TableMemberships].Rows,
+	}
+	for _, t := range m.Tables {
+		row.Files += int64(len(t.Files))
+		for _, f := range t.Files {
+			row.Bytes += f.Bytes
+		}
+	}
+	return row
+}
+
+// putSnapshotRow writes row as the snapshots table's row of m's run, which
+// the export writes right after the manifest.
+func putSnapshotRow(t testing.TB, s objstore.Store, m *snapshot.Manifest, row schema.Snapshot) {
 	t.Helper()
-	if run == "" {
+	if m.RunID == "" {
 		return
 	}
-	if err := s.Put(context.Background(), snapshot.SnapshotRowKey(date, run), []byte("PAR1 row PAR1"), "application/vnd.apache.parquet"); err != nil {
+	w, err := parquetfile.NewWriter[schema.Snapshot](func(int) (io.WriteCloser, error) {
+		return s.Create(context.Background(), snapshot.SnapshotRowKey(m.SnapshotDate, m.RunID), "application/vnd.apache.parquet")
+	}, parquetfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write([]schema.Snapshot{row}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 }

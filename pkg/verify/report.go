@@ -20,7 +20,7 @@ const (
 	CheckPrevious        = "previous_snapshot" // users and memberships did not collapse since the previous snapshot
 	CheckObjects         = "objects"           // every listed object exists with its listed size
 	CheckStrayObjects    = "stray_objects"     // no unlisted object sits in the snapshot's partitions
-	CheckSnapshotRow     = "snapshots_row"     // the snapshots table has the committed run's row, so the _latest views show it
+	CheckSnapshotRow     = "snapshots_row"     // the snapshots table has the committed run's row, which agrees with the manifest
 	CheckFooters         = "parquet_footers"   // every footer is readable through ranged reads
 	CheckSchema          = "schema"            // every file's schema equals the current pkg/schema
 	CheckRowCounts       = "row_counts"        // footer row counts equal the manifest's, per file and per table

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -400,8 +402,10 @@ func (v *verifier) listObjects(ctx context.Context) error {
 }
 
 // snapshotRow checks that the snapshots table holds the row of the
-// manifest's run: without it the _latest views and the named queries do not
-// show the snapshot. missing is true when the row is not there yet.
+// manifest's run, and that the row agrees with the manifest (see
+// compareSnapshotRow): without it the _latest views and the named queries do
+// not show the snapshot, and the table is what they read the snapshot's
+// mode, trigger and size from. missing is true when the row is not there yet.
 func (v *verifier) snapshotRow(ctx context.Context) (c Check, missing bool, err error) {
 	var f findings
 	if v.m.RunID == "" {
@@ -409,17 +413,67 @@ func (v *verifier) snapshotRow(ctx context.Context) (c Check, missing bool, err 
 		return f.check(CheckSnapshotRow, "manifest without run_id"), false, nil
 	}
 	key := snapshot.SnapshotRowKey(v.date, v.m.RunID)
-	infos, err := v.src.List(ctx, key)
-	if err != nil {
-		return Check{}, false, fmt.Errorf("verify: listing %s: %w", key, err)
+	raw, err := v.src.Get(ctx, key)
+	switch {
+	case v.missing(ctx, key, err):
+		f.errorf("%s is missing: the snapshot is committed, but the snapshots table and the _latest views do not show it; re-run the export for %s", key, v.date)
+		return f.check(CheckSnapshotRow, "looked for "+key), true, nil
+	case err != nil:
+		return Check{}, false, fmt.Errorf("verify: reading %s: %w", key, err)
 	}
-	for _, o := range infos {
-		if o.Key == key {
-			return f.check(CheckSnapshotRow, key+" exists"), false, nil
+	rows, err := readSnapshotRows(raw)
+	switch {
+	case err != nil:
+		f.errorf("%s is not a readable Parquet file of the %s table (%v): re-run the export for %s", key, schema.TableSnapshots, err, v.date)
+	case len(rows) != 1:
+		f.errorf("%s holds %d rows, want the one row of run %s", key, len(rows), v.m.RunID)
+	default:
+		for _, d := range compareSnapshotRow(&rows[0], v.m) {
+			f.errorf("%s: %s is %s, the manifest says %s: the snapshots table and the _latest views misreport the snapshot; re-run the export for %s", key, d.name, d.got, d.want, v.date)
 		}
 	}
-	f.errorf("%s is missing: the snapshot is committed, but the snapshots table and the _latest views do not show it; re-run the export for %s", key, v.date)
-	return f.check(CheckSnapshotRow, "looked for "+key), true, nil
+	return f.check(CheckSnapshotRow, key+" read and compared with the manifest"), false, nil
+}
+
+// readSnapshotRows decodes a snapshots table file, turning a panic of the
+// Parquet reader on a corrupt file into an error.
+func readSnapshotRows(b []byte) (rows []schema.Snapshot, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rows, err = nil, fmt.Errorf("the Parquet reader failed: %v", p)
+		}
+	}()
+	return parquet.Read[schema.Snapshot](bytes.NewReader(b), int64(len(b)))
+}
+
+// compareSnapshotRow returns the columns of a snapshots row that disagree
+// with the manifest, which records each of them but committed_at: mode (""
+// in the manifest is full), run_id, trigger, demo, exported_at (the
+// manifest's snapshot_time), the row counts of the four snapshot tables,
+// and the files and bytes of those tables (the change log's files are not
+// counted).
+func compareSnapshotRow(row *schema.Snapshot, m *snapshot.Manifest) []fieldDiff {
+	var files, bytes int64
+	for _, t := range m.Tables {
+		files += int64(len(t.Files))
+		for _, f := range t.Files {
+			bytes += f.Bytes
+		}
+	}
+	num := func(n int64) string { return strconv.FormatInt(n, 10) }
+	return diffFields(
+		fieldDiff{"run_id", q(row.RunID), q(m.RunID)},
+		fieldDiff{"mode", q(row.Mode), q(cmp.Or(m.Mode, schema.SnapshotModeFull))},
+		fieldDiff{"trigger", q(row.Trigger), q(m.Trigger)},
+		fieldDiff{"demo", strconv.FormatBool(row.Demo), strconv.FormatBool(m.Demo)},
+		fieldDiff{"exported_at", stamp(row.ExportedAt), stamp(m.SnapshotTime)},
+		fieldDiff{"rows_" + schema.TableDirectories, num(row.Directories), num(m.Tables[schema.TableDirectories].Rows)},
+		fieldDiff{"rows_" + schema.TableDirectoryUsers, num(row.DirectoryUsers), num(m.Tables[schema.TableDirectoryUsers].Rows)},
+		fieldDiff{"rows_" + schema.TableDirectoryGroups, num(row.Groups), num(m.Tables[schema.TableDirectoryGroups].Rows)},
+		fieldDiff{"rows_" + schema.TableMemberships, num(row.Memberships), num(m.Tables[schema.TableMemberships].Rows)},
+		fieldDiff{"files", num(row.Files), num(files)},
+		fieldDiff{"bytes", num(row.Bytes), num(bytes)},
+	)
 }
 
 // listOnce lists the partitions once. earlierOnly reports whether every

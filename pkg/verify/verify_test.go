@@ -756,3 +756,40 @@ func TestEarlierRunStrayWaitsForCleanup(t *testing.T) {
 	r = mustVerify(t, s, Options{CleanupWait: 300 * time.Millisecond})
 	wantFailure(t, r, CheckStrayObjects, earlier, "not listed in the manifest")
 }
+
+// The snapshots table's row of an incremental snapshot said mode full, and
+// verify only looked for the row: the _latest views misreported the mode.
+func TestSnapshotRowThatDisagreesWithTheManifestFails(t *testing.T) {
+	t.Parallel()
+	s, _ := localSink(t)
+	w := newFixture(1, 10, 1).write(t, s)
+	w.manifest.Mode = schema.SnapshotModeIncremental
+	putManifest(t, s, w.manifest)
+	row := snapshotRowOf(w.manifest)
+	row.Mode = schema.SnapshotModeFull
+	row.Bytes++
+	row.DirectoryUsers = 0
+	putSnapshotRow(t, s, w.manifest, row)
+
+	r := mustVerify(t, s, Options{})
+	key := snapshot.SnapshotRowKey(testDate, testRun)
+	wantFailure(t, r, CheckSnapshotRow, key, `mode is "full", the manifest says "incremental"`)
+	wantFailure(t, r, CheckSnapshotRow, key, "bytes is")
+	wantFailure(t, r, CheckSnapshotRow, key, "rows_directory_users is 0, the manifest says 10")
+	wantOnlyFailures(t, r, CheckSnapshotRow)
+}
+
+// A snapshots row that is not Parquet fails: the export writes it with
+// parquetfile, so Athena could not read it either.
+func TestUnreadableSnapshotRowFails(t *testing.T) {
+	t.Parallel()
+	s, _ := localSink(t)
+	newFixture(1, 10, 1).write(t, s)
+	key := snapshot.SnapshotRowKey(testDate, testRun)
+	if err := s.Put(context.Background(), key, []byte("PAR1 row PAR1"), "application/vnd.apache.parquet"); err != nil {
+		t.Fatal(err)
+	}
+	r := mustVerify(t, s, Options{})
+	wantFailure(t, r, CheckSnapshotRow, key, "not a readable Parquet file")
+	wantOnlyFailures(t, r, CheckSnapshotRow)
+}
