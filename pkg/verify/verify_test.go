@@ -351,6 +351,9 @@ func TestDirectoryCounts(t *testing.T) {
 	wantFailure(t, r, CheckDirectoryCounts, "directory directory_01 has 20 rows in directory_users, the manifest says 19")
 	wantFailure(t, r, CheckDirectoryCounts, "directory directory_02 is in the directories table but not in the manifest")
 	wantOnlyFailures(t, r, CheckDirectoryCounts)
+	if got := r.FailedDirectories(); strings.Join(got, ",") != "directory_01,directory_02" {
+		t.Errorf("FailedDirectories() = %q, want directory_01 and directory_02", got)
+	}
 }
 
 // oldUser is a directory_users row of a different schema: email is
