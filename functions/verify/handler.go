@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -77,9 +78,12 @@ type handler struct {
 
 // Handle verifies the snapshot named by in. It prints the report (JSON
 // Lines) and the SnapshotValid metric (EMF) on stdout, and returns the report.
-// It returns an error when the snapshot is invalid, so that the function's
-// Errors alarm fires, and when the snapshot could not be checked (bad input,
-// storage or WorkOS failure); no metric is printed then.
+// A valid snapshot gets the verified marker (snapshot.VerifiedKey) and loses
+// a rejected marker; an invalid one gets the rejected marker
+// (snapshot.RejectedKey, see reject). It returns an error when the snapshot
+// is invalid, so that the function's Errors alarm fires, and when the
+// snapshot could not be checked (bad input, storage or WorkOS failure); no
+// metric and no marker are written then.
 func (h *handler) Handle(ctx context.Context, in Input) (*verify.Report, error) {
 	date, err := h.resolve(in)
 	if err != nil {
@@ -109,7 +113,7 @@ func (h *handler) Handle(ctx context.Context, in Input) (*verify.Report, error) 
 		return nil, fmt.Errorf("verify: writing the report: %w", err)
 	}
 	if !rep.Valid {
-		log.Error("snapshot is invalid", "failed_checks", rep.Failed())
+		log.Error("snapshot is invalid", "failed_checks", rep.Failed(), "directories", rep.FailedDirectories())
 		first := ""
 		for _, c := range rep.Checks {
 			if !c.OK && len(c.Errors) > 0 {
@@ -117,8 +121,12 @@ func (h *handler) Handle(ctx context.Context, in Input) (*verify.Report, error) 
 				break
 			}
 		}
-		return nil, fmt.Errorf("verify: snapshot %s in %s is invalid: failed checks: %s%s (the whole report is in the function's log)",
+		invalid := fmt.Errorf("verify: snapshot %s in %s is invalid: failed checks: %s%s (the whole report is in the function's log)",
 			date, h.cfg.Destination, strings.Join(rep.Failed(), ", "), first)
+		if err := h.reject(ctx, date, rep); err != nil {
+			return nil, errors.Join(invalid, err)
+		}
+		return nil, invalid
 	}
 	// Mark the snapshot verified: the next snapshot is compared with the
 	// latest verified one, so a collapse never becomes the baseline.
@@ -126,8 +134,74 @@ func (h *handler) Handle(ctx context.Context, in Input) (*verify.Report, error) 
 	if err := h.src.Put(ctx, snapshot.VerifiedKey(date), mark, "application/json"); err != nil {
 		return nil, fmt.Errorf("verify: snapshot %s is valid, but the marker %s could not be written (the next snapshot would be compared with an older one): %w", date, snapshot.VerifiedKey(date), err)
 	}
+	// A rerun (or a re-verification) that passes clears the rejection.
+	if err := h.removeMarker(ctx, snapshot.RejectedKey(date), ""); err != nil {
+		return nil, fmt.Errorf("verify: snapshot %s is valid, but its rejected marker could not be removed (the export would not build on it): %w", date, err)
+	}
 	log.Info("snapshot is valid", "files", rep.Stats.Files, "rows", rep.Stats.Rows, "bytes_fetched", rep.Stats.BytesFetched)
 	return rep, nil
+}
+
+// reject records that the snapshot of date failed, where the export sees it:
+// the export never builds on a snapshot whose rejected marker names the run
+// of its manifest, and walks the directories the marker names (all, when it
+// names none) in full. A verified marker of the same run is removed: the
+// run's latest verification failed, so the next snapshot is not compared
+// with it either. A verified marker of another run is left alone; it names
+// a manifest that is no longer the date's, so nothing trusts it.
+func (h *handler) reject(ctx context.Context, date string, rep *verify.Report) error {
+	var checks []string
+	for _, c := range rep.Checks {
+		if !c.OK && !c.Skipped {
+			checks = append(checks, c.Name)
+		}
+	}
+	mark, _ := json.Marshal(snapshot.Rejected{
+		SnapshotDate: date, RunID: rep.RunID, RejectedAt: h.now().UTC(),
+		Checks: checks, Directories: rep.FailedDirectories(),
+	})
+	if err := h.src.Put(ctx, snapshot.RejectedKey(date), mark, "application/json"); err != nil {
+		return fmt.Errorf("verify: the rejected marker %s could not be written (the next export could build on the invalid snapshot): %w", snapshot.RejectedKey(date), err)
+	}
+	if rep.RunID == "" {
+		return nil
+	}
+	if err := h.removeMarker(ctx, snapshot.VerifiedKey(date), rep.RunID); err != nil {
+		return fmt.Errorf("verify: the verified marker of the rejected run %s could not be removed (the next snapshot would be compared with it): %w", rep.RunID, err)
+	}
+	return nil
+}
+
+// removeMarker deletes the marker at key if it exists and, when run is not
+// "", names run. It lists the key first, so that the usual case (no marker)
+// costs no delete, and a missing key is not mistaken for a denied read.
+func (h *handler) removeMarker(ctx context.Context, key, run string) error {
+	objs, err := h.src.List(ctx, key)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", key, err)
+	}
+	if !slices.ContainsFunc(objs, func(o objstore.ObjectInfo) bool { return o.Key == key }) {
+		return nil
+	}
+	if run != "" {
+		raw, err := h.src.Get(ctx, key)
+		if errors.Is(err, objstore.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", key, err)
+		}
+		var mark struct {
+			RunID string `json:"run_id"`
+		}
+		if json.Unmarshal(raw, &mark) == nil && mark.RunID != run {
+			return nil
+		}
+	}
+	if err := h.src.Delete(ctx, []string{key}); err != nil {
+		return fmt.Errorf("deleting %s: %w", key, err)
+	}
+	return nil
 }
 
 // resolve returns the snapshot date an input asks for.

@@ -77,7 +77,24 @@ func writeSnapshot(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	// The export writes the snapshots table's row right after the manifest.
-	if err := s.Put(ctx, snapshot.SnapshotRowKey(testDate, m.RunID), []byte("PAR1 row PAR1"), "application/vnd.apache.parquet"); err != nil {
+	row := schema.Snapshot{RunID: m.RunID, ExportedAt: m.SnapshotTime, CommittedAt: exportedAt, Mode: schema.SnapshotModeFull, Trigger: m.Trigger,
+		Directories: 1, DirectoryUsers: 3, Groups: 2, Memberships: 3}
+	for _, tm := range m.Tables {
+		row.Files += int64(len(tm.Files))
+		for _, f := range tm.Files {
+			row.Bytes += f.Bytes
+		}
+	}
+	w, err := parquetfile.NewWriter[schema.Snapshot](func(int) (io.WriteCloser, error) {
+		return s.Create(ctx, snapshot.SnapshotRowKey(testDate, m.RunID), "application/vnd.apache.parquet")
+	}, parquetfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write([]schema.Snapshot{row}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -404,3 +421,134 @@ func TestWorkOSClientCachedPerKey(t *testing.T) {
 }
 
 var _ verify.Source = objstore.Store(nil)
+
+// readMarker decodes the marker at key in the folder dir into v; false when
+// there is none.
+func readMarker(t *testing.T, dir, key string, v any) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(key)))
+	if os.IsNotExist(err) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return true
+}
+
+// putMarker writes v as JSON at key in the folder dir.
+func putMarker(t *testing.T, dir, key string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A snapshot that failed verify became the next day's base: nothing recorded
+// the failure where the export could see it. The rejected marker names the
+// run and the failed checks; a verified marker of the same run (verified
+// before, failing now) is removed, one of another run is left alone.
+func TestFailedSnapshotWritesTheRejectedMarker(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		verifiedBy string // the run of a verified marker already there
+		keep       bool
+	}{{"no verified marker", "", false}, {"verified before", testRun, false}, {"another run verified", laterRun, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeSnapshot(t, dir)
+			if tc.verifiedBy != "" {
+				putMarker(t, dir, snapshot.VerifiedKey(testDate), snapshot.Verified{SnapshotDate: testDate, RunID: tc.verifiedBy})
+			}
+			stray := filepath.Join(dir, filepath.FromSlash(snapshot.PartKey("directory_users", testDate, laterRun, 1)))
+			if err := os.WriteFile(stray, []byte("leftover"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			h := newTestHandler(t, dir, nil, io.Discard)
+			if _, err := h.Handle(context.Background(), Input{SnapshotDate: testDate}); err == nil {
+				t.Fatal("Handle: no error for an invalid snapshot")
+			}
+			var rej snapshot.Rejected
+			if !readMarker(t, dir, snapshot.RejectedKey(testDate), &rej) {
+				t.Fatal("no rejected marker")
+			}
+			want := snapshot.Rejected{SnapshotDate: testDate, RunID: testRun, RejectedAt: h.now().UTC(), Checks: []string{verify.CheckStrayObjects}}
+			if diff := cmp.Diff(want, rej); diff != "" {
+				t.Errorf("rejected marker (-want +got):\n%s", diff)
+			}
+			var ver snapshot.Verified
+			if got := readMarker(t, dir, snapshot.VerifiedKey(testDate), &ver); got != tc.keep || (got && ver.RunID != tc.verifiedBy) {
+				t.Errorf("verified marker there: %v (%+v), want %v", got, ver, tc.keep)
+			}
+		})
+	}
+}
+
+// A failure about one directory names it in the rejected marker: the export
+// walks that directory in full rather than every one.
+func TestRejectedMarkerNamesTheFailingDirectories(t *testing.T) {
+	dir := t.TempDir()
+	writeSnapshot(t, dir)
+	ctx := context.Background()
+	s, err := objstore.Open(ctx, dir, objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := s.Get(ctx, snapshot.ManifestKey(testDate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := snapshot.Unmarshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Directories[0].Users = 2 // the files hold 3
+	if raw, err = m.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, snapshot.ManifestKey(testDate), raw, "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHandler(t, dir, nil, io.Discard)
+	if _, err := h.Handle(ctx, Input{SnapshotDate: testDate}); err == nil {
+		t.Fatal("Handle: no error for an invalid snapshot")
+	}
+	var rej snapshot.Rejected
+	if !readMarker(t, dir, snapshot.RejectedKey(testDate), &rej) {
+		t.Fatal("no rejected marker")
+	}
+	if strings.Join(rej.Checks, ",") != verify.CheckDirectoryCounts || strings.Join(rej.Directories, ",") != "directory_1" {
+		t.Errorf("rejected marker %+v, want check %s and directory directory_1", rej, verify.CheckDirectoryCounts)
+	}
+}
+
+// A rerun (or a re-verification) that passes clears the rejection, and marks
+// the snapshot verified.
+func TestPassingRerunRemovesTheRejectedMarker(t *testing.T) {
+	dir := t.TempDir()
+	writeSnapshot(t, dir)
+	putMarker(t, dir, snapshot.RejectedKey(testDate), snapshot.Rejected{SnapshotDate: testDate, RunID: laterRun, Checks: []string{verify.CheckChecksums}})
+	h := newTestHandler(t, dir, nil, io.Discard)
+	if _, err := h.Handle(context.Background(), Input{SnapshotDate: testDate}); err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	var rej snapshot.Rejected
+	if readMarker(t, dir, snapshot.RejectedKey(testDate), &rej) {
+		t.Errorf("the rejected marker %+v is still there", rej)
+	}
+	var ver snapshot.Verified
+	if !readMarker(t, dir, snapshot.VerifiedKey(testDate), &ver) || ver.RunID != testRun {
+		t.Errorf("verified marker %+v, want run %s", ver, testRun)
+	}
+}

@@ -381,7 +381,7 @@ func (v *verifier) checkDirectoryCounts() {
 		listed[d.ID] = true
 		_, exported := v.dirOrg[d.ID]
 		if d.Status == snapshot.DirectoryOK && !exported {
-			f.errorf("directory %s has status %s in the manifest but is not in the %s table", d.ID, d.Status, schema.TableDirectories)
+			f.dirErrorf(d.ID, "directory %s has status %s in the manifest but is not in the %s table", d.ID, d.Status, schema.TableDirectories)
 		}
 		c := v.counts[d.ID]
 		if c == nil {
@@ -396,13 +396,13 @@ func (v *verifier) checkDirectoryCounts() {
 			{schema.TableMemberships, c.memberships, d.Memberships},
 		} {
 			if n.got != n.wantN {
-				f.errorf("directory %s has %d rows in %s, the manifest says %d", d.ID, n.got, n.table, n.wantN)
+				f.dirErrorf(d.ID, "directory %s has %d rows in %s, the manifest says %d", d.ID, n.got, n.table, n.wantN)
 			}
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(v.dirOrg)) {
 		if !listed[id] {
-			f.errorf("directory %s is in the %s table but not in the manifest's directories", id, schema.TableDirectories)
+			f.dirErrorf(id, "directory %s is in the %s table but not in the manifest's directories", id, schema.TableDirectories)
 		}
 	}
 	v.add(f.check(CheckDirectoryCounts, fmt.Sprintf("users, groups and memberships of %d directories compared with the manifest", len(v.m.Directories))))

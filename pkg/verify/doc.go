@@ -19,15 +19,26 @@
 //     vanished without a deleted status is a warning (see previous.go).
 //   - objects, stray_objects: each table's partition is listed once; every
 //     listed file exists with its listed size, and no other object sits there
-//     (Athena would read it).
+//     (Athena would read it). The directory_events partitions that the
+//     manifest's events record has files in are listed too: its files must
+//     be there with their sizes, and no unlisted file of the run may be.
+//   - snapshots_row: the snapshots table's row of the run exists and agrees
+//     with the manifest: run_id, mode, trigger, demo, exported_at, the
+//     tables' row counts, files and bytes.
 //   - parquet_footers, schema, row_counts: each file's footer is read through
 //     ranged reads; its schema must equal pkg/schema's column for column, and
 //     its row count the manifest's.
-//   - columns, checksums: every page of every column of every file is
-//     decoded, which checks each page's CRC, and every file's SHA-256 is
-//     compared with the manifest's. Both come from one streaming pass that
+//   - columns, checksums: every page of every column of every file (the
+//     change log's included) is decoded, which checks each page's CRC, and
+//     every file's SHA-256 is compared with the manifest's. Both come from one streaming pass that
 //     fetches each byte once, in ranged reads of at most 1 MiB (see
 //     fileReader); no file is ever held in memory whole.
+//   - events: the run's slice of the directory_events change log joins its
+//     base snapshot's slice, and its files, decoded in the same pass, hold
+//     the record's events, each once and in any order, in the partition of
+//     its own date. Every event, quarantined ones included, is after the
+//     base's cursor and at or before the slice's, and the slice's cursor is
+//     its greatest event (see checkEvents).
 //   - unique_ids, references, directory_counts: the id, directory_id,
 //     organization_id, group_id and user_id columns, kept from that pass a
 //     row group at a time, are decoded again. IDs are unique per table,

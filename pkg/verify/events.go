@@ -13,112 +13,115 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
 
-// checkEvents checks the snapshot's slice of the directory_events change
-// log: it joins its base snapshot's slice with no gap and no overlap (From
-// is the base's Through), and its files hold the manifest's count of
-// events, each once, in cursor order, after From and through Through, in
-// the partition of its own date.
-func (v *verifier) checkEvents(ctx context.Context) error {
-	var f findings
+// eventsState is what the events check gathers before it runs: the problems
+// of the events record's file list (found by listEventFiles), and the
+// number of distinct partitions the files are in.
+type eventsState struct {
+	f          findings
+	partitions int
+}
+
+// eventRow is what the events check reads of a directory_events row.
+type eventRow struct {
+	id      string
+	created string // the UTC date of created_at
+	at      string // created_at, for messages
+}
+
+// listEventFiles checks the keys of the events record's files and adds them
+// to the files the verifier lists, opens, decodes and hashes like the
+// snapshot tables' (objects, parquet_footers, schema, row_counts, columns,
+// checksums). A file's problems are reported by the events check.
+func (v *verifier) listEventFiles() {
 	e := v.m.Events
 	if e == nil {
-		f.warnf("the manifest has no events record (written before incremental snapshots, or a past date): no change-log slice to check")
-		v.add(f.check(CheckEvents, "no events record"))
-		return nil
+		return
 	}
-	link := ""
-	switch {
-	case e.BaseDate != "":
-		raw, err := v.src.Get(ctx, snapshot.ManifestKey(e.BaseDate))
-		var bm *snapshot.Manifest
-		if err == nil {
-			bm, err = snapshot.Unmarshal(raw)
-		}
-		switch {
-		case err != nil && v.missing(ctx, snapshot.ManifestKey(e.BaseDate), err):
-			f.errorf("the events continue the snapshot of %s, which is gone: the change log has a gap before %s; re-run the export of %s with \"mode\": \"full\" to restart the chain", e.BaseDate, v.date, v.date)
-		case err != nil:
-			return fmt.Errorf("verify: reading the base snapshot %s: %w", e.BaseDate, err)
-		case bm.Events == nil:
-			f.errorf("the events continue the snapshot of %s, which has no events record", e.BaseDate)
-		case !sameCursor(bm.Events.Through, e.From):
-			f.errorf("the events start after %q (checked %s), but the base snapshot %s read through %q (checked %s): a gap or an overlap in directory_events",
-				e.From.After, e.From.CheckedAt.Format("2006-01-02T15:04:05.000Z"), e.BaseDate, bm.Events.Through.After, bm.Events.Through.CheckedAt.Format("2006-01-02T15:04:05.000Z"))
-		case bm.RunID != e.BaseRunID:
-			// The base date was exported again; a past date's rerun keeps
-			// its events record, so the slices still join.
-			link = "joins " + e.BaseDate + "'s slice (kept by its rerun " + bm.RunID + ")"
-		default:
-			link = "joins " + e.BaseDate + "'s slice"
-		}
-	case e.Restart == "":
-		f.errorf("the events record has neither a base snapshot nor a restart reason")
-	default:
-		link = "starts the chain (" + e.Restart + ")"
-	}
-	var n int64
-	seen := map[string]bool{}
-	last := e.From.After
+	f := &v.events.f
+	table := schema.EventsTable()
+	seen := make(map[string]bool)
+	partitions := make(map[string]bool)
 	for _, file := range e.Files {
-		err := readEventFile(ctx, v.src, file.Key, func(row *schema.DirectoryEvent) {
-			n++
-			if seen[row.ID] {
-				f.errorf("%s: event %s appears twice", file.Key, row.ID)
-			}
-			seen[row.ID] = true
-			if row.ID <= last {
-				f.errorf("%s: event %s is not after %s: not in cursor order, or before the slice's start", file.Key, row.ID, last)
-			}
-			if row.ID > last {
-				last = row.ID
-			}
-			if e.Through.After != "" && row.ID > e.Through.After {
-				f.errorf("%s: event %s is after the slice's end %s", file.Key, row.ID, e.Through.After)
-			}
-			if want := snapshot.PartitionPrefix(schema.TableEvents, row.CreatedAt.UTC().Format(schema.PartitionFormat)); !strings.HasPrefix(file.Key, want) {
-				f.errorf("%s: event %s of %s is in the wrong partition (want %s)", file.Key, row.ID, row.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), want)
-			}
+		date, ok := eventPartition(file.Key)
+		switch {
+		case seen[file.Key]:
+			f.errorf("%s is listed twice in the events record: each of its events appears twice in the change log", file.Key)
+			continue
+		case !ok:
+			f.errorf("%s is not a Parquet file of a %s partition (%s)", file.Key, schema.TableEvents, snapshot.PartitionPrefix(schema.TableEvents, "YYYY-MM-DD"))
+			continue
+		case file.Rows < 0 || file.Bytes <= 0:
+			f.errorf("%s has rows %d and bytes %d in the events record: a data file has at least a footer", file.Key, file.Rows, file.Bytes)
+		case !isSHA256(file.SHA256):
+			f.errorf("%s has sha256 %q in the events record, want the 64 hex digits of the file's SHA-256", file.Key, file.SHA256)
+		}
+		seen[file.Key] = true
+		partitions[date] = true
+		df := &dataFile{table: table, entry: file, size: -1}
+		v.files = append(v.files, df)
+		v.byTable[schema.TableEvents] = append(v.byTable[schema.TableEvents], df)
+		v.report.Stats.Rows += file.Rows
+	}
+	v.events.partitions = len(partitions)
+}
+
+// eventPartition returns the date of the directory_events partition that
+// key is a Parquet file of.
+func eventPartition(key string) (date string, ok bool) {
+	rest, ok := strings.CutPrefix(key, schema.TableEvents+"/dt=")
+	if !ok {
+		return "", false
+	}
+	date, name, ok := strings.Cut(rest, "/")
+	if !ok || name == "" || strings.Contains(name, "/") || !strings.HasSuffix(name, ".parquet") {
+		return "", false
+	}
+	if _, err := snapshot.ParseDate(date); err != nil {
+		return "", false
+	}
+	return date, true
+}
+
+// eventPartitions returns the number of directory_events partitions the
+// events record has files in.
+func (v *verifier) eventPartitions() int { return v.events.partitions }
+
+// readEvents decodes a directory_events file in the pass that hashes it:
+// every page of every column in file order (scanRowGroup, which retains the
+// row group's column chunks), then the rows from memory, for the events
+// check. A file that is not usable is only scanned.
+func (v *verifier) readEvents(ctx context.Context, df *dataFile) error {
+	if df.f == nil || !df.usable {
+		return v.scanFile(ctx, df)
+	}
+	all := make([]int, len(df.f.Schema().Columns()))
+	for i := range all {
+		all[i] = i
+	}
+	var rows []eventRow
+	for rgi, rg := range df.f.RowGroups() {
+		if err := v.scanRowGroup(df, rgi, rg, all...); err != nil {
+			return ignoreDone(err)
+		}
+		err := readRows(rg, func(e *schema.DirectoryEvent) {
+			at := e.CreatedAt.UTC()
+			rows = append(rows, eventRow{id: e.ID, created: at.Format(schema.PartitionFormat), at: at.Format("2006-01-02T15:04:05.000Z")})
 		})
 		if err != nil {
-			if v.missing(ctx, file.Key, err) {
-				f.errorf("%s is listed in the events record but missing: the change log lost its events; re-run the export of %s", file.Key, v.date)
-				continue
-			}
-			f.errorf("%s cannot be read: %v", file.Key, err)
+			return ignoreDone(v.columnErr(df, "(rows)", rgi, err))
 		}
 	}
-	if n != e.Events {
-		f.errorf("the events files hold %d events, the manifest says %d", n, e.Events)
+	if rows == nil {
+		rows = []eventRow{}
 	}
-	v.add(f.check(CheckEvents, fmt.Sprintf("%d events in %d files, each once, in cursor order; %s", n, len(e.Files), link)))
+	df.events = rows
 	return nil
 }
 
-// sameCursor compares two cursors to the millisecond.
-func sameCursor(a, b snapshot.EventCursor) bool {
-	return a.After == b.After && a.CheckedAt.UnixMilli() == b.CheckedAt.UnixMilli()
-}
-
-// readEventFile calls fn for every row of a directory_events file.
-func readEventFile(ctx context.Context, src Source, key string, fn func(*schema.DirectoryEvent)) (err error) {
-	rd, size, err := src.OpenRange(ctx, key)
-	if err != nil {
-		return err
-	}
-	if c, ok := rd.(io.Closer); ok {
-		defer c.Close()
-	}
-	f, err := openParquet(rd, size)
-	if err != nil {
-		return err
-	}
-	r := parquet.NewGenericReader[schema.DirectoryEvent](f)
+// readRows calls fn for every row of a directory_events row group.
+func readRows(rg parquet.RowGroup, fn func(*schema.DirectoryEvent)) error {
+	r := parquet.NewGenericRowGroupReader[schema.DirectoryEvent](rg)
 	defer r.Close()
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%v", p)
-		}
-	}()
 	buf := make([]schema.DirectoryEvent, 256)
 	for {
 		n, err := r.Read(buf)
@@ -132,4 +135,148 @@ func readEventFile(ctx context.Context, src Source, key string, fn func(*schema.
 			return err
 		}
 	}
+}
+
+// checkEvents checks the snapshot's slice of the directory_events change
+// log (the files were decoded by readEvents):
+//
+//   - it joins its base snapshot's slice with no gap and no overlap: From is
+//     the base's Through (or the chain restarts, for a reason);
+//   - every event of the files, and every quarantined event, is after the
+//     base's cursor From.After and at or before Through.After, and no id
+//     appears twice: each event is in exactly one snapshot's slice;
+//   - the greatest id of the slice is Through.After: the cursor is the
+//     greatest id read, so the events up to it are all logged (or
+//     quarantined);
+//   - each event is in the partition of its own UTC date, and the files hold
+//     the record's count of events.
+//
+// The export writes the events per date partition, so the files need not be
+// in cursor order.
+func (v *verifier) checkEvents(ctx context.Context) error {
+	f := &v.events.f
+	e := v.m.Events
+	if e == nil {
+		f.warnf("the manifest has no events record (written before incremental snapshots, or a past date): no change-log slice to check")
+		v.add(f.check(CheckEvents, "no events record"))
+		return nil
+	}
+	link, err := v.eventsLink(ctx, f)
+	if err != nil {
+		return err
+	}
+	from, through := e.From.After, e.Through.After
+	var n int64
+	first := map[string]string{} // event id -> where it was first found
+	greatest := ""
+	inSlice := func(where, id string) {
+		if prev, dup := first[id]; dup {
+			f.errorf("%s: event %s appears twice (also in %s)", where, id, prev)
+			return
+		}
+		first[id] = where
+		greatest = max(greatest, id)
+		if from != "" && id <= from {
+			f.errorf("%s: event %s is at or below the base's cursor %s: it is in the base's slice already (logged twice)", where, id, from)
+		}
+		if through != "" && id > through {
+			f.errorf("%s: event %s is after the slice's end %s: the next slice will log it again", where, id, through)
+		}
+	}
+	decoded := true
+	for _, df := range v.byTable[schema.TableEvents] {
+		switch {
+		case df.size < 0:
+			f.errorf("%s is listed in the events record but missing: the change log lost its events; re-run the export of %s", df.entry.Key, v.date)
+			decoded = false
+			continue
+		case df.events == nil:
+			f.errorf("%s cannot be decoded (see parquet_footers, schema and columns): its events were not checked", df.entry.Key)
+			decoded = false
+			continue
+		}
+		date, _ := eventPartition(df.entry.Key)
+		for _, row := range df.events {
+			n++
+			inSlice(df.entry.Key, row.id)
+			if row.created != date {
+				f.errorf("%s: event %s of %s is in the wrong partition (want %s)", df.entry.Key, row.id, row.at, snapshot.PartitionPrefix(schema.TableEvents, row.created))
+			}
+		}
+	}
+	for _, q := range e.Quarantined {
+		if q.ID == "" {
+			f.errorf("a quarantined event (%s) has no id", q.Event)
+			continue
+		}
+		inSlice("quarantined", q.ID)
+	}
+	switch {
+	case greatest != "" && through == "":
+		f.errorf("the slice holds events up to %s, but its cursor (through.after) is empty: the next run would read them again", greatest)
+	case decoded && greatest != "" && greatest < through:
+		f.errorf("the slice's cursor %s is after its greatest event %s: the events read between them are in no file and not quarantined", through, greatest)
+	case decoded && greatest == "" && through != from:
+		f.errorf("the slice has no events, but its cursor moved from %q to %q: the events read between them are in no file and not quarantined", from, through)
+	}
+	switch {
+	case decoded && n != e.Events:
+		f.errorf("the events files hold %d events, the manifest says %d", n, e.Events)
+	case !decoded:
+		var listed int64
+		for _, file := range e.Files {
+			listed += file.Rows
+		}
+		if listed != e.Events {
+			f.errorf("the events files' rows add up to %d, the manifest says %d", listed, e.Events)
+		}
+	}
+	if e.Duplicates < 0 {
+		f.errorf("the events record counts %d duplicates", e.Duplicates)
+	}
+	v.add(f.check(CheckEvents, fmt.Sprintf("%d events in %d files and %d quarantined, each once, after %q through %q; %s",
+		n, len(e.Files), len(e.Quarantined), from, through, link)))
+	return nil
+}
+
+// eventsLink checks that the slice joins its base snapshot's slice (or says
+// why the chain starts here), and describes the link.
+func (v *verifier) eventsLink(ctx context.Context, f *findings) (string, error) {
+	e := v.m.Events
+	switch {
+	case e.BaseDate != "":
+		raw, err := v.src.Get(ctx, snapshot.ManifestKey(e.BaseDate))
+		var bm *snapshot.Manifest
+		if err == nil {
+			bm, err = snapshot.Unmarshal(raw)
+		}
+		switch {
+		case err != nil && v.missing(ctx, snapshot.ManifestKey(e.BaseDate), err):
+			f.errorf("the events continue the snapshot of %s, which is gone: the change log has a gap before %s; re-run the export of %s with \"mode\": \"full\" to restart the chain", e.BaseDate, v.date, v.date)
+		case err != nil:
+			return "", fmt.Errorf("verify: reading the base snapshot %s: %w", e.BaseDate, err)
+		case bm.Events == nil:
+			f.errorf("the events continue the snapshot of %s, which has no events record", e.BaseDate)
+		case !sameCursor(bm.Events.Through, e.From):
+			f.errorf("the events start after %q (checked %s), but the base snapshot %s read through %q (checked %s): a gap or an overlap in directory_events",
+				e.From.After, e.From.CheckedAt.Format("2006-01-02T15:04:05.000Z"), e.BaseDate, bm.Events.Through.After, bm.Events.Through.CheckedAt.Format("2006-01-02T15:04:05.000Z"))
+		case bm.RunID != e.BaseRunID:
+			// The base date was exported again; a past date's rerun keeps
+			// its events record, so the slices still join.
+			return "joins " + e.BaseDate + "'s slice (kept by its rerun " + bm.RunID + ")", nil
+		default:
+			return "joins " + e.BaseDate + "'s slice", nil
+		}
+		return "", nil
+	case e.Restart == "":
+		f.errorf("the events record has neither a base snapshot nor a restart reason")
+		return "", nil
+	default:
+		return "starts the chain (" + e.Restart + ")", nil
+	}
+}
+
+// sameCursor compares two cursors to the millisecond.
+func sameCursor(a, b snapshot.EventCursor) bool {
+	return a.After == b.After && a.CheckedAt.UnixMilli() == b.CheckedAt.UnixMilli()
 }

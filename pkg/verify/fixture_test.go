@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -35,6 +36,9 @@ type fixture struct {
 	users   []schema.DirectoryUser
 	groups  []schema.DirectoryGroup
 	members []schema.DirectoryGroupMembership
+	// events are the run's slice of the change log, written one file per
+	// event date in the order given; nil: the manifest has no events record.
+	events []schema.DirectoryEvent
 	// writer options; a small MaxFileBytes gives several parts per table.
 	opts parquetfile.Options
 }
@@ -82,7 +86,25 @@ func newFixture(nDirs, usersPerDir, groupsPerDir int) *fixture {
 			}
 		}
 	}
+	fx.events = newEvents(6)
 	return fx
+}
+
+// newEvents returns n events in cursor order, over the snapshot date and the
+// day before, as the first slice of the change log.
+func newEvents(n int) []schema.DirectoryEvent {
+	var events []schema.DirectoryEvent
+	t0 := exportedAt.Add(-26 * time.Hour)
+	for i := range n {
+		dir := "directory_00"
+		events = append(events, schema.DirectoryEvent{
+			ID: fmt.Sprintf("event_01JD%06d", i+1), Event: "dsync.user.updated",
+			CreatedAt: t0.Add(time.Duration(i) * 5 * time.Hour), DirectoryID: &dir,
+			ObjectID: fmt.Sprintf("directory_user_00_%06d", i), ObjectType: "directory_user",
+			Data: `{"object":"directory_user"}`, SnapshotDate: testDate,
+		})
+	}
+	return events
 }
 
 // withAttributes gives every user a custom_attributes JSON of about n bytes,
@@ -123,6 +145,9 @@ func (fx *fixture) write(t testing.TB, s objstore.Store) *written {
 	writeTable(t, ctx, s, fx.opts, schema.TableDirectoryUsers, fx.users, w)
 	writeTable(t, ctx, s, fx.opts, schema.TableDirectoryGroups, fx.groups, w)
 	writeTable(t, ctx, s, fx.opts, schema.TableMemberships, fx.members, w)
+	if fx.events != nil {
+		writeEvents(t, ctx, s, fx.opts, fx.events, w)
+	}
 
 	counts := map[string]*snapshot.DirectoryManifest{}
 	for _, d := range fx.dirs {
@@ -180,6 +205,51 @@ func writeTable[T any](t testing.TB, ctx context.Context, s objstore.Store, opts
 	w.manifest.Tables[table] = tm
 }
 
+// writeEvents writes events into the directory_events partitions of their
+// dates, in the order given, and records them as the run's slice of the
+// change log: the first (a restart), read through the greatest id.
+func writeEvents(t testing.TB, ctx context.Context, s objstore.Store, opts parquetfile.Options, events []schema.DirectoryEvent, w *written) {
+	t.Helper()
+	e := &snapshot.EventsManifest{
+		Restart: "first", RangeStart: exportedAt.Add(-30 * 24 * time.Hour),
+		From: snapshot.EventCursor{CheckedAt: exportedAt.Add(-30 * 24 * time.Hour)},
+	}
+	byDate := map[string][]schema.DirectoryEvent{}
+	var dates []string
+	for _, ev := range events {
+		d := ev.CreatedAt.UTC().Format(schema.PartitionFormat)
+		if byDate[d] == nil {
+			dates = append(dates, d)
+		}
+		byDate[d] = append(byDate[d], ev)
+		if ev.ID > e.Through.After {
+			e.Through = snapshot.EventCursor{After: ev.ID, AfterTime: ev.CreatedAt, CheckedAt: exportedAt}
+		}
+	}
+	for _, d := range dates {
+		wr, err := parquetfile.NewWriter[schema.DirectoryEvent](func(part int) (io.WriteCloser, error) {
+			return s.Create(ctx, snapshot.PartKey(schema.TableEvents, d, testRun, part), "application/vnd.apache.parquet")
+		}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wr.Write(byDate[d]); err != nil {
+			t.Fatal(err)
+		}
+		parts, err := wr.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range parts {
+			key := snapshot.PartKey(schema.TableEvents, d, testRun, p.Index)
+			e.Files = append(e.Files, snapshot.File{Key: key, Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
+			e.Events += p.Rows
+			w.keys[schema.TableEvents] = append(w.keys[schema.TableEvents], key)
+		}
+	}
+	w.manifest.Events = e
+}
+
 func putManifest(t testing.TB, s objstore.Store, m *snapshot.Manifest) {
 	t.Helper()
 	b, err := m.Marshal()
@@ -189,18 +259,46 @@ func putManifest(t testing.TB, s objstore.Store, m *snapshot.Manifest) {
 	if err := s.Put(context.Background(), snapshot.ManifestKey(testDate), b, "application/json"); err != nil {
 		t.Fatal(err)
 	}
-	putSnapshotRow(t, s, testDate, m.RunID)
+	putSnapshotRow(t, s, m, snapshotRowOf(m))
 }
 
-// putSnapshotRow writes a stand-in for the snapshots table's row of run,
-// which the export writes right after the manifest (verify checks only that
-// it exists).
-func putSnapshotRow(t testing.TB, s objstore.Store, date, run string) {
+// snapshotRowOf returns the snapshots table's row that the export writes for
+// the committed manifest m.
+func snapshotRowOf(m *snapshot.Manifest) schema.Snapshot {
+	row := schema.Snapshot{
+		RunID: m.RunID, ExportedAt: m.SnapshotTime, CommittedAt: m.FinishedAt,
+		Mode: cmp.Or(m.Mode, schema.SnapshotModeFull), Trigger: m.Trigger, Demo: m.Demo,
+		Directories:    m.Tables[schema.TableDirectories].Rows,
+		DirectoryUsers: m.Tables[schema.TableDirectoryUsers].Rows,
+		Groups:         m.Tables[schema.TableDirectoryGroups].Rows,
+		Memberships:    m.Tables[schema.TableMemberships].Rows,
+	}
+	for _, t := range m.Tables {
+		row.Files += int64(len(t.Files))
+		for _, f := range t.Files {
+			row.Bytes += f.Bytes
+		}
+	}
+	return row
+}
+
+// putSnapshotRow writes row as the snapshots table's row of m's run, which
+// the export writes right after the manifest.
+func putSnapshotRow(t testing.TB, s objstore.Store, m *snapshot.Manifest, row schema.Snapshot) {
 	t.Helper()
-	if run == "" {
+	if m.RunID == "" {
 		return
 	}
-	if err := s.Put(context.Background(), snapshot.SnapshotRowKey(date, run), []byte("PAR1 row PAR1"), "application/vnd.apache.parquet"); err != nil {
+	w, err := parquetfile.NewWriter[schema.Snapshot](func(int) (io.WriteCloser, error) {
+		return s.Create(context.Background(), snapshot.SnapshotRowKey(m.SnapshotDate, m.RunID), "application/vnd.apache.parquet")
+	}, parquetfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write([]schema.Snapshot{row}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 }

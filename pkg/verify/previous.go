@@ -120,7 +120,7 @@ func (v *verifier) comparePrevious(ctx context.Context) error {
 				continue
 			}
 			if drop, ok := dropped(n.was, n.now, v.opts.MaxDrop); ok {
-				f.errorf("directory %s (%q, organization %s) has %d rows in %s, %d in the previous snapshot %s: a drop of %.1f%%, more than the %s allowed (VERIFY_MAX_DROP)",
+				f.dirErrorf(d.ID, "directory %s (%q, organization %s) has %d rows in %s, %d in the previous snapshot %s: a drop of %.1f%%, more than the %s allowed (VERIFY_MAX_DROP)",
 					d.ID, d.Name, d.OrganizationID, n.now, n.table, n.was, prevDate, 100*drop, limit)
 			}
 		}

@@ -245,3 +245,27 @@ func TestPreviousIsLatestVerified(t *testing.T) {
 		})
 	}
 }
+
+// A failure about particular directories names them, so that the export can
+// walk those in full rather than every directory; a failure about the whole
+// snapshot (a total drop) names none.
+func TestDirectoryDropNamesTheDirectory(t *testing.T) {
+	t.Parallel()
+	s, _ := localSink(t)
+	w := newFixture(2, 150, 3).write(t, s)
+	putPrevious(t, s, w.manifest, "2026-11-27", func(p *snapshot.Manifest) { p.Directories[1].Users = 300 })
+	r := mustVerify(t, s, Options{})
+	wantOnlyFailures(t, r, CheckPrevious)
+	if got := r.FailedDirectories(); strings.Join(got, ",") != "directory_01" {
+		t.Errorf("FailedDirectories() = %q, want directory_01", got)
+	}
+
+	putPrevious(t, s, w.manifest, "2026-11-27", func(p *snapshot.Manifest) {
+		p.Directories[1].Users = 300
+		setRows(p, schema.TableDirectoryUsers, 600)
+	})
+	r = mustVerify(t, s, Options{})
+	if got := r.FailedDirectories(); got != nil {
+		t.Errorf("with a total drop too, FailedDirectories() = %q, want none: the whole snapshot is suspect", got)
+	}
+}

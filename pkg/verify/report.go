@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,15 +20,15 @@ const MaxErrors = 20
 const (
 	CheckManifest        = "manifest"          // the manifest exists, parses and is self-consistent
 	CheckPrevious        = "previous_snapshot" // users and memberships did not collapse since the previous snapshot
-	CheckEvents          = "events"            // the change-log slice joins its base's and holds each event once
 	CheckObjects         = "objects"           // every listed object exists with its listed size
 	CheckStrayObjects    = "stray_objects"     // no unlisted object sits in the snapshot's partitions
-	CheckSnapshotRow     = "snapshots_row"     // the snapshots table has the committed run's row, so the _latest views show it
+	CheckSnapshotRow     = "snapshots_row"     // the snapshots table has the committed run's row, which agrees with the manifest
 	CheckFooters         = "parquet_footers"   // every footer is readable through ranged reads
 	CheckSchema          = "schema"            // every file's schema equals the current pkg/schema
 	CheckRowCounts       = "row_counts"        // footer row counts equal the manifest's, per file and per table
 	CheckColumns         = "columns"           // every page of every column decodes, page CRCs included
 	CheckChecksums       = "checksums"         // every file's SHA-256 equals the manifest's
+	CheckEvents          = "events"            // the change-log slice joins its base's and holds each event once
 	CheckUniqueIDs       = "unique_ids"        // IDs are unique within each table
 	CheckReferences      = "references"        // memberships, users and groups reference existing rows
 	CheckDirectoryCounts = "directory_counts"  // per-directory row counts equal the manifest's
@@ -88,6 +90,10 @@ type Check struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// WarningCount is the total number of warnings.
 	WarningCount int `json:"warning_count,omitempty"`
+	// Directories are the directories the check's problems are about, when
+	// every problem is about one directory (a per-directory drop or count);
+	// empty when any is not.
+	Directories []string `json:"directories,omitempty"`
 }
 
 // Failed returns the names of the checks that did not pass.
@@ -99,6 +105,25 @@ func (r *Report) Failed() []string {
 		}
 	}
 	return names
+}
+
+// FailedDirectories returns the directories that the failed checks are
+// about, when every failed check names the directories of all its problems
+// (see Check.Directories); nil when the report is valid or when some failure
+// is not about particular directories: then the whole snapshot is suspect.
+func (r *Report) FailedDirectories() []string {
+	var dirs []string
+	for _, c := range r.Checks {
+		if c.OK {
+			continue
+		}
+		if len(c.Directories) == 0 {
+			return nil
+		}
+		dirs = append(dirs, c.Directories...)
+	}
+	slices.Sort(dirs)
+	return slices.Compact(dirs)
 }
 
 // Check returns the check with the given name.
@@ -196,6 +221,8 @@ type findings struct {
 	mu       sync.Mutex
 	errs     []string
 	nErrs    int
+	dirs     map[string]bool // the directories of dirErrorf's problems
+	nUndir   int             // problems recorded by errorf: not about a directory
 	warns    []string
 	nWarns   int
 	maxStore int
@@ -204,6 +231,23 @@ type findings struct {
 func (f *findings) errorf(format string, args ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.nUndir++
+	f.add(format, args...)
+}
+
+// dirErrorf records a problem about directory dir (see Check.Directories).
+func (f *findings) dirErrorf(dir, format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dirs == nil {
+		f.dirs = make(map[string]bool)
+	}
+	f.dirs[dir] = true
+	f.add(format, args...)
+}
+
+// add records a problem; f.mu is held.
+func (f *findings) add(format string, args ...any) {
 	f.nErrs++
 	if len(f.errs) < f.limit() {
 		f.errs = append(f.errs, fmt.Sprintf(format, args...))
@@ -243,6 +287,9 @@ func (f *findings) check(name, detail string) Check {
 	}
 	if f.nErrs > len(f.errs) {
 		c.Detail += fmt.Sprintf(" (%d problems, the first %d listed)", f.nErrs, len(f.errs))
+	}
+	if f.nErrs > 0 && f.nUndir == 0 {
+		c.Directories = slices.Sorted(maps.Keys(f.dirs))
 	}
 	return c
 }

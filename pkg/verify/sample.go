@@ -36,9 +36,10 @@ type sampleStats struct {
 	fetched, matched, changed, deleted int
 }
 
-// fieldDiff is one compared field.
+// fieldDiff is one compared field: got is the snapshot's value, want the
+// reference's (WorkOS's record, or the manifest).
 type fieldDiff struct {
-	name, snapshot, workos string
+	name, got, want string
 }
 
 func (v *verifier) sample(ctx context.Context) error {
@@ -270,7 +271,7 @@ func (rr *rowReader[T]) close() {
 func diffFields(fields ...fieldDiff) []fieldDiff {
 	var out []fieldDiff
 	for _, f := range fields {
-		if f.snapshot != f.workos {
+		if f.got != f.want {
 			out = append(out, f)
 		}
 	}
@@ -280,7 +281,7 @@ func diffFields(fields ...fieldDiff) []fieldDiff {
 func describeDiffs(diffs []fieldDiff) string {
 	parts := make([]string, len(diffs))
 	for i, d := range diffs {
-		parts[i] = fmt.Sprintf("%s is %s in the snapshot, %s at WorkOS", d.name, d.snapshot, d.workos)
+		parts[i] = fmt.Sprintf("%s is %s in the snapshot, %s at WorkOS", d.name, d.got, d.want)
 	}
 	return strings.Join(parts, "; ")
 }

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -151,7 +153,14 @@ type dataFile struct {
 	f      *parquet.File
 	rd     *fileReader // nil when the file could not be opened
 	usable bool        // opened, with the expected schema
+	// events are the rows of a directory_events file, decoded by readEvents
+	// (nil until then, or when the file could not be decoded).
+	events []eventRow
 }
+
+// isEvents reports whether df is a file of the directory_events change log
+// (listed by the manifest's events record) rather than of a snapshot table.
+func (df *dataFile) isEvents() bool { return df.table.Name == schema.TableEvents }
 
 // dirCount counts the rows of one directory.
 type dirCount struct{ users, groups, memberships int64 }
@@ -185,6 +194,8 @@ type verifier struct {
 	counts  map[string]*dirCount
 
 	columns, unique, refs findings
+
+	events eventsState // the events check, fed by loadManifest and the events pass
 }
 
 func (v *verifier) add(c Check) { v.report.Checks = append(v.report.Checks, c) }
@@ -206,9 +217,6 @@ func (v *verifier) run(ctx context.Context) error {
 	if err := v.comparePrevious(ctx); err != nil {
 		return err
 	}
-	if err := v.checkEvents(ctx); err != nil {
-		return err
-	}
 	if err := v.listObjects(ctx); err != nil {
 		return err
 	}
@@ -216,18 +224,25 @@ func (v *verifier) run(ctx context.Context) error {
 		return err
 	}
 	// Every file that can be read is decoded and hashed in full, in one
-	// pass. When all are usable, that pass also feeds the data checks.
+	// pass. When all the snapshot tables' files are usable, that pass also
+	// feeds the data checks; the change log's files feed the events check.
 	bad := v.unusable()
 	if bad > 0 {
-		if err := v.forEach(ctx, v.files, v.scanFile); err != nil {
+		if err := v.forEach(ctx, v.tableFiles(), v.scanFile); err != nil {
 			return err
 		}
 	} else if err := v.readColumns(ctx); err != nil {
 		return err
 	}
+	if err := v.forEach(ctx, v.byTable[schema.TableEvents], v.readEvents); err != nil {
+		return err
+	}
 	v.add(v.columns.check(CheckColumns, fmt.Sprintf(
 		"decoded every page of every column of %d files, page CRCs checked", v.opened)))
 	if err := v.checkChecksums(ctx); err != nil {
+		return err
+	}
+	if err := v.checkEvents(ctx); err != nil {
 		return err
 	}
 	dataChecks := []string{CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
@@ -258,8 +273,8 @@ func (v *verifier) run(ctx context.Context) error {
 // usable manifest; the remaining checks are then reported as skipped.
 func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 	key := snapshot.ManifestKey(v.date)
-	all := []string{CheckPrevious, CheckEvents, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
-		CheckColumns, CheckChecksums, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
+	all := []string{CheckPrevious, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
+		CheckColumns, CheckChecksums, CheckEvents, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
 	raw, err := v.src.Get(ctx, key)
 	if v.missing(ctx, key, err) {
 		var f findings
@@ -333,6 +348,7 @@ func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 			f.errorf("manifest %s: unknown table %q: this verifier knows %s", key, name, strings.Join(tableNames(), ", "))
 		}
 	}
+	v.listEventFiles()
 	dirs := make(map[string]bool)
 	for _, d := range m.Directories {
 		if dirs[d.ID] {
@@ -372,7 +388,7 @@ func (v *verifier) listObjects(ctx context.Context) error {
 		waitable := (stray.nErrs > 0 && earlierOnly) || rowMissing
 		if !waitable || v.opts.CleanupWait < 0 || !time.Now().Add(pause).Before(deadline) {
 			v.add(objects.check(CheckObjects, fmt.Sprintf("%d listed files checked for existence and size", len(v.files))))
-			v.add(stray.check(CheckStrayObjects, fmt.Sprintf("%d objects found in the %d table partitions of %s", listed, len(schema.Tables()), v.date)))
+			v.add(stray.check(CheckStrayObjects, fmt.Sprintf("%d objects found in the %d table partitions of %s and the %d %s partitions of its events", listed, len(schema.Tables()), v.date, v.eventPartitions(), schema.TableEvents)))
 			v.add(row)
 			return nil
 		}
@@ -386,8 +402,10 @@ func (v *verifier) listObjects(ctx context.Context) error {
 }
 
 // snapshotRow checks that the snapshots table holds the row of the
-// manifest's run: without it the _latest views and the named queries do not
-// show the snapshot. missing is true when the row is not there yet.
+// manifest's run, and that the row agrees with the manifest (see
+// compareSnapshotRow): without it the _latest views and the named queries do
+// not show the snapshot, and the table is what they read the snapshot's
+// mode, trigger and size from. missing is true when the row is not there yet.
 func (v *verifier) snapshotRow(ctx context.Context) (c Check, missing bool, err error) {
 	var f findings
 	if v.m.RunID == "" {
@@ -395,17 +413,67 @@ func (v *verifier) snapshotRow(ctx context.Context) (c Check, missing bool, err 
 		return f.check(CheckSnapshotRow, "manifest without run_id"), false, nil
 	}
 	key := snapshot.SnapshotRowKey(v.date, v.m.RunID)
-	infos, err := v.src.List(ctx, key)
-	if err != nil {
-		return Check{}, false, fmt.Errorf("verify: listing %s: %w", key, err)
+	raw, err := v.src.Get(ctx, key)
+	switch {
+	case v.missing(ctx, key, err):
+		f.errorf("%s is missing: the snapshot is committed, but the snapshots table and the _latest views do not show it; re-run the export for %s", key, v.date)
+		return f.check(CheckSnapshotRow, "looked for "+key), true, nil
+	case err != nil:
+		return Check{}, false, fmt.Errorf("verify: reading %s: %w", key, err)
 	}
-	for _, o := range infos {
-		if o.Key == key {
-			return f.check(CheckSnapshotRow, key+" exists"), false, nil
+	rows, err := readSnapshotRows(raw)
+	switch {
+	case err != nil:
+		f.errorf("%s is not a readable Parquet file of the %s table (%v): re-run the export for %s", key, schema.TableSnapshots, err, v.date)
+	case len(rows) != 1:
+		f.errorf("%s holds %d rows, want the one row of run %s", key, len(rows), v.m.RunID)
+	default:
+		for _, d := range compareSnapshotRow(&rows[0], v.m) {
+			f.errorf("%s: %s is %s, the manifest says %s: the snapshots table and the _latest views misreport the snapshot; re-run the export for %s", key, d.name, d.got, d.want, v.date)
 		}
 	}
-	f.errorf("%s is missing: the snapshot is committed, but the snapshots table and the _latest views do not show it; re-run the export for %s", key, v.date)
-	return f.check(CheckSnapshotRow, "looked for "+key), true, nil
+	return f.check(CheckSnapshotRow, key+" read and compared with the manifest"), false, nil
+}
+
+// readSnapshotRows decodes a snapshots table file, turning a panic of the
+// Parquet reader on a corrupt file into an error.
+func readSnapshotRows(b []byte) (rows []schema.Snapshot, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rows, err = nil, fmt.Errorf("the Parquet reader failed: %v", p)
+		}
+	}()
+	return parquet.Read[schema.Snapshot](bytes.NewReader(b), int64(len(b)))
+}
+
+// compareSnapshotRow returns the columns of a snapshots row that disagree
+// with the manifest, which records each of them but committed_at: mode (""
+// in the manifest is full), run_id, trigger, demo, exported_at (the
+// manifest's snapshot_time), the row counts of the four snapshot tables,
+// and the files and bytes of those tables (the change log's files are not
+// counted).
+func compareSnapshotRow(row *schema.Snapshot, m *snapshot.Manifest) []fieldDiff {
+	var files, bytes int64
+	for _, t := range m.Tables {
+		files += int64(len(t.Files))
+		for _, f := range t.Files {
+			bytes += f.Bytes
+		}
+	}
+	num := func(n int64) string { return strconv.FormatInt(n, 10) }
+	return diffFields(
+		fieldDiff{"run_id", q(row.RunID), q(m.RunID)},
+		fieldDiff{"mode", q(row.Mode), q(cmp.Or(m.Mode, schema.SnapshotModeFull))},
+		fieldDiff{"trigger", q(row.Trigger), q(m.Trigger)},
+		fieldDiff{"demo", strconv.FormatBool(row.Demo), strconv.FormatBool(m.Demo)},
+		fieldDiff{"exported_at", stamp(row.ExportedAt), stamp(m.SnapshotTime)},
+		fieldDiff{"rows_" + schema.TableDirectories, num(row.Directories), num(m.Tables[schema.TableDirectories].Rows)},
+		fieldDiff{"rows_" + schema.TableDirectoryUsers, num(row.DirectoryUsers), num(m.Tables[schema.TableDirectoryUsers].Rows)},
+		fieldDiff{"rows_" + schema.TableDirectoryGroups, num(row.Groups), num(m.Tables[schema.TableDirectoryGroups].Rows)},
+		fieldDiff{"rows_" + schema.TableMemberships, num(row.Memberships), num(m.Tables[schema.TableMemberships].Rows)},
+		fieldDiff{"files", num(row.Files), num(files)},
+		fieldDiff{"bytes", num(row.Bytes), num(bytes)},
+	)
 }
 
 // listOnce lists the partitions once. earlierOnly reports whether every
@@ -445,7 +513,55 @@ func (v *verifier) listOnce(ctx context.Context) (objects, stray *findings, list
 			}
 		}
 	}
+	n, err := v.listEventPartitions(ctx, objects, stray)
+	if err != nil {
+		return nil, nil, 0, false, err
+	}
+	listed += n
 	return objects, stray, listed, earlierOnly, nil
+}
+
+// listEventPartitions lists the directory_events partitions that the
+// manifest's events record has files in: every listed file must exist with
+// its size. The partitions hold every run's events of that date, so only an
+// unlisted object of this manifest's run is a stray (a file the run wrote and
+// then left out of its record); other runs' files are their snapshots'.
+func (v *verifier) listEventPartitions(ctx context.Context, objects, stray *findings) (listed int, err error) {
+	byPrefix := make(map[string][]*dataFile)
+	for _, df := range v.byTable[schema.TableEvents] {
+		prefix := df.entry.Key[:strings.LastIndexByte(df.entry.Key, '/')+1]
+		byPrefix[prefix] = append(byPrefix[prefix], df)
+	}
+	for _, prefix := range slices.Sorted(maps.Keys(byPrefix)) {
+		infos, err := v.src.List(ctx, prefix)
+		if err != nil {
+			return 0, fmt.Errorf("verify: listing %s: %w", prefix, err)
+		}
+		listed += len(infos)
+		sizes := make(map[string]int64, len(infos))
+		for _, o := range infos {
+			sizes[o.Key] = o.Size
+		}
+		inManifest := make(map[string]bool)
+		for _, df := range byPrefix[prefix] {
+			inManifest[df.entry.Key] = true
+			size, ok := sizes[df.entry.Key]
+			switch {
+			case !ok:
+				objects.errorf("%s is listed in the manifest's events record but missing: the change log lost its events; re-run the export for %s", df.entry.Key, v.date)
+				continue
+			case size != df.entry.Bytes:
+				objects.errorf("%s is %d bytes, the manifest's events record says %d: the file was truncated or overwritten; re-run the export for %s", df.entry.Key, size, df.entry.Bytes, v.date)
+			}
+			df.size = size
+		}
+		for _, o := range infos {
+			if !inManifest[o.Key] && v.m.RunID != "" && snapshot.RunOfKey(o.Key) == v.m.RunID {
+				stray.errorf("%s (%d bytes) was written by run %s but is not listed in its events record: Athena reads it, so its events would be counted twice or were never verified; delete it", o.Key, o.Size, v.m.RunID)
+			}
+		}
+	}
+	return listed, nil
 }
 
 // missing reports whether err from reading key means the object does not
@@ -555,16 +671,27 @@ func (v *verifier) openFiles(ctx context.Context) error {
 	return nil
 }
 
-// unusable returns the number of files that are missing, unreadable or of
-// the wrong schema.
+// unusable returns the number of the snapshot tables' files that are
+// missing, unreadable or of the wrong schema.
 func (v *verifier) unusable() int {
 	n := 0
-	for _, df := range v.files {
+	for _, df := range v.tableFiles() {
 		if !df.usable {
 			n++
 		}
 	}
 	return n
+}
+
+// tableFiles returns the files of the snapshot tables (not the change log's).
+func (v *verifier) tableFiles() []*dataFile {
+	var files []*dataFile
+	for _, df := range v.files {
+		if !df.isEvents() {
+			files = append(files, df)
+		}
+	}
+	return files
 }
 
 // openParquet opens a file's footer (and page index), turning a panic of the

@@ -25,8 +25,8 @@ import (
 )
 
 var allChecks = []string{
-	CheckManifest, CheckPrevious, CheckEvents, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
-	CheckColumns, CheckChecksums, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts,
+	CheckManifest, CheckPrevious, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
+	CheckColumns, CheckChecksums, CheckEvents, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts,
 }
 
 func checkNames(r *Report) []string {
@@ -63,7 +63,7 @@ func TestValidSnapshot(t *testing.T) {
 	for _, k := range w.keys {
 		files += len(k)
 	}
-	if r.Stats.Files != files || r.Stats.Rows != int64(len(fx.dirs)+len(fx.users)+len(fx.groups)+len(fx.members)) {
+	if r.Stats.Files != files || r.Stats.Rows != int64(len(fx.dirs)+len(fx.users)+len(fx.groups)+len(fx.members)+len(fx.events)) {
 		t.Errorf("stats = %+v, want %d files", r.Stats, files)
 	}
 	// Every byte is hashed and every page decoded, in one pass: each byte is
@@ -351,6 +351,9 @@ func TestDirectoryCounts(t *testing.T) {
 	wantFailure(t, r, CheckDirectoryCounts, "directory directory_01 has 20 rows in directory_users, the manifest says 19")
 	wantFailure(t, r, CheckDirectoryCounts, "directory directory_02 is in the directories table but not in the manifest")
 	wantOnlyFailures(t, r, CheckDirectoryCounts)
+	if got := r.FailedDirectories(); strings.Join(got, ",") != "directory_01,directory_02" {
+		t.Errorf("FailedDirectories() = %q, want directory_01 and directory_02", got)
+	}
 }
 
 // oldUser is a directory_users row of a different schema: email is
@@ -755,4 +758,41 @@ func TestEarlierRunStrayWaitsForCleanup(t *testing.T) {
 	}
 	r = mustVerify(t, s, Options{CleanupWait: 300 * time.Millisecond})
 	wantFailure(t, r, CheckStrayObjects, earlier, "not listed in the manifest")
+}
+
+// The snapshots table's row of an incremental snapshot said mode full, and
+// verify only looked for the row: the _latest views misreported the mode.
+func TestSnapshotRowThatDisagreesWithTheManifestFails(t *testing.T) {
+	t.Parallel()
+	s, _ := localSink(t)
+	w := newFixture(1, 10, 1).write(t, s)
+	w.manifest.Mode = schema.SnapshotModeIncremental
+	putManifest(t, s, w.manifest)
+	row := snapshotRowOf(w.manifest)
+	row.Mode = schema.SnapshotModeFull
+	row.Bytes++
+	row.DirectoryUsers = 0
+	putSnapshotRow(t, s, w.manifest, row)
+
+	r := mustVerify(t, s, Options{})
+	key := snapshot.SnapshotRowKey(testDate, testRun)
+	wantFailure(t, r, CheckSnapshotRow, key, `mode is "full", the manifest says "incremental"`)
+	wantFailure(t, r, CheckSnapshotRow, key, "bytes is")
+	wantFailure(t, r, CheckSnapshotRow, key, "rows_directory_users is 0, the manifest says 10")
+	wantOnlyFailures(t, r, CheckSnapshotRow)
+}
+
+// A snapshots row that is not Parquet fails: the export writes it with
+// parquetfile, so Athena could not read it either.
+func TestUnreadableSnapshotRowFails(t *testing.T) {
+	t.Parallel()
+	s, _ := localSink(t)
+	newFixture(1, 10, 1).write(t, s)
+	key := snapshot.SnapshotRowKey(testDate, testRun)
+	if err := s.Put(context.Background(), key, []byte("PAR1 row PAR1"), "application/vnd.apache.parquet"); err != nil {
+		t.Fatal(err)
+	}
+	r := mustVerify(t, s, Options{})
+	wantFailure(t, r, CheckSnapshotRow, key, "not a readable Parquet file")
+	wantOnlyFailures(t, r, CheckSnapshotRow)
 }
