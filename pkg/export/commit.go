@@ -445,9 +445,13 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 	// over (a rerun of a committed date), and its commit deletes them, found
 	// through this plan, if it did not.
 	var p Plan
-	if res.Superseded != nil {
-		// Nothing of the events here.
-	} else if err := getJSON(ctx, ex.Store, snapshot.PlanKey(date, runID), &p); err == nil && p.Events != nil {
+	keepEvents := false
+	if err := getJSON(ctx, ex.Store, snapshot.PlanKey(date, runID), &p); err == nil && p.Events != nil && len(p.Events.Dates) > 0 && !p.Events.Carried && !p.Events.Unchanged {
+		keepEvents = res.Superseded != nil
+	}
+	if keepEvents {
+		ex.logger().Info("a later run owns the date: the failed run's events files and plan stay for its commit", "snapshot_date", date, "run_id", runID)
+	} else if p.Events != nil {
 		keys, err := eventFilesOf(ctx, ex.Store, runID, p.Events.Dates)
 		if err != nil {
 			return nil, fmt.Errorf("export: list the failed run's events files: %w", err)
@@ -459,7 +463,7 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 		return nil, fmt.Errorf("export: list the failed run's plan: %w", err)
 	}
 	for _, o := range objs {
-		if o.Key == aborted || (res.Superseded != nil && o.Key == snapshot.PlanKey(date, runID)) {
+		if o.Key == aborted || (keepEvents && o.Key == snapshot.PlanKey(date, runID)) {
 			continue
 		}
 		if strings.HasSuffix(o.Key, ".failure.json") {
