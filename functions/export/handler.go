@@ -41,6 +41,13 @@ type Output struct {
 	Mode                   string `json:"mode"`
 	IncrementalDirectories int    `json:"incremental_directories"`
 	Events                 int64  `json:"events"`
+	// EventsQuarantined counts the events that did not decode (the
+	// manifest's events.quarantined), EventsDuplicates the repeated ones
+	// dropped, and DriftedDirectories the directories whose metadata counts
+	// disagreed with the base plus the events (walked in full).
+	EventsQuarantined  int      `json:"events_quarantined,omitempty"`
+	EventsDuplicates   int64    `json:"events_duplicates,omitempty"`
+	DriftedDirectories []string `json:"drifted_directories,omitempty"`
 }
 
 // handler runs one export per invocation. Its dependencies are built once per
@@ -150,6 +157,10 @@ func summarize(res *export.Result, dest, trigger string) Output {
 		Mode:                m.Mode,
 	}
 	if m.Events != nil {
+		if m.Events.CarriedFrom == "" {
+			out.EventsQuarantined = len(m.Events.Quarantined)
+			out.EventsDuplicates = m.Events.Duplicates
+		}
 		for _, f := range m.Events.Files {
 			if snapshot.RunOfKey(f.Key) == m.RunID { // not those taken over from an earlier run
 				out.Events += f.Rows
@@ -167,6 +178,9 @@ func summarize(res *export.Result, dest, trigger string) Output {
 		if d.Mode == schema.SnapshotModeIncremental {
 			out.IncrementalDirectories++
 		}
+		if d.Drift != nil && d.Drift.Result == snapshot.DriftFound {
+			out.DriftedDirectories = append(out.DriftedDirectories, d.ID)
+		}
 		if d.Status == snapshot.DirectoryDeleted {
 			out.DeletedDirectories = append(out.DeletedDirectories, d.ID)
 		}
@@ -176,7 +190,8 @@ func summarize(res *export.Result, dest, trigger string) Output {
 }
 
 // emit writes one CloudWatch Embedded Metric Format line: rows per table,
-// pages, retries, 429s, duration, and ExportSucceeded (1 or 0).
+// pages, retries, 429s, duration, the change log's quarantined and repeated
+// events and drifted directories, and ExportSucceeded (1 or 0).
 func (h *handler) emit(date string, out *Output, failure error) {
 	if h.metrics == nil {
 		return
@@ -200,6 +215,9 @@ func (h *handler) emit(date string, out *Output, failure error) {
 			lambdafn.Metric{Name: "RateLimited", Unit: lambdafn.UnitCount, Value: float64(out.API.RateLimited)},
 			lambdafn.Metric{Name: "DurationMs", Unit: lambdafn.UnitMilliseconds, Value: float64(out.DurationMillis)},
 			lambdafn.Metric{Name: "Bytes", Unit: lambdafn.UnitBytes, Value: float64(out.Bytes)},
+			lambdafn.Metric{Name: "EventsQuarantined", Unit: lambdafn.UnitCount, Value: float64(out.EventsQuarantined)},
+			lambdafn.Metric{Name: "EventsDuplicates", Unit: lambdafn.UnitCount, Value: float64(out.EventsDuplicates)},
+			lambdafn.Metric{Name: "DirectoriesDrifted", Unit: lambdafn.UnitCount, Value: float64(len(out.DriftedDirectories))},
 		)
 	}
 	if err := m.Write(h.metrics); err != nil {

@@ -117,6 +117,12 @@ func TestHandlerExportsWithKeyFromSecretsManagerAndCachesIt(t *testing.T) {
 	if emf["ExportSucceeded"] != float64(1) || emf["Rows_directory_users"] == nil || emf["_aws"] == nil {
 		t.Errorf("EMF line %s", lines[1])
 	}
+	// The change log's health, which the stack's EventsQuarantinedAlarm watches.
+	for _, name := range []string{"EventsQuarantined", "EventsDuplicates", "DirectoriesDrifted"} {
+		if emf[name] != float64(0) {
+			t.Errorf("EMF %s = %v, want 0 on a clean day", name, emf[name])
+		}
+	}
 }
 
 func TestHandlerWrongKeyNamesTheSecretAndRereadsIt(t *testing.T) {
