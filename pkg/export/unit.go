@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -81,6 +82,10 @@ type chunk struct {
 	users       *tableWriter[schema.DirectoryUser]
 	groups      *tableWriter[schema.DirectoryGroup]
 	memberships *tableWriter[schema.DirectoryGroupMembership]
+
+	// attempt is this attempt's claim on the unit (see claim): every part
+	// is committed only while it holds.
+	attempt atomic.Pointer[string]
 }
 
 // RunChunk runs the next chunk of work unit unit of run: it loads the unit's
@@ -146,6 +151,7 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 		c.abortTables(err)
 		return nil, err
 	}
+	c.attempt.Store(&attempt)
 	check := func(ctx context.Context) error {
 		if err := r.checkLease(ctx); err != nil {
 			return err
@@ -339,7 +345,16 @@ func (c *chunk) openTables(ctx context.Context, date, run, unit string) error {
 		meta[k] = v
 	}
 	opts.Metadata = meta
-	s := c.ex.Store
+	// A part that rolls over mid-walk is committed only while this attempt
+	// still owns the unit: a later attempt (a retry while this invocation
+	// still runs) writes the same keys, and its commit may already list them.
+	s := claimedStore{Store: c.ex.Store, check: func(ctx context.Context) error {
+		token := c.attempt.Load()
+		if token == nil {
+			return nil
+		}
+		return c.checkClaim(ctx, date, run, unit, *token)
+	}}
 	key := func(table string) func(int) string {
 		return func(part int) string { return snapshot.ChunkPartKey(table, date, run, unit, c.n, part) }
 	}
@@ -357,6 +372,35 @@ func (c *chunk) openTables(ctx context.Context, date, run, unit string) error {
 		return err
 	}
 	return nil
+}
+
+// claimedStore is a Store whose objects, created by Create, are committed
+// only if check passes at their Close; otherwise they are aborted.
+type claimedStore struct {
+	objstore.Store
+	check func(context.Context) error
+}
+
+func (s claimedStore) Create(ctx context.Context, key, contentType string) (objstore.Object, error) {
+	o, err := s.Store.Create(ctx, key, contentType)
+	if err != nil {
+		return nil, err
+	}
+	return &claimedObject{Object: o, ctx: ctx, check: s.check}, nil
+}
+
+type claimedObject struct {
+	objstore.Object
+	ctx   context.Context
+	check func(context.Context) error
+}
+
+func (o *claimedObject) Close() error {
+	if err := o.check(context.WithoutCancel(o.ctx)); err != nil {
+		_ = o.Object.CloseWithError(err)
+		return err
+	}
+	return o.Object.Close()
 }
 
 // claim names this attempt as the unit's owner and returns its token.
