@@ -1705,6 +1705,122 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 }
 
+// iamMatch reports whether an IAM Action or Resource pattern (* any run of
+// characters, / included; ? any one character) matches s. Both are compared
+// as written (IAM compares actions without regard to case).
+func iamMatch(pattern, s string) bool {
+	re := regexp.QuoteMeta(pattern)
+	re = strings.ReplaceAll(re, `\*`, `.*`)
+	re = strings.ReplaceAll(re, `\?`, `.`)
+	return regexp.MustCompile(`^` + re + `$`).MatchString(s)
+}
+
+// decision evaluates fn's inline policies for action on resource, counting
+// only the statements that always apply (no !If and no Condition): "Deny"
+// when one denies it, else "Allow" when one allows it, else "" (implicit
+// deny).
+func decision(t *testing.T, fn Function, action, resource string) string {
+	t.Helper()
+	allowed := false
+	for _, st := range statements(t, fn) {
+		s := st.Node
+		if st.Condition != "" || Get(s, "Condition") != nil {
+			continue
+		}
+		if !slices.ContainsFunc(list(Get(s, "Action")), func(a string) bool { return iamMatch(a, action) }) ||
+			!slices.ContainsFunc(list(Get(s, "Resource")), func(r string) bool { return iamMatch(r, resource) }) {
+			continue
+		}
+		switch effect, _ := Text(Get(s, "Effect")); effect {
+		case "Deny":
+			return "Deny"
+		case "Allow":
+			allowed = true
+		}
+	}
+	if allowed {
+		return "Allow"
+	}
+	return ""
+}
+
+// TestOnlyVerifyWritesItsMarkers: the export may write and delete anything
+// under the prefix but verify's markers, verified and rejected, which it
+// could otherwise forge or remove: an explicit Deny on _verified/ wins over
+// its Allow. The verifier is not denied, and still writes them.
+func TestOnlyVerifyWritesItsMarkers(t *testing.T) {
+	tmpl := load(t)
+	const verifiedARN = "arn:${AWS::Partition}:s3:::${Bucket}/${ExportPrefix}/" + snapshot.VerifiedDir + "/*"
+	object := func(key string) string { return "arn:${AWS::Partition}:s3:::${Bucket}/${ExportPrefix}/" + key }
+	const date = "2026-11-28"
+	markers := []string{snapshot.VerifiedKey(date), snapshot.RejectedKey(date)}
+	data := []string{snapshot.ManifestKey(date), snapshot.PartKey(schema.TableDirectoryUsers, date, "run1", 0), snapshot.PlanKey(date, "run1")}
+
+	export, err := tmpl.Function("ExportFunction")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deny := false
+	for _, st := range statements(t, export) {
+		s := st.Node
+		if effect, _ := Text(Get(s, "Effect")); effect != "Deny" {
+			continue
+		}
+		where := "ExportFunction statement " + flow(Get(s, "Sid"))
+		acts, res := list(Get(s, "Action")), list(Get(s, "Resource"))
+		if !slices.Contains(acts, "s3:PutObject") || !slices.Contains(acts, "s3:DeleteObject") {
+			continue
+		}
+		deny = true
+		if st.Condition != "" || Get(s, "Condition") != nil {
+			t.Errorf("%s: the Deny of the markers must always apply, not under a condition", where)
+		}
+		if len(res) != 1 || res[0] != verifiedARN {
+			t.Errorf("%s: Deny on %q, want only %s", where, res, verifiedARN)
+		}
+		checkBucketVar(t, where, Get(s, "Resource"))
+	}
+	if !deny {
+		t.Errorf("ExportFunction has no Deny of s3:PutObject and s3:DeleteObject on %s", verifiedARN)
+	}
+	for _, key := range markers {
+		for action, want := range map[string]string{"s3:PutObject": "Deny", "s3:DeleteObject": "Deny", "s3:GetObject": "Allow"} {
+			if got := decision(t, export, action, object(key)); got != want {
+				t.Errorf("ExportFunction %s on %s: %q, want %q", action, key, got, want)
+			}
+		}
+	}
+	// The Deny is narrow: the export still writes and deletes its data.
+	for _, key := range data {
+		for _, action := range []string{"s3:PutObject", "s3:DeleteObject"} {
+			if got := decision(t, export, action, object(key)); got != "Allow" {
+				t.Errorf("ExportFunction %s on %s: %q, want Allow", action, key, got)
+			}
+		}
+	}
+
+	verifyFn, err := tmpl.Function("VerifyFunction")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range statements(t, verifyFn) {
+		if effect, _ := Text(Get(st.Node, "Effect")); effect == "Deny" {
+			for _, key := range markers {
+				for _, r := range list(Get(st.Node, "Resource")) {
+					if iamMatch(r, object(key)) {
+						t.Errorf("VerifyFunction statement %s denies on %s, one of its markers", flow(Get(st.Node, "Sid")), key)
+					}
+				}
+			}
+		}
+	}
+	for _, key := range markers {
+		if got := decision(t, verifyFn, "s3:PutObject", object(key)); got != "Allow" {
+			t.Errorf("VerifyFunction s3:PutObject on %s: %q, want Allow", key, got)
+		}
+	}
+}
+
 // ------------------------------------------------------------ logging, retention, encryption, Athena
 
 // TestLoggingConfig: both functions log JSON at the stack's application log
@@ -1900,6 +2016,42 @@ func TestUserCountDropAlarm(t *testing.T) {
 	}
 	if v, _ := fn.Env("VERIFY_MAX_DROP"); v.Value != "0.2" || flow(v.Node) != "!Ref VerifyMaxDrop" {
 		t.Errorf("VerifyFunction VERIFY_MAX_DROP = %s (%q), want !Ref VerifyMaxDrop defaulting to 0.2", flow(v.Node), v.Value)
+	}
+}
+
+// TestEventsQuarantinedAlarm: an alarm on the export's EMF metric
+// EventsQuarantined, with the dimension of its other metrics, fires on any
+// event quarantined in a day.
+func TestEventsQuarantinedAlarm(t *testing.T) {
+	tmpl := load(t)
+	r, ok := tmpl.Resource("EventsQuarantinedAlarm")
+	if !ok || r.Type != "AWS::CloudWatch::Alarm" {
+		t.Fatal("no AWS::CloudWatch::Alarm EventsQuarantinedAlarm")
+	}
+	p := r.Properties()
+	for key, want := range map[string]string{
+		"Namespace":          lambdafn.Namespace,
+		"MetricName":         "EventsQuarantined",
+		"Dimensions.0.Name":  "Function",
+		"Dimensions.0.Value": "export",
+		"Statistic":          "Sum",
+		"Period":             "86400",
+		"EvaluationPeriods":  "1",
+		"Threshold":          "0",
+		"ComparisonOperator": "GreaterThanThreshold",
+		"TreatMissingData":   "notBreaching",
+		"AlarmDescription": "The export quarantined an event of the Events API it could not decode; " +
+			"the directories it names were walked in full. See the manifest's events.quarantined.",
+	} {
+		if got, _ := Text(Get(p, strings.Split(key, ".")...)); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+	if n := len(Get(p, "Dimensions").Content); n != 1 {
+		t.Errorf("%d dimensions, want exactly Function (CloudWatch matches the whole dimension set)", n)
+	}
+	if got := flow(Get(p, "AlarmActions")); got != "!If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]" {
+		t.Errorf("AlarmActions = %s", got)
 	}
 }
 

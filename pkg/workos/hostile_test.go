@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -50,7 +51,8 @@ func drain[T any](seq iter.Seq2[T, error]) (n int, err error) {
 // groups, members of a group, events, groups of a user) against a server whose after
 // cursor repeats (A, A) and one whose cursors cycle (A, B, A): each walk must
 // end with an error naming the endpoint, its filter and the cursor, after
-// exactly the requests it takes to see the cursor again, and never hang.
+// exactly the requests it takes to see the cursor again, without yielding the
+// page that carried it, and never hang.
 func TestEveryListRefusesARepeatedCursor(t *testing.T) {
 	const userID = "directory_user_01E1JG7J09H96KYP8HM9B0G5SJ"
 	type list struct {
@@ -136,11 +138,89 @@ func TestEveryListRefusesARepeatedCursor(t *testing.T) {
 							t.Errorf("error %q does not contain %q", err, want)
 						}
 					}
-					if calls.Load() != sh.requests || int32(n) != sh.requests {
-						t.Errorf("%d requests and %d items (or pages) before the error, want %d of each", calls.Load(), n, sh.requests)
+					if calls.Load() != sh.requests || int32(n) != sh.requests-1 {
+						t.Errorf("%d requests and %d items (or pages) before the error, want %d and %d", calls.Load(), n, sh.requests, sh.requests-1)
 					}
 				})
 			}
+		}
+	}
+}
+
+// TestPagesRepeatedCursorFailsBeforeYieldingThePage serves groups two to a
+// page, each page's after cursor the ID of its last group, from a server that
+// loses its place: after the second page it serves the first one again, with
+// its cursor. That page is the repeat, so the walk must end with
+// ErrRepeatedCursor before yielding it: every group once, none twice. A walk
+// resumed from a cursor whose page comes back first yields nothing.
+func TestPagesRepeatedCursorFailsBeforeYieldingThePage(t *testing.T) {
+	ids := []string{"directory_group_01", "directory_group_02", "directory_group_03", "directory_group_04"}
+	page := func(i int) string { // the page of ids[i], ids[i+1]
+		return fmt.Sprintf(`{"object":"list","data":[{"object":"directory_group","id":%q,"directory_id":%q},{"object":"directory_group","id":%q,"directory_id":%q}],"list_metadata":{"before":%q,"after":%q}}`,
+			ids[i], dirID, ids[i+1], dirID, ids[i], ids[i+1])
+	}
+	for _, tc := range []struct {
+		name, after string
+		serve       map[string]int // after cursor sent -> index of the page's first group
+		want        []string       // the groups yielded before the error
+		requests    int32
+	}{
+		// Lost its place after the second page.
+		{"from the start", "", map[string]int{"": 0, ids[1]: 2, ids[3]: 0}, ids, 3},
+		// Resumed after the first page, and served the first page.
+		{"resumed", ids[1], map[string]int{ids[1]: 0}, nil, 1},
+	} {
+		for _, form := range []string{"items", "pages"} {
+			t.Run(tc.name+"/"+form, func(t *testing.T) {
+				c, mux := setup(t)
+				var calls atomic.Int32
+				mux.HandleFunc("GET /directory_groups", func(w http.ResponseWriter, r *http.Request) {
+					n := calls.Add(1)
+					w.Header().Set("X-Request-ID", fmt.Sprintf("req_%d", n))
+					after := r.URL.Query().Get("after")
+					i, ok := tc.serve[after]
+					if !ok {
+						t.Errorf("request %d: unexpected after cursor %q", n, after)
+						writeJSON(w, 500, `{"message":"unexpected cursor"}`)
+						return
+					}
+					writeJSON(w, 200, page(i))
+				})
+				opts := &ListDirectoryGroupsOptions{Directory: dirID, ListOptions: ListOptions{After: tc.after}}
+				var got []string
+				var err error
+				if form == "items" {
+					for g, e := range c.DirectoryGroups(context.Background(), opts) {
+						if err = e; e != nil {
+							break
+						}
+						got = append(got, g.ID)
+					}
+				} else {
+					for p, e := range c.DirectoryGroupPages(context.Background(), opts) {
+						if err = e; e != nil {
+							break
+						}
+						for _, g := range p.Data {
+							got = append(got, g.ID)
+						}
+					}
+				}
+				if !errors.Is(err, ErrRepeatedCursor) {
+					t.Fatalf("err = %v, want ErrRepeatedCursor", err)
+				}
+				for _, want := range []string{`cursor "` + ids[1] + `"`, fmt.Sprintf("request_id: req_%d", tc.requests), "was not used"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not contain %q", err, want)
+					}
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("yielded %q before the error, want %q: the repeated page must not be yielded", got, tc.want)
+				}
+				if calls.Load() != tc.requests {
+					t.Errorf("%d requests, want %d", calls.Load(), tc.requests)
+				}
+			})
 		}
 	}
 }

@@ -154,7 +154,9 @@ func getObject[T any](ctx context.Context, c *Client, r request) (*T, error) {
 // It remembers every cursor of the walk: a cursor that comes back, right away
 // (A→A) or after a cycle (A→B→A), would loop forever, so it ends the walk with
 // an error that matches ErrRepeatedCursor and names the endpoint and the
-// cursor. Every list iterator of the package is built on it.
+// cursor. It checks a page's next cursor before it yields the page: the page
+// that carries a repeated cursor is itself a repeat, and its items are not
+// yielded again. Every list iterator of the package is built on it.
 func pages[T any](ctx context.Context, c *Client, lo ListOptions, build func(ListOptions) (request, error)) iter.Seq2[*Page[T], error] {
 	return func(yield func(*Page[T], error) bool) {
 		backward := lo.Before != "" && lo.After == ""
@@ -175,18 +177,19 @@ func pages[T any](ctx context.Context, c *Client, lo ListOptions, build func(Lis
 				yield(nil, err)
 				return
 			}
-			if !yield(page, nil) {
-				return
-			}
 			next, ok := page.NextAfter()
 			if backward {
 				next, ok = page.NextBefore()
 			}
-			if !ok {
+			// A cursor is the ID of its page's last item: a page whose
+			// cursor was already seen ends where an earlier page did, so it
+			// repeats it. Refuse it before yielding it, so that a caller
+			// does not walk its items a second time.
+			if ok && seen[next] {
+				yield(nil, c.scrub(&cursorError{endpoint: r.describe(), cursor: next, requestID: page.RequestID, pages: n}))
 				return
 			}
-			if seen[next] {
-				yield(nil, c.scrub(&cursorError{endpoint: r.describe(), cursor: next, requestID: page.RequestID, pages: n}))
+			if !yield(page, nil) || !ok {
 				return
 			}
 			seen[next] = true
@@ -221,8 +224,9 @@ func items[T any](seq iter.Seq2[*Page[T], error]) iter.Seq2[T, error] {
 // ends with when the API hands back a cursor it already gave in the same walk.
 var ErrRepeatedCursor = errors.New("workos: the API repeated a cursor")
 
-// cursorError is a page whose next cursor was already followed in this walk;
-// following it again would loop forever.
+// cursorError is a page whose next cursor was already followed in this walk:
+// the page repeats an earlier one and was not yielded, and following its
+// cursor again would loop forever.
 type cursorError struct {
 	endpoint, cursor, requestID string
 	pages                       int
@@ -234,7 +238,7 @@ func (e *cursorError) Error() string {
 		rid = "none"
 	}
 	return fmt.Sprintf("workos: %s: the API returned the cursor %q, already followed in this walk (page %d, request_id: %s): "+
-		"stopping, as following it would loop forever; report the request id to WorkOS support", e.endpoint, e.cursor, e.pages, rid)
+		"the page repeats an earlier one and was not used; stopping, as following it would loop forever; report the request id to WorkOS support", e.endpoint, e.cursor, e.pages, rid)
 }
 
 func (e *cursorError) Is(target error) bool { return target == ErrRepeatedCursor }
