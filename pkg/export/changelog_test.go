@@ -512,3 +512,76 @@ func TestLateAbortKeepsEventsARerunTookOver(t *testing.T) {
 	}
 	snapshottest.CheckEventsOnce(t, dst, fake.Events())
 }
+
+// gateStore holds the first Create of key until release is closed, after
+// telling reached.
+type gateStore struct {
+	objstore.Store
+	key              string
+	once             sync.Once
+	reached, release chan struct{}
+}
+
+func (s *gateStore) Create(ctx context.Context, key, ct string) (objstore.Object, error) {
+	if key == s.key {
+		s.once.Do(func() {
+			close(s.reached)
+			<-s.release
+		})
+	}
+	return s.Store.Create(ctx, key, ct)
+}
+
+// Item 18: a stale chunk attempt A (an invocation that went on after the
+// state machine retried it) rolls a part over after the retry B finished
+// the unit and the run committed. A and B share part keys, so A's rolled
+// part would overwrite a committed file: it must not be committed.
+func TestStaleAttemptNeverOverwritesACommittedPart(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 103, Directories: 1, UsersPerDirectory: 2500, GroupsPerDirectory: 3}, nil)
+	local, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.ProgressEvery = 0 // no progress check: only the part's own check stops A
+	cfg.Writer.MaxFileBytes = 32 << 10
+	ex := &export.Exporter{Client: client, Store: local, Config: cfg, Now: fake.Now}
+	ctx := context.Background()
+	p, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := p.UnitIDs()[0]
+	gate := &gateStore{Store: local, key: snapshot.ChunkPartKey(schema.TableDirectoryUsers, p.SnapshotDate, p.RunID, unit, 0, 1),
+		reached: make(chan struct{}), release: make(chan struct{})}
+	exA := *ex
+	exA.Store = gate
+	var aErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, aErr = exA.RunChunk(ctx, p.SnapshotDate, p.RunID, unit)
+	}()
+	<-gate.reached
+	// The state machine retried A: B walks changed data, finishes the unit,
+	// and the run commits.
+	fake.AdvanceWith(time.Hour, workostest.AdvanceOptions{Churn: 0.2, DirectoryRate: -1})
+	res, err := ex.RunChunk(ctx, p.SnapshotDate, p.RunID, unit)
+	if err != nil || !res.Done {
+		t.Fatalf("attempt B: %+v, %v", res, err)
+	}
+	c, err := ex.Commit(ctx, p.SnapshotDate, p.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(gate.release)
+	<-done
+	t.Logf("A: %v; users parts %d", aErr, len(c.Manifest.Tables[schema.TableDirectoryUsers].Files))
+	if !errors.Is(aErr, export.ErrChunkTakenOver) {
+		t.Errorf("attempt A: %v, want ErrChunkTakenOver", aErr)
+	}
+	if len(c.Manifest.Tables[schema.TableDirectoryUsers].Files) < 3 {
+		t.Fatalf("users in %d parts: the test needs rolled-over parts", len(c.Manifest.Tables[schema.TableDirectoryUsers].Files))
+	}
+	verifyOK(t, local, p.SnapshotDate)
+}

@@ -420,7 +420,12 @@ func (c *chunk) checkClaim(ctx context.Context, date, run, unit, token string) e
 	var got struct {
 		Attempt string `json:"attempt"`
 	}
-	if err := getJSON(ctx, c.ex.Store, snapshot.AttemptKey(date, run, unit), &got); err != nil {
+	switch err := getJSON(ctx, c.ex.Store, snapshot.AttemptKey(date, run, unit), &got); {
+	case errors.Is(err, objstore.ErrNotExist):
+		// The run's prefix is gone: another attempt finished the unit and
+		// the run was committed (or aborted) and cleaned up.
+		return fmt.Errorf("%w: unit %s has no claim any more: the run was committed or aborted meanwhile; this attempt stops without writing", ErrChunkTakenOver, unit)
+	case err != nil:
 		return fmt.Errorf("export: check the claim on unit %s: %w", unit, err)
 	}
 	if got.Attempt != token {

@@ -57,7 +57,7 @@ var (
 		"EXPORT_PROGRESS_EVERY",
 		"EXPORT_MODE",
 		"EXPORT_FULL_EVERY",
-		"EXPORT_EVENTS_MARGIN",
+		"EXPORT_EVENTS_MARGIN", "EXPORT_EVENTS_SETTLE",
 		"EXPORT_PROJECTION_START",
 		"WORKOS_RATE_LIMIT_DIRECTORY_USERS",
 		"WORKOS_RATE_LIMIT_GLOBAL",
@@ -1616,8 +1616,8 @@ func TestLeastPrivilege(t *testing.T) {
 					if got, _ := Text(Get(s, "Condition", "StringLike", "s3:prefix")); got != "${ExportPrefix}/*" {
 						t.Errorf("%s: s3:ListBucket condition s3:prefix = %q, want ${ExportPrefix}/*", where, got)
 					}
-				case id == "VerifyFunction" && a == "s3:PutObject":
-					// The verifier writes only its verified markers.
+				case id == "VerifyFunction" && (a == "s3:PutObject" || a == "s3:DeleteObject"):
+					// The verifier writes (and replaces) only its markers.
 					if len(res) != 1 || res[0] != verifiedARN {
 						t.Errorf("%s: the verifier may write only %s, not %q", where, verifiedARN, res)
 					}
@@ -1660,8 +1660,8 @@ func TestLeastPrivilege(t *testing.T) {
 			if id == "ExportFunction" && !slices.Contains(actions, a) {
 				t.Errorf("ExportFunction lacks %s", a)
 			}
-			if id == "VerifyFunction" && a != "s3:PutObject" && slices.Contains(actions, a) {
-				t.Errorf("VerifyFunction must not have %s (it writes only its markers)", a)
+			if id == "VerifyFunction" && a != "s3:PutObject" && a != "s3:DeleteObject" && slices.Contains(actions, a) {
+				t.Errorf("VerifyFunction must not have %s (it writes and replaces only its markers)", a)
 			}
 		}
 	}
