@@ -55,6 +55,33 @@ type Event struct {
 	Data      json.RawMessage `json:"data"`
 	CreatedAt Time            `json:"created_at"`
 	Context   json.RawMessage `json:"context,omitempty"`
+
+	// malformed is why a field of the event itself (not its data) did not
+	// decode: the page is still read, and Payload reports it.
+	malformed error
+}
+
+// UnmarshalJSON decodes an event leniently: a created_at that is not a
+// timestamp does not fail the page it is on (one bad event would stop every
+// read of the stream); Payload reports it instead, so the caller can set the
+// event aside and read on.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	type plain Event
+	var raw struct {
+		plain
+		CreatedAt json.RawMessage `json:"created_at"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*e = Event(raw.plain)
+	e.CreatedAt, e.malformed = Time{}, nil
+	if len(raw.CreatedAt) > 0 {
+		if err := e.CreatedAt.UnmarshalJSON(raw.CreatedAt); err != nil {
+			e.malformed = fmt.Errorf("created_at: %w", err)
+		}
+	}
+	return nil
 }
 
 // DirectoryEvent is the payload of dsync.activated and dsync.deleted: the
@@ -132,6 +159,9 @@ func (e *Event) Payload() (any, error) {
 		v = new(DirectoryTokenEvent)
 	default:
 		return nil, fmt.Errorf("%w %q (event %s): this client knows %v", ErrUnknownEvent, e.Event, e.ID, DirectorySyncEvents)
+	}
+	if e.malformed != nil {
+		return nil, fmt.Errorf("%w: event %s (%s): %w", ErrEventPayload, e.ID, e.Event, e.malformed)
 	}
 	if len(e.Data) == 0 || string(e.Data) == "null" {
 		return nil, fmt.Errorf("%w: event %s (%s) has no data", ErrEventPayload, e.ID, e.Event)
