@@ -91,9 +91,6 @@ type EventsPlan struct {
 	// Carried is set when the run takes over the events record of the
 	// date's earlier run instead of reading events (a past date).
 	Carried bool `json:"carried,omitempty"`
-	// Skipped counts the events read of directories outside the export's
-	// filters: they are not logged.
-	Skipped int64 `json:"skipped,omitempty"`
 	// Restarted is set when this run restarted the chain: no directory may
 	// then be built from events.
 	Restarted bool `json:"restarted,omitempty"`
