@@ -724,7 +724,7 @@ func (r *run) linkChain(ctx context.Context, p *Plan) error {
 
 // deadLink reports whether a chain link's run can no longer put its slice
 // in a committed manifest: its date's manifest does not cover the slice,
-// and the run lost its date's lease or is aborted.
+// and the run lost its date's lease, is aborted, or has no plan any more.
 func (r *run) deadLink(ctx context.Context, l *snapshot.ChainLink) (bool, error) {
 	body, err := r.ex.Store.Get(ctx, snapshot.ManifestKey(l.SnapshotDate))
 	switch {
@@ -742,13 +742,18 @@ func (r *run) deadLink(ctx context.Context, l *snapshot.ChainLink) (bool, error)
 	other := &run{ex: r.ex, cfg: r.cfg, snap: Snapshot{Date: l.SnapshotDate, RunID: l.RunID}, log: r.log}
 	switch err := other.checkLease(ctx); {
 	case err == nil:
-		return false, nil // it may still commit
-	case errors.Is(err, ErrSuperseded), errors.Is(err, ErrAborted):
-		return true, nil
-	default:
-		if errors.Is(err, objstore.ErrNotExist) {
-			return true, nil // no lease: the date was never run, or was cleaned
+		// It owns its date: it may still commit while its plan is there.
+		switch _, err := r.ex.Store.Get(ctx, snapshot.PlanKey(l.SnapshotDate, l.RunID)); {
+		case err == nil:
+			return false, nil
+		case errors.Is(err, objstore.ErrNotExist):
+			return true, nil // its run was cleaned away
+		default:
+			return false, fmt.Errorf("export: read the plan of run %s of %s: %w", l.RunID, l.SnapshotDate, err)
 		}
+	case errors.Is(err, ErrSuperseded), errors.Is(err, ErrAborted), errors.Is(err, objstore.ErrNotExist):
+		return true, nil // another run took its date, it is aborted, or its date has no lease any more
+	default:
 		return false, fmt.Errorf("export: %w", err)
 	}
 }
