@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
@@ -306,4 +307,47 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// TestReconcileRun simulates one reconcile cycle of a tiny account: every
+// directory is reconciled exactly once in the week, on its own day, and the
+// never-reconciled control's days cost only the listing and the events.
+func TestReconcileRun(t *testing.T) {
+	b := &bench{seed: 4, log: testWriter{t}}
+	d := dataset{Dirs: 8, Users: 60, Groups: 2}
+	r, err := b.reconcileRun(context.Background(), d, reconcileCycle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Days) != reconcileCycle+1 {
+		t.Fatalf("%d days, want day 0 and %d more", len(r.Days), reconcileCycle)
+	}
+	if d0 := r.Days[0]; d0.Mode != schema.SnapshotModeFull || d0.OtherFull != d.Dirs || d0.Reconcile != 0 || d0.Requests == 0 {
+		t.Errorf("day 0 = %+v, want a full walk of the %d directories", d0, d.Dirs)
+	}
+	walks := 0
+	for _, dd := range r.Days[1:] {
+		walks += dd.Reconcile
+		if dd.OtherFull != 0 {
+			t.Errorf("day %d: %d directories walked in full for another reason than the reconcile", dd.Day, dd.OtherFull)
+		}
+		if dd.Requests < dd.Control || dd.Control == 0 {
+			t.Errorf("day %d: %d requests, control %d: want the control's incremental day at most", dd.Day, dd.Requests, dd.Control)
+		}
+		if dd.Reconcile == 0 && dd.Requests != dd.Control {
+			t.Errorf("day %d: no reconcile but %d requests, the control %d", dd.Day, dd.Requests, dd.Control)
+		}
+	}
+	if walks != d.Dirs || len(r.PerDirectory) != d.Dirs {
+		t.Errorf("%d reconcile walks over %d directories in a week, want each of the %d once", walks, len(r.PerDirectory), d.Dirs)
+	}
+	for id, n := range r.PerDirectory {
+		if n != 1 {
+			t.Errorf("directory %s reconciled %d times in a week, want once", id, n)
+		}
+	}
+	s := r.summarize()
+	if s.Full != r.Days[0].Requests || s.OldRatio <= s.Ratio || s.Max < s.Mean {
+		t.Errorf("summary %+v: want the old rule's spike above the spread one's", s)
+	}
 }

@@ -21,7 +21,7 @@ import (
 )
 
 // sectionNames are the values of --only, in report order.
-var sectionNames = []string{"ratelimited", "throughput", "memory", "output", "peer", "stepfunctions", "incremental"}
+var sectionNames = []string{"ratelimited", "throughput", "memory", "output", "peer", "stepfunctions", "incremental", "reconcile"}
 
 // bench is one run of the harness.
 type bench struct {
@@ -102,6 +102,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			s = b.stepFunctions(ctx)
 		case "incremental":
 			s = b.incremental(ctx)
+		case "reconcile":
+			s = b.reconcile(ctx)
 		}
 		md := s.markdown()
 		fmt.Fprint(stdout, md)
