@@ -31,11 +31,18 @@ import (
 func hostileSetup(t *testing.T, seed int64, cfg export.Config, h workostest.Hostile, md workostest.MetadataMode) (*workostest.Server, *export.Exporter, objstore.Store) {
 	t.Helper()
 	fake, client := startFake(t, workostest.Config{Seed: seed, Directories: 3, UsersPerDirectory: 200, GroupsPerDirectory: 5, Hostile: h, Metadata: md}, nil)
-	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	dst := localStore(t)
+	return fake, &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}, dst
+}
+
+// localStore opens a store in a fresh local folder.
+func localStore(t *testing.T) objstore.Store {
+	t.Helper()
+	s, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fake, &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}, dst
+	return s
 }
 
 // checkEventPartitions fails for an event file whose rows are not all of
@@ -232,10 +239,7 @@ func TestFullWalkNeverDependsOnEvents(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	})
-	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst := localStore(t)
 	cfg := testConfig()
 	cfg.FullEvery = 0 // no reconcile day: every full walk is the read's
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
@@ -283,10 +287,7 @@ func (s *hookStore) Put(ctx context.Context, key string, body []byte, ct string)
 // of them log the events.
 func TestChainLinkLetsOneRunExtendACursor(t *testing.T) {
 	fake, client := startFake(t, workostest.Config{Seed: 93, Directories: 3, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
-	dir, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := localStore(t)
 	dst := &hookStore{Store: dir}
 	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Now: fake.Now}
 	ctx := context.Background()
@@ -456,10 +457,7 @@ func TestDriftWalksTheDirectoryInFull(t *testing.T) {
 // events files R2 took over from R1.
 func TestLateAbortKeepsEventsARerunTookOver(t *testing.T) {
 	fake, client := startFake(t, workostest.Config{Seed: 101, Directories: 3, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
-	dir, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := localStore(t)
 	dst := &hookStore{Store: dir}
 	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Now: fake.Now}
 	ctx := context.Background()
@@ -538,10 +536,7 @@ func (s *gateStore) Create(ctx context.Context, key, ct string) (objstore.Object
 // part would overwrite a committed file: it must not be committed.
 func TestStaleAttemptNeverOverwritesACommittedPart(t *testing.T) {
 	fake, client := startFake(t, workostest.Config{Seed: 103, Directories: 1, UsersPerDirectory: 2500, GroupsPerDirectory: 3}, nil)
-	local, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	local := localStore(t)
 	cfg := testConfig()
 	cfg.ProgressEvery = 0 // no progress check: only the part's own check stops A
 	cfg.Writer.MaxFileBytes = 32 << 10
