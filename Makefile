@@ -95,10 +95,12 @@ bench: tools node-tools
 SOAK_SEEDS ?= 50
 ## soak: the fault soak: $(SOAK_SEEDS) seeds under 17% faults (half run as plan, resumed chunks, commit), SIGKILL + re-run,
 ## deadline, all under -race; then a 30-day incremental month (20 directories x 2,000 users, 1% churn, the same
-## faults; without -race, which make test's small month has) (about 7 min on 2 cores).
+## faults; without -race, which make test's small month has); then the same month with the Events API hostile (swapped
+## pages, repeated cursors, early created_at, undecodable, silent and doubled events) (about 11 min on 2 cores).
 soak: tools node-tools
 	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -race -v -run 'TestSoak$$' -count=1 -timeout 30m ./internal/testenv/soak -args -seeds=$(SOAK_SEEDS)
 	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -v -run 'TestSoakIncrementalMonth$$' -count=1 -timeout 30m ./internal/testenv/soak -args -month-dirs=20 -month-users=2000 -month-days=30
+	VERSITYGW_BIN=$(VERSITYGW) $(GO) test -v -run 'TestSoakHostileMonth$$' -count=1 -timeout 30m ./internal/testenv/soak -args -hostile-dirs=20 -hostile-users=2000 -hostile-days=30 -hostile-churn=0.01
 
 ## fake: the WorkOS fake on 127.0.0.1:4100 (flags: make fake FAKE_FLAGS="--users 5000").
 fake:
