@@ -49,12 +49,13 @@ func (b *bench) incremental(ctx context.Context) *section {
 	}
 	t := newTable("run", ">requests", ">wall s", ">bound s", ">users", ">memberships", ">events", "mode")
 	s.table = t
-	srv, base, err := startFake(workostest.Config{Seed: b.seed, Directories: d.Dirs, UsersPerDirectory: d.Users, GroupsPerDirectory: d.Groups, Latency: fakeLatency, RateLimit: true, Now: time.Now()})
+	srv, base, err := startFake(workostest.Config{Seed: b.seed, Directories: d.Dirs, UsersPerDirectory: d.Users, GroupsPerDirectory: d.Groups, Latency: fakeLatency, RateLimit: true, Now: fakeDayBehind()})
 	if err != nil {
 		s.failed = err
 		return s
 	}
 	defer srv.Close()
+	srv.AdvanceWith(time.Hour, workostest.AdvanceOptions{Churn: incrementalChurn, DirectoryRate: -1}) // day 0's cursor
 	dir, err := os.MkdirTemp("", "dsync-bench-inc-")
 	if err != nil {
 		s.failed = err
@@ -64,9 +65,10 @@ func (b *bench) incremental(ctx context.Context) *section {
 	lim := workos.DefaultRateLimits
 	cfg := export.DefaultConfig()
 	cfg.Mode = export.ModeFull
+	cfg.FullEvery = 0 // no directory's reconcile day: section 9 measures those
 	today := time.Now().UTC().Add(-24 * time.Hour) // day 1 is today: a later date would be refused
 	b.progress("incremental: day 0, a full walk of %s", d)
-	full, err := runExportDay(ctx, base, dir, lim, cfg, today.Format(schema.PartitionFormat))
+	full, err := runExportDay(ctx, base, dir, lim, cfg, today.Format(schema.PartitionFormat), srv.Now)
 	if err != nil {
 		s.failed = err
 		return s
@@ -75,7 +77,7 @@ func (b *bench) incremental(ctx context.Context) *section {
 	adv := srv.AdvanceWith(24*time.Hour, workostest.AdvanceOptions{Churn: incrementalChurn, DirectoryRate: -1})
 	b.progress("incremental: day 1, %d events", adv.Events)
 	cfg.Mode = export.ModeAuto
-	inc, err := runExportDay(ctx, base, dir, lim, cfg, today.Add(24*time.Hour).Format(schema.PartitionFormat))
+	inc, err := runExportDay(ctx, base, dir, lim, cfg, today.Add(24*time.Hour).Format(schema.PartitionFormat), srv.Now)
 	if err != nil {
 		s.failed = err
 		return s
@@ -136,6 +138,14 @@ func (b *bench) incremental(ctx context.Context) *section {
 	return s
 }
 
+// fakeDayBehind is the start of a fake whose simulated day ends an hour
+// before now: the export reads events up to now minus EXPORT_EVENTS_SETTLE
+// on the real clock, so a day simulated ahead of it would not be read yet.
+// The fake then advances an hour, so day 0 logs events and its cursor is an
+// event id (a cursor of "no event yet, checked now" would skip a day made up
+// behind it).
+func fakeDayBehind() time.Time { return time.Now().Add(-26 * time.Hour) }
+
 // incrementalRSS exports a base of n users in one directory with the export
 // binary (to a local folder, or to S3 with s3env), simulates a day at
 // incrementalChurn, and runs the incremental day in the binary, returning
@@ -145,11 +155,12 @@ func (b *bench) incrementalRSS(ctx context.Context, n int, s3env []string) (int6
 	if err != nil {
 		return 0, "", err
 	}
-	srv, base, err := startFake(workostest.Config{Seed: b.seed, Directories: 1, UsersPerDirectory: n, GroupsPerDirectory: 50, Now: time.Now()})
+	srv, base, err := startFake(workostest.Config{Seed: b.seed, Directories: 1, UsersPerDirectory: n, GroupsPerDirectory: 50, Now: fakeDayBehind()})
 	if err != nil {
 		return 0, "", err
 	}
 	defer srv.Close()
+	srv.AdvanceWith(time.Hour, workostest.AdvanceOptions{Churn: incrementalChurn, DirectoryRate: -1}) // day 0's cursor
 	dir, err := os.MkdirTemp("", "dsync-bench-incmem-")
 	if err != nil {
 		return 0, "", err
@@ -161,7 +172,7 @@ func (b *bench) incrementalRSS(ctx context.Context, n int, s3env []string) (int6
 	}
 	env := func(mode string) []string {
 		return childEnviron(append(slices.Clone(dest), "WORKOS_API_KEY="+apiKey, "WORKOS_BASE_URL="+base,
-			"WORKOS_RATE_LIMIT_DIRECTORY_USERS=0", "WORKOS_RATE_LIMIT_GLOBAL=0", "EXPORT_MODE="+mode, "LOG_LEVEL=warn")...)
+			"WORKOS_RATE_LIMIT_DIRECTORY_USERS=0", "WORKOS_RATE_LIMIT_GLOBAL=0", "EXPORT_MODE="+mode, "EXPORT_FULL_EVERY=0s", "LOG_LEVEL=warn")...)
 	}
 	today := time.Now().UTC()
 	yesterday := today.Add(-24 * time.Hour).Format(schema.PartitionFormat)

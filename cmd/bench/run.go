@@ -186,11 +186,11 @@ type exportRun struct {
 // runExport exports everything the fake at baseURL serves to a local folder
 // under dir, with the client's limits and the export's config as given.
 func runExport(ctx context.Context, baseURL, dir string, limits workos.RateLimits, cfg export.Config) (*exportRun, error) {
-	return runExportDay(ctx, baseURL, dir, limits, cfg, time.Now().UTC().Format(schema.PartitionFormat))
+	return runExportDay(ctx, baseURL, dir, limits, cfg, time.Now().UTC().Format(schema.PartitionFormat), nil)
 }
 
 // runExportDay is runExport for the snapshot of date.
-func runExportDay(ctx context.Context, baseURL, dir string, limits workos.RateLimits, cfg export.Config, date string) (*exportRun, error) {
+func runExportDay(ctx context.Context, baseURL, dir string, limits workos.RateLimits, cfg export.Config, date string, now func() time.Time) (*exportRun, error) {
 	ct := newCounter(http.DefaultTransport)
 	client, err := workos.NewClient(apiKey,
 		workos.WithBaseURL(baseURL),
@@ -204,7 +204,7 @@ func runExportDay(ctx context.Context, baseURL, dir string, limits workos.RateLi
 	if err != nil {
 		return nil, err
 	}
-	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
+	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: now}
 	start := time.Now()
 	res, err := ex.Run(ctx, export.Snapshot{Date: date, Trigger: "bench"})
 	wall := time.Since(start)

@@ -42,6 +42,9 @@ func TestSoakIncrementalMonth(t *testing.T) {
 	cfg := export.DefaultConfig()
 	cfg.PerDirectoryRate, cfg.GlobalRate = 0, 0
 	cfg.DeadlineMargin = time.Second
+	// The fake holds no event back, and each day is compared with its state
+	// at the instant (TestSoakHostileMonth keeps the default settle).
+	cfg.EventsSettle = 0
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
 	ctx := t.Context()
 	first := len(fake.Events())
