@@ -245,7 +245,9 @@ func TestDeltaUnitResumesAcrossChunks(t *testing.T) {
 	dst := &crashStore{Store: dir}
 	cfg := testConfig()
 	cfg.Writer.MaxFileBytes = 24 << 10 // many base files
-	cfg.DeadlineMargin = 60 * time.Millisecond
+	// Each chunk stops soon after its first step (a base file), and has the
+	// margin's 2 s to finish that step even under -race on a busy machine.
+	cfg.DeadlineMargin = 2 * time.Second
 	cfg.FullEvery = 0 // no directory's reconcile day
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
 	ctx := context.Background()
@@ -263,7 +265,7 @@ func TestDeltaUnitResumesAcrossChunks(t *testing.T) {
 		t.Fatalf("plan units %+v: want one delta unit of the 4 directories", p.Units)
 	}
 	dst.n.Store(1)
-	chunks := runUnits(t, ex, p, 75*time.Millisecond, func(err error) bool {
+	chunks := runUnits(t, ex, p, cfg.DeadlineMargin+100*time.Millisecond, func(err error) bool {
 		return retryCrashes(err) || errors.Is(err, export.ErrDeadline)
 	})
 	if n := chunks[p.Units[0].ID]; n < 3 {
