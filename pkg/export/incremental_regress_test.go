@@ -301,7 +301,7 @@ func keptRun(t *testing.T, chunked bool) (int, string) {
 		t.Fatal(err)
 	}
 	cfg := testConfig()
-	cfg.Writer.MaxFileBytes = 24 << 10 // many base files
+	cfg.Writer.MaxFileBytes = 24 << 10   // many base files
 	cfg.DeadlineMargin = 2 * time.Second // room for one step under -race on a busy machine
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
 	ctx := context.Background()

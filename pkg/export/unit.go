@@ -84,8 +84,10 @@ type chunk struct {
 	memberships *tableWriter[schema.DirectoryGroupMembership]
 
 	// attempt is this attempt's claim on the unit (see claim): every part
-	// is committed only while it holds.
-	attempt atomic.Pointer[string]
+	// that rolls over mid-walk is committed only while it holds; finishing
+	// is set once the chunk checked it before closing its last parts.
+	attempt   atomic.Pointer[string]
+	finishing atomic.Bool
 }
 
 // RunChunk runs the next chunk of work unit unit of run: it loads the unit's
@@ -203,6 +205,8 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 		cleanup(err)
 		return nil, err
 	}
+	// The check above covers the parts closed now: no check per part.
+	c.finishing.Store(true)
 	files, err := c.finishTables(date, runID, unitID)
 	if err != nil {
 		// A part whose upload failed may have landed all the same: delete the
@@ -350,7 +354,7 @@ func (c *chunk) openTables(ctx context.Context, date, run, unit string) error {
 	// still runs) writes the same keys, and its commit may already list them.
 	s := claimedStore{Store: c.ex.Store, check: func(ctx context.Context) error {
 		token := c.attempt.Load()
-		if token == nil {
+		if token == nil || c.finishing.Load() {
 			return nil
 		}
 		return c.checkClaim(ctx, date, run, unit, *token)

@@ -259,7 +259,9 @@ func soakSeed(t *testing.T, s3srv *awstest.S3Server, seed int64, sum *summary) {
 	var err error
 	chunks := 0
 	if sc.steps {
-		cfg.DeadlineMargin = 100 * time.Millisecond
+		// Stopped mid-walk, with room to close the parts and write the
+		// checkpoint under -race (100 to 200 ms).
+		cfg.DeadlineMargin = sc.chunkTime * 2 / 5
 		ex.Config = cfg
 		res, chunks, err = runSteps(ctx, ex, sc)
 	} else {
