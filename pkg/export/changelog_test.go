@@ -24,6 +24,7 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/verify"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
@@ -579,4 +580,230 @@ func TestStaleAttemptNeverOverwritesACommittedPart(t *testing.T) {
 		t.Fatalf("users in %d parts: the test needs rolled-over parts", len(c.Manifest.Tables[schema.TableDirectoryUsers].Files))
 	}
 	verifyOK(t, local, p.SnapshotDate)
+}
+
+// From review: a retention restart on a quiet account (no event in the last 30
+// days) writes From={CheckedAt: range_start} (no After) but keeps the old
+// chain's After in Through: verify rejects "the slice has no events, but
+// its cursor moved".
+func TestQuietRetentionRestartPassesVerify(t *testing.T) {
+	fake, ex, dst := reviewSetup(t, 201, testConfig())
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	quietDay(fake) // some events: the cursor has an After
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	fake.AdvanceWith(31*24*time.Hour, workostest.AdvanceOptions{Churn: 0, DirectoryRate: -1})
+	date := fakeDate(fake)
+	res, err := ex.Run(context.Background(), export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := res.Manifest.Events
+	t.Logf("restart %q from %+v through %+v events %d", e.Restart, e.From, e.Through, e.Events)
+	rep, err := verify.Verify(context.Background(), dst, date, verify.Options{MaxDrop: 0.6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Checks {
+		if !c.OK {
+			t.Errorf("verify %s: %s: %s %v", date, c.Name, c.Detail, c.Errors)
+		}
+	}
+}
+
+// From review: a rerun of the latest date whose read window does not move past the
+// base's checked_at (EventsSettle raised, a clock a little behind, or the
+// same instant) and reads no event ends at exactly the cursor it began
+// with. Its link is ChainLinkKey(that cursor); the next date's run reads
+// from the same cursor, finds the link held by a committed run, and fails
+// with ErrEventsRaced -- and so does every later run (and every rerun),
+// until the cursor ages into a retention restart.
+func TestEmptySliceDoesNotWedgeTheChain(t *testing.T) {
+	fake, ex, dst := reviewSetup(t, 203, testConfig())
+	ctx := context.Background()
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	quietDay(fake)
+	d1 := fakeDate(fake)
+	dayRun(t, ex, fake, dst, d1)
+	// One minute later the operator reruns the latest date after raising
+	// EXPORT_EVENTS_SETTLE to its default (2m); no event in that minute.
+	fake.AdvanceWith(time.Minute, workostest.AdvanceOptions{Churn: 0, DirectoryRate: -1})
+	ex.Config.EventsSettle = 2 * time.Minute
+	res, err := ex.Run(ctx, export.Snapshot{Date: d1, Time: fake.Now(), Trigger: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rerun from %+v through %+v", res.Manifest.Events.From, res.Manifest.Events.Through)
+	quietDay(fake)
+	for i := 0; i < 2; i++ {
+		_, err = ex.Run(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"})
+		if errors.Is(err, export.ErrEventsRaced) {
+			t.Errorf("run %d of %s: %v", i, fakeDate(fake), err)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		fake.AdvanceWith(time.Hour, workostest.AdvanceOptions{Churn: 0.05, DirectoryRate: -1})
+	}
+}
+
+// From review: run X of D commits its link and events files, then finds a rerun Z
+// took the date; Abort(X) keeps X's events files (superseded). Z then
+// fails and is aborted too, nobody reruns D. The next date's run takes
+// X's dead link over and logs the same events: X's files stay in the
+// directory_events partitions forever (only a commit of D removes them).
+func TestSupersededRunsEventsFilesAreNotOrphaned(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 205, Directories: 3, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
+	dir := localStore(t)
+	ex := &export.Exporter{Client: client, Store: dir, Config: testConfig(), Now: fake.Now}
+	ctx := context.Background()
+	dayRun(t, ex, fake, dir, fakeDate(fake))
+	quietDay(fake)
+	date := fakeDate(fake)
+	px, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUnits(t, ex, px, time.Minute, func(error) bool { return false })
+	var pz *export.Plan
+	ex.Store = &linkHook{Store: dir, link: px.Events.Link, after: func() {
+		exz := *ex
+		exz.Store = dir
+		var err error
+		pz, err = exz.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+		if err != nil {
+			t.Error(err)
+		}
+	}}
+	_, err = ex.Commit(ctx, date, px.RunID)
+	ex.Store = dir
+	if !errors.Is(err, export.ErrSuperseded) {
+		t.Fatalf("commit of X: %v, want superseded", err)
+	}
+	if _, err := ex.Abort(ctx, date, px.RunID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.Abort(ctx, date, pz.RunID); err != nil {
+		t.Fatal(err)
+	}
+	quietDay(fake)
+	dayRun(t, ex, fake, dir, fakeDate(fake))
+	if n := countDuplicates(allEventFiles(t, dir)); n > 0 {
+		t.Errorf("%d events are stored twice in directory_events (X's orphaned files)", n)
+	}
+}
+
+// From review: a create/delete between the cursor's checked_at and the walk of a
+// directory is in the full-walked base AND in the next slice's events, so
+// the drift check (base count + net events) expects it twice and walks the
+// directory in full again -- every day for a directory with churn during
+// its walk or the settle window; an EXPORT_MODE=incremental run fails.
+func TestDriftFalsePositiveFromWalkOverlap(t *testing.T) {
+	cfg := testConfig()
+	cfg.EventsSettle = 2 * time.Minute
+	cfg.FullEvery = 0
+	fake, ex, dst := hostileSetup(t, 207, cfg, workostest.Hostile{}, workostest.MetadataAll)
+	ctx := context.Background()
+	run := func() *snapshot.Manifest {
+		t.Helper()
+		res, err := ex.Run(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Manifest
+	}
+	run()
+	quietDay(fake)
+	// Churn in the minute before the plan: after now-settle, seen by the walk.
+	fake.AdvanceWith(time.Minute, workostest.AdvanceOptions{Churn: 50, DirectoryRate: -1})
+	m2 := run() // incremental day
+	for _, d := range m2.Directories {
+		if d.Drift != nil && d.Drift.Result == snapshot.DriftFound {
+			t.Errorf("incremental day %s: drift %+v: the listing counts now, the events stop at now-settle", d.ID, d.Drift)
+		}
+	}
+	ex.Config.Mode = export.ModeFull
+	fake.AdvanceWith(time.Hour, workostest.AdvanceOptions{Churn: 0, DirectoryRate: -1})
+	fake.AdvanceWith(time.Minute, workostest.AdvanceOptions{Churn: 50, DirectoryRate: -1})
+	run() // a full walk that sees the last minute's changes
+	ex.Config.Mode = export.ModeAuto
+	fake.AdvanceWith(24*time.Hour, workostest.AdvanceOptions{Churn: 0, DirectoryRate: -1})
+	m := run()
+	for _, d := range m.Directories {
+		if d.Drift != nil && d.Drift.Result == snapshot.DriftFound {
+			t.Errorf("%s: drift %+v with no missed event: walked in full (%s)", d.ID, d.Drift, d.ModeReason)
+		}
+	}
+	verifyOK(t, dst, m.SnapshotDate)
+}
+
+// putHook calls before once before the first PutIfAbsent of key.
+type putHook struct {
+	objstore.Store
+	key    string
+	once   sync.Once
+	before func()
+}
+
+func (s *putHook) PutIfAbsent(ctx context.Context, key string, body []byte, ct string) error {
+	if key == s.key {
+		s.once.Do(s.before)
+	}
+	return s.Store.PutIfAbsent(ctx, key, body, ct)
+}
+
+// From review: two runs take over the same dead link at once (a rerun Z of
+// the dead run's date and the next date's run W). Both find it dead; the
+// takeover is the link's next generation, created only if absent, so one
+// of them extends the chain and the other fails with ErrEventsRaced (an
+// unconditional delete of the dead link let both commit).
+func TestDeadLinkTakeoverIsAtomic(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 209, Directories: 3, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
+	dir := localStore(t)
+	ex := &export.Exporter{Client: client, Store: dir, Config: testConfig(), Now: fake.Now}
+	ctx := context.Background()
+	dayRun(t, ex, fake, dir, fakeDate(fake))
+	quietDay(fake)
+	d1 := fakeDate(fake)
+	px, err := ex.Plan(ctx, export.Snapshot{Date: d1, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUnits(t, ex, px, time.Minute, func(error) bool { return false })
+	var pz *export.Plan
+	ex.Store = &linkHook{Store: dir, link: px.Events.Link, after: func() {
+		exz := *ex
+		exz.Store = dir
+		pz, _ = exz.Plan(ctx, export.Snapshot{Date: d1, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	}}
+	if _, err := ex.Commit(ctx, d1, px.RunID); !errors.Is(err, export.ErrSuperseded) {
+		t.Fatalf("commit of X: %v", err)
+	}
+	ex.Store = dir
+	if _, err := ex.Abort(ctx, d1, px.RunID); err != nil {
+		t.Fatal(err)
+	}
+	quietDay(fake)
+	pw, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUnits(t, ex, pz, time.Minute, func(error) bool { return false })
+	runUnits(t, ex, pw, time.Minute, func(error) bool { return false })
+	if pz.Events.Link != pw.Events.Link {
+		t.Fatalf("links %s and %s", pz.Events.Link, pw.Events.Link)
+	}
+	var errZ error
+	exw := *ex
+	// W found X's link dead; right before W creates the link's next
+	// generation, Z (which found it dead too) commits in full.
+	exw.Store = &putHook{Store: dir, key: strings.TrimSuffix(pw.Events.Link, ".json") + ".g2.json", before: func() {
+		_, errZ = ex.Commit(ctx, d1, pz.RunID)
+	}}
+	_, errW := exw.Commit(ctx, pw.SnapshotDate, pw.RunID)
+	t.Logf("Z (%s): %v; W (%s): %v", d1, errZ, pw.SnapshotDate, errW)
+	if errZ == nil && errW == nil {
+		t.Errorf("both runs extended the chain from %s", pw.Events.Link)
+	}
+	if n := countDuplicates(allEventFiles(t, dir)); n > 0 {
+		t.Errorf("%d events logged twice", n)
+	}
 }

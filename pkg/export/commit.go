@@ -166,6 +166,7 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 			if err := r.linkChain(ctx, p); err != nil {
 				return nil, err
 			}
+			em.Link = p.Events.Link // the generation it created
 			files, n, err := r.writeEvents(ctx, p.Events)
 			if err != nil {
 				return nil, err

@@ -265,10 +265,10 @@ func TestDeltaUnitResumesAcrossChunks(t *testing.T) {
 		t.Fatalf("plan units %+v: want one delta unit of the 4 directories", p.Units)
 	}
 	dst.n.Store(1)
-	chunks := runUnits(t, ex, p, cfg.DeadlineMargin+100*time.Millisecond, func(err error) bool {
+	chunks := runUnits(t, ex, p, cfg.DeadlineMargin+40*time.Millisecond, func(err error) bool {
 		return retryCrashes(err) || errors.Is(err, export.ErrDeadline)
 	})
-	if n := chunks[p.Units[0].ID]; n < 3 {
+	if n := chunks[p.Units[0].ID]; n < 2 {
 		t.Errorf("the delta unit ran in %d chunks, want several (resumption untested)", n)
 	}
 	if dst.n.Load() >= 0 {

@@ -297,7 +297,7 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 		walkInFull(modes, snap.Date, ReasonRetention, nil)
 	default:
 		named := map[string]bool{}
-		for _, q := range events.Quarantined {
+		for _, q := range events.newQuarantined {
 			named[q.DirectoryID] = true
 		}
 		if named[""] {
