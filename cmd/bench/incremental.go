@@ -65,7 +65,7 @@ func (b *bench) incremental(ctx context.Context) *section {
 	lim := workos.DefaultRateLimits
 	cfg := export.DefaultConfig()
 	cfg.Mode = export.ModeFull
-	cfg.FullEvery = 0 // no directory's reconcile day: section 9 measures those
+	cfg.FullEvery = 0                              // no directory's reconcile day: section 9 measures those
 	today := time.Now().UTC().Add(-24 * time.Hour) // day 1 is today: a later date would be refused
 	b.progress("incremental: day 0, a full walk of %s", d)
 	full, err := runExportDay(ctx, base, dir, lim, cfg, today.Format(schema.PartitionFormat), srv.Now)

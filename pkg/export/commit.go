@@ -205,6 +205,7 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 		API:                api,
 		Mode:               mode,
 		Events:             events,
+		WalksEndedAt:       ex.now().UTC().Truncate(time.Millisecond),
 	}
 	if p.Base != nil {
 		m.BaseDate, m.BaseRunID = p.Base.Date, p.Base.RunID

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -484,11 +485,10 @@ func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPl
 	ep.net, ep.ambiguous = map[string]*netCount{}, map[string]int64{}
 	carriedQ := len(ep.Quarantined)
 	// A base directory walked in full holds some of the changes made
-	// between its cursor and the end of its walk (at the latest, when its
-	// manifest was written): their events count either way in the drift
-	// check.
+	// between its cursor and the end of its walk (at the latest, its
+	// commit): their events count either way in the drift check.
 	if b != nil && b.m != nil && !ep.Restarted {
-		ep.ambiguousUntil = b.m.FinishedAt
+		ep.ambiguousUntil = cmp.Or(b.m.WalksEndedAt, b.m.FinishedAt)
 	}
 	if err := r.streamEvents(ctx, ep, opts, skipThrough, &through); err != nil {
 		if ctx.Err() != nil {

@@ -304,6 +304,11 @@ type Manifest struct {
 	// Events is the run's slice of the directory_events change log (nil in
 	// manifests written before it).
 	Events *EventsManifest `json:"events,omitempty"`
+	// WalksEndedAt is when the commit began, on the clock of the event
+	// cursor: every walk of the run ended before it, so a directory walked
+	// in full may hold changes made up to then (the next plan's drift check
+	// allows for the events between the cursor and this time).
+	WalksEndedAt time.Time `json:"walks_ended_at,omitzero"`
 }
 
 // EventCursor is a position in the Events API's stream.
