@@ -645,31 +645,28 @@ func TestEmptySliceDoesNotWedgeTheChain(t *testing.T) {
 	}
 }
 
-// From review: run X of D commits its link and events files, then finds a rerun Z
-// took the date; Abort(X) keeps X's events files (superseded). Z then
-// fails and is aborted too, nobody reruns D. The next date's run takes
-// X's dead link over and logs the same events: X's files stay in the
-// directory_events partitions forever (only a commit of D removes them).
-func TestSupersededRunsEventsFilesAreNotOrphaned(t *testing.T) {
-	fake, client := startFake(t, workostest.Config{Seed: 205, Directories: 3, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
-	dir := localStore(t)
-	ex := &export.Exporter{Client: client, Store: dir, Config: testConfig(), Now: fake.Now}
+// supersededAfterLink runs day 0, then a run X of day 1 that links the
+// chain and writes its events files, but finds at its manifest that a rerun
+// Z of the date took it over (Z is planned, not run); X is aborted.
+func supersededAfterLink(t *testing.T, seed int64) (fake *workostest.Server, ex *export.Exporter, dir objstore.Store, date string, pz *export.Plan) {
+	t.Helper()
+	fake, client := startFake(t, workostest.Config{Seed: seed, Directories: 3, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
+	dir = localStore(t)
+	ex = &export.Exporter{Client: client, Store: dir, Config: testConfig(), Now: fake.Now}
 	ctx := context.Background()
 	dayRun(t, ex, fake, dir, fakeDate(fake))
 	quietDay(fake)
-	date := fakeDate(fake)
+	date = fakeDate(fake)
 	px, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runUnits(t, ex, px, time.Minute, func(error) bool { return false })
-	var pz *export.Plan
 	ex.Store = &linkHook{Store: dir, link: px.Events.Link, after: func() {
 		exz := *ex
 		exz.Store = dir
 		var err error
-		pz, err = exz.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
-		if err != nil {
+		if pz, err = exz.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1}); err != nil {
 			t.Error(err)
 		}
 	}}
@@ -681,6 +678,17 @@ func TestSupersededRunsEventsFilesAreNotOrphaned(t *testing.T) {
 	if _, err := ex.Abort(ctx, date, px.RunID); err != nil {
 		t.Fatal(err)
 	}
+	return fake, ex, dir, date, pz
+}
+
+// From review: run X of D commits its link and events files, then finds a rerun Z
+// took the date; Abort(X) keeps X's events files (superseded). Z then
+// fails and is aborted too, nobody reruns D. The next date's run takes
+// X's dead link over and logs the same events: X's files stay in the
+// directory_events partitions forever (only a commit of D removes them).
+func TestSupersededRunsEventsFilesAreNotOrphaned(t *testing.T) {
+	fake, ex, dir, date, pz := supersededAfterLink(t, 205)
+	ctx := context.Background()
 	if _, err := ex.Abort(ctx, date, pz.RunID); err != nil {
 		t.Fatal(err)
 	}
@@ -756,31 +764,8 @@ func (s *putHook) PutIfAbsent(ctx context.Context, key string, body []byte, ct s
 // of them extends the chain and the other fails with ErrEventsRaced (an
 // unconditional delete of the dead link let both commit).
 func TestDeadLinkTakeoverIsAtomic(t *testing.T) {
-	fake, client := startFake(t, workostest.Config{Seed: 209, Directories: 3, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
-	dir := localStore(t)
-	ex := &export.Exporter{Client: client, Store: dir, Config: testConfig(), Now: fake.Now}
+	fake, ex, dir, d1, pz := supersededAfterLink(t, 209)
 	ctx := context.Background()
-	dayRun(t, ex, fake, dir, fakeDate(fake))
-	quietDay(fake)
-	d1 := fakeDate(fake)
-	px, err := ex.Plan(ctx, export.Snapshot{Date: d1, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runUnits(t, ex, px, time.Minute, func(error) bool { return false })
-	var pz *export.Plan
-	ex.Store = &linkHook{Store: dir, link: px.Events.Link, after: func() {
-		exz := *ex
-		exz.Store = dir
-		pz, _ = exz.Plan(ctx, export.Snapshot{Date: d1, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
-	}}
-	if _, err := ex.Commit(ctx, d1, px.RunID); !errors.Is(err, export.ErrSuperseded) {
-		t.Fatalf("commit of X: %v", err)
-	}
-	ex.Store = dir
-	if _, err := ex.Abort(ctx, d1, px.RunID); err != nil {
-		t.Fatal(err)
-	}
 	quietDay(fake)
 	pw, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {

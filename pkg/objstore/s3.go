@@ -189,17 +189,25 @@ func (s *s3Store) Put(ctx context.Context, key string, body []byte, contentType 
 	if err := checkKey(key); err != nil {
 		return err
 	}
+	if err := s.putObject(ctx, key, body, contentType, nil); err != nil {
+		return s.describe(opWrite, key, err)
+	}
+	return nil
+}
+
+// putObject writes body to key in one PutObject, with If-None-Match when
+// ifNoneMatch is set.
+// The caller checks the key.
+func (s *s3Store) putObject(ctx context.Context, key string, body []byte, contentType string, ifNoneMatch *string) error {
 	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(s.bucket),
 		Key:           aws.String(s.prefix + key),
 		Body:          bytes.NewReader(body),
 		ContentLength: aws.Int64(int64(len(body))),
 		ContentType:   nonEmpty(contentType),
+		IfNoneMatch:   ifNoneMatch,
 	})
-	if err != nil {
-		return s.describe(opWrite, key, err)
-	}
-	return nil
+	return err
 }
 
 // PutIfAbsent is a PutObject with If-None-Match: *, which S3 evaluates and
@@ -211,14 +219,7 @@ func (s *s3Store) PutIfAbsent(ctx context.Context, key string, body []byte, cont
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        aws.String(s.bucket),
-		Key:           aws.String(s.prefix + key),
-		Body:          bytes.NewReader(body),
-		ContentLength: aws.Int64(int64(len(body))),
-		ContentType:   nonEmpty(contentType),
-		IfNoneMatch:   aws.String("*"),
-	})
+	err := s.putObject(ctx, key, body, contentType, aws.String("*"))
 	if err == nil {
 		return nil
 	}
