@@ -107,10 +107,10 @@ type EventsPlan struct {
 	// already hold (created before ambiguousUntil); plan only: the drift
 	// check. newQuarantined are the events this run quarantined (not those
 	// a rerun carried over).
-	net            map[string]*netCount
-	ambiguous      map[string]int64
-	ambiguousUntil time.Time
-	newQuarantined []snapshot.QuarantinedEvent
+	net                           map[string]*netCount
+	ambiguous                     map[string]*netCount
+	ambiguousFrom, ambiguousUntil time.Time
+	newQuarantined                []snapshot.QuarantinedEvent
 }
 
 // base is a committed snapshot that an incremental run builds on.
@@ -300,11 +300,11 @@ func (r *run) checkDrift(b *base, dirs []workos.Directory, modes map[string]DirM
 			dc.ExpectedGroups += n.groups
 		}
 		// Only a base walked in full may already hold some events' changes.
-		var slack int64
-		if bd.Mode != schema.SnapshotModeIncremental {
-			slack = ep.ambiguous[d.ID]
+		var slack netCount
+		if a := ep.ambiguous[d.ID]; a != nil && bd.Mode != schema.SnapshotModeIncremental {
+			slack = *a
 		}
-		if abs(dc.ExpectedUsers-dc.ListedUsers) > slack || abs(dc.ExpectedGroups-dc.ListedGroups) > slack {
+		if abs(dc.ExpectedUsers-dc.ListedUsers) > slack.users || abs(dc.ExpectedGroups-dc.ListedGroups) > slack.groups {
 			dc.Result = snapshot.DriftFound
 			walkInFull(modes, r.snap.Date, ReasonDrift, func(id string) bool { return id == d.ID })
 			r.log.Warn("drift: the directory's counts disagree with the base plus the events; it is walked in full",
@@ -482,13 +482,13 @@ func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPl
 		opts.RangeStart = readUntil.Add(-time.Millisecond)
 	}
 
-	ep.net, ep.ambiguous = map[string]*netCount{}, map[string]int64{}
+	ep.net, ep.ambiguous = map[string]*netCount{}, map[string]*netCount{}
 	carriedQ := len(ep.Quarantined)
 	// A base directory walked in full holds some of the changes made
 	// between its cursor and the end of its walk (at the latest, its
 	// commit): their events count either way in the drift check.
 	if b != nil && b.m != nil && !ep.Restarted {
-		ep.ambiguousUntil = cmp.Or(b.m.WalksEndedAt, b.m.FinishedAt)
+		ep.ambiguousFrom, ep.ambiguousUntil = through.CheckedAt, cmp.Or(b.m.WalksEndedAt, b.m.FinishedAt)
 	}
 	if err := r.streamEvents(ctx, ep, opts, skipThrough, &through); err != nil {
 		if ctx.Err() != nil {
@@ -592,8 +592,19 @@ func (r *run) streamEvents(ctx context.Context, ep *EventsPlan, opts *workos.Lis
 // count adds an event's creates and deletes to its directory's net counts,
 // and to its ambiguous ones when a base walked in full may hold it already.
 func (ep *EventsPlan) count(row *schema.DirectoryEvent) {
-	if ep.countTail(row) && !row.CreatedAt.After(ep.ambiguousUntil) {
-		ep.ambiguous[*row.DirectoryID]++
+	if !ep.countTail(row) || !row.CreatedAt.After(ep.ambiguousFrom) || row.CreatedAt.After(ep.ambiguousUntil) {
+		return
+	}
+	a := ep.ambiguous[*row.DirectoryID]
+	if a == nil {
+		a = &netCount{}
+		ep.ambiguous[*row.DirectoryID] = a
+	}
+	switch row.Event {
+	case workos.EventUserCreated, workos.EventUserDeleted:
+		a.users++
+	default:
+		a.groups++
 	}
 }
 
