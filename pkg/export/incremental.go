@@ -402,49 +402,93 @@ var errEventsUnread = errors.New("the Events API could not be read")
 // dropped (counted in Duplicates), and an event that does not decode is
 // quarantined, not logged, and its directory walked in full.
 func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPlan, error) {
-	ep := &EventsPlan{}
 	if r.pastDate(b) {
-		// A past date: later snapshots hold the events since its base, so
-		// the run keeps the date's earlier record as it was (none for a
-		// date never exported).
-		ep.Carried = true
-		if b.m != nil && b.m.SnapshotDate == r.snap.Date && b.m.Events != nil {
-			ep.EventsManifest = *b.m.Events
-			ep.CarriedFrom = b.m.RunID
-		}
-		return ep, nil
+		return r.pastDateEvents(b), nil
 	}
-	opts := &workos.ListEventsOptions{Events: workos.DirectorySyncEvents, ListOptions: workos.ListOptions{Limit: 100, Order: workos.OrderAsc}}
-	var prev *snapshot.EventsManifest // the base's record
-	if b != nil && b.m != nil {
-		prev = b.m.Events
-		ep.Latest = b.m.RunID
-	}
-	through := snapshot.EventCursor{}
-	if prev != nil {
-		through = prev.Through
-		if b.m.SnapshotDate == r.snap.Date {
-			// A rerun of the latest date builds on that date's snapshot and
-			// takes its events over: its files, and the range they cover.
-			ep.EventsManifest = *prev
-			ep.Files = slices.Clone(prev.Files)
-			ep.Quarantined = slices.Clone(prev.Quarantined)
-			ep.CarriedFrom = b.m.RunID
-			ep.ReadError, ep.Link = "", ""
-		} else {
-			ep.BaseDate, ep.BaseRunID, ep.From = b.m.SnapshotDate, b.m.RunID, prev.Through
-		}
-	}
+	ep, through := r.eventsFromBase(b)
 	unchanged := *ep // the chain as it stands, should the read fail
 	if unchanged.CarriedFrom == "" {
 		unchanged.From = through
 	}
 	unchanged.Through = through
+	opts := r.eventsRange(ep, through, now)
+	readUntil := opts.RangeEnd
+	ep.net, ep.ambiguous = map[string]*netCount{}, map[string]*netCount{}
+	carriedQ := len(ep.Quarantined)
+	// A base directory walked in full holds some of the changes made
+	// between its cursor and the end of its walk (at the latest, its
+	// commit): their events count either way in the drift check.
+	if b != nil && b.m != nil && !ep.Restarted {
+		ep.ambiguousFrom, ep.ambiguousUntil = through.CheckedAt, cmp.Or(b.m.WalksEndedAt, b.m.FinishedAt)
+	}
 	// Events up to the base's cursor are logged: skip them whichever way
 	// the read starts (ids sort by time).
-	skipThrough := through.After
-	readFrom := through
-	if prev != nil && now.Sub(through.CheckedAt) < workos.EventRetention-eventsReadSafety {
+	if err := r.streamEvents(ctx, ep, opts, through.After, &through); err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// The chain stays where it was: the next run reads these events.
+		// Every directory is walked in full, so nothing depends on them.
+		unchanged.Unchanged = true
+		unchanged.ReadError = r.ex.Client.Redact(err.Error())
+		unchanged.Link = ""
+		r.log.Warn("events not read: every directory is walked in full, and the change log stays where it was", "error", unchanged.ReadError)
+		return &unchanged, nil
+	}
+	through.CheckedAt = readUntil
+	ep.Through = through
+	ep.newQuarantined = ep.Quarantined[carriedQ:]
+	r.countUnsettled(ctx, ep, readUntil, now)
+	return ep, nil
+}
+
+// pastDateEvents is the events record of a past date's run: later
+// snapshots hold the events since its base, so the run keeps the date's
+// earlier record as it was (none for a date never exported).
+func (r *run) pastDateEvents(b *base) *EventsPlan {
+	ep := &EventsPlan{Carried: true}
+	if b.m != nil && b.m.SnapshotDate == r.snap.Date && b.m.Events != nil {
+		ep.EventsManifest = *b.m.Events
+		ep.CarriedFrom = b.m.RunID
+	}
+	return ep
+}
+
+// eventsFromBase starts the run's events record from the base's and
+// returns the base's cursor. A rerun of the latest date builds on that
+// date's snapshot and takes its events over: its files, and the range they
+// cover.
+func (r *run) eventsFromBase(b *base) (*EventsPlan, snapshot.EventCursor) {
+	ep := &EventsPlan{}
+	if b == nil || b.m == nil {
+		return ep, snapshot.EventCursor{}
+	}
+	ep.Latest = b.m.RunID
+	prev := b.m.Events
+	if prev == nil {
+		return ep, snapshot.EventCursor{}
+	}
+	if b.m.SnapshotDate == r.snap.Date {
+		ep.EventsManifest = *prev
+		ep.Files = slices.Clone(prev.Files)
+		ep.Quarantined = slices.Clone(prev.Quarantined)
+		ep.CarriedFrom = b.m.RunID
+		ep.ReadError, ep.Link = "", ""
+	} else {
+		ep.BaseDate, ep.BaseRunID, ep.From = b.m.SnapshotDate, b.m.RunID, prev.Through
+	}
+	return ep, prev.Through
+}
+
+// eventsRange decides where the read of the events after through starts
+// (its cursor, a range_start for a quiet account whose last event expired,
+// or the retention's start when the chain restarts, recorded in ep) and
+// where it ends: now minus EventsSettle, always after through, so each
+// slice's cursor, and so its chain link, is new. It sets ep's chain link.
+func (r *run) eventsRange(ep *EventsPlan, through snapshot.EventCursor, now time.Time) *workos.ListEventsOptions {
+	opts := &workos.ListEventsOptions{Events: workos.DirectorySyncEvents, ListOptions: workos.ListOptions{Limit: 100, Order: workos.OrderAsc}}
+	hasBase := ep.CarriedFrom != "" || ep.BaseRunID != ""
+	if hasBase && now.Sub(through.CheckedAt) < workos.EventRetention-eventsReadSafety {
 		if through.After != "" && now.Sub(through.AfterTime) < workos.EventRetention-eventsReadSafety {
 			opts.After = through.After
 		} else {
@@ -455,7 +499,7 @@ func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPl
 	} else {
 		// The chain restarts: the events the Events API still keeps.
 		ep.Restart, ep.Restarted = RestartFirst, true
-		if prev != nil {
+		if hasBase {
 			ep.Restart = RestartRetention
 		}
 		ep.RangeStart = now.Add(-workos.EventRetention + eventsReadSafety).UTC().Truncate(time.Millisecond)
@@ -467,68 +511,44 @@ func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPl
 		}
 		opts.RangeStart = ep.RangeStart
 	}
-	ep.Link = snapshot.ChainLinkKey(readFrom, ep.Restarted)
+	ep.Link = snapshot.ChainLinkKey(through, ep.Restarted)
 	// The stream's unstable tail is left to the next run: an event WorkOS
 	// still holds back is created before readUntil only if it is visible.
 	readUntil := now.Add(-r.cfg.EventsSettle).UTC().Truncate(time.Millisecond)
 	if !readUntil.After(through.CheckedAt) {
-		// Never end where the slice began (a rerun moments after its base,
-		// a settle raised, a clock behind): each slice's cursor, and so its
-		// chain link, is new.
+		// A rerun moments after its base, a settle raised, a clock behind.
 		readUntil = through.CheckedAt.Add(time.Millisecond)
 	}
 	opts.RangeEnd = readUntil
 	if !opts.RangeStart.IsZero() && !opts.RangeStart.Before(readUntil) {
 		opts.RangeStart = readUntil.Add(-time.Millisecond)
 	}
+	return opts
+}
 
-	ep.net, ep.ambiguous = map[string]*netCount{}, map[string]*netCount{}
-	carriedQ := len(ep.Quarantined)
-	// A base directory walked in full holds some of the changes made
-	// between its cursor and the end of its walk (at the latest, its
-	// commit): their events count either way in the drift check.
-	if b != nil && b.m != nil && !ep.Restarted {
-		ep.ambiguousFrom, ep.ambiguousUntil = through.CheckedAt, cmp.Or(b.m.WalksEndedAt, b.m.FinishedAt)
+// countUnsettled counts, for the drift check, the creates and deletes of
+// the unsettled tail (readUntil, now]: the next run logs them, but the
+// listing's counts already show them.
+func (r *run) countUnsettled(ctx context.Context, ep *EventsPlan, readUntil, now time.Time) {
+	tail := &workos.ListEventsOptions{Events: workos.DirectorySyncEvents, ListOptions: workos.ListOptions{Limit: 100, Order: workos.OrderAsc}, RangeStart: readUntil, RangeEnd: now.UTC().Truncate(time.Millisecond)}
+	if !tail.RangeStart.Before(tail.RangeEnd) {
+		return
 	}
-	if err := r.streamEvents(ctx, ep, opts, skipThrough, &through); err != nil {
-		if ctx.Err() != nil {
-			return nil, err
+	seen := map[string]bool{}
+	for e, err := range r.ex.Client.Events(ctx, tail) {
+		if err != nil {
+			// Only the drift check's precision is lost: say so.
+			r.log.Warn("the events' unsettled tail was not read: the drift check may walk a directory in full needlessly", "error", r.ex.Client.Redact(err.Error()))
+			return
 		}
-		// The chain stays where it was: the next run reads these events.
-		// Every directory is walked in full, so nothing depends on them.
-		r.log.Warn("events not read: every directory is walked in full, and the change log stays where it was", "error", r.ex.Client.Redact(err.Error()))
-		unchanged.Unchanged = true
-		unchanged.ReadError = r.ex.Client.Redact(err.Error())
-		unchanged.Link = ""
-		return &unchanged, nil
-	}
-	through.CheckedAt = readUntil
-	ep.Through = through
-	ep.newQuarantined = ep.Quarantined[carriedQ:]
-	// The unsettled tail, up to now, is not logged (the next run reads it),
-	// but the listing's counts already show it: the drift check counts it.
-	if now.After(readUntil) {
-		tail := &workos.ListEventsOptions{Events: workos.DirectorySyncEvents, ListOptions: workos.ListOptions{Limit: 100, Order: workos.OrderAsc}, RangeStart: readUntil, RangeEnd: now.UTC().Truncate(time.Millisecond)}
-		if !tail.RangeStart.Before(tail.RangeEnd) {
-			return ep, nil
+		if seen[e.ID] || e.ID <= ep.Through.After {
+			continue
 		}
-		seen := map[string]bool{}
-		for e, err := range r.ex.Client.Events(ctx, tail) {
-			if err != nil {
-				// Only the drift check's precision is lost: say so.
-				r.log.Warn("the events' unsettled tail was not read: the drift check may walk a directory in full needlessly", "error", r.ex.Client.Redact(err.Error()))
-				break
-			}
-			if seen[e.ID] || e.ID <= through.After {
-				continue
-			}
-			seen[e.ID] = true
-			if row, err := schema.FromEvent(&e, r.snap.Date); err == nil {
-				ep.countTail(&row)
-			}
+		seen[e.ID] = true
+		if row, err := schema.FromEvent(&e, r.snap.Date); err == nil {
+			ep.countTail(&row)
 		}
 	}
-	return ep, nil
 }
 
 // streamEvents reads the events of opts into the run's staged files and ep,
