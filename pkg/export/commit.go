@@ -87,30 +87,9 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 		return nil, err
 	}
 	r.snap.Time = p.SnapshotTime
-	tables := map[string]snapshot.TableManifest{}
-	dms := map[string]snapshot.DirectoryManifest{}
-	api := p.API
-	for i := range p.Units {
-		u := &p.Units[i]
-		var cp Checkpoint
-		if err := getJSON(ctx, ex.Store, snapshot.CheckpointKey(date, runID, u.ID), &cp); err != nil {
-			return nil, fmt.Errorf("export: %w: unit %s has no checkpoint: %w", ErrUnitNotDone, u.ID, err)
-		}
-		if !cp.Done {
-			return nil, fmt.Errorf("export: %w: unit %s stopped after %d chunks; run its chunks until one returns done before the commit", ErrUnitNotDone, u.ID, cp.Chunk)
-		}
-		for _, t := range schema.Tables() {
-			tm := tables[t.Name]
-			for _, f := range cp.Tables[t.Name] {
-				tm.Rows += f.Rows
-				tm.Files = append(tm.Files, f)
-			}
-			tables[t.Name] = tm
-		}
-		for _, d := range cp.Directories {
-			dms[d.ID] = d.Manifest
-		}
-		addAPI(&api, cp.API)
+	tables, dms, api, err := r.gatherUnits(ctx, p)
+	if err != nil {
+		return nil, err
 	}
 	// The directories table comes from the plan's listing: a directory
 	// deleted mid-export keeps its row (as listed), so its partial users and
@@ -149,38 +128,11 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 		}
 		dirs = append(dirs, dm)
 	}
-	// The change log: the events the plan staged, in their dates'
-	// partitions, after the files of an earlier run of the date it took over.
-	var events *snapshot.EventsManifest
-	mode := schema.SnapshotModeFull
-	if p.Events != nil {
-		em := p.Events.EventsManifest
-		if !p.Events.Carried {
-			if err := r.checkEventsBase(ctx, p); err != nil {
-				return nil, err
-			}
-		}
-		if !p.Events.Carried && !p.Events.Unchanged {
-			// The link first: exactly one run extends the chain from a
-			// cursor, whatever runs of other dates commit meanwhile.
-			if err := r.linkChain(ctx, p); err != nil {
-				return nil, err
-			}
-			em.Link = p.Events.Link // the generation it created
-			files, n, err := r.writeEvents(ctx, p.Events)
-			if err != nil {
-				return nil, err
-			}
-			em.Files = append(slices.Clip(em.Files), files...)
-			em.Events += n
-		}
-		switch {
-		case p.Events.Unchanged && em.Through == (snapshot.EventCursor{}):
-			// No chain to leave as it was: the next run starts one.
-		case !p.Events.Carried || p.Events.CarriedFrom != "":
-			events = &em
-		}
+	events, err := r.commitEvents(ctx, p)
+	if err != nil {
+		return nil, err
 	}
+	mode := schema.SnapshotModeFull
 	for _, d := range dirs {
 		if d.Mode == schema.SnapshotModeIncremental {
 			mode = schema.SnapshotModeIncremental
@@ -229,6 +181,74 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 		return nil, &commitError{committed: true, err: fmt.Errorf("export: snapshot %s is committed (%s), but its snapshots table row was not written, so the _latest views do not show it; the earlier runs' files are kept, and a rerun of the date fixes it: %w", date, key, err)}
 	}
 	return &Result{Manifest: m, ManifestKey: key, StaleDeleted: r.cleanUp(ctx, m), Duration: time.Since(start)}, nil
+}
+
+// gatherUnits checks that every unit of the plan is done and returns its
+// files by table, its directories' manifests and the run's API counts.
+func (r *run) gatherUnits(ctx context.Context, p *Plan) (map[string]snapshot.TableManifest, map[string]snapshot.DirectoryManifest, snapshot.APIStats, error) {
+	tables := map[string]snapshot.TableManifest{}
+	dms := map[string]snapshot.DirectoryManifest{}
+	api := p.API
+	for i := range p.Units {
+		u := &p.Units[i]
+		var cp Checkpoint
+		if err := getJSON(ctx, r.ex.Store, snapshot.CheckpointKey(p.SnapshotDate, p.RunID, u.ID), &cp); err != nil {
+			return nil, nil, api, fmt.Errorf("export: %w: unit %s has no checkpoint: %w", ErrUnitNotDone, u.ID, err)
+		}
+		if !cp.Done {
+			return nil, nil, api, fmt.Errorf("export: %w: unit %s stopped after %d chunks; run its chunks until one returns done before the commit", ErrUnitNotDone, u.ID, cp.Chunk)
+		}
+		for _, t := range schema.Tables() {
+			tm := tables[t.Name]
+			for _, f := range cp.Tables[t.Name] {
+				tm.Rows += f.Rows
+				tm.Files = append(tm.Files, f)
+			}
+			tables[t.Name] = tm
+		}
+		for _, d := range cp.Directories {
+			dms[d.ID] = d.Manifest
+		}
+		addAPI(&api, cp.API)
+	}
+	return tables, dms, api, nil
+}
+
+// commitEvents writes the run's slice of the change log: the events the
+// plan staged, in their dates' partitions, after the files of an earlier run
+// of the date it took over, and returns the manifest's events record (nil
+// for none).
+func (r *run) commitEvents(ctx context.Context, p *Plan) (*snapshot.EventsManifest, error) {
+	if p.Events == nil {
+		return nil, nil
+	}
+	em := p.Events.EventsManifest
+	if !p.Events.Carried {
+		if err := r.checkEventsBase(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	if !p.Events.Carried && !p.Events.Unchanged {
+		// The link first: exactly one run extends the chain from a cursor,
+		// whatever runs of other dates commit meanwhile.
+		if err := r.linkChain(ctx, p); err != nil {
+			return nil, err
+		}
+		em.Link = p.Events.Link // the generation it created
+		files, n, err := r.writeEvents(ctx, p.Events)
+		if err != nil {
+			return nil, err
+		}
+		em.Files = append(slices.Clip(em.Files), files...)
+		em.Events += n
+	}
+	switch {
+	case p.Events.Unchanged && em.Through == (snapshot.EventCursor{}):
+		return nil, nil // no chain to leave as it was: the next run starts one
+	case !p.Events.Carried || p.Events.CarriedFrom != "":
+		return &em, nil
+	}
+	return nil, nil
 }
 
 // cleanUp deletes the stale objects of a committed run's date while the run

@@ -275,16 +275,20 @@ func requireIncremental(modes map[string]DirMode, mode string) error {
 // events' net creates and deletes with the counts its listing carries, and
 // walks in full, in this run, each one where they disagree: an event was
 // missed, found the day it happens. Directories listed without metadata
-// are not checked. It returns the checks by directory.
-func (r *run) checkDrift(b *base, dirs []workos.Directory, modes map[string]DirMode, ep *EventsPlan) map[string]*snapshot.DriftCheck {
-	out := map[string]*snapshot.DriftCheck{}
+// are not checked. Each directory's check is recorded in its mode.
+func (r *run) checkDrift(b *base, dirs []workos.Directory, modes map[string]DirMode, ep *EventsPlan) {
+	record := func(id string, dc *snapshot.DriftCheck) {
+		dm := modes[id]
+		dm.Drift = dc
+		modes[id] = dm
+	}
 	for i := range dirs {
 		d := &dirs[i]
 		if modes[d.ID].Mode != schema.SnapshotModeIncremental {
 			continue
 		}
 		if d.Metadata == nil {
-			out[d.ID] = &snapshot.DriftCheck{Result: snapshot.DriftNoMetadata}
+			record(d.ID, &snapshot.DriftCheck{Result: snapshot.DriftNoMetadata})
 			continue
 		}
 		bd := b.dirs[d.ID]
@@ -311,9 +315,8 @@ func (r *run) checkDrift(b *base, dirs []workos.Directory, modes map[string]DirM
 				"directory_id", d.ID, "expected_users", dc.ExpectedUsers, "listed_users", dc.ListedUsers,
 				"expected_groups", dc.ExpectedGroups, "listed_groups", dc.ListedGroups)
 		}
-		out[d.ID] = dc
+		record(d.ID, dc)
 	}
-	return out
 }
 
 // pastDate reports whether the run's date is before the latest committed

@@ -287,33 +287,7 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 	if err != nil {
 		return nil, &ProgressError{Err: err, Hint: hintFor(err)}
 	}
-	var drift map[string]*snapshot.DriftCheck
-	switch {
-	case events.Unchanged:
-		walkInFull(modes, snap.Date, ReasonUnread, nil)
-	case events.Restarted:
-		// Defensive: Config.Check keeps EventsMargin above the read's own
-		// safety, so a restart always comes with full walks.
-		walkInFull(modes, snap.Date, ReasonRetention, nil)
-	default:
-		named := map[string]bool{}
-		for _, q := range events.newQuarantined {
-			named[q.DirectoryID] = true
-		}
-		if named[""] {
-			walkInFull(modes, snap.Date, ReasonQuarantined, nil)
-		} else if len(named) > 0 {
-			walkInFull(modes, snap.Date, ReasonQuarantined, func(id string) bool { return named[id] })
-		}
-		if !events.Carried {
-			drift = r.checkDrift(b, dirs, modes, events)
-		}
-	}
-	for id, dc := range drift {
-		dm := modes[id]
-		dm.Drift = dc
-		modes[id] = dm
-	}
+	r.adjustModes(b, dirs, modes, events)
 	if err := requireIncremental(modes, mode); err != nil {
 		return nil, err
 	}
@@ -361,6 +335,34 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 	}
 	r.log.Info("run planned", "directories", len(dirs), "incremental", len(delta.Directories), "events", eventsCount(events), "units", len(p.Units), "workers", p.Workers, "unit_budget_s", round2(p.UnitBudgetSeconds))
 	return p, nil
+}
+
+// adjustModes walks in full what the events read cannot be trusted for:
+// every directory when the Events API could not be read or the chain
+// restarted, the directories a quarantined event names (all, when one names
+// none), and those whose counts drifted; it records each drift check.
+func (r *run) adjustModes(b *base, dirs []workos.Directory, modes map[string]DirMode, events *EventsPlan) {
+	switch {
+	case events.Unchanged:
+		walkInFull(modes, r.snap.Date, ReasonUnread, nil)
+	case events.Restarted:
+		// Defensive: Config.Check keeps EventsMargin above the read's own
+		// safety, so a restart always comes with full walks.
+		walkInFull(modes, r.snap.Date, ReasonRetention, nil)
+	default:
+		named := map[string]bool{}
+		for _, q := range events.newQuarantined {
+			named[q.DirectoryID] = true
+		}
+		if named[""] {
+			walkInFull(modes, r.snap.Date, ReasonQuarantined, nil)
+		} else if len(named) > 0 {
+			walkInFull(modes, r.snap.Date, ReasonQuarantined, func(id string) bool { return named[id] })
+		}
+		if !events.Carried {
+			r.checkDrift(b, dirs, modes, events)
+		}
+	}
 }
 
 // deltaRowsPerSecond is about how fast a delta unit reads and rewrites
