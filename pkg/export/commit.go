@@ -67,17 +67,7 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 	if m, err := ex.committedManifest(ctx, date, runID); err != nil {
 		return nil, err
 	} else if m != nil {
-		// A retry after the manifest landed (its answer, or a later step,
-		// failed): finish what follows the manifest.
-		r.snap.Time = m.SnapshotTime
-		if _, err := ex.Store.Get(ctx, snapshot.SnapshotRowKey(date, runID)); errors.Is(err, objstore.ErrNotExist) {
-			if err := r.writeSnapshotRow(ctx, m, time.Now()); err != nil {
-				return nil, &commitError{committed: true, err: fmt.Errorf("export: snapshot %s is committed, but its snapshots table row was not written: %w", date, err)}
-			}
-		} else if err != nil {
-			return nil, fmt.Errorf("export: check the snapshots row of %s: %w", date, err)
-		}
-		return &Result{Manifest: m, ManifestKey: snapshot.ManifestKey(date), StaleDeleted: r.cleanUp(ctx, m), Duration: time.Since(start)}, nil
+		return r.finishCommitted(ctx, m, start)
 	}
 	if err := r.checkLease(ctx); err != nil {
 		return nil, err
@@ -91,42 +81,12 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	// The directories table comes from the plan's listing: a directory
-	// deleted mid-export keeps its row (as listed), so its partial users and
-	// groups still reference it. Every table without a part gets an empty one.
-	dirRows := make([]schema.Directory, len(p.Directories))
-	for i := range p.Directories {
-		dirRows[i] = schema.FromDirectory(&p.Directories[i], p.SnapshotTime)
-	}
-	dt, err := writeCommitTable(ctx, r, schema.TableDirectories, dirRows)
-	if err != nil {
+	if err := r.commitTables(ctx, p, tables); err != nil {
 		return nil, err
 	}
-	tables[schema.TableDirectories] = dt
-	for _, t := range []string{schema.TableDirectoryUsers, schema.TableDirectoryGroups, schema.TableMemberships} {
-		if len(tables[t].Files) > 0 {
-			continue
-		}
-		var err error
-		switch t {
-		case schema.TableDirectoryUsers:
-			tables[t], err = writeCommitTable[schema.DirectoryUser](ctx, r, t, nil)
-		case schema.TableDirectoryGroups:
-			tables[t], err = writeCommitTable[schema.DirectoryGroup](ctx, r, t, nil)
-		default:
-			tables[t], err = writeCommitTable[schema.DirectoryGroupMembership](ctx, r, t, nil)
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	dirs := make([]snapshot.DirectoryManifest, 0, len(p.Directories))
-	for _, d := range p.Directories {
-		dm, ok := dms[d.ID]
-		if !ok {
-			return nil, fmt.Errorf("export: directory %s is in no unit of the plan", d.ID)
-		}
-		dirs = append(dirs, dm)
+	dirs, err := planOrder(p, dms)
+	if err != nil {
+		return nil, err
 	}
 	events, err := r.commitEvents(ctx, p)
 	if err != nil {
@@ -181,6 +141,68 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 		return nil, &commitError{committed: true, err: fmt.Errorf("export: snapshot %s is committed (%s), but its snapshots table row was not written, so the _latest views do not show it; the earlier runs' files are kept, and a rerun of the date fixes it: %w", date, key, err)}
 	}
 	return &Result{Manifest: m, ManifestKey: key, StaleDeleted: r.cleanUp(ctx, m), Duration: time.Since(start)}, nil
+}
+
+// finishCommitted is a retried commit whose manifest landed (its answer, or
+// a later step, failed): it finishes what follows the manifest.
+func (r *run) finishCommitted(ctx context.Context, m *snapshot.Manifest, start time.Time) (*Result, error) {
+	date, runID := m.SnapshotDate, m.RunID
+	r.snap.Time = m.SnapshotTime
+	if _, err := r.ex.Store.Get(ctx, snapshot.SnapshotRowKey(date, runID)); errors.Is(err, objstore.ErrNotExist) {
+		if err := r.writeSnapshotRow(ctx, m, time.Now()); err != nil {
+			return nil, &commitError{committed: true, err: fmt.Errorf("export: snapshot %s is committed, but its snapshots table row was not written: %w", date, err)}
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("export: check the snapshots row of %s: %w", date, err)
+	}
+	return &Result{Manifest: m, ManifestKey: snapshot.ManifestKey(date), StaleDeleted: r.cleanUp(ctx, m), Duration: time.Since(start)}, nil
+}
+
+// commitTables writes the commit's own parts: the directories table, from
+// the plan's listing (a directory deleted mid-export keeps its row, as
+// listed, so its partial users and groups still reference it), and an empty
+// part of every table the units wrote none of.
+func (r *run) commitTables(ctx context.Context, p *Plan, tables map[string]snapshot.TableManifest) error {
+	dirRows := make([]schema.Directory, len(p.Directories))
+	for i := range p.Directories {
+		dirRows[i] = schema.FromDirectory(&p.Directories[i], p.SnapshotTime)
+	}
+	dt, err := writeCommitTable(ctx, r, schema.TableDirectories, dirRows)
+	if err != nil {
+		return err
+	}
+	tables[schema.TableDirectories] = dt
+	for _, t := range []string{schema.TableDirectoryUsers, schema.TableDirectoryGroups, schema.TableMemberships} {
+		if len(tables[t].Files) > 0 {
+			continue
+		}
+		var err error
+		switch t {
+		case schema.TableDirectoryUsers:
+			tables[t], err = writeCommitTable[schema.DirectoryUser](ctx, r, t, nil)
+		case schema.TableDirectoryGroups:
+			tables[t], err = writeCommitTable[schema.DirectoryGroup](ctx, r, t, nil)
+		default:
+			tables[t], err = writeCommitTable[schema.DirectoryGroupMembership](ctx, r, t, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// planOrder returns the directories' manifests in the plan's order.
+func planOrder(p *Plan, dms map[string]snapshot.DirectoryManifest) ([]snapshot.DirectoryManifest, error) {
+	dirs := make([]snapshot.DirectoryManifest, 0, len(p.Directories))
+	for _, d := range p.Directories {
+		dm, ok := dms[d.ID]
+		if !ok {
+			return nil, fmt.Errorf("export: directory %s is in no unit of the plan", d.ID)
+		}
+		dirs = append(dirs, dm)
+	}
+	return dirs, nil
 }
 
 // gatherUnits checks that every unit of the plan is done and returns its
@@ -384,6 +406,28 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 	return stale, nil
 }
 
+// abortEvents returns the directory_events files of the aborted run, which
+// its commit may have written before it failed (its plan names their
+// dates). When a later run owns the date (superseded), they and the plan
+// stay (keepPlan): that run may have taken the files over (a rerun of a
+// committed date), and its commit, or whoever takes the run's chain link
+// over, deletes them, found through this plan.
+func (r *run) abortEvents(ctx context.Context, superseded bool) (keys []string, keepPlan bool, err error) {
+	var p Plan
+	if err := getJSON(ctx, r.ex.Store, snapshot.PlanKey(r.snap.Date, r.snap.RunID), &p); err != nil || p.Events == nil {
+		return nil, false, nil
+	}
+	if superseded && len(p.Events.Dates) > 0 && !p.Events.Carried && !p.Events.Unchanged {
+		r.log.Info("a later run owns the date: the failed run's events files and plan stay for its commit", "snapshot_date", r.snap.Date, "run_id", r.snap.RunID)
+		return nil, true, nil
+	}
+	keys, err = eventFilesOf(ctx, r.ex.Store, r.snap.RunID, p.Events.Dates)
+	if err != nil {
+		return nil, false, fmt.Errorf("export: list the failed run's events files: %w", err)
+	}
+	return keys, false, nil
+}
+
 // Failure is why a run failed: an error type and a message.
 type Failure struct {
 	Error string `json:"error"`
@@ -461,31 +505,17 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 			}
 		}
 	}
-	// The run's directory_events files, which its commit may have written
-	// before it failed: the plan names their dates. When a later run owns
-	// the date, they and the plan stay: that run may have taken the files
-	// over (a rerun of a committed date), and its commit deletes them, found
-	// through this plan, if it did not.
-	var p Plan
-	keepEvents := false
-	if err := getJSON(ctx, ex.Store, snapshot.PlanKey(date, runID), &p); err == nil && p.Events != nil && len(p.Events.Dates) > 0 && !p.Events.Carried && !p.Events.Unchanged {
-		keepEvents = res.Superseded != nil
+	eventFiles, keepPlan, err := r.abortEvents(ctx, res.Superseded != nil)
+	if err != nil {
+		return nil, err
 	}
-	if keepEvents {
-		ex.logger().Info("a later run owns the date: the failed run's events files and plan stay for its commit", "snapshot_date", date, "run_id", runID)
-	} else if p.Events != nil {
-		keys, err := eventFilesOf(ctx, ex.Store, runID, p.Events.Dates)
-		if err != nil {
-			return nil, fmt.Errorf("export: list the failed run's events files: %w", err)
-		}
-		own = append(own, keys...)
-	}
+	own = append(own, eventFiles...)
 	objs, err := ex.Store.List(ctx, snapshot.RunPrefix(date, runID))
 	if err != nil {
 		return nil, fmt.Errorf("export: list the failed run's plan: %w", err)
 	}
 	for _, o := range objs {
-		if o.Key == aborted || (keepEvents && o.Key == snapshot.PlanKey(date, runID)) {
+		if o.Key == aborted || (keepPlan && o.Key == snapshot.PlanKey(date, runID)) {
 			continue
 		}
 		if strings.HasSuffix(o.Key, ".failure.json") {
