@@ -92,12 +92,6 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	mode := schema.SnapshotModeFull
-	for _, d := range dirs {
-		if d.Mode == schema.SnapshotModeIncremental {
-			mode = schema.SnapshotModeIncremental
-		}
-	}
 	if err := r.checkLease(ctx); err != nil {
 		return nil, err
 	}
@@ -115,7 +109,7 @@ func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, er
 		Tables:             tables,
 		Directories:        dirs,
 		API:                api,
-		Mode:               mode,
+		Mode:               snapshotMode(dirs),
 		Events:             events,
 		WalksEndedAt:       ex.now().UTC().Truncate(time.Millisecond),
 	}
@@ -190,6 +184,16 @@ func (r *run) commitTables(ctx context.Context, p *Plan, tables map[string]snaps
 		}
 	}
 	return nil
+}
+
+// snapshotMode is incremental when a directory was built from events.
+func snapshotMode(dirs []snapshot.DirectoryManifest) string {
+	for _, d := range dirs {
+		if d.Mode == schema.SnapshotModeIncremental {
+			return schema.SnapshotModeIncremental
+		}
+	}
+	return schema.SnapshotModeFull
 }
 
 // planOrder returns the directories' manifests in the plan's order.
