@@ -291,24 +291,7 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 	if err := requireIncremental(modes, mode); err != nil {
 		return nil, err
 	}
-	var full []workos.Directory
-	var delta Unit
-	for _, d := range dirs {
-		if modes[d.ID].Mode == schema.SnapshotModeIncremental {
-			delta.Directories = append(delta.Directories, d.ID)
-		} else {
-			full = append(full, d)
-		}
-	}
-	units := packUnits(full, cfg, po.Workers, po.UnitBudget.Seconds())
-	var baseRef *BaseRef
-	if len(delta.Directories) > 0 {
-		baseRef = &BaseRef{Date: b.m.SnapshotDate, RunID: b.m.RunID}
-		delta.Kind = UnitKindDelta
-		delta.ID = unitID(len(units))
-		delta.EstimateSeconds = deltaEstimate(b.m)
-		units = append([]Unit{delta}, units...)
-	}
+	units, baseRef := planUnits(b, dirs, modes, cfg, po)
 	after := ex.Client.Stats()
 	p := &Plan{
 		FormatVersion:     PlanFormatVersion,
@@ -333,8 +316,41 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 	if err := putJSON(ctx, ex.Store, snapshot.PlanKey(snap.Date, snap.RunID), p); err != nil {
 		return nil, fmt.Errorf("export: store the plan: %w", err)
 	}
-	r.log.Info("run planned", "directories", len(dirs), "incremental", len(delta.Directories), "events", eventsCount(events), "units", len(p.Units), "workers", p.Workers, "unit_budget_s", round2(p.UnitBudgetSeconds))
+	r.log.Info("run planned", "directories", len(dirs), "incremental", incrementalCount(modes), "events", eventsCount(events), "units", len(p.Units), "workers", p.Workers, "unit_budget_s", round2(p.UnitBudgetSeconds))
 	return p, nil
+}
+
+// planUnits packs the directories walked in full into work units and puts
+// the incremental ones in one delta unit, first, built from the base.
+func planUnits(b *base, dirs []workos.Directory, modes map[string]DirMode, cfg Config, po PlanOptions) ([]Unit, *BaseRef) {
+	var full []workos.Directory
+	var delta Unit
+	for _, d := range dirs {
+		if modes[d.ID].Mode == schema.SnapshotModeIncremental {
+			delta.Directories = append(delta.Directories, d.ID)
+		} else {
+			full = append(full, d)
+		}
+	}
+	units := packUnits(full, cfg, po.Workers, po.UnitBudget.Seconds())
+	if len(delta.Directories) == 0 {
+		return units, nil
+	}
+	delta.Kind = UnitKindDelta
+	delta.ID = unitID(len(units))
+	delta.EstimateSeconds = deltaEstimate(b.m)
+	return append([]Unit{delta}, units...), &BaseRef{Date: b.m.SnapshotDate, RunID: b.m.RunID}
+}
+
+// incrementalCount counts the directories built from events.
+func incrementalCount(modes map[string]DirMode) int {
+	n := 0
+	for _, m := range modes {
+		if m.Mode == schema.SnapshotModeIncremental {
+			n++
+		}
+	}
+	return n
 }
 
 // adjustModes walks in full what the events read cannot be trusted for:
