@@ -71,6 +71,7 @@ type changes struct {
 	// malformed or name another directory; sample is the first, redacted.
 	rejected             map[string]int64
 	sample, sampleReason string
+	redact               func(string) string
 }
 
 // loadChanges folds the run's staged events of dirs into changes in id
@@ -81,6 +82,7 @@ type changes struct {
 // sample.
 func loadChanges(ctx context.Context, s objstore.Store, p *Plan, dirs map[string]bool, redact func(string) string) (*changes, error) {
 	ch := &changes{
+		redact:   redact,
 		users:    map[string]*change[schema.DirectoryUser]{},
 		groups:   map[string]*change[schema.DirectoryGroup]{},
 		members:  map[memberKey]*change[bool]{},
@@ -103,64 +105,71 @@ func loadChanges(ctx context.Context, s objstore.Store, p *Plan, dirs map[string
 	}
 	slices.SortFunc(rows, func(a, b schema.DirectoryEvent) int { return strings.Compare(a.ID, b.ID) })
 	rows = slices.CompactFunc(rows, func(a, b schema.DirectoryEvent) bool { return a.ID == b.ID })
-	reject := func(dir, id string, err error) {
-		ch.rejected[dir]++
-		if ch.sample == "" {
-			ch.sample, ch.sampleReason = redact(id), redact(err.Error())
-		}
-	}
-	check := func(dir, id, idDir string, checkID func(string) error) bool {
-		err := checkID(id)
-		if err == nil && idDir != "" && idDir != dir {
-			err = fmt.Errorf("event row %s has directory_id %s, not the event's directory", strconv.Quote(id), strconv.Quote(idDir))
-		}
-		if err != nil {
-			reject(dir, id, err)
-			return false
-		}
-		return true
-	}
 	for i := range rows {
-		row := &rows[i]
-		seq := i + 1
-		dir := *row.DirectoryID
-		e := workos.Event{ID: row.ID, Event: row.Event, Data: []byte(row.Data)}
-		v, err := e.Payload()
-		if err != nil {
+		if err := ch.apply(&rows[i], i+1, p.SnapshotTime); err != nil {
 			return nil, err
 		}
-		switch pl := v.(type) {
-		case *workos.DirectoryUserEvent:
-			if !check(dir, pl.ID, pl.DirectoryID, workos.CheckDirectoryUserID) {
-				continue
-			}
-			ch.applied[dir]++
-			del := row.Event == workos.EventUserDeleted
-			if fold(ch.users, pl.ID, &change[schema.DirectoryUser]{dir: dir, deleted: del, updated: pl.UpdatedAt.Time, seq: seq},
-				func() schema.DirectoryUser { return schema.FromDirectoryUser(&pl.DirectoryUser, p.SnapshotTime) }) && del {
-				ch.ended[pl.ID] = seq
-			}
-		case *workos.DirectoryGroupEvent:
-			if !check(dir, pl.ID, pl.DirectoryID, workos.CheckDirectoryGroupID) {
-				continue
-			}
-			ch.applied[dir]++
-			del := row.Event == workos.EventGroupDeleted
-			if fold(ch.groups, pl.ID, &change[schema.DirectoryGroup]{dir: dir, deleted: del, updated: pl.UpdatedAt.Time, seq: seq},
-				func() schema.DirectoryGroup { return schema.FromDirectoryGroup(&pl.DirectoryGroup, p.SnapshotTime) }) && del {
-				ch.ended[pl.ID] = seq
-			}
-		case *workos.MembershipEvent:
-			if !check(dir, pl.User.ID, pl.User.DirectoryID, workos.CheckDirectoryUserID) ||
-				!check(dir, pl.Group.ID, pl.Group.DirectoryID, workos.CheckDirectoryGroupID) {
-				continue
-			}
-			ch.applied[dir]++
-			ch.members[memberKey{pl.Group.ID, pl.User.ID}] = &change[bool]{dir: dir, row: row.Event == workos.EventGroupUserAdded, seq: seq}
-		}
-		// Directory and token events change no row of the delta tables.
 	}
 	return ch, nil
+}
+
+// apply folds one event, number seq in id order, into the changes.
+func (ch *changes) apply(row *schema.DirectoryEvent, seq int, at time.Time) error {
+	dir := *row.DirectoryID
+	e := workos.Event{ID: row.ID, Event: row.Event, Data: []byte(row.Data)}
+	v, err := e.Payload()
+	if err != nil {
+		return err
+	}
+	switch pl := v.(type) {
+	case *workos.DirectoryUserEvent:
+		if !ch.accept(dir, pl.ID, pl.DirectoryID, workos.CheckDirectoryUserID) {
+			return nil
+		}
+		ch.applied[dir]++
+		del := row.Event == workos.EventUserDeleted
+		if fold(ch.users, pl.ID, &change[schema.DirectoryUser]{dir: dir, deleted: del, updated: pl.UpdatedAt.Time, seq: seq},
+			func() schema.DirectoryUser { return schema.FromDirectoryUser(&pl.DirectoryUser, at) }) && del {
+			ch.ended[pl.ID] = seq
+		}
+	case *workos.DirectoryGroupEvent:
+		if !ch.accept(dir, pl.ID, pl.DirectoryID, workos.CheckDirectoryGroupID) {
+			return nil
+		}
+		ch.applied[dir]++
+		del := row.Event == workos.EventGroupDeleted
+		if fold(ch.groups, pl.ID, &change[schema.DirectoryGroup]{dir: dir, deleted: del, updated: pl.UpdatedAt.Time, seq: seq},
+			func() schema.DirectoryGroup { return schema.FromDirectoryGroup(&pl.DirectoryGroup, at) }) && del {
+			ch.ended[pl.ID] = seq
+		}
+	case *workos.MembershipEvent:
+		if !ch.accept(dir, pl.User.ID, pl.User.DirectoryID, workos.CheckDirectoryUserID) ||
+			!ch.accept(dir, pl.Group.ID, pl.Group.DirectoryID, workos.CheckDirectoryGroupID) {
+			return nil
+		}
+		ch.applied[dir]++
+		ch.members[memberKey{pl.Group.ID, pl.User.ID}] = &change[bool]{dir: dir, row: row.Event == workos.EventGroupUserAdded, seq: seq}
+	}
+	// Directory and token events change no row of the delta tables.
+	return nil
+}
+
+// accept reports whether an event's object id passes checkID and names
+// the event's directory, as listed rows must (see dirWalk.accept); a
+// rejection is counted, and the first kept, redacted, as the sample.
+func (ch *changes) accept(dir, id, idDir string, checkID func(string) error) bool {
+	err := checkID(id)
+	if err == nil && idDir != "" && idDir != dir {
+		err = fmt.Errorf("event row %s has directory_id %s, not the event's directory", strconv.Quote(id), strconv.Quote(idDir))
+	}
+	if err == nil {
+		return true
+	}
+	ch.rejected[dir]++
+	if ch.sample == "" {
+		ch.sample, ch.sampleReason = ch.redact(id), ch.redact(err.Error())
+	}
+	return false
 }
 
 // fold records c, a later event of object id, and reports whether it took
@@ -252,16 +261,7 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 		}
 	}
 	if st.Table == 0 && st.File == 0 {
-		for dir, n := range ch.applied {
-			cp.Directories[idx[dir]].Manifest.EventsApplied = n
-		}
-		for dir, n := range ch.rejected {
-			m := &cp.Directories[idx[dir]].Manifest
-			m.RowsRejected = n
-			m.Error = fmt.Sprintf("%d events were skipped: a malformed id, or a directory_id of another directory (e.g. %s)", n, strconv.Quote(ch.sample))
-			c.log.Warn("events rejected: malformed id or another directory's row",
-				"directory_id", dir, "rows_rejected", n, "sample_id", strconv.Quote(ch.sample), "reason", ch.sampleReason)
-		}
+		c.recordEvents(cp, idx, ch)
 	}
 	for progress := false; st.Table < len(deltaTables); progress = true {
 		// Every chunk does at least one step, so a chunk whose setup used
@@ -295,6 +295,21 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 	}
 	st.Done = true
 	return nil
+}
+
+// recordEvents records in the directories' manifests the events applied
+// and rejected, and logs the rejections once per directory.
+func (c *chunk) recordEvents(cp *Checkpoint, idx map[string]int, ch *changes) {
+	for dir, n := range ch.applied {
+		cp.Directories[idx[dir]].Manifest.EventsApplied = n
+	}
+	for dir, n := range ch.rejected {
+		m := &cp.Directories[idx[dir]].Manifest
+		m.RowsRejected = n
+		m.Error = fmt.Sprintf("%d events were skipped: a malformed id, or a directory_id of another directory (e.g. %s)", n, strconv.Quote(ch.sample))
+		c.log.Warn("events rejected: malformed id or another directory's row",
+			"directory_id", dir, "rows_rejected", n, "sample_id", strconv.Quote(ch.sample), "reason", ch.sampleReason)
+	}
 }
 
 // deltaFile streams one base file of a table to w: keep returns the row to
