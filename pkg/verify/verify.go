@@ -487,23 +487,7 @@ func (v *verifier) listOnce(ctx context.Context) (objects, stray *findings, list
 			return nil, nil, 0, false, fmt.Errorf("verify: listing %s: %w", prefix, err)
 		}
 		listed += len(infos)
-		sizes := make(map[string]int64, len(infos))
-		for _, o := range infos {
-			sizes[o.Key] = o.Size
-		}
-		inManifest := make(map[string]bool)
-		for _, df := range v.byTable[t.Name] {
-			inManifest[df.entry.Key] = true
-			size, ok := sizes[df.entry.Key]
-			switch {
-			case !ok:
-				objects.errorf("%s is listed in the manifest but missing: the snapshot is incomplete; re-run the export for %s", df.entry.Key, v.date)
-				continue
-			case size != df.entry.Bytes:
-				objects.errorf("%s is %d bytes, the manifest says %d: the file was truncated or overwritten; re-run the export for %s", df.entry.Key, size, df.entry.Bytes, v.date)
-			}
-			df.size = size
-		}
+		inManifest := v.matchListed(infos, v.byTable[t.Name], objects, "the manifest", "the snapshot is incomplete")
 		for _, o := range infos {
 			if !inManifest[o.Key] {
 				stray.errorf("%s (%d bytes) is not listed in the manifest: Athena reads every file of the partition, so its rows would be counted; delete it (a leftover of an interrupted or concurrent export)", o.Key, o.Size)
@@ -519,6 +503,31 @@ func (v *verifier) listOnce(ctx context.Context) (objects, stray *findings, list
 	}
 	listed += n
 	return objects, stray, listed, earlierOnly, nil
+}
+
+// matchListed matches a partition's listing with the files record lists
+// in it: each must exist with its size (kept in the file's size). record
+// names the list, lost what a missing file means. It returns the keys the
+// record lists.
+func (v *verifier) matchListed(infos []objstore.ObjectInfo, files []*dataFile, objects *findings, record, lost string) map[string]bool {
+	sizes := make(map[string]int64, len(infos))
+	for _, o := range infos {
+		sizes[o.Key] = o.Size
+	}
+	inManifest := make(map[string]bool, len(files))
+	for _, df := range files {
+		inManifest[df.entry.Key] = true
+		size, ok := sizes[df.entry.Key]
+		switch {
+		case !ok:
+			objects.errorf("%s is listed in %s but missing: %s; re-run the export for %s", df.entry.Key, record, lost, v.date)
+			continue
+		case size != df.entry.Bytes:
+			objects.errorf("%s is %d bytes, %s says %d: the file was truncated or overwritten; re-run the export for %s", df.entry.Key, size, record, df.entry.Bytes, v.date)
+		}
+		df.size = size
+	}
+	return inManifest
 }
 
 // listEventPartitions lists the directory_events partitions that the
@@ -538,23 +547,7 @@ func (v *verifier) listEventPartitions(ctx context.Context, objects, stray *find
 			return 0, fmt.Errorf("verify: listing %s: %w", prefix, err)
 		}
 		listed += len(infos)
-		sizes := make(map[string]int64, len(infos))
-		for _, o := range infos {
-			sizes[o.Key] = o.Size
-		}
-		inManifest := make(map[string]bool)
-		for _, df := range byPrefix[prefix] {
-			inManifest[df.entry.Key] = true
-			size, ok := sizes[df.entry.Key]
-			switch {
-			case !ok:
-				objects.errorf("%s is listed in the manifest's events record but missing: the change log lost its events; re-run the export for %s", df.entry.Key, v.date)
-				continue
-			case size != df.entry.Bytes:
-				objects.errorf("%s is %d bytes, the manifest's events record says %d: the file was truncated or overwritten; re-run the export for %s", df.entry.Key, size, df.entry.Bytes, v.date)
-			}
-			df.size = size
-		}
+		inManifest := v.matchListed(infos, byPrefix[prefix], objects, "the manifest's events record", "the change log lost its events")
 		for _, o := range infos {
 			if !inManifest[o.Key] && v.m.RunID != "" && snapshot.RunOfKey(o.Key) == v.m.RunID {
 				stray.errorf("%s (%d bytes) was written by run %s but is not listed in its events record: Athena reads it, so its events would be counted twice or were never verified; delete it", o.Key, o.Size, v.m.RunID)
