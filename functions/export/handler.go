@@ -71,7 +71,7 @@ type handler struct {
 // Handle runs one export for the trigger in.
 func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	start := h.now()
-	date, trigger, err := in.Resolve(start, h.cfg.ProjectionStart)
+	date, trigger, err := in.Resolve(start, time.Time{}, h.cfg.ProjectionStart)
 	var cfg export.Config
 	if err == nil {
 		cfg, err = applyInput(&in, h.cfg.Export)

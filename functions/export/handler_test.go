@@ -245,7 +245,8 @@ func TestEventsDecodeIntoInput(t *testing.T) {
 			t.Errorf("%s: %v", file, err)
 			continue
 		}
-		date, trigger, err := in.Resolve(testNow(), "")
+		// The events' dates are 2026-11-28, scheduled at 02:00 UTC.
+		date, trigger, err := in.Resolve(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), time.Time{}, "")
 		if err != nil || trigger != wantTrigger {
 			t.Errorf("%s: resolves to %q %q %v, want trigger %q", file, date, trigger, err, wantTrigger)
 		}

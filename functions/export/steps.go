@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
@@ -21,24 +24,41 @@ const (
 	StepUnit   = "unit"
 	StepCommit = "commit"
 	StepAbort  = "abort"
+	// StepFailed records a unit's final error, as the state machine caught
+	// it (a crash, a timeout or an out-of-memory exit included), for the
+	// abort step and the state machine's failure path.
+	StepFailed = "failed"
 )
 
 // Event is the function's input: a trigger (see export.Input), which runs
 // the whole export in this invocation, or one step of a state machine
 // execution, named by step:
 //
-//	{"step":"plan","trigger":{"scheduled_time":"…"}}
+//	{"step":"plan","trigger":{"scheduled_time":"…"},"execution":{"id":"arn:…","start_time":"…"}}
 //	{"step":"unit","snapshot_date":"2026-12-06","run_id":"…","unit":"0003"}
 //	{"step":"commit","snapshot_date":"2026-12-06","run_id":"…"}
 //	{"step":"abort","snapshot_date":"2026-12-06","run_id":"…","error":{"Error":"…","Cause":"…"}}
+//	{"step":"failed","snapshot_date":"2026-12-06","run_id":"…","unit":"0003","error":{"Error":"…","Cause":"…"}}
 type Event struct {
 	export.Input
 	Step    string        `json:"step,omitempty"`
 	Trigger *export.Input `json:"trigger,omitempty"`
 	RunID   string        `json:"run_id,omitempty"`
 	Unit    string        `json:"unit,omitempty"`
-	// Error is the error a state machine caught, passed to abort.
+	// Error is the error a state machine caught, passed to abort and
+	// failed.
 	Error *StepError `json:"error,omitempty"`
+	// Execution names the state machine execution, passed to plan.
+	Execution *Execution `json:"execution,omitempty"`
+}
+
+// Execution is the plan step's view of its execution ($$.Execution): every
+// invocation of one execution's plan plans the same run (its id comes from
+// the execution), and {} means today at the execution's start, so a retried
+// plan keeps the date and the run.
+type Execution struct {
+	ID        string `json:"id"`
+	StartTime string `json:"start_time"`
 }
 
 // StepError is the error object of a Step Functions Catch.
@@ -87,6 +107,12 @@ const (
 	ErrorUnauthorized = "Export.Unauthorized"
 	ErrorRetryable    = "Export.Retryable"
 	ErrorFailed       = "Export.Failed"
+	// ErrorBusy: a run of another date is in flight; the state machine
+	// retries the plan for hours.
+	ErrorBusy = "Export.Busy"
+	// ErrorPanic: a bug; the process exits after reporting it, and the
+	// state machine retries the step once.
+	ErrorPanic = "Export.Panic"
 )
 
 // errInput marks a bad event.
@@ -94,7 +120,15 @@ var errInput = errors.New("invalid input")
 
 // Invoke serves one Lambda invocation: a step of a state machine execution,
 // or (without step) a whole export. Its errors carry the types above.
-func (h *handler) Invoke(ctx context.Context, ev Event) (any, error) {
+func (h *handler) Invoke(ctx context.Context, ev Event) (_ any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			// A bug. Report it under one name Step Functions can retry,
+			// then let the runtime exit: the process may hold broken state.
+			h.log.Error("the step panicked; the process exits after this invocation", "step", ev.Step, "snapshot_date", ev.SnapshotDate, "run_id", ev.RunID, "unit", ev.Unit, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = messages.InvokeResponse_Error{Type: ErrorPanic, Message: fmt.Sprintf("export: the %s step panicked: %v (a bug in dsync-export: the stack trace is in the function's logs; please report it)", cmp.Or(ev.Step, "export"), p), ShouldExit: true}
+		}
+	}()
 	out, err := h.step(ctx, ev)
 	if err != nil {
 		return nil, messages.InvokeResponse_Error{Type: errorType(err), Message: err.Error()}
@@ -105,23 +139,23 @@ func (h *handler) Invoke(ctx context.Context, ev Event) (any, error) {
 func (h *handler) step(ctx context.Context, ev Event) (any, error) {
 	switch ev.Step {
 	case "":
-		if ev.Trigger != nil || ev.RunID != "" || ev.Unit != "" || ev.Error != nil {
-			return nil, fmt.Errorf("export: %w: trigger, run_id, unit and error belong to a step: add \"step\" (plan, unit, commit or abort), or leave them out to run the whole export", errInput)
+		if ev.Trigger != nil || ev.RunID != "" || ev.Unit != "" || ev.Error != nil || ev.Execution != nil {
+			return nil, fmt.Errorf("export: %w: trigger, execution, run_id, unit and error belong to a step: add \"step\" (plan, unit, commit or abort), or leave them out to run the whole export", errInput)
 		}
 		return h.Handle(ctx, ev.Input)
 	case StepPlan:
 		if !emptyInput(&ev.Input) || ev.RunID != "" || ev.Unit != "" || ev.Error != nil {
-			return nil, fmt.Errorf("export: %w: the plan step takes only \"trigger\" (the execution's input)", errInput)
+			return nil, fmt.Errorf("export: %w: the plan step takes only \"trigger\" (the execution's input) and \"execution\"", errInput)
 		}
 		in := export.Input{}
 		if ev.Trigger != nil {
 			in = *ev.Trigger
 		}
-		return h.plan(ctx, in)
-	case StepUnit, StepCommit, StepAbort:
+		return h.plan(ctx, in, ev.Execution)
+	case StepUnit, StepCommit, StepAbort, StepFailed:
 		rest := ev.Input
 		rest.SnapshotDate = ""
-		if ev.Trigger != nil || !emptyInput(&rest) {
+		if ev.Trigger != nil || ev.Execution != nil || !emptyInput(&rest) {
 			return nil, fmt.Errorf("export: %w: the %s step takes only snapshot_date, run_id%s", errInput, ev.Step, map[bool]string{true: " and unit", false: ""}[ev.Step == StepUnit])
 		}
 		if _, err := snapshot.ParseDate(ev.SnapshotDate); err != nil {
@@ -130,12 +164,17 @@ func (h *handler) step(ctx context.Context, ev Event) (any, error) {
 		if !snapshot.ValidRunID(ev.RunID) {
 			return nil, fmt.Errorf("export: %w: the %s step's run_id %q is not a run id from the plan step", errInput, ev.Step, ev.RunID)
 		}
-		if (ev.Step == StepUnit) != (ev.Unit != "") {
-			return nil, fmt.Errorf("export: %w: unit is required by the unit step and only by it", errInput)
+		if unitStep := ev.Step == StepUnit || ev.Step == StepFailed; unitStep != (ev.Unit != "") {
+			return nil, fmt.Errorf("export: %w: unit is required by the unit and failed steps and only by them", errInput)
+		}
+		if (ev.Step == StepFailed) && (ev.Error == nil || ev.Error.Error == "") {
+			return nil, fmt.Errorf("export: %w: the failed step takes the caught error as \"error\": {\"Error\":…,\"Cause\":…}", errInput)
 		}
 		switch ev.Step {
 		case StepUnit:
 			return h.unit(ctx, ev.SnapshotDate, ev.RunID, ev.Unit)
+		case StepFailed:
+			return h.failed(ctx, ev.SnapshotDate, ev.RunID, ev.Unit, ev.Error)
 		case StepCommit:
 			return h.commit(ctx, ev.SnapshotDate, ev.RunID)
 		default:
@@ -164,9 +203,18 @@ func (h *handler) exporter(ctx context.Context, cfg export.Config, workers int) 
 	return &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg, Watch: h.watch, Now: h.now}, nil
 }
 
-func (h *handler) plan(ctx context.Context, in export.Input) (any, error) {
+func (h *handler) plan(ctx context.Context, in export.Input, exec *Execution) (any, error) {
 	start := h.now()
-	date, trigger, err := in.Resolve(start, h.cfg.ProjectionStart)
+	var started time.Time
+	var runID string
+	if exec != nil {
+		t, err := workos.ParseTime(exec.StartTime)
+		if err != nil || exec.ID == "" {
+			return nil, fmt.Errorf("export: %w: the plan step's execution must be {\"id\":\"$$.Execution.Id\",\"start_time\":\"$$.Execution.StartTime\"} (got id %q, start_time %q)", errInput, exec.ID, exec.StartTime)
+		}
+		started, runID = t, snapshot.ExecutionRunID(t, exec.ID)
+	}
+	date, trigger, err := in.Resolve(start, started, h.cfg.ProjectionStart)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInput, err)
 	}
@@ -182,7 +230,7 @@ func (h *handler) plan(ctx context.Context, in export.Input) (any, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		budget = time.Until(dl) - cfg.DeadlineMargin
 	}
-	p, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger, Demo: h.demo}, export.PlanOptions{Workers: h.cfg.Workers, UnitBudget: budget})
+	p, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger, RunID: runID, Demo: h.demo}, export.PlanOptions{Workers: h.cfg.Workers, UnitBudget: budget})
 	if err != nil {
 		h.log.Error("plan failed", "snapshot_date", date, "error", err.Error())
 		return nil, h.keyHint(err)
@@ -209,6 +257,34 @@ func (h *handler) unit(ctx context.Context, date, run, unit string) (any, error)
 		return nil, err
 	}
 	return UnitOutput{Step: StepUnit, Unit: unit, Chunk: res.Chunk, Done: res.Done, Files: res.Files, Rows: res.Checkpoint.Rows()}, nil
+}
+
+// failed records the final error of a unit, as the state machine caught
+// it: the unit's record (for the abort step) and, if it is the run's first,
+// the run's (for the state machine, when the abort step cannot run).
+func (h *handler) failed(ctx context.Context, date, run, unit string, caught *StepError) (any, error) {
+	ex, err := h.exporter(ctx, h.cfg.Export, 1)
+	if err != nil {
+		return nil, err
+	}
+	f := export.Failure{Error: caught.Error, Cause: causeMessage(caught.Cause)}
+	if err := ex.RecordFailure(ctx, date, run, unit, f); err != nil {
+		return nil, err
+	}
+	h.log.Error("unit failed; the run is aborted", "snapshot_date", date, "run_id", run, "unit", unit, "error", f.Error, "cause", f.Cause)
+	return map[string]string{"step": StepFailed, "unit": unit, "error": f.Error}, nil
+}
+
+// causeMessage returns the message of a Step Functions Cause: for a Lambda
+// function error, a JSON object with errorMessage; otherwise the text.
+func causeMessage(cause string) string {
+	var fe struct {
+		Message string `json:"errorMessage"`
+	}
+	if json.Unmarshal([]byte(cause), &fe) == nil && fe.Message != "" {
+		return fe.Message
+	}
+	return cause
 }
 
 func (h *handler) commit(ctx context.Context, date, run string) (any, error) {
@@ -240,6 +316,8 @@ func (h *handler) abort(ctx context.Context, date, run string, caught *StepError
 	switch {
 	case res.Superseded != nil:
 		out.Error, out.Cause = ErrorSuperseded, res.Superseded.Error()
+	case res.First != nil:
+		out.Error, out.Cause = res.First.Error, res.First.Cause
 	case len(res.Failures) > 0:
 		out.Error, out.Cause = res.Failures[0].Error, res.Failures[0].Cause
 	case caught != nil && caught.Error != "":
@@ -268,6 +346,8 @@ func errorType(err error) string {
 	switch {
 	case errors.Is(err, export.ErrSuperseded):
 		return ErrorSuperseded
+	case errors.Is(err, export.ErrBusy):
+		return ErrorBusy
 	case errors.Is(err, errInput), errors.Is(err, errConfig):
 		return ErrorInvalidInput
 	case workos.IsUnauthorized(err), workos.IsForbidden(err):

@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -281,6 +282,7 @@ func (r *run) commitEvents(ctx context.Context, p *Plan) (*snapshot.EventsManife
 // still owns the date, and returns them. Failures are logged: the snapshot
 // is committed, and the next run cleans up (verify flags what is left).
 func (r *run) cleanUp(ctx context.Context, m *snapshot.Manifest) []string {
+	r.clearInFlight(ctx)
 	if err := r.checkLease(ctx); err != nil {
 		// A later run took the date after this commit: its manifest will
 		// replace this one and its cleanup will remove these files.
@@ -440,14 +442,26 @@ type Failure struct {
 
 // RecordFailure stores why a chunk of unit failed, so that the run's abort
 // can report it (Step Functions passes a Distributed Map's failure on as a
-// generic error). Best effort: the caller logs the error.
+// generic error), and, if no unit recorded one before, as the run's first
+// failure (snapshot.RunFailureKey), which the state machine reads when the
+// abort cannot run. Best effort: the caller logs the error.
 func (ex *Exporter) RecordFailure(ctx context.Context, date, runID, unit string, f Failure) error {
 	if _, err := snapshot.ParseDate(date); err != nil || !snapshot.ValidRunID(runID) {
 		return fmt.Errorf("export: no failure recorded for run %q of %q: not a run", runID, date)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	return putJSON(ctx, ex.Store, snapshot.FailureKey(date, runID, unit), f)
+	if err := putJSON(ctx, ex.Store, snapshot.FailureKey(date, runID, unit), f); err != nil {
+		return err
+	}
+	body, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if err := ex.Store.PutIfAbsent(ctx, snapshot.RunFailureKey(date, runID), body, "application/json"); err != nil && !errors.Is(err, objstore.ErrExist) {
+		return fmt.Errorf("export: record the run's first failure: %w", err)
+	}
+	return nil
 }
 
 // AbortResult is what Abort did and found.
@@ -459,6 +473,8 @@ type AbortResult struct {
 	Superseded error
 	// Failures are the failures the run's units recorded, by unit.
 	Failures []Failure
+	// First is the run's first recorded failure, if any.
+	First *Failure
 	// Committed is set when the run's manifest is the date's: nothing was
 	// aborted.
 	Committed bool
@@ -497,6 +513,7 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 	if err := putJSON(ctx, ex.Store, aborted, map[string]any{"run_id": runID, "aborted_at": time.Now().UTC()}); err != nil {
 		return nil, fmt.Errorf("export: mark run %s aborted: %w", runID, err)
 	}
+	r.clearInFlight(ctx)
 	var own []string
 	for _, t := range schema.Tables() {
 		objs, err := ex.Store.List(ctx, snapshot.PartitionPrefix(t.Name, date))
@@ -526,6 +543,12 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 			var f Failure
 			if err := getJSON(ctx, ex.Store, o.Key, &f); err == nil {
 				res.Failures = append(res.Failures, f)
+			}
+		}
+		if o.Key == snapshot.RunFailureKey(date, runID) {
+			var f Failure
+			if err := getJSON(ctx, ex.Store, o.Key, &f); err == nil {
+				res.First = &f
 			}
 		}
 		own = append(own, o.Key)

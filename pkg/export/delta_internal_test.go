@@ -63,7 +63,7 @@ func stagedChanges(t *testing.T, events ...tEvent) *changes {
 		t.Fatal(err)
 	}
 	key := func(part int) string {
-		return snapshot.EventsStageKey("2026-11-02", "20261102T000000.000Z-000001", part)
+		return snapshot.EventsStageKey("2026-11-02", "20261102T000000.000Z-000001", "a1b2c3d4", part)
 	}
 	tw, err := startTable[schema.DirectoryEvent](ctx, st, schema.TableEvents, key, DefaultConfig().Writer, true)
 	if err != nil {

@@ -283,6 +283,8 @@ type run struct {
 	cfg  Config
 	snap Snapshot
 	log  *slog.Logger
+	// attempt names this plan invocation's staged files (Plan only).
+	attempt string
 }
 
 func (ex *Exporter) logger() *slog.Logger {

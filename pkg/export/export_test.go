@@ -580,11 +580,20 @@ func TestInputResolve(t *testing.T) {
 		date, trig  string
 		wantErrPart []string
 	}{
-		{name: "manual", in: export.Input{SnapshotDate: "2026-11-27"}, date: "2026-11-27", trig: export.TriggerManual},
+		{name: "manual", in: export.Input{SnapshotDate: "2026-11-28"}, date: "2026-11-28", trig: export.TriggerManual},
 		{name: "manual tomorrow", in: export.Input{SnapshotDate: "2026-11-29"}, wantErrPart: []string{"2026-11-29", "future"}},
-		{name: "manual yesterday (scheduler timezone)", in: export.Input{SnapshotDate: "2026-11-27"}, date: "2026-11-27", trig: export.TriggerManual},
+		{name: "manual tomorrow forced", in: export.Input{SnapshotDate: "2026-11-29", Force: true}, wantErrPart: []string{"2026-11-29", "future"}},
+		// Issue 22: the slack is the scheduler's only; a manual date other
+		// than today needs force, even yesterday, a minute before midnight.
+		{name: "manual yesterday", in: export.Input{SnapshotDate: "2026-11-27"}, wantErrPart: []string{"2026-11-27", "not today", "force"}},
+		{name: "manual yesterday forced", in: export.Input{SnapshotDate: "2026-11-27", Force: true}, date: "2026-11-27", trig: export.TriggerManual},
 		{name: "scheduler", in: export.Input{ScheduledTime: "2026-11-28T02:00:00Z"}, date: "2026-11-28", trig: export.TriggerScheduler},
-		{name: "scheduled event", in: sched("2026-11-27T23:30:00Z"), date: "2026-11-27", trig: export.TriggerEventBridge},
+		{name: "scheduled event", in: sched("2026-11-28T00:30:00Z"), date: "2026-11-28", trig: export.TriggerEventBridge},
+		{name: "scheduled event 24h ago", in: sched("2026-11-27T23:59:00Z"), date: "2026-11-27", trig: export.TriggerEventBridge},
+		{name: "scheduled event 24h01 ago", in: sched("2026-11-27T23:58:00Z"), wantErrPart: []string{"2026-11-27", "more than the 24h0m0s", "force"}},
+		{name: "scheduled event 24h01 ago forced", in: func() export.Input { in := sched("2026-11-27T23:58:00Z"); in.Force = true; return in }(), date: "2026-11-27", trig: export.TriggerEventBridge},
+		{name: "scheduler in the future", in: export.Input{ScheduledTime: "2026-11-29T01:00:00Z"}, wantErrPart: []string{"2026-11-29", "future"}},
+		{name: "scheduler ahead of the clock", in: export.Input{ScheduledTime: "2026-11-28T23:59:30Z"}, date: "2026-11-28", trig: export.TriggerScheduler},
 		{name: "empty", in: export.Input{}, date: "2026-11-28", trig: export.TriggerNow},
 		{name: "bad date", in: export.Input{SnapshotDate: "2026-13-01"}, wantErrPart: []string{"2026-13-01"}},
 		{name: "bad scheduled_time", in: export.Input{ScheduledTime: "tomorrow"}, wantErrPart: []string{"scheduled_time"}},
@@ -594,9 +603,9 @@ func TestInputResolve(t *testing.T) {
 		{name: "before projection forced", in: export.Input{SnapshotDate: "2020-01-01", Force: true}, wantErrPart: []string{"projection range"}},
 		{name: "far future", in: export.Input{SnapshotDate: "2099-12-31"}, wantErrPart: []string{"2099-12-31", "future"}},
 		{name: "far future forced", in: export.Input{SnapshotDate: "2099-12-31", Force: true}, wantErrPart: []string{"future"}},
-		{name: "a week ago", in: export.Input{SnapshotDate: "2026-11-21"}, wantErrPart: []string{"2026-11-21", "more than a day", "force"}},
+		{name: "a week ago", in: export.Input{SnapshotDate: "2026-11-21"}, wantErrPart: []string{"2026-11-21", "not today", "force"}},
 		{name: "a week ago forced", in: export.Input{SnapshotDate: "2026-11-21", Force: true}, date: "2026-11-21", trig: export.TriggerManual},
-		{name: "old scheduler retry", in: export.Input{ScheduledTime: "2026-11-20T02:00:00Z"}, wantErrPart: []string{"2026-11-20", "more than a day"}},
+		{name: "old scheduler retry", in: export.Input{ScheduledTime: "2026-11-20T02:00:00Z"}, wantErrPart: []string{"2026-11-20", "more than the"}},
 		// Item 20: only the known trigger shapes.
 		{name: "zero-time S3 event", in: export.Input{CloudWatchEvent: events.CloudWatchEvent{Source: "aws.s3", DetailType: "Object Created", Time: time.Time{}}}, wantErrPart: []string{`"aws.s3"`, `"Object Created"`}},
 		{name: "S3 event", in: export.Input{CloudWatchEvent: events.CloudWatchEvent{Source: "aws.s3", DetailType: "Object Created", Time: at("2026-11-28T02:00:00Z")}}, wantErrPart: []string{`"aws.s3"`, `"Object Created"`}},
@@ -604,7 +613,7 @@ func TestInputResolve(t *testing.T) {
 		{name: "scheduled event with zero time", in: export.Input{CloudWatchEvent: events.CloudWatchEvent{Source: "aws.events", DetailType: "Scheduled Event"}}, wantErrPart: []string{"no time"}},
 		{name: "scheduled event of 2020", in: sched("2020-01-01T02:00:00Z"), wantErrPart: []string{"projection range"}},
 	} {
-		date, trig, err := tc.in.Resolve(now, "")
+		date, trig, err := tc.in.Resolve(now, time.Time{}, "")
 		if tc.wantErrPart != nil {
 			if err == nil {
 				t.Errorf("%s: resolved to %s %s, want an error", tc.name, date, trig)
@@ -626,12 +635,22 @@ func TestInputResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := in.Resolve(now, ""); err == nil || !strings.Contains(err.Error(), "aws.s3") {
+	if _, _, err := in.Resolve(now, time.Time{}, ""); err == nil || !strings.Contains(err.Error(), "aws.s3") {
 		t.Errorf("S3 event JSON: err %v", err)
 	}
 	// A stack whose projection starts later refuses dates before its start.
-	if _, _, err := (&export.Input{SnapshotDate: "2026-11-27"}).Resolve(now, "2026-11-28"); err == nil || !strings.Contains(err.Error(), "starts at 2026-11-28") {
+	if _, _, err := (&export.Input{SnapshotDate: "2026-11-27", Force: true}).Resolve(now, time.Time{}, "2026-11-28"); err == nil || !strings.Contains(err.Error(), "starts at 2026-11-28") {
 		t.Errorf("date before a configured projection start: err %v", err)
+	}
+	// Issue 22: {} and a manual date resolve at the execution's start, so a
+	// plan retried across midnight keeps its date.
+	started := time.Date(2026, 11, 27, 23, 59, 30, 0, time.UTC)
+	later := time.Date(2026, 11, 28, 0, 0, 30, 0, time.UTC)
+	if date, _, err := (&export.Input{}).Resolve(later, started, ""); err != nil || date != "2026-11-27" {
+		t.Errorf("{} retried across midnight: %q %v, want the execution's date 2026-11-27", date, err)
+	}
+	if date, _, err := (&export.Input{SnapshotDate: "2026-11-27"}).Resolve(later, started, ""); err != nil || date != "2026-11-27" {
+		t.Errorf("today's manual date retried across midnight: %q %v, want 2026-11-27 without force", date, err)
 	}
 	if _, err := export.DecodeInput([]byte(`{"snapshot_dt":"2026-11-28"}`)); err == nil || !strings.Contains(err.Error(), "snapshot_dt") {
 		t.Errorf("a misspelt field: err %v, want it named", err)

@@ -606,7 +606,7 @@ func (r *run) streamEvents(ctx context.Context, ep *EventsPlan, opts *workos.Lis
 		return err
 	}
 	for _, p := range parts {
-		ep.Staged = append(ep.Staged, snapshot.File{Key: snapshot.EventsStageKey(r.snap.Date, r.snap.RunID, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
+		ep.Staged = append(ep.Staged, snapshot.File{Key: snapshot.EventsStageKey(r.snap.Date, r.snap.RunID, r.attempt, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
 	}
 	ep.Dates = slices.Sorted(maps.Keys(dates))
 	return nil
@@ -697,7 +697,7 @@ func redactReason(msg string) string {
 func (r *run) stageWriter(ctx context.Context) (*tableWriter[schema.DirectoryEvent], error) {
 	opts := r.cfg.Writer
 	opts.Metadata = map[string]string{"snapshot_date": r.snap.Date}
-	key := func(part int) string { return snapshot.EventsStageKey(r.snap.Date, r.snap.RunID, part) }
+	key := func(part int) string { return snapshot.EventsStageKey(r.snap.Date, r.snap.RunID, r.attempt, part) }
 	return startTable[schema.DirectoryEvent](ctx, r.ex.Store, schema.TableEvents, key, opts, true)
 }
 

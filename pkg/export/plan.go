@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
@@ -53,6 +54,9 @@ type Plan struct {
 	Base  *BaseRef           `json:"base,omitempty"`
 	// Events is the run's slice of the change log, read before any walk.
 	Events *EventsPlan `json:"events,omitempty"`
+	// Attempt names the plan invocation that stored the plan (and staged
+	// its events).
+	Attempt string `json:"attempt,omitempty"`
 
 	// byID indexes Directories by id (see index).
 	byID map[string]int
@@ -241,9 +245,18 @@ type PlanOptions struct {
 	UnitBudget time.Duration
 }
 
-// Plan takes the date's lease, lists the directories in scope, packs them
-// into work units and stores the plan under the run's prefix. It is the
-// first step of a run; RunChunk and Commit follow.
+// Plan lists the directories in scope, reads the run's slice of the change
+// log, packs the directories into work units, stores the plan under the
+// run's prefix, and then, last, takes the date's lease. It is the first
+// step of a run; RunChunk and Commit follow.
+//
+// Everything that can fail (the base, the listing, the events) comes before
+// the lease, so a failed plan leaves the date's running run alone, and its
+// failure path deletes what it wrote. A plan that finds a run of another
+// date in flight fails with ErrBusy before it sends a WorkOS request. A
+// plan invoked twice for one run id (snap.RunID from the execution: a
+// retried plan while the first invocation still runs) returns the plan the
+// first to finish stored.
 func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*Plan, error) {
 	start := time.Now()
 	cfg := ex.Config
@@ -263,12 +276,35 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 		return nil, fmt.Errorf("export: run id %q is not of the form snapshot.NewRunID returns", snap.RunID)
 	}
 	po.Workers = max(1, po.Workers)
-	r := &run{ex: ex, cfg: cfg, snap: snap, log: ex.logger().With("snapshot_date", snap.Date, "run_id", snap.RunID)}
-	// Take the date: a later run of the same date supersedes this one. The
-	// date's committed snapshot, if any, is not touched until the commit.
-	if err := r.takeLease(ctx, start); err != nil {
+	r := &run{ex: ex, cfg: cfg, snap: snap, attempt: newAttempt(), log: ex.logger().With("snapshot_date", snap.Date, "run_id", snap.RunID)}
+	if err := r.checkOverlap(ctx); err != nil {
 		return nil, err
 	}
+	p, err := r.plan(ctx, start, po)
+	if err != nil {
+		r.dropPlan(ctx, nil)
+		return nil, err
+	}
+	p, own, err := r.storePlan(ctx, p)
+	if err != nil {
+		r.dropPlan(ctx, nil)
+		return nil, err
+	}
+	if err := r.start(ctx, start); err != nil {
+		r.clearInFlight(context.WithoutCancel(ctx))
+		if own {
+			r.dropPlan(ctx, p)
+		}
+		return nil, err
+	}
+	r.log.Info("run planned", "directories", len(p.Directories), "incremental", incrementalCount(p.Modes), "events", eventsCount(p.Events), "units", len(p.Units), "workers", p.Workers, "unit_budget_s", round2(p.UnitBudgetSeconds))
+	return p, nil
+}
+
+// plan builds the run's plan: it reads the base, lists the directories and
+// stages the run's events (under the plan's attempt), and writes nothing else.
+func (r *run) plan(ctx context.Context, start time.Time, po PlanOptions) (*Plan, error) {
+	ex, cfg, snap := r.ex, r.cfg, r.snap
 	before := ex.Client.Stats()
 	// The event cursor is taken before the walk: the base first, then the
 	// directories and the events.
@@ -293,7 +329,7 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 	}
 	units, baseRef := planUnits(b, dirs, modes, cfg, po)
 	after := ex.Client.Stats()
-	p := &Plan{
+	return &Plan{
 		FormatVersion:     PlanFormatVersion,
 		SnapshotDate:      snap.Date,
 		RunID:             snap.RunID,
@@ -312,12 +348,84 @@ func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*P
 		Modes:             modes,
 		Base:              baseRef,
 		Events:            events,
+		Attempt:           r.attempt,
+	}, nil
+}
+
+// storePlan stores p unless the run has a plan already (another invocation
+// of the same run's plan stored it first): then it drops this attempt's
+// staged events and returns the stored plan. own reports whether p is
+// this invocation's.
+func (r *run) storePlan(ctx context.Context, p *Plan) (_ *Plan, own bool, err error) {
+	key := snapshot.PlanKey(r.snap.Date, r.snap.RunID)
+	body, err := json.Marshal(p)
+	if err != nil {
+		return nil, false, fmt.Errorf("export: encode the plan: %w", err)
 	}
-	if err := putJSON(ctx, ex.Store, snapshot.PlanKey(snap.Date, snap.RunID), p); err != nil {
-		return nil, fmt.Errorf("export: store the plan: %w", err)
+	err = r.ex.Store.PutIfAbsent(ctx, key, body, "application/json")
+	if err == nil {
+		return p, true, nil
 	}
-	r.log.Info("run planned", "directories", len(dirs), "incremental", incrementalCount(modes), "events", eventsCount(events), "units", len(p.Units), "workers", p.Workers, "unit_budget_s", round2(p.UnitBudgetSeconds))
-	return p, nil
+	if !errors.Is(err, objstore.ErrExist) {
+		return nil, false, fmt.Errorf("export: store the plan: %w", err)
+	}
+	stored, err := loadPlan(ctx, r.ex.Store, r.snap.Date, r.snap.RunID)
+	if err != nil {
+		return nil, false, err
+	}
+	if !planOfAttempt(stored, r.attempt) {
+		r.log.Info("another invocation of this run's plan stored it first; its plan is the run's", "attempt", r.attempt)
+		r.dropPlan(ctx, nil)
+	}
+	return stored, planOfAttempt(stored, r.attempt), nil
+}
+
+// planOfAttempt reports whether the stored plan staged attempt's events (a
+// stored plan whose answer was lost and whose PUT was retried is its own).
+func planOfAttempt(p *Plan, attempt string) bool { return p.Attempt == attempt }
+
+// start puts the planned run in flight: its in-flight marker, a last check
+// that no run of another date started meanwhile (of two plans that mark
+// themselves at once, at least one sees the other and waits), and then the
+// date's lease, the plan's last write: from here a later run of the date
+// supersedes this one, and this one any earlier.
+func (r *run) start(ctx context.Context, start time.Time) error {
+	if err := r.markInFlight(ctx, start); err != nil {
+		return err
+	}
+	if err := r.checkOverlap(ctx); err != nil {
+		return err
+	}
+	return r.takeLease(ctx, start)
+}
+
+// dropPlan deletes what this plan invocation wrote under the run's prefix:
+// its staged events, and p (the stored plan) when given. Best effort: the
+// plan has failed already, and a later commit of the date removes leftovers.
+func (r *run) dropPlan(ctx context.Context, p *Plan) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	objs, err := r.ex.Store.List(ctx, snapshot.RunPrefix(r.snap.Date, r.snap.RunID))
+	if err != nil {
+		r.log.Warn("the failed plan's files were not deleted", "error", err.Error())
+		return
+	}
+	staged := snapshot.EventsStageKey(r.snap.Date, r.snap.RunID, r.attempt, 0)
+	staged = staged[:strings.LastIndexByte(staged, '-')+1]
+	var keys []string
+	for _, o := range objs {
+		if strings.HasPrefix(o.Key, staged) || (p != nil && o.Key == snapshot.PlanKey(r.snap.Date, r.snap.RunID)) {
+			keys = append(keys, o.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	if err := r.ex.Store.Delete(ctx, keys); err != nil {
+		r.log.Warn("the failed plan's files were not deleted", "count", len(keys), "error", err.Error())
+		return
+	}
+	r.log.Info("the failed plan's files deleted", "count", len(keys))
 }
 
 // planUnits packs the directories walked in full into work units and puts

@@ -28,11 +28,17 @@ const (
 	scheduledDetailType = "Scheduled Event"
 )
 
-// DateWindow is how far before today (UTC) a snapshot date may be: WorkOS
-// keeps no history, so a snapshot can only describe now. A day allows for a
-// scheduler in another timezone and for retries after midnight. A date after
-// today is always refused: Athena's projection range ends at today (UTC).
+// DateWindow is how long after its scheduled time a scheduled trigger may
+// still export its date: the scheduler's own retries, and a plan that
+// waited for another date's run (ErrBusy). WorkOS keeps no history, so a
+// snapshot can only describe now: a manual snapshot_date other than today
+// (UTC) needs force, and a date after today is always refused (Athena's
+// projection range ends at today, UTC).
 const DateWindow = 24 * time.Hour
+
+// clockSkew is how far in the future a scheduled time may be (the
+// scheduler's clock against the function's).
+const clockSkew = 5 * time.Minute
 
 // Input is the export function's event. It accepts exactly three shapes:
 //
@@ -48,11 +54,12 @@ type Input struct {
 	// ScheduledTime is set by an EventBridge Scheduler input template.
 	ScheduledTime string `json:"scheduled_time,omitempty"`
 
-	// SnapshotDate is the partition to write (YYYY-MM-DD). It must be within
-	// DateWindow of now unless Force is set.
+	// SnapshotDate is the partition to write (YYYY-MM-DD). It must be today
+	// (UTC) unless Force is set.
 	SnapshotDate string `json:"snapshot_date,omitempty"`
-	// Force accepts a snapshot_date outside DateWindow (never one outside the
-	// Athena projection range).
+	// Force accepts a snapshot_date other than today, or a scheduled time
+	// more than DateWindow ago (never a date outside the Athena projection
+	// range).
 	Force bool `json:"force,omitempty"`
 
 	// Filters and the membership mode override the function's configuration.
@@ -72,10 +79,20 @@ func (in *Input) isEnvelope() bool {
 }
 
 // Resolve returns the snapshot date and trigger kind, refusing unknown event
-// shapes and dates that cannot describe now. The date comes from the trigger,
-// so a retry of the same trigger lands in the same partition: snapshot_date,
-// else scheduled_time, else the scheduled event's time, else now (UTC).
-func (in *Input) Resolve(now time.Time, projectionStart string) (date, trigger string, err error) {
+// shapes and dates that cannot describe now. The date comes from the
+// trigger, so a retry of the same trigger lands in the same partition:
+// snapshot_date, else scheduled_time, else the scheduled event's time, else
+// today (UTC) at started, when the execution started (zero: now), so that a
+// plan retried across midnight keeps its date.
+//
+//   - A scheduled trigger exports the UTC date of its scheduled time, for
+//     DateWindow after it (force lifts that limit).
+//   - A manual snapshot_date must be today at started, unless force is set.
+//   - No date is after today, or before the projection's start.
+func (in *Input) Resolve(now, started time.Time, projectionStart string) (date, trigger string, err error) {
+	if started.IsZero() {
+		started = now
+	}
 	var at time.Time
 	switch {
 	case in.isEnvelope():
@@ -105,23 +122,33 @@ func (in *Input) Resolve(now time.Time, projectionStart string) (date, trigger s
 		}
 		date, trigger = in.SnapshotDate, TriggerManual
 	default:
-		at, trigger = now, TriggerNow
+		at, trigger = started, TriggerNow
 	}
-	if date == "" {
+	if !at.IsZero() {
 		date = at.UTC().Format(schema.PartitionFormat)
 	}
-	if err := CheckDate(date, now, in.Force, projectionStart); err != nil {
+	if err := CheckDate(date, now, projectionStart); err != nil {
 		return "", "", err
+	}
+	if today := started.UTC().Format(schema.PartitionFormat); trigger == TriggerManual && date != today && !in.Force {
+		return "", "", fmt.Errorf("export: snapshot_date %s is not today (%s UTC): WorkOS keeps no history, so the snapshot would hold today's data under another date; leave the date out to export today, or set \"force\": true in the input to write today's data under %s on purpose", date, today, date)
+	}
+	if trigger == TriggerEventBridge || trigger == TriggerScheduler {
+		switch late := now.Sub(at); {
+		case late < -clockSkew:
+			return "", "", fmt.Errorf("export: the scheduled time %s is in the future (now %s): check the clock of what sent this event", at.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		case late > DateWindow && !in.Force:
+			return "", "", fmt.Errorf("export: the trigger was scheduled at %s, %s ago, more than the %s a scheduled export may be late (the scheduler's retries, a wait for another date's run): its data would be today's under the date %s; export today with {} instead, or set \"force\": true to write today's data under %s on purpose",
+				at.UTC().Format(time.RFC3339), late.Round(time.Minute), DateWindow, date, date)
+		}
 	}
 	return date, trigger, nil
 }
 
-// CheckDate refuses a snapshot date that cannot describe the data exported
-// now: more than DateWindow before today (unless force), or outside the Athena
-// projection range that starts at projectionStart ("" for
-// schema.DefaultProjectionStart) and ends at NOW (always: such a partition is
-// invisible to queries).
-func CheckDate(date string, now time.Time, force bool, projectionStart string) error {
+// CheckDate refuses a snapshot date that no query would see: outside the
+// Athena projection range that starts at projectionStart ("" for
+// schema.DefaultProjectionStart) and ends at today (UTC).
+func CheckDate(date string, now time.Time, projectionStart string) error {
 	d, err := snapshot.ParseDate(date)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -137,10 +164,6 @@ func CheckDate(date string, now time.Time, force bool, projectionStart string) e
 	}
 	if d.After(today) {
 		return fmt.Errorf("export: snapshot date %s is in the future (today is %s UTC): Athena's projection range ends at today (UTC), so no query would see it until then; leave the date out to export today", date, today.Format(schema.PartitionFormat))
-	}
-	if !force && d.Before(today.Add(-DateWindow)) {
-		return fmt.Errorf("export: snapshot date %s is more than a day from today (%s UTC): WorkOS keeps no history, so the snapshot would hold today's data under a false date; leave the date out, or set \"force\": true in the input to write today's data under %s on purpose",
-			date, today.Format(schema.PartitionFormat), date)
 	}
 	return nil
 }

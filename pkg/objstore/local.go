@@ -260,7 +260,7 @@ func (s *localStore) List(ctx context.Context, prefix string) ([]ObjectInfo, err
 		} else if err != nil {
 			return err
 		}
-		infos = append(infos, ObjectInfo{Key: key, Size: fi.Size()})
+		infos = append(infos, ObjectInfo{Key: key, Size: fi.Size(), LastModified: fi.ModTime().UTC()})
 		return nil
 	})
 	if err != nil {

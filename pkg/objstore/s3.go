@@ -261,8 +261,9 @@ func (s *s3Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error)
 		}
 		for _, obj := range page.Contents {
 			infos = append(infos, ObjectInfo{
-				Key:  strings.TrimPrefix(aws.ToString(obj.Key), s.prefix),
-				Size: aws.ToInt64(obj.Size),
+				Key:          strings.TrimPrefix(aws.ToString(obj.Key), s.prefix),
+				Size:         aws.ToInt64(obj.Size),
+				LastModified: aws.ToTime(obj.LastModified).UTC(),
 			})
 		}
 	}

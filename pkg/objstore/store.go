@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -42,6 +43,9 @@ type ObjectInfo struct {
 	Key string
 	// Size is the object's size in bytes.
 	Size int64
+	// LastModified is when the object was last written (S3: its
+	// LastModified, to the second; a folder: the file's modification time).
+	LastModified time.Time
 }
 
 // Store is where snapshot files go: an S3 bucket prefix or a local folder. Keys

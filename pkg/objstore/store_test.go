@@ -91,11 +91,17 @@ func TestStoreConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []ObjectInfo{
-				{"_manifest.json", 14},
-				{"groups/x", 8},
-				{"users-extra.txt", 15},
-				{"users/dt=2026-01-02/part-0.parquet", 14},
-				{"users/dt=2026-01-03/part-0.parquet", 34},
+				{Key: "_manifest.json", Size: 14},
+				{Key: "groups/x", Size: 8},
+				{Key: "users-extra.txt", Size: 15},
+				{Key: "users/dt=2026-01-02/part-0.parquet", Size: 14},
+				{Key: "users/dt=2026-01-03/part-0.parquet", Size: 34},
+			}
+			for i := range all {
+				if age := time.Since(all[i].LastModified); age < -time.Minute || age > time.Minute {
+					t.Errorf("List: %s was last modified %s ago, want about now", all[i].Key, age)
+				}
+				all[i].LastModified = time.Time{}
 			}
 			if diff := cmp.Diff(want, all); diff != "" {
 				t.Errorf("List(\"\") mismatch (-want +got):\n%s", diff)

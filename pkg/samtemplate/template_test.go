@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
@@ -933,10 +934,9 @@ func TestStateMachine(t *testing.T) {
 			t.Errorf("%s %s = %s, want %s", exportMachineID, key, got, want)
 		}
 	}
-	// The only substitution is the function's ARN, so the definition can be
-	// run as it stands with that one value.
-	if got := flowOf(Get(props, "DefinitionSubstitutions")); got != "{ExportFunctionArn: !GetAtt ExportFunction.Arn}" {
-		t.Errorf("DefinitionSubstitutions = %s, want {ExportFunctionArn: !GetAtt ExportFunction.Arn}", got)
+	// The function's ARN, and where ReadFailure finds the run's failure.
+	if got, want := flowOf(Get(props, "DefinitionSubstitutions")), "{ExportFunctionArn: !GetAtt ExportFunction.Arn, ExportBucket: !If [CreateBucket, !Ref DataBucket, !Ref ExistingBucketName], ExportPrefix: !Ref ExportPrefix}"; got != want {
+		t.Errorf("DefinitionSubstitutions = %s, want %s", got, want)
 	}
 	if c, _ := Text(Get(def, "Comment")); c == "" {
 		t.Error("the Definition has no Comment")
@@ -944,7 +944,7 @@ func TestStateMachine(t *testing.T) {
 	if got, _ := Text(Get(def, "StartAt")); got != "Plan" {
 		t.Errorf("StartAt = %q, want Plan", got)
 	}
-	if diff := cmp.Diff([]string{"Plan", "Units", "Commit", "Abort", "Failed"}, Keys(Get(def, "States"))); diff != "" {
+	if diff := cmp.Diff([]string{"Plan", "Units", "ReadFailure", "UseRecordedFailure", "Commit", "Abort", "Failed"}, Keys(Get(def, "States"))); diff != "" {
 		t.Errorf("top-level states (-want +got):\n%s", diff)
 	}
 
@@ -973,7 +973,7 @@ func TestStateMachine(t *testing.T) {
 			}
 		case yaml.ScalarNode:
 			for _, m := range regexp.MustCompile(`\$\{([^}]*)\}`).FindAllStringSubmatch(n.Value, -1) {
-				if m[0] != exportFunctionVar {
+				if m[0] != exportFunctionVar && m[0] != "${ExportBucket}" && m[0] != "${ExportPrefix}" {
 					t.Errorf("%s: %s is not a DefinitionSubstitution", path, m[0])
 				}
 			}
@@ -1024,9 +1024,9 @@ func TestStateMachine(t *testing.T) {
 		}
 	}
 
-	// Every Task is the Lambda integration calling the export function, with
-	// the recommended service-error retry, and is caught (itself, or through
-	// the Map that runs it).
+	// Every Task but ReadFailure is the Lambda integration calling the
+	// export function, with the recommended service-error retry, and is
+	// caught (itself, or through the Map that runs it).
 	serviceRetry := "{ErrorEquals: [" + strings.Join(lambdaServiceErrors, ", ") + "], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2}"
 	var tasks []string
 	for _, s := range states {
@@ -1034,10 +1034,18 @@ func TestStateMachine(t *testing.T) {
 			continue
 		}
 		tasks = append(tasks, s.Name)
+		if s.Name == "ReadFailure" {
+			continue
+		}
 		check(s.Name, "Resource", lambdaInvoke)
 		check(s.Name, "Parameters.FunctionName", exportFunctionVar)
 		retry := seqItems(Get(s.Node, "Retry"))
-		if len(retry) == 0 || flow(retry[0]) != serviceRetry {
+		if s.Name == "UnitFailed" {
+			// One retrier, of the service errors and the crashes: it only records.
+			if len(retry) != 1 || !strings.HasPrefix(flow(retry[0]), "{ErrorEquals: ["+strings.Join(lambdaServiceErrors, ", ")) {
+				t.Errorf("UnitFailed Retry = %s, want one retrier that starts with the Lambda service errors", flowOf(Get(s.Node, "Retry")))
+			}
+		} else if len(retry) == 0 || flow(retry[0]) != serviceRetry {
 			t.Errorf("%s: the first Retry must be AWS's for Lambda service errors, %s; got %s", s.Name, serviceRetry, flowOf(Get(s.Node, "Retry")))
 		}
 		for _, rt := range retry {
@@ -1045,6 +1053,9 @@ func TestStateMachine(t *testing.T) {
 				if slices.Contains(notRetried, e) {
 					t.Errorf("%s retries %s: it must fail the run at once", s.Name, e)
 				}
+			}
+			if flowOf(Get(rt, "ErrorEquals")) == "[Export.Busy]" {
+				continue // a wait for another date's run, checked below
 			}
 			if n, _ := strconv.Atoi(flowOf(Get(rt, "MaxAttempts"))); n < 1 || n > 6 {
 				t.Errorf("%s: Retry %s: MaxAttempts must be 1 to 6", s.Name, flow(rt))
@@ -1066,7 +1077,7 @@ func TestStateMachine(t *testing.T) {
 		}
 	}
 	slices.Sort(tasks)
-	if diff := cmp.Diff([]string{"Abort", "Chunk", "Commit", "Plan"}, tasks); diff != "" {
+	if diff := cmp.Diff([]string{"Abort", "Chunk", "Commit", "Plan", "ReadFailure", "UnitFailed"}, tasks); diff != "" {
 		t.Errorf("Task states (-want +got):\n%s", diff)
 	}
 
@@ -1093,16 +1104,29 @@ func TestStateMachine(t *testing.T) {
 	if attempts < 1 || attempts > 5 || backoff < 1.5 || interval < 1 {
 		t.Errorf("Chunk retry %s: want 1 to 5 attempts, BackoffRate ≥ 1.5, IntervalSeconds ≥ 1", flow(crashRetry))
 	}
-	for _, name := range []string{"Plan", "Commit"} {
-		if got, want := flowOf(Get(state(name), "Retry")), flowOf(Get(state("Chunk"), "Retry")); got != want {
-			t.Errorf("%s Retry = %s, want Chunk's %s", name, got, want)
-		}
+	// An out-of-memory exit or a panic: once more from the checkpoint (it
+	// is likely to recur), then the unit fails under that name.
+	if r := seqItems(Get(state("Chunk"), "Retry")); len(r) != 3 || flow(r[2]) != "{ErrorEquals: [Runtime.OutOfMemory, Export.Panic], IntervalSeconds: 5, MaxAttempts: 1}" {
+		t.Errorf("Chunk Retry = %s, want a third retrier of [Runtime.OutOfMemory, Export.Panic], once", flowOf(Get(state("Chunk"), "Retry")))
 	}
-	// Abort deletes files: it retries only the service errors.
-	check("Abort", "Retry", "["+serviceRetry+"]")
+	// Plan, Commit and Abort (issue 22: it runs while the Map's chunks hold
+	// Lambda's concurrency) retry the crashes, throttling, out-of-memory
+	// exits and panics like a chunk.
+	crash := "{ErrorEquals: [Lambda.TooManyRequestsException, Runtime.ExitError, Runtime.OutOfMemory, Sandbox.Timedout, Lambda.Unknown, Export.Retryable, Export.Panic], IntervalSeconds: 5, MaxAttempts: %d, BackoffRate: 2}"
+	check("Plan", "Retry", "["+serviceRetry+", "+fmt.Sprintf(crash, 3)+", {ErrorEquals: [Export.Busy], IntervalSeconds: 600, MaxAttempts: 240, BackoffRate: 1, JitterStrategy: FULL}]")
+	check("Commit", "Retry", "["+serviceRetry+", "+fmt.Sprintf(crash, 3)+"]")
+	check("Abort", "Retry", "["+serviceRetry+", "+fmt.Sprintf(crash, 5)+"]")
+	// Export.Busy waits up to about 20 hours (FULL jitter: half the
+	// interval on average) for another date's run: within the DateWindow a
+	// scheduled date may be late.
+	busyWait := 240 * 600 * time.Second / 2
+	if busyWait > 24*time.Hour {
+		t.Errorf("Plan waits %s on average for Export.Busy, more than the 24h a scheduled date may be late", busyWait)
+	}
 
-	// Plan: the execution input is the trigger; only the plan's ids go on.
-	check("Plan", "Parameters.Payload", "{step: plan, trigger.$: $}")
+	// Plan: the execution input is the trigger, and the execution names the
+	// run and dates {}; only the plan's ids go on.
+	check("Plan", "Parameters.Payload", "{step: plan, trigger.$: $, execution: {id.$: $$.Execution.Id, start_time.$: $$.Execution.StartTime}}")
 	check("Plan", "ResultSelector", "{snapshot_date.$: $.Payload.snapshot_date, run_id.$: $.Payload.run_id, units.$: $.Payload.units, workers.$: $.Payload.workers}")
 	check("Plan", "ResultPath", "$.plan")
 	check("Plan", "Catch", "[{ErrorEquals: [States.ALL], ResultPath: $.error, Next: Failed}]")
@@ -1120,7 +1144,7 @@ func TestStateMachine(t *testing.T) {
 	if rp := Get(state("Units"), "ResultPath"); rp == nil || rp.Tag != "!!null" {
 		t.Errorf("Units ResultPath = %s, want null (discard the per-unit results)", flowOf(rp))
 	}
-	check("Units", "Catch", "[{ErrorEquals: [States.ALL], ResultPath: $.error, Next: Abort}]")
+	check("Units", "Catch", "[{ErrorEquals: [States.ALL], ResultPath: $.error, Next: ReadFailure}]")
 	check("Units", "Next", "Commit")
 
 	// In each child execution: Chunk until the unit reports done.
@@ -1134,9 +1158,33 @@ func TestStateMachine(t *testing.T) {
 	check("UnitDone?", "Choices", "[{Variable: $.chunk.done, BooleanEquals: true, Next: UnitFinished}]")
 	check("UnitDone?", "Default", "Chunk")
 	check("UnitFinished", "Type", "Succeed")
-	if byName["Chunk"].Map != "Units" || byName["UnitDone?"].Map != "Units" || byName["UnitFinished"].Map != "Units" {
-		t.Error("Chunk, UnitDone? and UnitFinished must be the states of the Units ItemProcessor")
+	// {} per unit: the Map's collected output stays small (5,000 units: 15 KB).
+	if op := Get(state("UnitFinished"), "OutputPath"); op == nil || op.Tag != "!!null" {
+		t.Errorf("UnitFinished OutputPath = %s, want null (an empty output per unit)", flowOf(op))
 	}
+	check("Chunk", "Catch", "[{ErrorEquals: [States.ALL], ResultPath: $.error, Next: UnitFailed}]")
+	check("UnitFailed", "Parameters.Payload", "{step: failed, snapshot_date.$: $.snapshot_date, run_id.$: $.run_id, unit.$: $.unit, error.$: $.error}")
+	check("UnitFailed", "ResultPath", "null")
+	check("UnitFailed", "Catch", "[{ErrorEquals: [States.ALL], ResultPath: null, Next: UnitError}]")
+	check("UnitFailed", "Next", "UnitError")
+	check("UnitError", "Type", "Fail")
+	check("UnitError", "ErrorPath", "$.error.Error")
+	for _, name := range []string{"Chunk", "UnitDone?", "UnitFinished", "UnitFailed", "UnitError"} {
+		if byName[name].Map != "Units" {
+			t.Errorf("%s must be a state of the Units ItemProcessor", name)
+		}
+	}
+
+	// ReadFailure: the unit's recorded error straight from S3, so that the
+	// execution reports it even when Abort cannot run.
+	check("ReadFailure", "Resource", "arn:aws:states:::aws-sdk:s3:getObject")
+	check("ReadFailure", "Parameters", "{Bucket: ${ExportBucket}, Key.$: States.Format('${ExportPrefix}/_runs/dt={}/{}/failure.json', $.plan.snapshot_date, $.plan.run_id)}")
+	check("ReadFailure", "ResultSelector", "{recorded.$: States.StringToJson($.Body)}")
+	check("ReadFailure", "Catch", "[{ErrorEquals: [States.ALL], ResultPath: null, Next: Abort}]")
+	check("ReadFailure", "Next", "UseRecordedFailure")
+	check("UseRecordedFailure", "Parameters", "{Error.$: $.failure.recorded.error, Cause.$: $.failure.recorded.cause}")
+	check("UseRecordedFailure", "ResultPath", "$.error")
+	check("UseRecordedFailure", "Next", "Abort")
 
 	check("Commit", "Parameters.Payload", "{step: commit, snapshot_date.$: $.plan.snapshot_date, run_id.$: $.plan.run_id}")
 	check("Commit", "OutputPath", "$.Payload")
@@ -1279,7 +1327,7 @@ func TestStateMachineLeastPrivilege(t *testing.T) {
 
 // stepEvents are the sample inputs of each step (events/step-*.json), for
 // sam local invoke and cmd/invoke.
-var stepEvents = map[string]string{"plan": "Plan", "unit": "Chunk", "commit": "Commit", "abort": "Abort"}
+var stepEvents = map[string]string{"plan": "Plan", "unit": "Chunk", "commit": "Commit", "abort": "Abort", "failed": "UnitFailed"}
 
 // TestStepEvents: events/step-<step>.json is the input the state machine
 // gives the function at that step (the Payload's keys, the unit's from the

@@ -12,6 +12,8 @@
 //	P/_manifests/dt=D/manifest.json           written last: the commit record
 //	P/snapshots/dt=D/<run>.parquet            the snapshots table's row, after the commit
 //	P/_leases/dt=D.json                       the run that currently owns the date
+//	P/_leases/active/dt=D/<run>.json          a run in flight: one date at a time (see pkg/export)
+//	P/_runs/dt=D/<run>/failure.json           the run's first recorded failure, for the state machine
 //	P/_verified/dt=D.json                     written by verify when the snapshot passed
 //
 // Every run of a date has its own run id, and its data keys carry it, so a
@@ -25,6 +27,7 @@ package snapshot
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -121,11 +124,19 @@ func FailureKey(date, run, unit string) string {
 }
 
 // EventsStageKey returns the key of staged events file number part of a
-// run: the plan writes the events it read there, the units apply them, and
-// the commit writes them into the directory_events table.
-func EventsStageKey(date, run string, part int) string {
-	return fmt.Sprintf("%sevents-%05d.parquet", RunPrefix(date, run), part)
+// run's plan attempt: the plan writes the events it read there, the units
+// apply them, and the commit writes them into the directory_events table.
+// attempt keeps two invocations of one run's plan (a retry while the first
+// still runs) off each other's files; the stored plan names the files of
+// the attempt that stored it.
+func EventsStageKey(date, run, attempt string, part int) string {
+	return fmt.Sprintf("%sevents-%s-%05d.parquet", RunPrefix(date, run), attempt, part)
 }
+
+// RunFailureKey returns the key of a run's first recorded failure: the
+// state machine reads it when the run's abort cannot run, so the execution
+// still fails with the unit's own error.
+func RunFailureKey(date, run string) string { return RunPrefix(date, run) + "failure.json" }
 
 // runIDLayout is the time part of a run id: UTC, sortable as text.
 const runIDLayout = "20060102T150405.000Z"
@@ -137,6 +148,15 @@ func NewRunID(t time.Time) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return t.UTC().Format(runIDLayout) + "-" + hex.EncodeToString(b[:])
+}
+
+// ExecutionRunID returns the run id of the execution named execution,
+// which started at start: the same for every invocation of the execution's
+// plan, so a plan retried while its first invocation still runs plans the
+// same run instead of superseding it.
+func ExecutionRunID(start time.Time, execution string) string {
+	sum := sha256.Sum256([]byte(execution))
+	return start.UTC().Format(runIDLayout) + "-" + hex.EncodeToString(sum[:3])
 }
 
 var runIDRE = regexp.MustCompile(`^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}$`)
@@ -236,6 +256,24 @@ type Verified struct {
 
 // LeaseKey returns the key of the lease on date: the run that owns the date.
 func LeaseKey(date string) string { return "_leases/dt=" + date + ".json" }
+
+// ActiveDir is the folder of the in-flight markers: a run's plan creates
+// one before it takes its date's lease, and its commit or abort removes it.
+const ActiveDir = "_leases/active"
+
+// ActiveKey returns the key of run's in-flight marker.
+func ActiveKey(date, run string) string { return ActiveDir + "/dt=" + date + "/" + run + ".json" }
+
+var activeKeyRE = regexp.MustCompile(`^` + ActiveDir + `/dt=(\d{4}-\d{2}-\d{2})/([^/]+)\.json$`)
+
+// ParseActiveKey returns the date and run of an ActiveKey.
+func ParseActiveKey(key string) (date, run string, ok bool) {
+	m := activeKeyRE.FindStringSubmatch(key)
+	if m == nil || !ValidRunID(m[2]) {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
 
 // SnapshotRowKey returns the key of the snapshots table's row for run.
 func SnapshotRowKey(date, run string) string {

@@ -32,7 +32,10 @@ const ErrorServiceException = "Lambda.ServiceException"
 // *rie.FunctionError is a function error, reported under its Type (as Lambda
 // reports the errorType); any other error is reported as
 // Lambda.ServiceException. Run calls it concurrently; ctx ends when the run
-// does.
+// does. A Task of an AWS SDK integration (arn:aws:states:::aws-sdk:…) is
+// served by the Invoker too: payload is the Task's effective parameters, the
+// result is the API's response, and an error's Type names the API's error
+// as Step Functions does (S3.NoSuchKeyException).
 type Invoker func(ctx context.Context, state string, payload json.RawMessage) (json.RawMessage, error)
 
 // Options configures Run.
@@ -55,6 +58,9 @@ type Options struct {
 	// Debug logs the execution's events to Stderr (SFN_DEBUG=1 in the
 	// environment does the same).
 	Debug bool
+	// ExecutionID is the execution's $$.Execution.Id (its last ":" field is
+	// $$.Execution.Name); "" makes up a new one, as every start in AWS does.
+	ExecutionID string
 }
 
 // Result is the end of an execution.
@@ -145,7 +151,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		Input               json.RawMessage `json:"input"`
 		InvokeURL           string          `json:"invokeURL"`
 		RetryIntervalMillis *float64        `json:"retryIntervalMillis"`
-	}{opts.Definition, input, srv.url, retryMillis})
+		ExecutionID         string          `json:"executionId,omitempty"`
+	}{opts.Definition, input, srv.url, retryMillis, opts.ExecutionID})
 	if err != nil {
 		return nil, fmt.Errorf("sfn: %w", err)
 	}

@@ -7,8 +7,14 @@
 // Every Task whose Resource is arn:aws:states:::lambda:invoke, at any depth
 // (Map ItemProcessor/Iterator, Parallel Branches), is served by POSTing
 // {"state", "payload", "function"} to invokeURL, which answers {"payload": ...}
-// or {"error": {"type", "message"}}. Any other Task Resource is refused: the
-// interpreter would call AWS.
+// or {"error": {"type", "message"}}. A Task of an AWS SDK integration
+// (arn:aws:states:::aws-sdk:SERVICE:ACTION) is served the same way, with the
+// Task's effective parameters as "payload", the Resource as "function", and
+// the answer's payload as the Task's result (the API's response). Any other
+// Task Resource is refused: the interpreter would call AWS.
+//
+// The execution's context object has Execution.Id and Execution.Name (config
+// "executionId", or a made-up one) and Execution.StartTime.
 //
 // Where the interpreter differs from AWS, the definition is adjusted before
 // the run (the validation sees it unchanged):
@@ -41,6 +47,7 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 
 const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
+const AWS_SDK = 'arn:aws:states:::aws-sdk:';
 // setTimeout fires at once (with a warning) past 2^31-1 ms.
 const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 const WRAPPER_STATE = 'sfn-harness: map run';
@@ -144,7 +151,8 @@ const executions = new Set();
 // that a handler runs in.
 const executionSignal = new AsyncLocalStorage();
 
-function handler(invokeURL, stateName) {
+function handler(invokeURL, stateName, resource) {
+  const sdk = resource.startsWith(AWS_SDK);
   return (input) => {
     if (executionSignal.getStore()?.aborted) {
       debug('not invoking', stateName, 'in an aborted execution');
@@ -153,10 +161,11 @@ function handler(invokeURL, stateName) {
       return Promise.reject(err);
     }
     const p = (async () => {
-      debug('invoke', stateName, JSON.stringify(input?.Payload ?? null));
+      const payload = sdk ? input ?? null : input?.Payload ?? null;
+      debug('invoke', stateName, JSON.stringify(payload));
       let answer;
       try {
-        answer = await post(invokeURL, { state: stateName, payload: input?.Payload ?? null, function: input?.FunctionName ?? null });
+        answer = await post(invokeURL, { state: stateName, payload, function: sdk ? resource : input?.FunctionName ?? null });
       } catch (e) {
         harnessFailure ??= e;
         throw e;
@@ -167,6 +176,7 @@ function handler(invokeURL, stateName) {
         debug('error', stateName, err.name, err.message);
         throw err;
       }
+      if (sdk) return answer.payload ?? null;
       return { Payload: answer.payload ?? null, StatusCode: 200, ExecutedVersion: '$LATEST' };
     })();
     pending.add(p);
@@ -180,6 +190,8 @@ async function main() {
   if (!configPath) throw new HarnessError('usage: node run.mjs config.json');
   const config = JSON.parse(await readFile(configPath, 'utf8'));
   const { definition, input = {}, invokeURL, retryIntervalMillis = null } = config;
+  const executionName = config.executionId?.split(':').pop() || `local-${Date.now()}-${Math.random().toString(16).slice(2, 10)}`;
+  const executionId = config.executionId || `arn:aws:states:us-east-1:123456789012:execution:local:${executionName}`;
   if (!definition || typeof definition !== 'object') throw new HarnessError('config: no definition object');
   if (typeof invokeURL !== 'string') throw new HarnessError('config: no invokeURL');
 
@@ -204,10 +216,10 @@ async function main() {
   const retryIntervalOverrides = {};
   forEachState(adjusted, (name, state) => {
     if (state.Type === 'Task') {
-      if (state.Resource !== LAMBDA_INVOKE) {
-        throw new HarnessError(`Task state ${JSON.stringify(name)}: Resource ${JSON.stringify(state.Resource)} is not emulated (only ${LAMBDA_INVOKE})`);
+      if (state.Resource !== LAMBDA_INVOKE && !String(state.Resource).startsWith(AWS_SDK)) {
+        throw new HarnessError(`Task state ${JSON.stringify(name)}: Resource ${JSON.stringify(state.Resource)} is not emulated (only ${LAMBDA_INVOKE} and ${AWS_SDK}*)`);
       }
-      taskResourceLocalHandlers[name] = handler(invokeURL, name);
+      taskResourceLocalHandlers[name] = handler(invokeURL, name, state.Resource);
     }
     if (state.Retry && typeof retryIntervalMillis === 'number') {
       retryIntervalOverrides[name] = retryIntervalMillis;
@@ -215,7 +227,10 @@ async function main() {
   });
 
   const sm = new StateMachine(adjusted, { validationOptions: { noValidate: true } });
-  const execution = sm.run(input, { overrides: { taskResourceLocalHandlers, retryIntervalOverrides } });
+  const execution = sm.run(input, {
+    overrides: { taskResourceLocalHandlers, retryIntervalOverrides },
+    context: { Execution: { Id: executionId, Name: executionName } },
+  });
   const logged = (async () => {
     for await (const ev of execution.eventLogs) {
       const where = [ev.state?.name ?? ev.parentState?.name, ev.index].filter((x) => x !== undefined).join(' #');
