@@ -78,7 +78,7 @@ func TestHandlerExportsWithKeyFromSecretsManagerAndCachesIt(t *testing.T) {
 	}
 	h.now = testNow
 	for i, in := range []export.Input{
-		{ScheduledTime: "2026-11-28T02:00:00Z"},
+		{ScheduledTime: "2026-11-28T13:00:00Z"}, // 23 hours late: a scheduler retry
 		{CloudWatchEvent: events.CloudWatchEvent{DetailType: "Scheduled Event", Source: "aws.events", Time: time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)}},
 	} {
 		out, err := h.Handle(context.Background(), in)
@@ -132,7 +132,7 @@ func TestHandlerWrongKeyNamesTheSecretAndRereadsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.now = testNow
-	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
+	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-29"})
 	if err == nil {
 		t.Fatal("want an error for a wrong key")
 	}
@@ -142,7 +142,7 @@ func TestHandlerWrongKeyNamesTheSecretAndRereadsIt(t *testing.T) {
 	}
 	// After the 401 the cached key is dropped: the fixed secret is used next.
 	c.sm.Set("prod/workos", "sk_test_handler")
-	if _, err := h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"}); err != nil {
+	if _, err := h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-29"}); err != nil {
 		t.Fatalf("after rotating the secret: %v", err)
 	}
 	if n := c.sm.Calls(); n != 2 {
@@ -158,7 +158,7 @@ func TestHandlerMissingSecretAndBucketNameTheResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.now = testNow
-	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
+	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-29"})
 	if err == nil || !strings.Contains(err.Error(), "prod/does-not-exist") {
 		t.Errorf("missing secret: err %v, want it named", err)
 	}
@@ -171,7 +171,7 @@ func TestHandlerMissingSecretAndBucketNameTheResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.now = testNow
-	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
+	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-29"})
 	if err == nil || !strings.Contains(err.Error(), "prod/malformed") || !strings.Contains(err.Error(), "api_key") || strings.Contains(err.Error(), "secretvalue") {
 		t.Errorf("malformed secret: err %v, want the secret and the missing field named without the value", err)
 	}
@@ -181,7 +181,7 @@ func TestHandlerMissingSecretAndBucketNameTheResource(t *testing.T) {
 	h, err = newHandler(context.Background(), c.getenv, discardLog, nil)
 	if err == nil {
 		h.now = testNow
-		_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-28"})
+		_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-29"})
 	}
 	if err == nil || !strings.Contains(err.Error(), "no-such-bucket-here") {
 		t.Errorf("missing bucket: err %v, want the bucket named", err)
@@ -436,8 +436,9 @@ func TestHandlerEmitsFailureMetricForEarlyErrors(t *testing.T) {
 
 func discardLog(config) *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// testNow is the clock of handler tests: the day after the sample events, so the
-// export's date guard accepts 2026-11-28 and 2026-11-29.
+// testNow is the clock of handler tests: the day after the sample events
+// (a manual date must be today, 2026-11-29; a scheduled one at most a day
+// late).
 func testNow() time.Time { return time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC) }
 
 // TestRunLocalDemoDays: --demo-days simulates days of churn on the built-in

@@ -8,13 +8,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/dsync-export/dsync-export/pkg/export"
+	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
@@ -169,9 +173,103 @@ func TestErrorTypes(t *testing.T) {
 		{fmt.Errorf("x: %w", workos.ErrEventPayload), ErrorFailed},
 		{fmt.Errorf("x: %w", workos.ErrUnknownEvent), ErrorFailed},
 		{errors.New("connection reset"), ErrorRetryable},
+		// Issue 22: a run of another date in flight; the state machine waits.
+		{fmt.Errorf("x: %w", export.ErrBusy), ErrorBusy},
 	} {
 		if got := errorType(c.err); got != c.want {
 			t.Errorf("errorType(%v) = %s, want %s", c.err, got, c.want)
+		}
+	}
+}
+
+// panicStore panics on every Put: a bug deep in a step.
+type panicStore struct{ objstore.Store }
+
+func (panicStore) Put(context.Context, string, []byte, string) error { panic("boom in Put") }
+
+// TestPanicIsReportedByName (issue 22): a panic in a step reaches Step
+// Functions as Export.Panic, which its Retry and Catch name, with the
+// runtime told to exit (the process may hold broken state), not as the Go
+// type of the panic value.
+func TestPanicIsReportedByName(t *testing.T) {
+	c := startCloud(t, "sk_test_handler")
+	h, err := newHandler(context.Background(), c.getenv, discardLog, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.now = testNow
+	h.sink = panicStore{h.sink}
+	ev, err := decodeEvent(t, []byte(`{"step":"failed","snapshot_date":"2026-11-29","run_id":"20261129T020000.000Z-000000","unit":"0000","error":{"Error":"Runtime.OutOfMemory","Cause":"x"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Invoke(context.Background(), ev)
+	var ie messages.InvokeResponse_Error
+	if !errors.As(err, &ie) || ie.Type != ErrorPanic || !ie.ShouldExit || !strings.Contains(ie.Message, "boom in Put") || !strings.Contains(ie.Message, "failed step") {
+		t.Fatalf("Invoke: %#v, want %s naming the panic and the step, with ShouldExit", err, ErrorPanic)
+	}
+}
+
+// TestFailedStepRecordsTheUnitsError (issue 22): the failed step records a
+// unit's final error as the state machine caught it (a Lambda error's Cause
+// is JSON with errorMessage); the first failure of the run is also kept at
+// snapshot.RunFailureKey, and abort reports it.
+func TestFailedStepRecordsTheUnitsError(t *testing.T) {
+	c := startCloud(t, "sk_test_handler")
+	h, err := newHandler(context.Background(), c.getenv, discardLog, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.now = testNow
+	ctx := context.Background()
+	invoke := func(payload string) (any, error) {
+		t.Helper()
+		ev, err := decodeEvent(t, []byte(payload))
+		if err != nil {
+			t.Fatalf("decode %s: %v", payload, err)
+		}
+		return h.Invoke(ctx, ev)
+	}
+	out, err := invoke(`{"step":"plan","trigger":{},"execution":{"id":"arn:aws:states:us-east-1:123456789012:execution:x:e1","start_time":"2026-11-29T01:00:00.000Z"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := out.(PlanOutput)
+	if want := snapshot.ExecutionRunID(time.Date(2026, 11, 29, 1, 0, 0, 0, time.UTC), "arn:aws:states:us-east-1:123456789012:execution:x:e1"); plan.RunID != want {
+		t.Errorf("run id %s, want the execution's %s", plan.RunID, want)
+	}
+	// The plan retried (its first answer lost): the same run, the same plan.
+	again, err := invoke(`{"step":"plan","trigger":{},"execution":{"id":"arn:aws:states:us-east-1:123456789012:execution:x:e1","start_time":"2026-11-29T01:00:00.000Z"}}`)
+	if err != nil || again.(PlanOutput).RunID != plan.RunID || !slices.Equal(again.(PlanOutput).Units, plan.Units) {
+		t.Fatalf("the retried plan: %+v %v, want run %s again", again, err, plan.RunID)
+	}
+	oom := `{"Error":"Runtime.OutOfMemory","Cause":"{\"errorMessage\":\"RequestId: 1 Error: Runtime exited with error: signal: killed\",\"errorType\":\"Runtime.OutOfMemory\"}"}`
+	if _, err := invoke(`{"step":"failed","snapshot_date":"2026-11-29","run_id":"` + plan.RunID + `","unit":"` + plan.Units[0] + `","error":` + oom + `}`); err != nil {
+		t.Fatal(err)
+	}
+	later := `{"Error":"Export.Retryable","Cause":"later"}`
+	if _, err := invoke(`{"step":"failed","snapshot_date":"2026-11-29","run_id":"` + plan.RunID + `","unit":"` + plan.Units[len(plan.Units)-1] + `","error":` + later + `}`); err != nil {
+		t.Fatal(err)
+	}
+	var first export.Failure
+	b, err := h.sink.Get(ctx, snapshot.RunFailureKey("2026-11-29", plan.RunID))
+	if err != nil || json.Unmarshal(b, &first) != nil || first.Error != "Runtime.OutOfMemory" || first.Cause != "RequestId: 1 Error: Runtime exited with error: signal: killed" {
+		t.Fatalf("the run's first failure: %s %v, want the out-of-memory exit with its message", b, err)
+	}
+	threshold := `"error":{"Error":"States.ExceedToleratedFailureThreshold","Cause":"The specified tolerated failure threshold was exceeded"}`
+	out, err = invoke(`{"step":"abort","snapshot_date":"2026-11-29","run_id":"` + plan.RunID + `",` + threshold + `}`)
+	if err != nil || out.(AbortOutput).Error != "Runtime.OutOfMemory" {
+		t.Errorf("abort: %+v %v, want the run's first failure, Runtime.OutOfMemory", out, err)
+	}
+	for _, bad := range []string{
+		`{"step":"failed","snapshot_date":"2026-11-29","run_id":"` + plan.RunID + `","unit":"0000"}`,
+		`{"step":"failed","snapshot_date":"2026-11-29","run_id":"` + plan.RunID + `","error":` + later + `}`,
+		`{"step":"plan","trigger":{},"execution":{"id":"","start_time":"2026-11-29T01:00:00Z"}}`,
+		`{"step":"plan","trigger":{},"execution":{"id":"x","start_time":"yesterday"}}`,
+		`{"step":"commit","snapshot_date":"2026-11-29","run_id":"` + plan.RunID + `","execution":{"id":"x","start_time":"2026-11-29T01:00:00Z"}}`,
+	} {
+		if _, err := invoke(bad); errType(err) != ErrorInvalidInput {
+			t.Errorf("%s: %v (%s), want %s", bad, err, errType(err), ErrorInvalidInput)
 		}
 	}
 }
