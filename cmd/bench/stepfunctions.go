@@ -69,7 +69,7 @@ func (b *bench) stepFunctions(ctx context.Context) *section {
 		return s
 	}
 	def, err := sfn.Definition(filepath.Join(b.root, "template.yaml"), "ExportStateMachine",
-		map[string]string{"ExportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:dsync-export-export"})
+		map[string]string{"ExportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:dsync-export-export", "ExportBucket": "dsync-export-bench", "ExportPrefix": "workos"})
 	if err != nil {
 		s.failed = err
 		return s

@@ -282,7 +282,7 @@ func (r *run) commitEvents(ctx context.Context, p *Plan) (*snapshot.EventsManife
 // still owns the date, and returns them. Failures are logged: the snapshot
 // is committed, and the next run cleans up (verify flags what is left).
 func (r *run) cleanUp(ctx context.Context, m *snapshot.Manifest) []string {
-	r.clearInFlight(ctx)
+	r.clearDateInFlight(ctx)
 	if err := r.checkLease(ctx); err != nil {
 		// A later run took the date after this commit: its manifest will
 		// replace this one and its cleanup will remove these files.

@@ -25,9 +25,9 @@ import (
 // A run in flight is one with an in-flight marker (snapshot.ActiveKey),
 // created by its plan once the plan is stored and removed by its commit or
 // abort, that can still commit: not committed, not aborted, not superseded
-// by a later run of its date, with its plan, and written to within
-// InFlightStale (a run whose execution was stopped, or whose abort never
-// ran, stops counting then).
+// by a later run of its date, with its plan and no unit failed for good
+// (snapshot.RunFailureKey), and written to within InFlightStale (a run
+// whose execution was stopped by hand stops counting then).
 
 // ErrBusy is wrapped by the error of a plan that found a run of another
 // date in flight: nothing was written, and a later attempt can start.
@@ -126,6 +126,11 @@ func (r *run) runLive(ctx context.Context, date, runID string, marked time.Time)
 		if o.Key == snapshot.PlanKey(date, runID) {
 			planned = true
 		}
+		if o.Key == snapshot.RunFailureKey(date, runID) {
+			// A unit failed for good: the run cannot commit, even if its
+			// abort never runs.
+			return o.LastModified, false, nil
+		}
 		if o.LastModified.After(last) {
 			last = o.LastModified
 		}
@@ -154,6 +159,29 @@ func (r *run) markInFlight(ctx context.Context, start time.Time) error {
 func (r *run) clearInFlight(ctx context.Context) {
 	if err := r.ex.Store.Delete(ctx, []string{snapshot.ActiveKey(r.snap.Date, r.snap.RunID)}); err != nil {
 		r.log.Warn("the run's in-flight marker was not deleted; it stops counting as the run is over", "error", err.Error())
+	}
+}
+
+// clearDateInFlight removes the markers of this run and of the earlier runs
+// of its date, once it committed: they can no longer commit (an execution
+// whose abort never ran leaves its marker).
+func (r *run) clearDateInFlight(ctx context.Context) {
+	objs, err := r.ex.Store.List(ctx, snapshot.ActiveDir+"/dt="+r.snap.Date+"/")
+	if err != nil {
+		r.log.Warn("the date's in-flight markers were not listed", "error", err.Error())
+		return
+	}
+	var keys []string
+	for _, o := range objs {
+		if _, run, ok := snapshot.ParseActiveKey(o.Key); ok && run <= r.snap.RunID {
+			keys = append(keys, o.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	if err := r.ex.Store.Delete(ctx, keys); err != nil {
+		r.log.Warn("the date's in-flight markers were not deleted; they stop counting as their runs are over", "error", err.Error())
 	}
 }
 

@@ -57,3 +57,30 @@ func TestPackUnitsProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestPackUnitsStaysWithinMaxUnits (issue 22): an account of 30,000
+// directories, large and small, packs into at most MaxUnits units (the
+// state machine's payloads stay within 256 KiB), each directory in one.
+func TestPackUnitsStaysWithinMaxUnits(t *testing.T) {
+	for _, users := range []int64{10, 2_000_000} { // small ones share units; large ones each want their own
+		dirs := make([]workos.Directory, 30_000)
+		for i := range dirs {
+			dirs[i] = workos.Directory{ID: fmt.Sprintf("directory_%05d", i), Metadata: &workos.DirectoryMetadata{Users: workos.DirectoryUserCounts{Active: users}, Groups: 10}}
+		}
+		units := packUnits(dirs, DefaultConfig(), 50, 840)
+		if len(units) > MaxUnits || (users > 1000 && len(units) != MaxUnits) {
+			t.Errorf("%d users each: %d units, want at most %d (exactly, for directories that each want one)", users, len(units), MaxUnits)
+		}
+		seen := map[string]int{}
+		for _, u := range units {
+			for _, d := range u.Directories {
+				seen[d]++
+			}
+		}
+		for _, d := range dirs {
+			if seen[d.ID] != 1 {
+				t.Fatalf("%s is in %d units", d.ID, seen[d.ID])
+			}
+		}
+	}
+}

@@ -117,6 +117,12 @@ type BaseRef struct {
 	RunID string `json:"run_id"`
 }
 
+// MaxUnits bounds a plan's units: the state machine carries their ids
+// (about 7 bytes each in the plan's output) and collects one {} per unit
+// from the Distributed Map, both within Step Functions' 256 KiB payload
+// limit. Directories beyond it share units (which then run more chunks).
+const MaxUnits = 10_000
+
 // unitID formats unit number i. Four digits cover 9,999 units; more get more.
 func unitID(i int) string { return fmt.Sprintf("%04d", i) }
 
@@ -199,7 +205,7 @@ func packUnits(dirs []workos.Directory, cfg Config, workers int, budget float64)
 			waves := int(math.Ceil(smallReq / share / (budget / 2) / float64(w)))
 			n = max(1, waves) * w
 		}
-		n = min(n, len(small))
+		n = min(n, len(small), max(1, MaxUnits-len(big)))
 		sort.SliceStable(small, func(a, b int) bool { return small[a].req > small[b].req })
 		bins := make([]bin, n)
 		for _, c := range small {
@@ -226,8 +232,16 @@ func packUnits(dirs []workos.Directory, cfg Config, workers int, budget float64)
 			units = append(units, u)
 		}
 	}
-	for _, c := range big {
-		units = append(units, Unit{Directories: []string{dirs[c.index].ID}, EstimateSeconds: round2(math.Max(c.sec, c.req/share))})
+	for i, c := range big {
+		est := round2(math.Max(c.sec, c.req/share))
+		if n := len(units); n >= MaxUnits {
+			// More large directories than units: they share the last ones.
+			u := &units[MaxUnits-1-i%min(n, MaxUnits)]
+			u.Directories = append(u.Directories, dirs[c.index].ID)
+			u.EstimateSeconds = round2(u.EstimateSeconds + est)
+			continue
+		}
+		units = append(units, Unit{Directories: []string{dirs[c.index].ID}, EstimateSeconds: est})
 	}
 	// The longest units first, so they start first.
 	sort.SliceStable(units, func(a, b int) bool { return units[a].EstimateSeconds > units[b].EstimateSeconds })

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -41,6 +42,57 @@ type stateMachineEnv struct {
 	killNext   atomic.Int64 // chunk invocations left to SIGKILL mid-write
 	killed     atomic.Int64
 	chunkCalls atomic.Int64
+	// fault, if set, answers an invocation instead of the function, as
+	// Lambda does when it throttles or the runtime runs out of memory
+	// (ok false: the function runs). n counts the state's invocations.
+	fault atomic.Pointer[func(state string, n int64) (error, bool)]
+	calls sync.Map // state -> *atomic.Int64
+}
+
+// invoke serves the execution's tasks: the export function under the
+// emulators (unless a fault answers first), and ReadFailure's S3 GetObject
+// (the Step Functions SDK integration) against versitygw.
+func (env *stateMachineEnv) invoke(ctx context.Context, state string, payload json.RawMessage) (json.RawMessage, error) {
+	c, _ := env.calls.LoadOrStore(state, new(atomic.Int64))
+	n := c.(*atomic.Int64).Add(1)
+	if f := env.fault.Load(); f != nil {
+		if err, ok := (*f)(state, n); ok {
+			return nil, err
+		}
+	}
+	if state == "ReadFailure" {
+		var in struct{ Bucket, Key string }
+		if err := json.Unmarshal(payload, &in); err != nil || in.Bucket != bucket || !strings.HasPrefix(in.Key, prefix+"/") {
+			return nil, fmt.Errorf("ReadFailure parameters %s: want bucket %s and a key under %s/", payload, bucket, prefix)
+		}
+		b, err := env.dst.Get(ctx, strings.TrimPrefix(in.Key, prefix+"/"))
+		if errors.Is(err, objstore.ErrNotExist) {
+			return nil, &rie.FunctionError{Type: "S3.NoSuchKeyException", Message: "The specified key does not exist."}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(map[string]string{"Body": string(b), "ContentType": "application/json"})
+	}
+	return env.pool.Invoke(ctx, state, payload)
+}
+
+// callsOf returns how many times state was invoked.
+func (env *stateMachineEnv) callsOf(state string) int64 {
+	if c, ok := env.calls.Load(state); ok {
+		return c.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
+// setFault installs f (nil: none) and resets the call counts.
+func (env *stateMachineEnv) setFault(f func(state string, n int64) (error, bool)) {
+	env.calls.Clear()
+	if f == nil {
+		env.fault.Store(nil)
+		return
+	}
+	env.fault.Store(&f)
 }
 
 func startStateMachineEnv(t *testing.T, ctx context.Context) *stateMachineEnv {
@@ -132,7 +184,7 @@ func startStateMachineEnv(t *testing.T, ctx context.Context) *stateMachineEnv {
 		}
 	}
 	env.def, err = sfn.Definition(filepath.Join(root, "template.yaml"), "ExportStateMachine",
-		map[string]string{"ExportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:dsync-export-export"})
+		map[string]string{"ExportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:dsync-export-export", "ExportBucket": bucket, "ExportPrefix": prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +195,8 @@ func startStateMachineEnv(t *testing.T, ctx context.Context) *stateMachineEnv {
 func (env *stateMachineEnv) execute(t *testing.T, ctx context.Context, input string) *sfn.Result {
 	t.Helper()
 	zero := time.Duration(0)
-	res, err := sfn.Run(ctx, sfn.Options{Definition: env.def, Input: []byte(input), Invoke: env.pool.Invoke, RetryInterval: &zero})
+	// Plan waits for another date's run (Export.Busy) a second per retry.
+	res, err := sfn.Run(ctx, sfn.Options{Definition: env.def, Input: []byte(input), Invoke: env.invoke, RetryInterval: &zero, StateRetryIntervals: map[string]time.Duration{"Plan": time.Second}})
 	if err != nil {
 		t.Fatalf("execution %s: %v", input, err)
 	}
@@ -191,6 +244,7 @@ func (env *stateMachineEnv) checkCommitted(t *testing.T, ctx context.Context, da
 //  3. of two executions of the same date, the later commits and the earlier
 //     fails as superseded.
 func TestStateMachineUnderRuntimeEmulator(t *testing.T) {
+	t.Parallel() // its own fake, S3 server and emulators; mostly waits on the rate limits
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	env := startStateMachineEnv(t, ctx)
@@ -295,7 +349,11 @@ func TestStateMachineUnderRuntimeEmulator(t *testing.T) {
 	if m := env.checkCommitted(t, ctx, date); m.RunID != outB.RunID {
 		t.Errorf("manifest run %s, want the later execution's %s", m.RunID, outB.RunID)
 	}
-	if st := env.fake.Stats(); st.RateLimited != 0 {
-		t.Errorf("the fake sent %d 429s over the runs", st.RateLimited)
+	// B takes the lease at the end of its plan (issue 22: a plan that fails
+	// must not stop A), and A's chunk in flight stops at its next lease
+	// check (EXPORT_PROGRESS_EVERY, 1 s here): for that moment both walk,
+	// and a 429 or two is retried.
+	if st := env.fake.Stats(); st.RateLimited > 5 {
+		t.Errorf("the fake sent %d 429s over the runs, want at most a few while A stops", st.RateLimited)
 	}
 }

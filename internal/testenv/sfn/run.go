@@ -51,6 +51,8 @@ type Options struct {
 	// JitterStrategy), so tests do not wait for real backoff. MaxAttempts
 	// still applies.
 	RetryInterval *time.Duration
+	// StateRetryIntervals replaces RetryInterval for the states it names.
+	StateRetryIntervals map[string]time.Duration
 	// Stderr, if set, receives the runner's stderr as it is written: with
 	// Debug, every event of the execution (states entered, retried, caught,
 	// invocations). It is kept for Run's errors either way.
@@ -146,13 +148,18 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		ms := float64(*opts.RetryInterval) / float64(time.Millisecond)
 		retryMillis = &ms
 	}
+	stateMillis := map[string]float64{}
+	for name, d := range opts.StateRetryIntervals {
+		stateMillis[name] = float64(d) / float64(time.Millisecond)
+	}
 	config, err := json.Marshal(struct {
-		Definition          json.RawMessage `json:"definition"`
-		Input               json.RawMessage `json:"input"`
-		InvokeURL           string          `json:"invokeURL"`
-		RetryIntervalMillis *float64        `json:"retryIntervalMillis"`
-		ExecutionID         string          `json:"executionId,omitempty"`
-	}{opts.Definition, input, srv.url, retryMillis, opts.ExecutionID})
+		Definition          json.RawMessage    `json:"definition"`
+		Input               json.RawMessage    `json:"input"`
+		InvokeURL           string             `json:"invokeURL"`
+		RetryIntervalMillis *float64           `json:"retryIntervalMillis"`
+		StateRetryMillis    map[string]float64 `json:"stateRetryIntervalMillis"`
+		ExecutionID         string             `json:"executionId,omitempty"`
+	}{opts.Definition, input, srv.url, retryMillis, stateMillis, opts.ExecutionID})
 	if err != nil {
 		return nil, fmt.Errorf("sfn: %w", err)
 	}

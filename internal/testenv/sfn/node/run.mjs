@@ -2,7 +2,8 @@
 // for internal/testenv/sfn (Go). Usage: node run.mjs config.json
 //
 // config.json: {"definition": <ASL>, "input": <any>,
-//   "invokeURL": "http://127.0.0.1:PORT/invoke", "retryIntervalMillis": <number|null>}
+//   "invokeURL": "http://127.0.0.1:PORT/invoke", "retryIntervalMillis": <number|null>,
+//   "stateRetryIntervalMillis": {<state>: <number>}, "executionId": <string>}
 //
 // Every Task whose Resource is arn:aws:states:::lambda:invoke, at any depth
 // (Map ItemProcessor/Iterator, Parallel Branches), is served by POSTing
@@ -189,7 +190,7 @@ async function main() {
   const configPath = process.argv[2];
   if (!configPath) throw new HarnessError('usage: node run.mjs config.json');
   const config = JSON.parse(await readFile(configPath, 'utf8'));
-  const { definition, input = {}, invokeURL, retryIntervalMillis = null } = config;
+  const { definition, input = {}, invokeURL, retryIntervalMillis = null, stateRetryIntervalMillis = {} } = config;
   const executionName = config.executionId?.split(':').pop() || `local-${Date.now()}-${Math.random().toString(16).slice(2, 10)}`;
   const executionId = config.executionId || `arn:aws:states:us-east-1:123456789012:execution:local:${executionName}`;
   if (!definition || typeof definition !== 'object') throw new HarnessError('config: no definition object');
@@ -221,7 +222,9 @@ async function main() {
       }
       taskResourceLocalHandlers[name] = handler(invokeURL, name, state.Resource);
     }
-    if (state.Retry && typeof retryIntervalMillis === 'number') {
+    if (state.Retry && typeof stateRetryIntervalMillis[name] === 'number') {
+      retryIntervalOverrides[name] = stateRetryIntervalMillis[name];
+    } else if (state.Retry && typeof retryIntervalMillis === 'number') {
       retryIntervalOverrides[name] = retryIntervalMillis;
     }
   });
