@@ -1613,8 +1613,11 @@ func TestLeastPrivilege(t *testing.T) {
 						t.Errorf("%s: s3:ListBucket on %q, want only %s", where, res, bucketARN)
 					}
 					checkBucketVar(t, where, Get(s, "Resource"))
-					if got, _ := Text(Get(s, "Condition", "StringLike", "s3:prefix")); got != "${ExportPrefix}/*" {
-						t.Errorf("%s: s3:ListBucket condition s3:prefix = %q, want ${ExportPrefix}/*", where, got)
+					// S3 answers a missing key 404 only to a caller with
+					// s3:ListBucket (else 403), and AWS does not document
+					// which s3:prefix that check sees: no condition.
+					if c := Get(s, "Condition"); c != nil {
+						t.Errorf("%s: s3:ListBucket under Condition %s: a GET or HEAD of a missing key could answer 403, not 404 (objstore.ErrNotExist)", where, flow(c))
 					}
 				case id == "VerifyFunction" && (a == "s3:PutObject" || a == "s3:DeleteObject"):
 					// The verifier writes (and replaces) only its markers.
