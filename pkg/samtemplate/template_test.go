@@ -1546,6 +1546,24 @@ func statements(t *testing.T, fn Function) []statement {
 	return out
 }
 
+// roleStatements returns the IAM statements of each role of the stack that
+// may reach the data bucket, by the role's logical ID: the functions' roles,
+// which SAM generates from their Policies, and the state machine's.
+func roleStatements(t *testing.T, tmpl *Template) map[string][]statement {
+	t.Helper()
+	out := map[string][]statement{}
+	for _, id := range []string{"ExportFunction", "VerifyFunction"} {
+		fn, err := tmpl.Function(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[id+"Role"] = statements(t, fn)
+	}
+	r, _ := exportMachine(t, tmpl)
+	out[exportMachineID+"Role"] = statements(t, Function{LogicalID: r.LogicalID, Node: r.Node})
+	return out
+}
+
 func list(n *yaml.Node) []string {
 	n = deref(n)
 	if n == nil {
@@ -1902,6 +1920,140 @@ func TestSnapshotRetention(t *testing.T) {
 		if got, _ := Text(Get(rule, key)); got != want {
 			t.Errorf("expire-snapshots %s = %q, want %q", key, got, want)
 		}
+	}
+}
+
+// historyActions rewrite a versioned bucket's history: no role of the stack
+// may perform them (TestNoStackRoleRewritesHistory).
+var historyActions = []string{
+	"s3:DeleteObjectVersion", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration",
+	"s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
+}
+
+// TestSnapshotVersioning: SnapshotVersioning (Enabled by default) versions the
+// created bucket; noncurrent versions expire after
+// NoncurrentVersionRetentionDays and expired delete markers go, in the whole
+// bucket, whatever SnapshotVersioning says.
+func TestSnapshotVersioning(t *testing.T) {
+	tmpl := load(t)
+	params := tmpl.Parameters()
+	if p := params["SnapshotVersioning"]; p.Type != "String" || p.Default != "Enabled" {
+		t.Errorf("SnapshotVersioning = %s default %q, want String default Enabled", p.Type, p.Default)
+	}
+	if got := flowOf(Get(tmpl.Root, "Parameters", "SnapshotVersioning", "AllowedValues")); got != "[Enabled, Disabled]" {
+		t.Errorf("SnapshotVersioning AllowedValues = %s, want [Enabled, Disabled]", got)
+	}
+	if p := params["NoncurrentVersionRetentionDays"]; p.Type != "Number" || p.Default != "30" {
+		t.Errorf("NoncurrentVersionRetentionDays = %s default %q, want Number default 30", p.Type, p.Default)
+	}
+	if v, _ := Text(Get(tmpl.Root, "Parameters", "NoncurrentVersionRetentionDays", "MinValue")); v != "1" {
+		t.Errorf("NoncurrentVersionRetentionDays MinValue = %q, want 1", v)
+	}
+	// The stack does not touch an existing bucket: the operator must be told.
+	for _, name := range []string{"SnapshotVersioning", "SnapshotRetentionDays"} {
+		if d, _ := Text(Get(tmpl.Root, "Parameters", name, "Description")); !strings.Contains(d, "ExistingBucketName") {
+			t.Errorf("%s Description does not tell what to do with ExistingBucketName", name)
+		}
+	}
+	if d, _ := Text(Get(tmpl.Root, "Parameters", "SnapshotRetentionDays", "Description")); !strings.Contains(d, "NoncurrentVersionRetentionDays") {
+		t.Error("SnapshotRetentionDays Description does not say that in a versioned bucket expiry keeps the data NoncurrentVersionRetentionDays longer")
+	}
+	var storage []string
+	for _, g := range seqItems(Get(tmpl.Root, "Metadata", "AWS::CloudFormation::Interface", "ParameterGroups")) {
+		if label, _ := Text(Get(g, "Label", "default")); label == "Storage" {
+			storage = list(Get(g, "Parameters"))
+		}
+	}
+	for _, name := range []string{"SnapshotVersioning", "NoncurrentVersionRetentionDays"} {
+		if !slices.Contains(storage, name) {
+			t.Errorf("%s is not in the Storage parameter group %q", name, storage)
+		}
+	}
+
+	if got := condition(tmpl, "VersionSnapshots"); got != "!Equals [!Ref SnapshotVersioning, Enabled]" {
+		t.Errorf("condition VersionSnapshots = %s, want !Equals [!Ref SnapshotVersioning, Enabled]", got)
+	}
+	bucket := Get(tmpl.Root, "Resources", "DataBucket")
+	if c, _ := Text(Get(bucket, "Condition")); c != "CreateBucket" {
+		t.Errorf("DataBucket Condition = %q, want CreateBucket", c)
+	}
+	if got := flowOf(Get(bucket, "Properties", "VersioningConfiguration")); got != "!If [VersionSnapshots, {Status: Enabled}, !Ref AWS::NoValue]" {
+		t.Errorf("DataBucket VersioningConfiguration = %s, want !If [VersionSnapshots, {Status: Enabled}, !Ref AWS::NoValue]", got)
+	}
+
+	// The rules apply to the whole bucket (no Prefix): Athena results and
+	// anything else deleted there leave noncurrent versions too.
+	rules := map[string]*yaml.Node{}
+	for _, r := range seqItems(Get(bucket, "Properties", "LifecycleConfiguration", "Rules")) {
+		if _, _, isFn := Intrinsic(r); isFn {
+			continue
+		}
+		id, _ := Text(Get(r, "Id"))
+		rules[id] = r
+	}
+	for id, want := range map[string]string{
+		"expire-noncurrent-versions":    "{Id: expire-noncurrent-versions, Status: Enabled, NoncurrentVersionExpiration: {NoncurrentDays: !Ref NoncurrentVersionRetentionDays}}",
+		"remove-expired-delete-markers": "{Id: remove-expired-delete-markers, Status: Enabled, ExpiredObjectDeleteMarker: true}",
+	} {
+		if got := flowOf(rules[id]); got != want {
+			t.Errorf("DataBucket lifecycle rule %s = %s, want %s", id, got, want)
+		}
+	}
+}
+
+// TestNoStackRoleRewritesHistory: no role of the stack may delete object
+// versions or change the bucket's versioning, lifecycle or policy, neither
+// through its own policies nor, for the created bucket, past the bucket
+// policy's explicit Deny, so versioning keeps whatever a run deletes.
+func TestNoStackRoleRewritesHistory(t *testing.T) {
+	tmpl := load(t)
+	for role, sts := range roleStatements(t, tmpl) {
+		for _, st := range sts {
+			if effect, _ := Text(Get(st.Node, "Effect")); effect != "Allow" {
+				continue
+			}
+			for _, pattern := range list(Get(st.Node, "Action")) {
+				for _, a := range historyActions {
+					if iamMatch(strings.ToLower(pattern), strings.ToLower(a)) {
+						t.Errorf("%s statement %s allows %s (as %s)", role, flowOf(Get(st.Node, "Sid")), a, pattern)
+					}
+				}
+			}
+		}
+	}
+
+	var deny *yaml.Node
+	for _, s := range seqItems(Get(tmpl.Root, "Resources", "DataBucketPolicy", "Properties", "PolicyDocument", "Statement")) {
+		if sid, _ := Text(Get(s, "Sid")); sid == "DenyHistoryChangesToStackRoles" {
+			deny = s
+		}
+	}
+	if deny == nil {
+		t.Fatal("DataBucketPolicy has no statement DenyHistoryChangesToStackRoles")
+	}
+	if effect, _ := Text(Get(deny, "Effect")); effect != "Deny" {
+		t.Errorf("DenyHistoryChangesToStackRoles Effect = %q, want Deny", effect)
+	}
+	if diff := cmp.Diff(historyActions, list(Get(deny, "Action"))); diff != "" {
+		t.Errorf("DenyHistoryChangesToStackRoles actions (-want +got):\n%s", diff)
+	}
+	if got := flowOf(Get(deny, "Resource")); got != "[!GetAtt DataBucket.Arn, !Sub ${DataBucket.Arn}/*]" {
+		t.Errorf("DenyHistoryChangesToStackRoles Resource = %s, want the bucket and its objects", got)
+	}
+	// Every role of the stack, named by aws:PrincipalArn (a Principal of
+	// role ARNs would be checked against IAM while the roles are new).
+	if got := flowOf(Get(deny, "Principal")); got != "*" {
+		t.Errorf("DenyHistoryChangesToStackRoles Principal = %s, want \"*\" with aws:PrincipalArn", got)
+	}
+	var want []string
+	for role := range roleStatements(t, tmpl) {
+		want = append(want, "${"+role+".Arn}")
+	}
+	got := list(Get(deny, "Condition", "ArnEquals", "aws:PrincipalArn"))
+	slices.Sort(want)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("DenyHistoryChangesToStackRoles aws:PrincipalArn (-roles with S3 access +denied):\n%s", diff)
 	}
 }
 
