@@ -835,10 +835,50 @@ func TestScheduleInputMatchesSchedulerEvent(t *testing.T) {
 		"State":                      "!Ref ScheduleState",
 		"DeadLetterConfig":           "{Arn: !GetAtt DeadLetterQueue.Arn}",
 		"FlexibleTimeWindow":         "{Mode: OFF}",
+		"RoleArn":                    "!GetAtt " + scheduleRoleID + ".Arn", // not SAM's role, whose trust has no condition
+		"GroupName":                  "<missing>",                          // the default group, which ScheduleRole's trust names
 	} {
 		if got := flowOf(Get(props, key)); got != want {
 			t.Errorf("schedule %s = %s, want %s", key, got, want)
 		}
+	}
+}
+
+// scheduleRoleID is the daily schedule's execution role.
+const scheduleRoleID = "ScheduleRole"
+
+// TestScheduleRole: EventBridge Scheduler may assume the schedule's role only
+// for a schedule of this account's default group (aws:SourceArn must be a
+// schedule group's ARN, not a schedule's: EventBridge Scheduler guide,
+// "Confused deputy prevention"), and the role may only start the export state
+// machine and send undeliverable starts to the dead-letter queue.
+func TestScheduleRole(t *testing.T) {
+	tmpl := load(t)
+	const group = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule-group/default"
+	cond := trustedService(t, tmpl, scheduleRoleID, "scheduler.amazonaws.com")
+	if want := "{StringEquals: {aws:SourceAccount: !Ref AWS::AccountId}, ArnEquals: {aws:SourceArn: !Sub " + group + "}}"; cond != want {
+		t.Errorf("%s trust Condition = %s, want %s", scheduleRoleID, cond, want)
+	}
+	r, _ := tmpl.Resource(scheduleRoleID)
+	var got []string
+	for _, st := range statements(t, Function{LogicalID: r.LogicalID, Node: r.Node}) {
+		s := st.Node
+		if effect, _ := Text(Get(s, "Effect")); effect != "Allow" || st.Condition != "" || Get(s, "Condition") != nil {
+			t.Errorf("%s statement %s: want an unconditional Allow", scheduleRoleID, flowOf(Get(s, "Sid")))
+		}
+		got = append(got, strings.Join(list(Get(s, "Action")), " ")+" on "+fmt.Sprint(list(Get(s, "Resource"))))
+	}
+	want := []string{
+		// By the state machine's fixed name: !Ref would be circular.
+		"states:StartExecution on [arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-export]",
+		// The scheduler writes to its DeadLetterConfig with this role.
+		"sqs:SendMessage on [${DeadLetterQueue.Arn}]",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("%s policy statements (-want +got):\n%s", scheduleRoleID, diff)
+	}
+	if name, _ := Text(Get(tmpl.Root, "Resources", exportMachineID, "Properties", "Name")); name != "${AWS::StackName}-export" {
+		t.Errorf("%s Name = %q: ScheduleRole names the state machine ${AWS::StackName}-export", exportMachineID, name)
 	}
 }
 
@@ -1160,7 +1200,9 @@ func TestStateMachine(t *testing.T) {
 	for key, want := range map[string]string{
 		"Logging": "{Level: ERROR, IncludeExecutionData: false, Destinations: [{CloudWatchLogsLogGroup: {LogGroupArn: !GetAtt ExportStateMachineLogGroup.Arn}}]}",
 		"Tracing": "{Enabled: false}",
-		"Role":    "<missing>", // SAM builds the role from Policies, which TestStateMachineLeastPrivilege checks
+		// Its own role, whose trust policy names the account; TestStateMachineLeastPrivilege checks it.
+		"Role":     "!GetAtt " + exportMachineRoleID + ".Arn",
+		"Policies": "<missing>",
 	} {
 		if got := flowOf(Get(props, key)); got != want {
 			t.Errorf("%s %s = %s, want %s", exportMachineID, key, got, want)
@@ -1210,12 +1252,60 @@ func TestMaxConcurrency(t *testing.T) {
 	}
 }
 
+// exportMachineRoleID is the state machine's role: an AWS::IAM::Role of its
+// own, as AWS::Serverless::StateMachine cannot put a condition in the trust
+// policy of the role SAM would generate.
+const exportMachineRoleID = exportMachineID + "Role"
+
+// exportMachineRole returns the state machine's role as a Function, for
+// statements.
+func exportMachineRole(t *testing.T, tmpl *Template) Function {
+	t.Helper()
+	r, ok := tmpl.Resource(exportMachineRoleID)
+	if !ok || r.Type != "AWS::IAM::Role" {
+		t.Fatalf("no AWS::IAM::Role %s", exportMachineRoleID)
+	}
+	return Function{LogicalID: r.LogicalID, Node: r.Node}
+}
+
+// trustedService checks that an AWS::IAM::Role may be assumed only by one
+// service, for this account (aws:SourceAccount, against the confused deputy),
+// and returns the trust statement's condition in flow form.
+func trustedService(t *testing.T, tmpl *Template, roleID, service string) string {
+	t.Helper()
+	sts := seqItems(Get(tmpl.Root, "Resources", roleID, "Properties", "AssumeRolePolicyDocument", "Statement"))
+	if len(sts) != 1 {
+		t.Fatalf("%s: want one trust statement, got %d", roleID, len(sts))
+	}
+	st := sts[0]
+	for key, want := range map[string]string{
+		"Effect":    "Allow",
+		"Principal": "{Service: " + service + "}",
+		"Action":    "sts:AssumeRole",
+		"Condition.StringEquals.aws:SourceAccount": "!Ref AWS::AccountId",
+	} {
+		if got := flowOf(Get(st, strings.Split(key, ".")...)); got != want {
+			t.Errorf("%s trust policy %s = %s, want %s", roleID, key, got, want)
+		}
+	}
+	return flowOf(Get(st, "Condition"))
+}
+
 // TestStateMachineLeastPrivilege: the state machine's role may invoke only the
 // export function, start only its own child executions and describe and stop
-// only its own executions, and set up its log delivery; nothing else.
+// only its own executions, and set up its log delivery; nothing else. Only
+// Step Functions, for this account, may assume it.
 func TestStateMachineLeastPrivilege(t *testing.T) {
 	tmpl := load(t)
 	r, _ := exportMachine(t, tmpl)
+	if got := flowOf(Get(r.Properties(), "Role")); got != "!GetAtt "+exportMachineRoleID+".Arn" {
+		t.Errorf("%s Role = %s, want !GetAtt %s.Arn", exportMachineID, got, exportMachineRoleID)
+	}
+	// aws:SourceArn is left out: AWS does not say which ARN the Distributed
+	// Map's child executions present.
+	if got := trustedService(t, tmpl, exportMachineRoleID, "states.amazonaws.com"); got != "{StringEquals: {aws:SourceAccount: !Ref AWS::AccountId}}" {
+		t.Errorf("%s trust Condition = %s, want aws:SourceAccount only", exportMachineRoleID, got)
+	}
 	name, _ := Text(Get(r.Properties(), "Name"))
 	if name != "${AWS::StackName}-export" {
 		t.Fatalf("%s Name = %q, want !Sub ${AWS::StackName}-export: the role names the state machine by it", exportMachineID, name)
@@ -1240,9 +1330,9 @@ func TestStateMachineLeastPrivilege(t *testing.T) {
 		strings.Join(logDelivery, " ") + " on [*]",
 	}
 	var got []string
-	for _, st := range statements(t, Function{LogicalID: r.LogicalID, Node: r.Node}) {
+	for _, st := range statements(t, exportMachineRole(t, tmpl)) {
 		s := st.Node
-		where := exportMachineID + " statement " + flowOf(Get(s, "Sid"))
+		where := exportMachineRoleID + " statement " + flowOf(Get(s, "Sid"))
 		if st.Condition != "" {
 			t.Errorf("%s is under !If %s: the state machine's permissions do not depend on parameters", where, st.Condition)
 		}
@@ -1259,15 +1349,16 @@ func TestStateMachineLeastPrivilege(t *testing.T) {
 	}
 
 	// Every IAM grant of the stack is in a policy these tests read: the
-	// functions' (TestLeastPrivilege) and the state machine's; no role is
-	// brought in from elsewhere.
+	// functions' (TestLeastPrivilege), the state machine's role's and the
+	// schedule's role's (TestScheduleRole); no role is brought in from
+	// elsewhere.
 	for _, res := range tmpl.Resources() {
-		if strings.HasPrefix(res.Type, "AWS::IAM::") {
-			t.Errorf("%s is an %s: give permissions through Policies, which the tests check", res.LogicalID, res.Type)
+		if strings.HasPrefix(res.Type, "AWS::IAM::") && (res.Type != "AWS::IAM::Role" || (res.LogicalID != exportMachineRoleID && res.LogicalID != scheduleRoleID)) {
+			t.Errorf("%s is an %s that no least-privilege test checks: give permissions through a function's Policies", res.LogicalID, res.Type)
 		}
 		switch res.Type {
 		case FunctionType, "AWS::Serverless::StateMachine":
-			if Get(res.Properties(), "Role") != nil {
+			if Get(res.Properties(), "Role") != nil && res.LogicalID != exportMachineID {
 				t.Errorf("%s has a Role: give its permissions as Policies, which the tests check", res.LogicalID)
 			}
 			if res.LogicalID != "ExportFunction" && res.LogicalID != "VerifyFunction" && res.LogicalID != exportMachineID {
@@ -1509,9 +1600,10 @@ func TestExportExecutionsFailedAlarm(t *testing.T) {
 	}
 }
 
-// statements returns the IAM statements of a function's inline policies; an
-// !If contributes both branches (except AWS::NoValue), tagged with its
-// condition.
+// statements returns the IAM statements of the inline policies of a function
+// (SAM's Policies: a list of policy documents) or of an AWS::IAM::Role
+// (Policies: a list of {PolicyName, PolicyDocument}); an !If contributes both
+// branches (except AWS::NoValue), tagged with its condition.
 type statement struct {
 	Condition string // the !If condition that includes it, or ""
 	Node      *yaml.Node
@@ -1525,6 +1617,9 @@ func statements(t *testing.T, fn Function) []statement {
 		t.Fatalf("%s has no Policies list", fn.LogicalID)
 	}
 	for _, p := range policies.Content {
+		if doc := Get(p, "PolicyDocument"); doc != nil {
+			p = doc
+		}
 		if p.Kind != yaml.MappingNode || Get(p, "Statement") == nil {
 			t.Errorf("%s: policy %s is not an inline policy document: SAM policy templates and managed policies are broader than needed", fn.LogicalID, flow(p))
 			continue
@@ -1559,8 +1654,7 @@ func roleStatements(t *testing.T, tmpl *Template) map[string][]statement {
 		}
 		out[id+"Role"] = statements(t, fn)
 	}
-	r, _ := exportMachine(t, tmpl)
-	out[exportMachineID+"Role"] = statements(t, Function{LogicalID: r.LogicalID, Node: r.Node})
+	out[exportMachineRoleID] = statements(t, exportMachineRole(t, tmpl))
 	return out
 }
 
