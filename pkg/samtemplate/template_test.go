@@ -973,11 +973,14 @@ func TestStateMachine(t *testing.T) {
 			t.Errorf("%s %s = %s, want %s", exportMachineID, key, got, want)
 		}
 	}
-	// The only substitution is the function's ARN, so the definition can be
-	// run as it stands with that one value.
-	if got := flowOf(Get(props, "DefinitionSubstitutions")); got != "{ExportFunctionArn: !GetAtt ExportFunction.Arn}" {
-		t.Errorf("DefinitionSubstitutions = %s, want {ExportFunctionArn: !GetAtt ExportFunction.Arn}", got)
+	// The substitutions are the function's ARN and where the run records
+	// are (the bucket and prefix the functions write to), so the definition
+	// can be run as it stands with those values.
+	const wantSubs = "{ExportFunctionArn: !GetAtt ExportFunction.Arn, ExportBucket: " + bucketExpr + ", ExportPrefix: !Ref ExportPrefix}"
+	if got := flowOf(Get(props, "DefinitionSubstitutions")); got != wantSubs {
+		t.Errorf("DefinitionSubstitutions = %s, want %s", got, wantSubs)
 	}
+	subs := Keys(Get(props, "DefinitionSubstitutions"))
 	if c, _ := Text(Get(def, "Comment")); c == "" {
 		t.Error("the Definition has no Comment")
 	}
@@ -1013,7 +1016,7 @@ func TestStateMachine(t *testing.T) {
 			}
 		case yaml.ScalarNode:
 			for _, m := range regexp.MustCompile(`\$\{([^}]*)\}`).FindAllStringSubmatch(n.Value, -1) {
-				if m[0] != exportFunctionVar {
+				if !slices.Contains(subs, m[1]) {
 					t.Errorf("%s: %s is not a DefinitionSubstitution", path, m[0])
 				}
 			}
@@ -1293,8 +1296,9 @@ func trustedService(t *testing.T, tmpl *Template, roleID, service string) string
 
 // TestStateMachineLeastPrivilege: the state machine's role may invoke only the
 // export function, start only its own child executions and describe and stop
-// only its own executions, and set up its log delivery; nothing else. Only
-// Step Functions, for this account, may assume it.
+// only its own executions, set up its log delivery, and read (not write) the
+// run records under <prefix>/_runs/; nothing else. Only Step Functions, for
+// this account, may assume it.
 func TestStateMachineLeastPrivilege(t *testing.T) {
 	tmpl := load(t)
 	r, _ := exportMachine(t, tmpl)
@@ -1328,21 +1332,38 @@ func TestStateMachineLeastPrivilege(t *testing.T) {
 		"states:DescribeExecution on [" + arn + "execution:" + name + ":*]",
 		// Log delivery; these actions take no resource (AWS, "Using CloudWatch Logs to log execution history").
 		strings.Join(logDelivery, " ") + " on [*]",
+		// The run's first recorded failure, read with aws-sdk:s3:getObject.
+		"s3:GetObject on [arn:${AWS::Partition}:s3:::${Bucket}/${ExportPrefix}/" + snapshot.RunsDir + "/*]",
+		// Unconditioned, so a missing failure.json answers 404, not 403 (TestLeastPrivilege).
+		"s3:ListBucket on [arn:${AWS::Partition}:s3:::${Bucket}]",
+		// With DataKmsKeyArn, its objects are SSE-KMS (under !If HasDataKmsKey, through S3 only).
+		"kms:Decrypt on [${DataKmsKeyArn}]",
 	}
 	var got []string
 	for _, st := range statements(t, exportMachineRole(t, tmpl)) {
 		s := st.Node
 		where := exportMachineRoleID + " statement " + flowOf(Get(s, "Sid"))
-		if st.Condition != "" {
-			t.Errorf("%s is under !If %s: the state machine's permissions do not depend on parameters", where, st.Condition)
-		}
 		if effect, _ := Text(Get(s, "Effect")); effect != "Allow" {
 			t.Errorf("%s: Effect %q, want Allow", where, effect)
 		}
-		if Get(s, "NotAction") != nil || Get(s, "NotResource") != nil || Get(s, "Condition") != nil {
+		if Get(s, "NotAction") != nil || Get(s, "NotResource") != nil {
 			t.Errorf("%s: use Action and Resource only", where)
 		}
-		got = append(got, strings.Join(list(Get(s, "Action")), " ")+" on "+fmt.Sprint(list(Get(s, "Resource"))))
+		acts := list(Get(s, "Action"))
+		switch {
+		case slices.ContainsFunc(acts, func(a string) bool { return strings.HasPrefix(a, "kms:") }):
+			// Only the data key, only when the stack has one, only through S3.
+			via := flowOf(Get(s, "Condition"))
+			if st.Condition != "HasDataKmsKey" || via != "{StringEquals: {kms:ViaService: !Sub s3.${AWS::Region}.amazonaws.com}}" {
+				t.Errorf("%s: %v must be under !If HasDataKmsKey with kms:ViaService s3.${AWS::Region}.amazonaws.com, got %q and %s", where, acts, st.Condition, via)
+			}
+		case st.Condition != "" || Get(s, "Condition") != nil:
+			t.Errorf("%s is under a condition (%q, %s): only the data key's grant depends on parameters", where, st.Condition, flowOf(Get(s, "Condition")))
+		}
+		if slices.ContainsFunc(acts, func(a string) bool { return strings.HasPrefix(a, "s3:") }) {
+			checkBucketVar(t, where, Get(s, "Resource"))
+		}
+		got = append(got, strings.Join(acts, " ")+" on "+fmt.Sprint(list(Get(s, "Resource"))))
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("%s policy statements (-want +got):\n%s", exportMachineID, diff)
