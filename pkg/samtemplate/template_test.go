@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+	_ "time/tzdata" // Europe/London for TestScheduleTimezoneWarnsOfDST, whatever the host has
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
@@ -879,6 +881,51 @@ func TestScheduleRole(t *testing.T) {
 	}
 	if name, _ := Text(Get(tmpl.Root, "Resources", exportMachineID, "Properties", "Name")); name != "${AWS::StackName}-export" {
 		t.Errorf("%s Name = %q: ScheduleRole names the state machine ${AWS::StackName}-export", exportMachineID, name)
+	}
+}
+
+// snapshotDates counts the snapshot dates (the UTC date of the scheduled
+// time) of a daily schedule at hour:minute local time in loc over a year.
+func snapshotDates(loc *time.Location, year, hour, minute int) map[string]int {
+	n := map[string]int{}
+	for d := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() == year; d = d.AddDate(0, 0, 1) {
+		at := time.Date(year, d.Month(), d.Day(), hour, minute, 0, 0, loc)
+		n[at.UTC().Format(time.DateOnly)]++
+	}
+	return n
+}
+
+// TestScheduleTimezoneWarnsOfDST: the snapshot date is the UTC date of the
+// scheduled time, so a schedule near local midnight in a zone with daylight
+// saving time exports one date twice and skips another. The description of
+// ScheduleTimezone says so, with a good and a bad example, which are checked
+// here against the time zone database. (No Rules assertion: Rules cannot read
+// a cron expression or a zone's offsets.)
+func TestScheduleTimezoneWarnsOfDST(t *testing.T) {
+	tmpl := load(t)
+	desc, _ := Text(Get(tmpl.Root, "Parameters", "ScheduleTimezone", "Description"))
+	for _, want := range []string{"UTC date", "daylight saving", "Europe/London", "cron(0 9 * * ? *)", "cron(30 0 * * ? *)", "2026-03-29", "2026-10-25"} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("ScheduleTimezone Description lacks %q", want)
+		}
+	}
+	if Get(tmpl.Root, "Rules") != nil {
+		t.Error("the template has Rules: check that they refuse only bad ScheduleExpression/ScheduleTimezone pairs, then update this test")
+	}
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := snapshotDates(london, 2026, 0, 30) // cron(30 0 * * ? *)
+	if bad["2026-03-29"] != 2 || bad["2026-10-25"] != 0 {
+		t.Errorf("cron(30 0 * * ? *) in Europe/London: 2026-03-29 exported %d times, 2026-10-25 %d times; the description says 2 and 0",
+			bad["2026-03-29"], bad["2026-10-25"])
+	}
+	good := snapshotDates(london, 2026, 9, 0) // cron(0 9 * * ? *)
+	for d := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() == 2026; d = d.AddDate(0, 0, 1) {
+		if date := d.Format(time.DateOnly); good[date] != 1 {
+			t.Errorf("cron(0 9 * * ? *) in Europe/London exports %s %d times, want once", date, good[date])
+		}
 	}
 }
 
