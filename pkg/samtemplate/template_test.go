@@ -2217,6 +2217,17 @@ func TestNoStackRoleRewritesHistory(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("DenyHistoryChangesToStackRoles aws:PrincipalArn (-roles with S3 access +denied):\n%s", diff)
 	}
+	// The same roles are an output, for the policy of an existing bucket.
+	out := Get(tmpl.Root, "Outputs", "DataRoleArns", "Value")
+	if fn, arg, ok := Intrinsic(out); !ok || fn != "Fn::Join" || len(arg.Content) != 2 {
+		t.Fatalf("output DataRoleArns = %s, want !Join [\",\", [the roles' ARNs]]", flowOf(out))
+	} else {
+		listed := list(arg.Content[1])
+		slices.Sort(listed)
+		if diff := cmp.Diff(want, listed); diff != "" {
+			t.Errorf("output DataRoleArns (-roles with S3 access +listed):\n%s", diff)
+		}
+	}
 }
 
 // TestDataKmsKey: DataKmsKeyArn, when set, encrypts the created bucket and the
