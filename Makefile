@@ -72,7 +72,7 @@ lint-deps:
 ## (go run ./cmd/statemachine writes it to bin/statemachine.json, with placeholder ARNs).
 lint-asl: node-tools
 	@mkdir -p $(BIN)
-	$(GO) run ./cmd/statemachine --sub ExportBucket=dsync-export-data > $(BIN)/statemachine.json
+	$(GO) run ./cmd/statemachine > $(BIN)/statemachine.json
 	$(NODE_TOOLS)/node_modules/.bin/asl-validator --json-path $(BIN)/statemachine.json
 
 ## run: one export end to end with no cloud account: the built-in WorkOS fake -> ./out (a local folder only).

@@ -5,8 +5,9 @@
 // settings that sam local invoke would use (timeout, memory, environment).
 //
 // CloudFormation intrinsics (!Sub, !Ref, !If, !GetAtt, and their Fn:: long
-// forms) are kept as YAML nodes; Text gives their string form and Resolve
-// evaluates what can be evaluated offline from parameter defaults.
+// forms) are kept as YAML nodes; Text gives their string form, Resolve
+// evaluates what can be evaluated offline from parameter defaults, and
+// Condition and Choose decide conditions and !If the same way.
 //
 // Usage:
 //

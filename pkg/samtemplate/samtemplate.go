@@ -306,3 +306,91 @@ func (t *Template) Resolve(n *yaml.Node) (s string, ok bool) {
 	}
 	return "", false
 }
+
+// Condition evaluates the template's condition name the way sam local does
+// without parameter overrides: from the parameters' defaults. ok is false when
+// it cannot: an unknown or circular condition, a value Resolve cannot
+// evaluate, or a function other than Fn::Equals, Fn::Not, Fn::And, Fn::Or and
+// Condition.
+func (t *Template) Condition(name string) (value, ok bool) {
+	return t.condition(name, map[string]bool{})
+}
+
+func (t *Template) condition(name string, seen map[string]bool) (value, ok bool) {
+	n := Get(t.Root, "Conditions", name)
+	if n == nil || seen[name] {
+		return false, false
+	}
+	seen[name] = true
+	defer delete(seen, name)
+	return t.evalCondition(n, seen)
+}
+
+func (t *Template) evalCondition(n *yaml.Node, seen map[string]bool) (value, ok bool) {
+	fn, arg, isFn := Intrinsic(n)
+	if !isFn {
+		return false, false
+	}
+	if fn == "Condition" {
+		if arg.Kind != yaml.ScalarNode {
+			return false, false
+		}
+		return t.condition(arg.Value, seen)
+	}
+	if arg.Kind != yaml.SequenceNode {
+		return false, false
+	}
+	args := arg.Content
+	switch fn {
+	case "Fn::Equals":
+		if len(args) != 2 {
+			return false, false
+		}
+		a, okA := t.Resolve(args[0])
+		b, okB := t.Resolve(args[1])
+		return a == b, okA && okB
+	case "Fn::Not":
+		if len(args) != 1 {
+			return false, false
+		}
+		v, ok := t.evalCondition(args[0], seen)
+		return ok && !v, ok
+	case "Fn::And", "Fn::Or":
+		if len(args) == 0 {
+			return false, false
+		}
+		and := fn == "Fn::And"
+		for _, a := range args {
+			v, ok := t.evalCondition(a, seen)
+			if !ok {
+				return false, false
+			}
+			if v != and {
+				return v, true
+			}
+		}
+		return and, true
+	}
+	return false, false
+}
+
+// Choose returns the branch of an !If (Fn::If) that the parameters' defaults
+// select (see Condition), following nested !Ifs, or n itself when it is no
+// !If or its condition cannot be decided offline.
+func (t *Template) Choose(n *yaml.Node) *yaml.Node {
+	for {
+		fn, arg, isFn := Intrinsic(n)
+		if !isFn || fn != "Fn::If" || arg.Kind != yaml.SequenceNode || len(arg.Content) != 3 {
+			return n
+		}
+		v, ok := t.Condition(deref(arg.Content[0]).Value)
+		if !ok {
+			return n
+		}
+		if v {
+			n = arg.Content[1]
+		} else {
+			n = arg.Content[2]
+		}
+	}
+}

@@ -153,3 +153,75 @@ func TestParseErrors(t *testing.T) {
 		t.Errorf("Load(missing) error = %v", err)
 	}
 }
+
+const conditions = `
+Parameters:
+  Existing: {Type: String, Default: ""}
+  Days: {Type: Number, Default: 30}
+  NoDefault: {Type: String}
+Conditions:
+  Create: !Equals [!Ref Existing, ""]
+  Expire: !Not [!Equals [!Ref Days, 0]]
+  Both: !And [!Condition Create, !Condition Expire]
+  Either: {"Fn::Or": [{"Fn::Equals": [!Ref Days, 1]}, {"Condition": "Create"}]}
+  Neither: !Not [!Or [!Condition Create, !Condition Expire]]
+  Unknown: !Equals [!Ref NoDefault, x]
+  Pseudo: !Equals [!Ref AWS::Region, us-east-1]
+  Loop: !Not [!Condition Loop]
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Condition: Create
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionSubstitutions:
+        Name: !If [Create, !Ref Bucket, !Ref Existing]
+        Nested: !If [Neither, a, !If [Both, b, c]]
+        Undecided: !If [Unknown, a, b]
+        Plain: !Ref Days
+      Definition: {StartAt: P, States: {P: {Type: Pass, End: true}}}
+`
+
+func TestConditionFromDefaults(t *testing.T) {
+	tmpl, err := Parse([]byte(conditions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		value, ok bool
+	}{
+		{"Create", true, true},
+		{"Expire", true, true},
+		{"Both", true, true},
+		{"Either", true, true},
+		{"Neither", false, true},
+		{"Unknown", false, false}, // no default
+		{"Pseudo", false, false},  // known only at deploy time
+		{"Loop", false, false},
+		{"Missing", false, false},
+	} {
+		if v, ok := tmpl.Condition(c.name); v != c.value || ok != c.ok {
+			t.Errorf("Condition(%s) = %v, %v; want %v, %v", c.name, v, ok, c.value, c.ok)
+		}
+	}
+
+	subs, err := tmpl.StateMachineSubstitutions("Machine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range subs {
+		got[s.Name] = flowOf(s.Value)
+	}
+	want := map[string]string{
+		"Name":      "!Ref Bucket", // the branch the defaults choose
+		"Nested":    "b",
+		"Undecided": "!If [Unknown, a, b]", // kept when the defaults cannot decide
+		"Plain":     "!Ref Days",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("substitutions (-want +got):\n%s", diff)
+	}
+}

@@ -22,7 +22,8 @@ const (
 // Substitution is one entry of a state machine's DefinitionSubstitutions.
 type Substitution struct {
 	Name string
-	// Value is the template's value node (often !GetAtt or !Ref).
+	// Value is the template's value node (often !GetAtt or !Ref); an !If
+	// is replaced by the branch the parameters' defaults choose (Choose).
 	Value *yaml.Node
 }
 
@@ -46,7 +47,8 @@ func (t *Template) where() string {
 }
 
 // StateMachineSubstitutions returns the DefinitionSubstitutions of the state
-// machine logicalID, in file order (none if it has none).
+// machine logicalID, in file order (none if it has none), each !If decided
+// from the parameters' defaults where it can be, as sam local would.
 func (t *Template) StateMachineSubstitutions(logicalID string) ([]Substitution, error) {
 	r, err := t.stateMachine(logicalID)
 	if err != nil {
@@ -58,7 +60,7 @@ func (t *Template) StateMachineSubstitutions(logicalID string) ([]Substitution, 
 	}
 	var out []Substitution
 	for _, name := range Keys(subs) {
-		out = append(out, Substitution{Name: name, Value: Get(subs, name)})
+		out = append(out, Substitution{Name: name, Value: t.Choose(Get(subs, name))})
 	}
 	return out, nil
 }
