@@ -72,6 +72,9 @@ type handler struct {
 func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
 	start := h.now()
 	date, trigger, err := in.Resolve(start, time.Time{}, h.cfg.ProjectionStart)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", errInput, err) // Export.InvalidInput: no retry fixes the trigger
+	}
 	var cfg export.Config
 	if err == nil {
 		cfg, err = applyInput(&in, h.cfg.Export)

@@ -36,10 +36,6 @@ const (
 // projection range ends at today, UTC).
 const DateWindow = 24 * time.Hour
 
-// clockSkew is how far in the future a scheduled time may be (the
-// scheduler's clock against the function's).
-const clockSkew = 5 * time.Minute
-
 // Input is the export function's event. It accepts exactly three shapes:
 //
 //   - the EventBridge scheduled event ({"source":"aws.events","detail-type":"Scheduled Event","time":…});
@@ -134,10 +130,9 @@ func (in *Input) Resolve(now, started time.Time, projectionStart string) (date, 
 		return "", "", fmt.Errorf("export: snapshot_date %s is not today (%s UTC): WorkOS keeps no history, so the snapshot would hold today's data under another date; leave the date out to export today, or set \"force\": true in the input to write today's data under %s on purpose", date, today, date)
 	}
 	if trigger == TriggerEventBridge || trigger == TriggerScheduler {
-		switch late := now.Sub(at); {
-		case late < -clockSkew:
-			return "", "", fmt.Errorf("export: the scheduled time %s is in the future (now %s): check the clock of what sent this event", at.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-		case late > DateWindow && !in.Force:
+		// A scheduled time later today is harmless (CheckDate refuses a
+		// later date): the date is today's.
+		if late := now.Sub(at); late > DateWindow && !in.Force {
 			return "", "", fmt.Errorf("export: the trigger was scheduled at %s, %s ago, more than the %s a scheduled export may be late (the scheduler's retries, a wait for another date's run): its data would be today's under the date %s; export today with {} instead, or set \"force\": true to write today's data under %s on purpose",
 				at.UTC().Format(time.RFC3339), late.Round(time.Minute), DateWindow, date, date)
 		}
