@@ -268,7 +268,7 @@ func (h *handler) failed(ctx context.Context, date, run, unit string, caught *St
 		return nil, err
 	}
 	f := export.Failure{Error: caught.Error, Cause: causeMessage(caught.Cause)}
-	if err := ex.RecordFailure(ctx, date, run, unit, f); err != nil {
+	if err := ex.RecordUnitFailed(ctx, date, run, unit, f); err != nil {
 		return nil, err
 	}
 	h.log.Error("unit failed; the run is aborted", "snapshot_date", date, "run_id", run, "unit", unit, "error", f.Error, "cause", f.Cause)

@@ -442,10 +442,22 @@ type Failure struct {
 
 // RecordFailure stores why a chunk of unit failed, so that the run's abort
 // can report it (Step Functions passes a Distributed Map's failure on as a
-// generic error), and, if no unit recorded one before, as the run's first
-// failure (snapshot.RunFailureKey), which the state machine reads when the
-// abort cannot run. Best effort: the caller logs the error.
+// generic error). A later chunk of the unit that succeeds removes it. Best
+// effort: the caller logs the error.
 func (ex *Exporter) RecordFailure(ctx context.Context, date, runID, unit string, f Failure) error {
+	return ex.recordFailure(ctx, date, runID, unit, f, false)
+}
+
+// RecordUnitFailed stores a unit's final error, after the state machine
+// gave up on it: the unit's record, as RecordFailure, and, if no unit
+// failed for good before, the run's first failure (snapshot.RunFailureKey),
+// which the state machine reads when the abort cannot run. A run with that
+// record can no longer commit, so it blocks no other date.
+func (ex *Exporter) RecordUnitFailed(ctx context.Context, date, runID, unit string, f Failure) error {
+	return ex.recordFailure(ctx, date, runID, unit, f, true)
+}
+
+func (ex *Exporter) recordFailure(ctx context.Context, date, runID, unit string, f Failure, final bool) error {
 	if _, err := snapshot.ParseDate(date); err != nil || !snapshot.ValidRunID(runID) {
 		return fmt.Errorf("export: no failure recorded for run %q of %q: not a run", runID, date)
 	}
@@ -453,6 +465,9 @@ func (ex *Exporter) RecordFailure(ctx context.Context, date, runID, unit string,
 	defer cancel()
 	if err := putJSON(ctx, ex.Store, snapshot.FailureKey(date, runID, unit), f); err != nil {
 		return err
+	}
+	if !final {
+		return nil
 	}
 	body, err := json.Marshal(f)
 	if err != nil {

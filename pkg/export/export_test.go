@@ -642,6 +642,7 @@ func TestInputResolve(t *testing.T) {
 	if _, _, err := (&export.Input{SnapshotDate: "2026-11-27", Force: true}).Resolve(now, time.Time{}, "2026-11-28"); err == nil || !strings.Contains(err.Error(), "starts at 2026-11-28") {
 		t.Errorf("date before a configured projection start: err %v", err)
 	}
+	const DateWindowPlus = export.DateWindow + time.Minute
 	// Issue 22: {} and a manual date resolve at the execution's start, so a
 	// plan retried across midnight keeps its date.
 	started := time.Date(2026, 11, 27, 23, 59, 30, 0, time.UTC)
@@ -651,6 +652,11 @@ func TestInputResolve(t *testing.T) {
 	}
 	if date, _, err := (&export.Input{SnapshotDate: "2026-11-27"}).Resolve(later, started, ""); err != nil || date != "2026-11-27" {
 		t.Errorf("today's manual date retried across midnight: %q %v, want 2026-11-27 without force", date, err)
+	}
+	// An execution's plan retried (or waiting for another date) more than
+	// DateWindow after its start is refused.
+	if _, _, err := (&export.Input{}).Resolve(started.Add(DateWindowPlus), started, ""); err == nil || !strings.Contains(err.Error(), "force") {
+		t.Errorf("{} resolved a day and a minute after its execution started: %v, want a refusal naming force", err)
 	}
 	if _, err := export.DecodeInput([]byte(`{"snapshot_dt":"2026-11-28"}`)); err == nil || !strings.Contains(err.Error(), "snapshot_dt") {
 		t.Errorf("a misspelt field: err %v, want it named", err)

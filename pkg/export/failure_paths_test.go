@@ -258,3 +258,27 @@ func TestOneDateInFlightAtATime(t *testing.T) {
 		t.Fatalf("plan after the run in flight was aborted: %v", err)
 	}
 }
+
+// A chunk's failure that a retry may still fix is the unit's only; a unit's
+// final failure is also the run's first (which ends its being in flight).
+func TestOnlyAFinalFailureIsTheRuns(t *testing.T) {
+	dst := localStore(t)
+	ex := &export.Exporter{Store: dst, Config: testConfig()}
+	ctx := context.Background()
+	run := snapshot.NewRunID(time.Now())
+	if err := ex.RecordFailure(ctx, "2026-12-08", run, "0001", export.Failure{Error: "Export.Retryable", Cause: "a 502, retried"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Get(ctx, snapshot.RunFailureKey("2026-12-08", run)); !errors.Is(err, objstore.ErrNotExist) {
+		t.Errorf("a retryable chunk failure wrote the run's failure record (%v): the run would stop counting as in flight", err)
+	}
+	for _, f := range []export.Failure{{Error: "Runtime.OutOfMemory", Cause: "first"}, {Error: "Export.Failed", Cause: "second"}} {
+		if err := ex.RecordUnitFailed(ctx, "2026-12-08", run, "0002", f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := dst.Get(ctx, snapshot.RunFailureKey("2026-12-08", run))
+	if err != nil || !strings.Contains(string(b), "Runtime.OutOfMemory") {
+		t.Errorf("the run's failure record: %s %v, want the first final failure", b, err)
+	}
+}

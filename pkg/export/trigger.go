@@ -129,13 +129,15 @@ func (in *Input) Resolve(now, started time.Time, projectionStart string) (date, 
 	if today := started.UTC().Format(schema.PartitionFormat); trigger == TriggerManual && date != today && !in.Force {
 		return "", "", fmt.Errorf("export: snapshot_date %s is not today (%s UTC): WorkOS keeps no history, so the snapshot would hold today's data under another date; leave the date out to export today, or set \"force\": true in the input to write today's data under %s on purpose", date, today, date)
 	}
-	if trigger == TriggerEventBridge || trigger == TriggerScheduler {
-		// A scheduled time later today is harmless (CheckDate refuses a
-		// later date): the date is today's.
-		if late := now.Sub(at); late > DateWindow && !in.Force {
-			return "", "", fmt.Errorf("export: the trigger was scheduled at %s, %s ago, more than the %s a scheduled export may be late (the scheduler's retries, a wait for another date's run): its data would be today's under the date %s; export today with {} instead, or set \"force\": true to write today's data under %s on purpose",
-				at.UTC().Format(time.RFC3339), late.Round(time.Minute), DateWindow, date, date)
-		}
+	// A trigger is late when its scheduled time (or its execution's start)
+	// is more than DateWindow ago: a scheduled time later today is harmless
+	// (CheckDate refuses a later date).
+	if trigger == TriggerManual || trigger == TriggerNow {
+		at = started
+	}
+	if late := now.Sub(at); late > DateWindow && !in.Force {
+		return "", "", fmt.Errorf("export: the trigger was scheduled or started at %s, %s ago, more than the %s an export may be late (the scheduler's retries, a wait for another date's run): its data would be today's under the date %s; start a new export for today, or set \"force\": true to write today's data under %s on purpose",
+			at.UTC().Format(time.RFC3339), late.Round(time.Minute), DateWindow, date, date)
 	}
 	return date, trigger, nil
 }
