@@ -39,27 +39,36 @@ func errType(err error) string {
 	return "(not an InvokeResponse_Error)"
 }
 
-// TestStepsThroughTheHandler drives a run as the state machine does, with
-// the events' JSON decoded as Lambda decodes it: plan, each unit until done,
-// commit; then checks the error types that the state machine's Retry and
-// Catch match.
-func TestStepsThroughTheHandler(t *testing.T) {
+// stepHandler starts a handler on the test cloud (env added to its
+// environment) and returns it with a function that invokes it with a JSON
+// event, decoded as Lambda decodes it.
+func stepHandler(t *testing.T, env map[string]string) (*handler, func(payload string) (any, error)) {
+	t.Helper()
 	c := startCloud(t, "sk_test_handler")
-	c.env["EXPORT_WORKERS"] = "2"
+	for k, v := range env {
+		c.env[k] = v
+	}
 	h, err := newHandler(context.Background(), c.getenv, discardLog, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.now = testNow
-	ctx := context.Background()
-	invoke := func(payload string) (any, error) {
+	return h, func(payload string) (any, error) {
 		t.Helper()
 		ev, err := decodeEvent(t, []byte(payload))
 		if err != nil {
 			t.Fatalf("decode %s: %v", payload, err)
 		}
-		return h.Invoke(ctx, ev)
+		return h.Invoke(context.Background(), ev)
 	}
+}
+
+// TestStepsThroughTheHandler drives a run as the state machine does, with
+// the events' JSON decoded as Lambda decodes it: plan, each unit until done,
+// commit; then checks the error types that the state machine's Retry and
+// Catch match.
+func TestStepsThroughTheHandler(t *testing.T) {
+	_, invoke := stepHandler(t, map[string]string{"EXPORT_WORKERS": "2"})
 	out, err := invoke(`{"step":"plan","trigger":{"scheduled_time":"2026-11-29T02:00:00Z"}}`)
 	if err != nil {
 		t.Fatal(err)
@@ -215,21 +224,8 @@ func TestPanicIsReportedByName(t *testing.T) {
 // is JSON with errorMessage); the first failure of the run is also kept at
 // snapshot.RunFailureKey, and abort reports it.
 func TestFailedStepRecordsTheUnitsError(t *testing.T) {
-	c := startCloud(t, "sk_test_handler")
-	h, err := newHandler(context.Background(), c.getenv, discardLog, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.now = testNow
+	h, invoke := stepHandler(t, nil)
 	ctx := context.Background()
-	invoke := func(payload string) (any, error) {
-		t.Helper()
-		ev, err := decodeEvent(t, []byte(payload))
-		if err != nil {
-			t.Fatalf("decode %s: %v", payload, err)
-		}
-		return h.Invoke(ctx, ev)
-	}
 	out, err := invoke(`{"step":"plan","trigger":{},"execution":{"id":"arn:aws:states:us-east-1:123456789012:execution:x:e1","start_time":"2026-11-29T01:00:00.000Z"}}`)
 	if err != nil {
 		t.Fatal(err)

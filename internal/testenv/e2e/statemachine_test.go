@@ -326,16 +326,10 @@ func TestStateMachineUnderRuntimeEmulator(t *testing.T) {
 
 	// 3. Two executions of the same date: B starts while A walks (in full:
 	// an incremental run of this small account is over before B starts).
-	var wg sync.WaitGroup
-	var resA *sfn.Result
-	started := env.chunkCalls.Load()
-	wg.Go(func() { resA = env.execute(t, ctx, full) })
-	for env.chunkCalls.Load() == started && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitA := env.startWhileRunning(t, ctx, full)
 	time.Sleep(500 * time.Millisecond)
 	resB := env.execute(t, ctx, full)
-	wg.Wait()
+	resA := waitA()
 	if resB.Failed() {
 		t.Fatalf("the later execution failed: %s: %s", resB.ErrorName, resB.ErrorCause)
 	}
