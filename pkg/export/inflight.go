@@ -85,8 +85,8 @@ func (r *run) checkOverlap(ctx context.Context) error {
 		}
 	}
 	if busy != nil {
-		return fmt.Errorf("export: %w: run %s of %s (last progress %s) has not finished; one date exports at a time, so that two runs neither share the WorkOS key's rate budget nor extend the change log from the same cursor. The state machine retries this plan (Export.Busy) until that run commits or fails; it stops counting %s after its last progress, or at once when its execution is aborted",
-			ErrBusy, busy.run, busy.date, busy.lastProgress.UTC().Format(time.RFC3339), InFlightStale)
+		return fmt.Errorf("export: %w: run %s of %s (last progress %s) has not finished; one date exports at a time, so that two runs neither share the WorkOS key's rate budget nor extend the change log from the same cursor. The state machine retries this plan (Export.Busy) until that run commits or fails; it stops counting %s after its last progress, or at once when it is aborted. If you know it is dead (a local run killed), delete %s",
+			ErrBusy, busy.run, busy.date, busy.lastProgress.UTC().Format(time.RFC3339), InFlightStale, snapshot.ActiveKey(busy.date, busy.run))
 	}
 	return nil
 }
