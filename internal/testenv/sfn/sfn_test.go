@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -561,5 +562,66 @@ func TestRunCancel(t *testing.T) {
 	case <-returned:
 	default:
 		t.Error("Run returned before the Invoker saw the cancellation")
+	}
+}
+
+// TestRunSDKIntegrationAndExecutionContext: a Task of an AWS SDK integration
+// is served by the Invoker with its effective parameters, its result is the
+// Invoker's answer as is (not wrapped in Payload), its error is caught under
+// the Invoker's type; the context object carries Execution.Id (as given),
+// Name and StartTime; StateRetryIntervals reaches the named state.
+func TestRunSDKIntegrationAndExecutionContext(t *testing.T) {
+	t.Parallel()
+	def := `{
+	  "StartAt": "Get",
+	  "States": {
+	    "Get": {
+	      "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+	      "Parameters": {"Bucket": "b", "Key.$": "States.Format('p/{}.json', $.name)"},
+	      "ResultSelector": {"body.$": "States.StringToJson($.Body)"},
+	      "ResultPath": "$.got",
+	      "Retry": [{"ErrorEquals": ["Test.Flaky"], "IntervalSeconds": 30, "MaxAttempts": 1}],
+	      "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Ctx"}],
+	      "Next": "Ctx"
+	    },
+	    "Ctx": {"Type": "Pass", "Parameters": {"id.$": "$$.Execution.Id", "name.$": "$$.Execution.Name", "start.$": "$$.Execution.StartTime", "got.$": "$.got", "err.$": "$.err"}, "End": true}
+	  }
+	}`
+	var calls atomic.Int64
+	invoke := func(ctx context.Context, state string, payload json.RawMessage) (json.RawMessage, error) {
+		n := calls.Add(1)
+		if state != "Get" || string(payload) != `{"Bucket":"b","Key":"p/x.json"}` {
+			return nil, fmt.Errorf("state %s payload %s", state, payload)
+		}
+		if n == 1 {
+			return nil, &rie.FunctionError{Type: "Test.Flaky", Message: "once"}
+		}
+		return json.RawMessage(`{"Body":"{\"a\":1}","ContentType":"application/json"}`), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id := "arn:aws:states:us-east-1:123456789012:execution:sm:my-execution"
+	start := time.Now()
+	res, err := Run(ctx, Options{Definition: []byte(def), Input: []byte(`{"name":"x","err":null,"got":null}`), Invoke: invoke, ExecutionID: id,
+		StateRetryIntervals: map[string]time.Duration{"Get": 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Errorf("the run took %s: the 30 s retry interval was not overridden for Get", time.Since(start))
+	}
+	var out struct {
+		ID, Name, Start string
+		Got             struct{ Body map[string]int }
+		Err             any
+	}
+	if err := json.Unmarshal(res.Output, &out); err != nil || res.Failed() {
+		t.Fatalf("output %s (%v), error %s %s", res.Output, err, res.ErrorName, res.ErrorCause)
+	}
+	if out.ID != id || out.Name != "my-execution" || out.Start == "" || out.Got.Body["a"] != 1 || out.Err != nil {
+		t.Errorf("output %s: want the execution's id and name, a start time and the parsed Body", res.Output)
+	}
+	if calls.Load() != 2 {
+		t.Errorf("%d calls, want 2 (one retry)", calls.Load())
 	}
 }
