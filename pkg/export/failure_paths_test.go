@@ -282,3 +282,43 @@ func TestOnlyAFinalFailureIsTheRuns(t *testing.T) {
 		t.Errorf("the run's failure record: %s %v, want the first final failure", b, err)
 	}
 }
+
+// Two plans of different dates at once: at most one starts a run (each
+// marks itself in flight, then checks again, so the later of the two sees
+// the other); the other fails with ErrBusy and leaves nothing.
+func TestPlansOfTwoDatesAtOnceStartOneRun(t *testing.T) {
+	fake, ex, dst := reviewSetup(t, 233, testConfig())
+	ctx := context.Background()
+	d1 := fakeDate(fake)
+	dayRun(t, ex, fake, dst, d1)
+	d0 := fake.Now().Add(-24 * time.Hour).UTC().Format("2006-01-02")
+	for range 5 {
+		var plans [2]*export.Plan
+		var errs [2]error
+		runs := [2]string{snapshot.NewRunID(time.Now()), snapshot.NewRunID(time.Now())}
+		var wg sync.WaitGroup
+		for i, date := range []string{d0, d1} {
+			wg.Go(func() {
+				plans[i], errs[i] = ex.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test", RunID: runs[i]}, export.PlanOptions{Workers: 1})
+			})
+		}
+		wg.Wait()
+		if errs[0] == nil && errs[1] == nil {
+			t.Fatalf("runs of %s and %s both started", d0, d1)
+		}
+		for i, date := range []string{d0, d1} {
+			if errs[i] != nil {
+				if !errors.Is(errs[i], export.ErrBusy) {
+					t.Fatalf("plan of %s: %v, want ErrBusy", date, errs[i])
+				}
+				if left := runObjects(t, dst, date, runs[i]); len(left) > 0 {
+					t.Errorf("the plan that waits left %v", left)
+				}
+				continue
+			}
+			if _, err := ex.Abort(ctx, date, plans[i].RunID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
