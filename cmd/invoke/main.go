@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		out       = fs.String("out", "", "folder for the built bootstrap (default: bin/invoke/<LogicalId> at the module root)")
 		timeout   = fs.Int("timeout", 0, "function timeout in seconds (default: the template's Timeout)")
 		logLevel  = fs.String("rie-log-level", "error", "log level of the emulator itself (debug, info, warn, error)")
-		today     = fs.Bool("today", true, "move every YYYY-MM-DD date in the event to today (UTC): the export refuses a snapshot date more than a day from today, and the sample events are dated 2026-11-28")
+		today     = fs.Bool("today", true, "move every YYYY-MM-DD date in the event to today (UTC): the export refuses a manual date other than today and a scheduled time more than a day old, and the sample events are dated 2026-11-28")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./cmd/invoke --function export|verify --event FILE [--env events/env.json]\n\n")
