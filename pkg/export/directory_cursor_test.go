@@ -5,13 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
 
 	"github.com/dsync-export/dsync-export/internal/testenv/snapshottest"
 	"github.com/dsync-export/dsync-export/internal/testenv/workostest"

@@ -5,13 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
 
 	"github.com/dsync-export/dsync-export/internal/testenv/snapshottest"
 	"github.com/dsync-export/dsync-export/internal/testenv/workostest"

@@ -5,8 +5,10 @@
 //
 // An export is three steps, so that it can outlive one Lambda invocation:
 //
-//   - Plan takes the lease on the date (a later run of the date supersedes an
-//     earlier one), lists the directories and packs them into work units;
+//   - Plan lists the directories, reads the run's slice of the change log,
+//     packs the directories into work units, stores the plan and, last,
+//     takes the lease on the date (a later run of the date supersedes an
+//     earlier one; a run of another date waits);
 //   - RunChunk runs a unit until it is done or its invocation's deadline
 //     nears, writes at most one part per table under keys that carry the run,
 //     the unit and the chunk, and then a checkpoint the next chunk resumes
@@ -24,173 +26,38 @@
 //	res, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: now})
 //	if err != nil { ... } // no manifest was written
 //	fmt.Println(res.ManifestKey, res.Manifest.Tables["directory_users"].Rows)
+//
+// The files follow the pipeline:
+//
+//	export.go       the Exporter, its errors, and Run (every step in one process)
+//	config.go       Config, its defaults and checks
+//	plan.go         Plan: the directory listing, unit packing, the stored plan
+//	modes.go        full or incremental, per directory: the base, reconcile, drift
+//	events.go       the change log: the events read, staged, written, chained
+//	cost.go         every cost and estimate (requests, seconds, routes)
+//	lease.go        who owns a date (the lease) and a unit (the attempt claim)
+//	inflight.go     one date in flight at a time
+//	unit.go         RunChunk: a unit's chunk, its checkpoint
+//	walk.go         a directory's walk: users, groups, memberships
+//	delta.go        the delta unit: the base's rows with the events applied
+//	tablewriter.go  one Parquet part writer per table
+//	commit.go       Commit: the manifest, the snapshots row, the cleanup
+//	abort.go        Abort and the recorded failures
+//	store.go        the store's JSON helpers and API counts
+//	progress.go     progress lines and the live status
 package export
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
-	"github.com/dsync-export/dsync-export/pkg/parquetfile"
-	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
-
-// MembershipAuto chooses by_group or by_user per directory from its counts.
-// The other membership modes are the routes of pkg/snapshot (RouteByGroup,
-// RouteByUser, RouteLegacy), which force that route for every directory.
-const MembershipAuto = "auto"
-
-// MembershipModes lists the valid membership modes.
-var MembershipModes = []string{MembershipAuto, snapshot.RouteByGroup, snapshot.RouteByUser, snapshot.RouteLegacy}
-
-// Config tunes an export. The zero value is not valid; start from DefaultConfig.
-type Config struct {
-	// Concurrency is how many directories a chunk walks at once.
-	Concurrency int
-	// UserRouteParallelism is how many /directory_groups?user= walks run at
-	// once within one directory on the by_user membership route.
-	UserRouteParallelism int
-	// MembershipMode is auto, by_group, by_user or legacy.
-	MembershipMode string
-	// OrganizationIDs and DirectoryIDs restrict the export; empty means all.
-	OrganizationIDs []string
-	DirectoryIDs    []string
-	// Order is the list order sent to WorkOS. asc walks oldest first, so
-	// records created during the run are still reached at the tail.
-	Order workos.Order
-	// DeadlineMargin is how long before the context deadline a chunk stops
-	// walking, so that it closes its parts and writes its checkpoint (or, in
-	// Run, fails cleanly) and is never killed by the Lambda timeout mid-write.
-	DeadlineMargin time.Duration
-	// PerDirectoryRate and GlobalRate are the WorkOS limits the client paces
-	// itself to (requests/s); the route choice uses them for its estimates.
-	PerDirectoryRate float64
-	GlobalRate       float64
-	// Writer configures the Parquet writers.
-	Writer parquetfile.Options
-	// ProgressEvery is how often a running export logs a progress line
-	// (0: never).
-	ProgressEvery time.Duration
-	// Mode is auto (incremental where safe), full or incremental (fail
-	// where a full walk is needed).
-	Mode string
-	// FullEvery is how often each directory is walked in full anyway (the
-	// reconcile that repairs what events miss); 0: never.
-	FullEvery time.Duration
-	// EventsMargin is the safety margin inside the Events API's 30-day
-	// retention: a base whose cursor is older than retention minus it gets
-	// a full walk.
-	EventsMargin time.Duration
-	// EventsSettle is how long before now the event read ends: WorkOS
-	// holds fresh events back from cursor reads for a few seconds, so an
-	// event still held back is read by the next run, not skipped.
-	EventsSettle time.Duration
-}
-
-// DefaultConfig returns the defaults chosen by measurement (see README).
-func DefaultConfig() Config {
-	return Config{
-		Concurrency:          32,
-		UserRouteParallelism: 8,
-		MembershipMode:       MembershipAuto,
-		Order:                workos.OrderAsc,
-		DeadlineMargin:       60 * time.Second,
-		PerDirectoryRate:     4,
-		GlobalRate:           100,
-		ProgressEvery:        30 * time.Second,
-		Mode:                 ModeAuto,
-		FullEvery:            7 * 24 * time.Hour,
-		EventsMargin:         48 * time.Hour,
-		EventsSettle:         2 * time.Minute,
-	}
-}
-
-// Problem is one invalid field of a Config. Field is the Config field's
-// name; callers map it to where the value came from (an environment variable
-// or an input field) so the message names what to fix.
-type Problem struct {
-	Field   string
-	Message string
-}
-
-// Check is the one place the export's configuration is checked: it returns
-// every problem at once.
-func (c Config) Check() []Problem {
-	var ps []Problem
-	bad := func(field, format string, args ...any) {
-		ps = append(ps, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
-	if c.Concurrency < 1 || c.Concurrency > 1000 {
-		bad("Concurrency", "%d must be a whole number from 1 to 1000", c.Concurrency)
-	}
-	if c.UserRouteParallelism < 1 || c.UserRouteParallelism > 100 {
-		bad("UserRouteParallelism", "%d must be a whole number from 1 to 100", c.UserRouteParallelism)
-	}
-	if !slices.Contains(MembershipModes, c.MembershipMode) {
-		bad("MembershipMode", "%q must be one of %s", c.MembershipMode, strings.Join(MembershipModes, ", "))
-	}
-	if c.Order != workos.OrderAsc && c.Order != workos.OrderDesc {
-		bad("Order", "%q must be asc or desc", c.Order)
-	}
-	for _, id := range c.DirectoryIDs {
-		if !strings.HasPrefix(id, workos.DirectoryIDPrefix) || strings.HasPrefix(id, workos.DirectoryUserIDPrefix) || strings.HasPrefix(id, workos.DirectoryGroupIDPrefix) {
-			bad("DirectoryIDs", "%q is not a directory ID: it must start with %q (not %q or %q)", id, workos.DirectoryIDPrefix, workos.DirectoryUserIDPrefix, workos.DirectoryGroupIDPrefix)
-		}
-	}
-	for _, id := range c.OrganizationIDs {
-		if !strings.HasPrefix(id, "org_") {
-			bad("OrganizationIDs", "%q is not an organization ID: it must start with \"org_\"", id)
-		}
-	}
-	if c.DeadlineMargin < 0 {
-		bad("DeadlineMargin", "%s must not be negative", c.DeadlineMargin)
-	}
-	if c.PerDirectoryRate < 0 {
-		bad("PerDirectoryRate", "%g must be 0 (off) or a positive number of requests per second", c.PerDirectoryRate)
-	}
-	if c.GlobalRate < 0 {
-		bad("GlobalRate", "%g must be 0 (off) or a positive number of requests per second", c.GlobalRate)
-	}
-	if c.ProgressEvery < 0 {
-		bad("ProgressEvery", "%s must not be negative", c.ProgressEvery)
-	}
-	if !slices.Contains(Modes, c.Mode) {
-		bad("Mode", "%q must be one of %s", c.Mode, strings.Join(Modes, ", "))
-	}
-	if c.FullEvery < 0 {
-		bad("FullEvery", "%s must be 0 (never) or a positive duration such as 168h (7 days)", c.FullEvery)
-	}
-	if c.EventsMargin < eventsReadSafety || c.EventsMargin >= workos.EventRetention {
-		bad("EventsMargin", "%s must be at least %s and less than the Events API's retention of %s", c.EventsMargin, eventsReadSafety, workos.EventRetention)
-	}
-	if c.EventsSettle < 0 || c.EventsSettle > eventsClockSkew {
-		bad("EventsSettle", "%s must be from 0s to %s", c.EventsSettle, eventsClockSkew)
-	}
-	return ps
-}
-
-// Validate returns nil, or one error listing every problem of Check, each
-// named with the Config field.
-func (c Config) Validate() error {
-	ps := c.Check()
-	if len(ps) == 0 {
-		return nil
-	}
-	msgs := make([]string, len(ps))
-	for i, p := range ps {
-		msgs[i] = p.Field + ": " + p.Message
-	}
-	return fmt.Errorf("export: invalid config: %s", strings.Join(msgs, "; "))
-}
 
 // Snapshot names the snapshot to write.
 type Snapshot struct {
@@ -376,128 +243,4 @@ func hintFor(err error) string {
 		return "Fix the WorkOS API key: store a valid secret key (sk_…) with Directory Sync access"
 	}
 	return ""
-}
-
-// listDirectories lists the directories in scope, in a stable order.
-func (r *run) listDirectories(ctx context.Context) ([]workos.Directory, error) {
-	c := r.ex.Client
-	var out []workos.Directory
-	switch {
-	case len(r.cfg.DirectoryIDs) > 0:
-		for _, id := range r.cfg.DirectoryIDs {
-			d, err := c.GetDirectory(ctx, id)
-			if err != nil {
-				return nil, fmt.Errorf("get directory %s (from the configured directory IDs): %w", id, err)
-			}
-			if len(r.cfg.OrganizationIDs) > 0 && !slices.Contains(r.cfg.OrganizationIDs, d.OrganizationID) {
-				continue
-			}
-			out = append(out, *d)
-		}
-	case len(r.cfg.OrganizationIDs) > 0:
-		for _, org := range r.cfg.OrganizationIDs {
-			opts := &workos.ListDirectoriesOptions{ListOptions: workos.ListOptions{Order: r.cfg.Order}, OrganizationID: org}
-			for d, err := range c.Directories(ctx, opts) {
-				if err != nil {
-					return nil, fmt.Errorf("list directories of organization %s: %w", org, err)
-				}
-				out = append(out, d)
-			}
-		}
-	default:
-		opts := &workos.ListDirectoriesOptions{ListOptions: workos.ListOptions{Order: r.cfg.Order}}
-		for d, err := range c.Directories(ctx, opts) {
-			if err != nil {
-				return nil, fmt.Errorf("list directories: %w", err)
-			}
-			out = append(out, d)
-		}
-	}
-	// Deduplicate (a directory could be named twice in config).
-	seen := map[string]bool{}
-	uniq := out[:0]
-	for _, d := range out {
-		if !seen[d.ID] {
-			seen[d.ID] = true
-			uniq = append(uniq, d)
-		}
-	}
-	return uniq, nil
-}
-
-// lease is the content of the lease object of a date (snapshot.LeaseKey):
-// the run that owns the date. A run takes the lease by overwriting it, so
-// the latest run of a date wins; an earlier run finds another run id there
-// and stops with ErrSuperseded instead of committing.
-type lease struct {
-	RunID     string    `json:"run_id"`
-	StartedAt time.Time `json:"started_at"`
-	Trigger   string    `json:"trigger,omitempty"`
-}
-
-func (r *run) takeLease(ctx context.Context, start time.Time) error {
-	key := snapshot.LeaseKey(r.snap.Date)
-	if prev, err := r.readLease(ctx); err == nil && prev.RunID != "" && prev.RunID != r.snap.RunID {
-		r.log.Info("taking over the date from an earlier run", "earlier_run_id", prev.RunID, "earlier_started_at", prev.StartedAt)
-	}
-	body, _ := json.Marshal(lease{RunID: r.snap.RunID, StartedAt: start.UTC(), Trigger: r.snap.Trigger})
-	if err := r.ex.Store.Put(ctx, key, body, "application/json"); err != nil {
-		return fmt.Errorf("export: take the lease on %s (%s): %w", r.snap.Date, key, err)
-	}
-	return nil
-}
-
-func (r *run) readLease(ctx context.Context) (lease, error) {
-	var l lease
-	b, err := r.ex.Store.Get(ctx, snapshot.LeaseKey(r.snap.Date))
-	if err != nil {
-		return l, err
-	}
-	if err := json.Unmarshal(b, &l); err != nil {
-		return l, fmt.Errorf("lease %s is not valid JSON: %w", snapshot.LeaseKey(r.snap.Date), err)
-	}
-	return l, nil
-}
-
-// checkLease returns an error wrapping ErrSuperseded when a later run of the
-// date has taken the lease, or the lease cannot be read, and one wrapping
-// ErrAborted when the run's abort has begun.
-func (r *run) checkLease(ctx context.Context) error {
-	l, err := r.readLease(ctx)
-	if err != nil {
-		return fmt.Errorf("check the lease on %s: %w", r.snap.Date, err)
-	}
-	if l.RunID != r.snap.RunID {
-		return fmt.Errorf("%w: run %s (started %s) took over %s from this run %s; it commits the snapshot",
-			ErrSuperseded, l.RunID, l.StartedAt.Format(time.RFC3339), r.snap.Date, r.snap.RunID)
-	}
-	switch _, err := r.ex.Store.Get(ctx, snapshot.AbortedKey(r.snap.Date, r.snap.RunID)); {
-	case err == nil:
-		return fmt.Errorf("%w: run %s of %s failed and is being aborted", ErrAborted, r.snap.RunID, r.snap.Date)
-	case !errors.Is(err, objstore.ErrNotExist):
-		return fmt.Errorf("check whether run %s is aborted: %w", r.snap.RunID, err)
-	}
-	return nil
-}
-
-// writeSnapshotRow writes the snapshots table's row of a committed snapshot
-// (after the manifest, so the table and the _latest views never name an
-// uncommitted run).
-func (r *run) writeSnapshotRow(ctx context.Context, m *snapshot.Manifest, committedAt time.Time) error {
-	row := m.Row(committedAt)
-	key := snapshot.SnapshotRowKey(m.SnapshotDate, m.RunID)
-	w, err := parquetfile.NewWriter[schema.Snapshot](func(int) (io.WriteCloser, error) {
-		return r.ex.Store.Create(ctx, key, parquetContentType)
-	}, parquetfile.Options{Compression: r.cfg.Writer.Compression, Metadata: map[string]string{"snapshot_date": m.SnapshotDate}})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	if err := w.Write([]schema.Snapshot{row}); err != nil {
-		w.Abort(err)
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	if _, err := w.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	return nil
 }

@@ -126,20 +126,6 @@ const MaxUnits = 10_000
 // unitID formats unit number i. Four digits cover 9,999 units; more get more.
 func unitID(i int) string { return fmt.Sprintf("%04d", i) }
 
-// dirCost is a directory's cost at the rate-limit bound: its own time at the
-// per-directory limit (sec) and the requests it sends on every endpoint.
-type dirCost struct {
-	index    int
-	sec, req float64
-	known    bool
-}
-
-// costOf estimates a directory's cost from the counts in its listing.
-func costOf(i int, d *workos.Directory, perDir float64) dirCost {
-	req, dirReq, ok := estimateRequests(d)
-	return dirCost{index: i, sec: dirReq / perDir, req: req, known: ok}
-}
-
 // packUnits packs directories into work units for workers that each get a
 // share of the global rate. A directory whose own time exceeds budget
 // seconds gets a unit of its own. The others (those without counts at the
@@ -464,58 +450,6 @@ func planUnits(b *base, dirs []workos.Directory, modes map[string]DirMode, cfg C
 	return append([]Unit{delta}, units...), &BaseRef{Date: b.m.SnapshotDate, RunID: b.m.RunID}
 }
 
-// incrementalCount counts the directories built from events.
-func incrementalCount(modes map[string]DirMode) int {
-	n := 0
-	for _, m := range modes {
-		if m.Mode == schema.SnapshotModeIncremental {
-			n++
-		}
-	}
-	return n
-}
-
-// adjustModes walks in full what the events read cannot be trusted for:
-// every directory when the Events API could not be read or the chain
-// restarted, the directories a quarantined event names (all, when one names
-// none), and those whose counts drifted; it records each drift check.
-func (r *run) adjustModes(b *base, dirs []workos.Directory, modes map[string]DirMode, events *EventsPlan) {
-	switch {
-	case events.Unchanged:
-		walkInFull(modes, r.snap.Date, ReasonUnread, nil)
-	case events.Restarted:
-		// Defensive: Config.Check keeps EventsMargin above the read's own
-		// safety, so a restart always comes with full walks.
-		walkInFull(modes, r.snap.Date, ReasonRetention, nil)
-	default:
-		named := map[string]bool{}
-		for _, q := range events.newQuarantined {
-			named[q.DirectoryID] = true
-		}
-		if named[""] {
-			walkInFull(modes, r.snap.Date, ReasonQuarantined, nil)
-		} else if len(named) > 0 {
-			walkInFull(modes, r.snap.Date, ReasonQuarantined, func(id string) bool { return named[id] })
-		}
-		if !events.Carried {
-			r.checkDrift(b, dirs, modes, events)
-		}
-	}
-}
-
-// deltaRowsPerSecond is about how fast a delta unit reads and rewrites
-// base rows (measured by make bench, with margin).
-const deltaRowsPerSecond = 100_000
-
-// deltaEstimate is the delta unit's time: every base row is read once.
-func deltaEstimate(m *snapshot.Manifest) float64 {
-	var rows int64
-	for _, t := range deltaTables {
-		rows += m.Tables[t].Rows
-	}
-	return round2(float64(rows) / deltaRowsPerSecond)
-}
-
 // eventsCount is the number of events a run staged.
 func eventsCount(ep *EventsPlan) int64 {
 	var n int64
@@ -551,40 +485,49 @@ func loadPlan(ctx context.Context, s objstore.Store, date, run string) (*Plan, e
 	return &p, nil
 }
 
-func putJSON(ctx context.Context, s objstore.Store, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
+// listDirectories lists the directories in scope, in a stable order.
+func (r *run) listDirectories(ctx context.Context) ([]workos.Directory, error) {
+	c := r.ex.Client
+	var out []workos.Directory
+	switch {
+	case len(r.cfg.DirectoryIDs) > 0:
+		for _, id := range r.cfg.DirectoryIDs {
+			d, err := c.GetDirectory(ctx, id)
+			if err != nil {
+				return nil, fmt.Errorf("get directory %s (from the configured directory IDs): %w", id, err)
+			}
+			if len(r.cfg.OrganizationIDs) > 0 && !slices.Contains(r.cfg.OrganizationIDs, d.OrganizationID) {
+				continue
+			}
+			out = append(out, *d)
+		}
+	case len(r.cfg.OrganizationIDs) > 0:
+		for _, org := range r.cfg.OrganizationIDs {
+			opts := &workos.ListDirectoriesOptions{ListOptions: workos.ListOptions{Order: r.cfg.Order}, OrganizationID: org}
+			for d, err := range c.Directories(ctx, opts) {
+				if err != nil {
+					return nil, fmt.Errorf("list directories of organization %s: %w", org, err)
+				}
+				out = append(out, d)
+			}
+		}
+	default:
+		opts := &workos.ListDirectoriesOptions{ListOptions: workos.ListOptions{Order: r.cfg.Order}}
+		for d, err := range c.Directories(ctx, opts) {
+			if err != nil {
+				return nil, fmt.Errorf("list directories: %w", err)
+			}
+			out = append(out, d)
+		}
 	}
-	if err := s.Put(ctx, key, b, "application/json"); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
+	// Deduplicate (a directory could be named twice in config).
+	seen := map[string]bool{}
+	uniq := out[:0]
+	for _, d := range out {
+		if !seen[d.ID] {
+			seen[d.ID] = true
+			uniq = append(uniq, d)
+		}
 	}
-	return nil
-}
-
-func getJSON(ctx context.Context, s objstore.Store, key string, v any) error {
-	b, err := s.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s is not valid JSON: %w", key, err)
-	}
-	return nil
-}
-
-func apiDelta(before, after workos.Stats) snapshot.APIStats {
-	return snapshot.APIStats{
-		Requests:    after.Requests - before.Requests,
-		Pages:       after.Pages - before.Pages,
-		Retries:     after.Retries - before.Retries,
-		RateLimited: after.RateLimited - before.RateLimited,
-	}
-}
-
-func addAPI(a *snapshot.APIStats, b snapshot.APIStats) {
-	a.Requests += b.Requests
-	a.Pages += b.Pages
-	a.Retries += b.Retries
-	a.RateLimited += b.RateLimited
+	return uniq, nil
 }

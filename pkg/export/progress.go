@@ -253,22 +253,6 @@ func (t *tracker) status() Status {
 	return s
 }
 
-// estimateRequests estimates from a directory's counts the WorkOS requests
-// its walk needs (all endpoints) and those on /directory_users, which the
-// per-directory limit paces: the user pages, one page per group for its
-// members (by_group) and the overflow pages of big groups.
-func estimateRequests(d *workos.Directory) (total, directoryUsers float64, ok bool) {
-	if d.Metadata == nil {
-		return 0, 0, false
-	}
-	users := float64(d.Metadata.Users.Active + d.Metadata.Users.Inactive)
-	groups := float64(d.Metadata.Groups)
-	userPages := math.Max(1, math.Ceil(users/100))
-	directoryUsers = userPages + groups + math.Ceil(users/100)
-	total = directoryUsers + math.Max(1, math.Ceil(groups/100))
-	return total, directoryUsers, true
-}
-
 func (t *tracker) logStatus(s Status) {
 	eta := "unknown"
 	if s.ETA >= 0 {

@@ -3,8 +3,6 @@ package export
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -374,78 +372,6 @@ func (c *chunk) openTables(ctx context.Context, date, run, unit string) error {
 		c.users.abort(err)
 		c.groups.abort(err)
 		return err
-	}
-	return nil
-}
-
-// claimedStore is a Store whose objects, created by Create, are committed
-// only if check passes at their Close; otherwise they are aborted.
-type claimedStore struct {
-	objstore.Store
-	check func(context.Context) error
-}
-
-func (s claimedStore) Create(ctx context.Context, key, contentType string) (objstore.Object, error) {
-	o, err := s.Store.Create(ctx, key, contentType)
-	if err != nil {
-		return nil, err
-	}
-	return &claimedObject{Object: o, ctx: ctx, check: s.check}, nil
-}
-
-type claimedObject struct {
-	objstore.Object
-	ctx   context.Context
-	check func(context.Context) error
-}
-
-func (o *claimedObject) Close() error {
-	if err := o.check(context.WithoutCancel(o.ctx)); err != nil {
-		_ = o.Object.CloseWithError(err)
-		return err
-	}
-	return o.Object.Close()
-}
-
-// claim names this attempt as the unit's owner and returns its token.
-func (c *chunk) claim(ctx context.Context, date, run, unit string) (string, error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	token := hex.EncodeToString(b[:])
-	if err := putJSON(ctx, c.ex.Store, snapshot.AttemptKey(date, run, unit), map[string]any{"attempt": token, "chunk": c.n, "started_at": time.Now().UTC()}); err != nil {
-		return "", fmt.Errorf("export: claim unit %s: %w", unit, err)
-	}
-	return token, nil
-}
-
-// checkClaim returns an error wrapping ErrChunkTakenOver when a later
-// attempt of the unit has named itself.
-func (c *chunk) checkClaim(ctx context.Context, date, run, unit, token string) error {
-	var got struct {
-		Attempt string `json:"attempt"`
-	}
-	switch err := getJSON(ctx, c.ex.Store, snapshot.AttemptKey(date, run, unit), &got); {
-	case errors.Is(err, objstore.ErrNotExist):
-		// The run's prefix is gone: another attempt finished the unit and
-		// the run was committed (or aborted) and cleaned up.
-		return fmt.Errorf("%w: unit %s has no claim any more: the run was committed or aborted meanwhile; this attempt stops without writing", ErrChunkTakenOver, unit)
-	case err != nil:
-		return fmt.Errorf("export: check the claim on unit %s: %w", unit, err)
-	}
-	if got.Attempt != token {
-		return fmt.Errorf("%w: unit %s chunk %d is now run by attempt %s (a retry while this invocation still ran); this attempt stops without writing", ErrChunkTakenOver, unit, c.n, got.Attempt)
-	}
-	// An attempt that claimed the unit before this one may still have
-	// completed this chunk (its last check came before this claim).
-	var cp struct {
-		Chunk int `json:"chunk"`
-	}
-	switch err := getJSON(ctx, c.ex.Store, snapshot.CheckpointKey(date, run, unit), &cp); {
-	case errors.Is(err, objstore.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("export: check the checkpoint of unit %s: %w", unit, err)
-	case cp.Chunk > c.n:
-		return fmt.Errorf("%w: unit %s chunk %d was completed by another attempt; this attempt stops without writing", ErrChunkTakenOver, unit, c.n)
 	}
 	return nil
 }

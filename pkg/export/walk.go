@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -439,52 +438,6 @@ func (w *dirWalk) warnings() string {
 	}
 	return strings.Join(skipped, "; ")
 }
-
-// chooseRoute picks how memberships are fetched. In auto mode it estimates,
-// from the counts in the directory's metadata, how long each route takes:
-//
-//   - by_group costs the directory's user pages plus at least one page per
-//     group (plus overflow pages of big groups), all at the per-directory
-//     /directory_users rate;
-//   - by_user costs one /directory_groups request per user at this
-//     directory's share of the worker's global rate (Config.GlobalRate, which
-//     is already the worker's share), split among parallel directories.
-//
-// It takes the faster one; without counts it takes by_group, which never
-// costs more than one request per group beyond the users walk.
-func chooseRoute(dm *snapshot.DirectoryManifest, d *workos.Directory, cfg Config, parallel int) {
-	switch cfg.MembershipMode {
-	case snapshot.RouteByGroup, snapshot.RouteByUser, snapshot.RouteLegacy:
-		dm.MembershipRoute = cfg.MembershipMode
-		return
-	}
-	dm.MembershipRoute = snapshot.RouteByGroup
-	md := d.Metadata
-	if md == nil {
-		return
-	}
-	users := float64(md.Users.Active + md.Users.Inactive)
-	groups := float64(md.Groups)
-	perDir := rateOr(cfg.PerDirectoryRate)
-	share := rateOr(cfg.GlobalRate) / float64(max(1, parallel))
-	userPages := math.Max(1, math.Ceil(users/100))
-	byGroup := (userPages + groups + math.Ceil(users/100)) / perDir
-	byUser := math.Max(userPages/perDir, users/share)
-	dm.EstimateByGroupSec = round2(byGroup)
-	dm.EstimateByUserSec = round2(byUser)
-	if byUser < byGroup {
-		dm.MembershipRoute = snapshot.RouteByUser
-	}
-}
-
-func rateOr(r float64) float64 {
-	if r <= 0 {
-		return 1000 // unlimited: bound by latency instead
-	}
-	return r
-}
-
-func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
 // accept reports whether a row may be written: its id passes check (the
 // prefix of its kind, then a safe character set) and its directory_id is the
