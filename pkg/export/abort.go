@@ -103,11 +103,9 @@ type AbortResult struct {
 // leaves the lease and every other run's files alone, and does nothing for
 // a run whose manifest is the date's (a commit whose answer was lost).
 func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult, error) {
-	if _, err := snapshot.ParseDate(date); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
-	}
-	if !snapshot.ValidRunID(runID) {
-		return nil, fmt.Errorf("export: run id %q is not of the form snapshot.NewRunID returns", runID)
+	r, err := ex.newRun(date, runID)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
@@ -118,7 +116,6 @@ func (ex *Exporter) Abort(ctx context.Context, date, runID string) (*AbortResult
 		res.Committed = true
 		return res, nil
 	}
-	r := &run{ex: ex, cfg: ex.Config, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger()}
 	if err := r.checkLease(ctx); errors.Is(err, ErrSuperseded) {
 		res.Superseded = err
 	}

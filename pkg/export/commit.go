@@ -62,10 +62,10 @@ func (ex *Exporter) committedManifest(ctx context.Context, date, run string) (*s
 // that is already committed returns its manifest again.
 func (ex *Exporter) Commit(ctx context.Context, date, runID string) (*Result, error) {
 	start := time.Now()
-	if _, err := snapshot.ParseDate(date); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+	r, err := ex.newRun(date, runID)
+	if err != nil {
+		return nil, err
 	}
-	r := &run{ex: ex, cfg: ex.Config, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger().With("snapshot_date", date, "run_id", runID)}
 	if m, err := ex.committedManifest(ctx, date, runID); err != nil {
 		return nil, err
 	} else if m != nil {
@@ -299,12 +299,7 @@ func (r *run) cleanUp(ctx context.Context, m *snapshot.Manifest) []string {
 
 // writeCommitTable writes rows as the commit's own part of table.
 func writeCommitTable[T any](ctx context.Context, r *run, table string, rows []T) (snapshot.TableManifest, error) {
-	opts := r.cfg.Writer
-	meta := map[string]string{"snapshot_date": r.snap.Date}
-	for k, v := range opts.Metadata {
-		meta[k] = v
-	}
-	opts.Metadata = meta
+	opts := writerOptions(r.cfg, r.snap.Date)
 	key := func(part int) string { return snapshot.PartKey(table, r.snap.Date, r.snap.RunID, part) }
 	tw, err := startTable[T](ctx, r.ex.Store, table, key, opts, false)
 	if err != nil {
@@ -318,10 +313,9 @@ func writeCommitTable[T any](ctx context.Context, r *run, table string, rows []T
 	if err != nil {
 		return snapshot.TableManifest{}, err
 	}
-	var tm snapshot.TableManifest
-	for _, p := range parts {
-		tm.Rows += p.Rows
-		tm.Files = append(tm.Files, snapshot.File{Key: key(p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
+	tm := snapshot.TableManifest{Files: filesOf(parts, key)}
+	for _, f := range tm.Files {
+		tm.Rows += f.Rows
 	}
 	return tm, nil
 }

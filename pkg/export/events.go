@@ -315,9 +315,7 @@ func (r *run) streamEvents(ctx context.Context, ep *EventsPlan, opts *workos.Lis
 	if err != nil {
 		return err
 	}
-	for _, p := range parts {
-		ep.Staged = append(ep.Staged, snapshot.File{Key: snapshot.EventsStageKey(r.snap.Date, r.snap.RunID, r.attempt, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
-	}
+	ep.Staged = append(ep.Staged, filesOf(parts, func(part int) string { return snapshot.EventsStageKey(r.snap.Date, r.snap.RunID, r.attempt, part) })...)
 	ep.Dates = slices.Sorted(maps.Keys(dates))
 	return nil
 }
@@ -405,8 +403,7 @@ func redactReason(msg string) string {
 
 // stageWriter opens the writer of the run's staged events.
 func (r *run) stageWriter(ctx context.Context) (*tableWriter[schema.DirectoryEvent], error) {
-	opts := r.cfg.Writer
-	opts.Metadata = map[string]string{"snapshot_date": r.snap.Date}
+	opts := writerOptions(r.cfg, r.snap.Date)
 	key := func(part int) string { return snapshot.EventsStageKey(r.snap.Date, r.snap.RunID, r.attempt, part) }
 	return startTable[schema.DirectoryEvent](ctx, r.ex.Store, schema.TableEvents, key, opts, true)
 }
@@ -432,8 +429,7 @@ func (r *run) writeEvents(ctx context.Context, ep *EventsPlan) ([]snapshot.File,
 		files []snapshot.File
 		n     int64
 	)
-	opts := r.cfg.Writer
-	opts.Metadata = map[string]string{"snapshot_date": r.snap.Date}
+	opts := writerOptions(r.cfg, r.snap.Date)
 	for _, date := range ep.Dates {
 		var rows []schema.DirectoryEvent
 		err := readStaged(ctx, r.ex.Store, ep, func(e *schema.DirectoryEvent) error {
@@ -459,9 +455,9 @@ func (r *run) writeEvents(ctx context.Context, ep *EventsPlan) ([]snapshot.File,
 		if err != nil {
 			return nil, 0, fmt.Errorf("export: write the directory_events table: %w", err)
 		}
-		for _, p := range parts {
-			files = append(files, snapshot.File{Key: key(p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
-			n += p.Rows
+		for _, f := range filesOf(parts, key) {
+			files = append(files, f)
+			n += f.Rows
 		}
 	}
 	return files, n, nil
@@ -590,7 +586,7 @@ func (r *run) deadLink(ctx context.Context, l *snapshot.ChainLink) (bool, error)
 	case !errors.Is(err, objstore.ErrNotExist):
 		return false, fmt.Errorf("export: read the manifest of %s: %w", l.SnapshotDate, err)
 	}
-	other := &run{ex: r.ex, cfg: r.cfg, snap: Snapshot{Date: l.SnapshotDate, RunID: l.RunID}, log: r.log}
+	other := r.other(l.SnapshotDate, l.RunID)
 	switch err := other.checkLease(ctx); {
 	case err == nil:
 		// It owns its date: it may still commit while its plan is there.

@@ -154,6 +154,24 @@ type run struct {
 	attempt string
 }
 
+// newRun returns run runID of date, after checking both: the one preamble
+// of every step that names a run.
+func (ex *Exporter) newRun(date, runID string) (*run, error) {
+	if _, err := snapshot.ParseDate(date); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if !snapshot.ValidRunID(runID) {
+		return nil, fmt.Errorf("export: run id %q is not of the form snapshot.NewRunID returns", runID)
+	}
+	return &run{ex: ex, cfg: ex.Config, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger().With("snapshot_date", date, "run_id", runID)}, nil
+}
+
+// other returns another run of the store (a lease's, a chain link's, an
+// in-flight marker's), as r sees it.
+func (r *run) other(date, runID string) *run {
+	return &run{ex: r.ex, cfg: r.cfg, snap: Snapshot{Date: date, RunID: runID}, log: r.log}
+}
+
 func (ex *Exporter) logger() *slog.Logger {
 	if ex.Log == nil {
 		return slog.New(slog.DiscardHandler)

@@ -96,7 +96,7 @@ func (r *run) checkOverlap(ctx context.Context) error {
 // written to within InFlightStale of now (the wall clock: the store's
 // times are). marked is its marker's time.
 func (r *run) runLive(ctx context.Context, date, runID string, marked time.Time) (time.Time, bool, error) {
-	other := &run{ex: r.ex, cfg: r.cfg, snap: Snapshot{Date: date, RunID: runID}, log: r.log}
+	other := r.other(date, runID)
 	if m, err := r.ex.committedManifest(ctx, date, runID); err != nil {
 		return time.Time{}, false, err
 	} else if m != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/parquetfile"
+	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
 
 // parquetContentType is the media type of the data objects.
@@ -128,4 +129,27 @@ func (t *tableWriter[T]) abort(cause error) {
 	close(t.ch)
 	<-t.done
 	t.w.Abort(cause)
+}
+
+// filesOf returns the manifest records of a writer's parts, keyed by key
+// (nil for none).
+func filesOf(parts []parquetfile.Part, key func(part int) string) []snapshot.File {
+	var files []snapshot.File
+	for _, p := range parts {
+		files = append(files, snapshot.File{Key: key(p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
+	}
+	return files
+}
+
+// writerOptions returns the configured Parquet writer options with the
+// snapshot date in every file's key-value metadata, merged with the
+// configured metadata (which wins on the same key).
+func writerOptions(cfg Config, date string) parquetfile.Options {
+	opts := cfg.Writer
+	meta := map[string]string{"snapshot_date": date}
+	for k, v := range opts.Metadata {
+		meta[k] = v
+	}
+	opts.Metadata = meta
+	return opts
 }

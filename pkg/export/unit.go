@@ -100,10 +100,11 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := snapshot.ParseDate(date); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+	r, err := ex.newRun(date, runID)
+	if err != nil {
+		return nil, err
 	}
-	r := &run{ex: ex, cfg: cfg, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger().With("snapshot_date", date, "run_id", runID, "unit", unitID)}
+	r.log = r.log.With("unit", unitID)
 	if err := r.checkLease(ctx); err != nil {
 		return nil, err
 	}
@@ -341,12 +342,7 @@ func (c *chunk) walk(ctx context.Context, cp *Checkpoint, stop <-chan struct{}) 
 }
 
 func (c *chunk) openTables(ctx context.Context, date, run, unit string) error {
-	opts := c.cfg.Writer
-	meta := map[string]string{"snapshot_date": date}
-	for k, v := range opts.Metadata {
-		meta[k] = v
-	}
-	opts.Metadata = meta
+	opts := writerOptions(c.cfg, date)
 	// A part that rolls over mid-walk is committed only while this attempt
 	// still owns the unit: a later attempt (a retry while this invocation
 	// still runs) writes the same keys, and its commit may already list them.
@@ -418,9 +414,7 @@ func (c *chunk) finishTables(date, run, unit string) (map[string][]snapshot.File
 			firstErr = err
 			return
 		}
-		for _, p := range parts {
-			out[table] = append(out[table], snapshot.File{Key: snapshot.ChunkPartKey(table, date, run, unit, c.n, p.Index), Bytes: p.Bytes, Rows: p.Rows, SHA256: p.SHA256})
-		}
+		out[table] = append(out[table], filesOf(parts, func(part int) string { return snapshot.ChunkPartKey(table, date, run, unit, c.n, part) })...)
 	}
 	finish(schema.TableDirectoryUsers, c.users.finish, c.users.abort)
 	finish(schema.TableDirectoryGroups, c.groups.finish, c.groups.abort)
