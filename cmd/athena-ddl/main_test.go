@@ -47,7 +47,7 @@ func TestRun(t *testing.T) {
 }
 
 // TestRunOneTableDefaults: without flags the DDL matches the stack's
-// defaults (prefix, database, projection start), which pkg/samtemplate keeps
+// defaults (prefix, database, projection start), which internal/samtemplate keeps
 // equal to the same constants.
 func TestRunOneTableDefaults(t *testing.T) {
 	var out, errOut bytes.Buffer

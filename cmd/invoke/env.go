@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dsync-export/dsync-export/pkg/samtemplate"
+	"github.com/dsync-export/dsync-export/internal/samtemplate"
 )
 
 // hostVars are the variables of this process passed to the function besides

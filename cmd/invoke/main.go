@@ -32,9 +32,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dsync-export/dsync-export/internal/samtemplate"
 	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 	"github.com/dsync-export/dsync-export/internal/testenv/rie"
-	"github.com/dsync-export/dsync-export/pkg/samtemplate"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/dsync-export/dsync-export/pkg/samtemplate"
+	"github.com/dsync-export/dsync-export/internal/samtemplate"
 )
 
 const testTemplate = `

@@ -26,7 +26,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/dsync-export/dsync-export/pkg/samtemplate"
+	"github.com/dsync-export/dsync-export/internal/samtemplate"
 )
 
 // The placeholder stack.

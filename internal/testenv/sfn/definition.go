@@ -3,7 +3,7 @@ package sfn
 import (
 	"fmt"
 
-	"github.com/dsync-export/dsync-export/pkg/samtemplate"
+	"github.com/dsync-export/dsync-export/internal/samtemplate"
 )
 
 // Definition returns the inline Definition of the state machine logicalID

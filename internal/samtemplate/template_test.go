@@ -1,7 +1,7 @@
 package samtemplate
 
 // Tests of the repository's template.yaml, events/ and Makefile against the
-// code. Run `go test ./pkg/samtemplate -update` to rewrite the Glue columns of
+// code. Run `go test ./internal/samtemplate -update` to rewrite the Glue columns of
 // template.yaml from pkg/schema.
 
 import (
@@ -204,7 +204,7 @@ func TestGlueTablesMatchSchema(t *testing.T) {
 			g := tables[st.Name]
 			if diff := cmp.Diff(templateColumns(st.Columns()), g.Columns); diff != "" {
 				t.Errorf("%s columns differ from pkg/schema (-schema +template):\n%s\n"+
-					"Run `go test ./pkg/samtemplate -update` to rewrite them, or paste:\n%s",
+					"Run `go test ./internal/samtemplate -update` to rewrite them, or paste:\n%s",
 					g.LogicalID, diff, columnsYAML(st.Columns(), "            "))
 			}
 			if diff := cmp.Diff([]Column{{Name: "dt", Type: "string", Comment: st.PartitionComment}}, g.PartitionKeys); diff != "" {
@@ -393,7 +393,7 @@ func TestLatestViewsMatchSchema(t *testing.T) {
 				t.Errorf("%s: no StorageDescriptor.SerdeInfo: Athena fails to read a view without one", g.LogicalID)
 			}
 			if diff := cmp.Diff(templateColumns(schema.LatestViewColumns(st)), g.Columns); diff != "" {
-				t.Errorf("%s columns (-schema +template); run go test ./pkg/samtemplate -update:\n%s", g.LogicalID, diff)
+				t.Errorf("%s columns (-schema +template); run go test ./internal/samtemplate -update:\n%s", g.LogicalID, diff)
 			}
 			format, err := PrestoViewText(Get(g.Node, "ViewOriginalText"))
 			if err != nil {
@@ -637,7 +637,7 @@ func TestEnvironmentDeclaredForEverySourceLiteral(t *testing.T) {
 	notDeployed := func(path string) bool {
 		rel, _ := filepath.Rel(root, path)
 		rel = filepath.ToSlash(rel)
-		return rel == "internal/testenv/awstest" || rel == "pkg/samtemplate" || rel == "internal/testenv/rie" || strings.HasSuffix(rel, "test")
+		return rel == "internal/testenv/awstest" || rel == "internal/samtemplate" || rel == "internal/testenv/rie" || strings.HasSuffix(rel, "test")
 	}
 	for name, file := range sourceEnvLiterals(t, filepath.Join(root, "pkg"), notDeployed) {
 		if !slices.Contains(declared["ExportFunction"], name) && !slices.Contains(declared["VerifyFunction"], name) {
