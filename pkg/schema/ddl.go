@@ -6,7 +6,7 @@ import (
 )
 
 // Defaults shared by cmd/athena-ddl, the Makefile and template.yaml (whose
-// parameter defaults a test in pkg/samtemplate keeps equal to these).
+// parameter defaults a test in internal/samtemplate keeps equal to these).
 const (
 	// DefaultProjectionStart is the first partition date of the dt
 	// projection when DDLOptions.ProjectionStart is empty (the stack's
