@@ -96,140 +96,210 @@ type chunk struct {
 // invocation after a lost answer is harmless.
 func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*ChunkResult, error) {
 	start := time.Now()
-	cfg := ex.Config
-	if err := cfg.Validate(); err != nil {
+	if err := ex.Config.Validate(); err != nil {
 		return nil, err
 	}
-	r, err := ex.newRun(date, runID)
-	if err != nil {
-		return nil, err
-	}
-	r.log = r.log.With("unit", unitID)
-	if err := r.checkLease(ctx); err != nil {
-		return nil, err
-	}
-	p, err := loadPlan(ctx, ex.Store, date, runID)
-	if err != nil {
-		return nil, err
-	}
-	u, ok := p.unit(unitID)
-	if !ok {
-		return nil, fmt.Errorf("export: run %s of %s has no unit %q (its plan has units %v)", runID, date, unitID, p.UnitIDs())
-	}
-	cp, err := loadCheckpoint(ctx, ex, p, u)
+	r, p, cp, err := ex.loadUnit(ctx, date, runID, unitID)
 	if err != nil {
 		return nil, err
 	}
 	if cp.Done {
 		return &ChunkResult{Unit: unitID, Chunk: cp.Chunk - 1, Done: true, Checkpoint: cp}, nil
 	}
-
 	// The chunk stops walking at stopAt, DeadlineMargin before the deadline,
 	// closes its parts and stores its checkpoint in the margin.
-	stop := make(chan struct{})
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if dl, ok := ctx.Deadline(); ok {
-		stopAt := dl.Add(-cfg.DeadlineMargin)
-		if time.Until(stopAt) <= 0 {
-			return nil, fmt.Errorf("export: %w: only %s left before the deadline, less than the %s margin; raise the function timeout or lower EXPORT_DEADLINE_MARGIN",
-				ErrDeadline, time.Until(dl).Round(time.Second), cfg.DeadlineMargin)
-		}
-		timer := time.AfterFunc(time.Until(stopAt), func() { close(stop) })
-		defer timer.Stop()
-	}
-
-	cfg = cfgOf(cfg, p)
-	c := &chunk{ex: ex, cfg: cfg, plan: p, log: r.log, n: cp.Chunk}
-	if err := c.openTables(runCtx, date, runID, unitID); err != nil {
+	stop, stopTimer, err := stopBeforeDeadline(ctx, ex.Config.DeadlineMargin)
+	if err != nil {
 		return nil, err
 	}
-	// This attempt owns the unit until a later attempt (a retry while this
-	// invocation still runs) names itself: then this one stops before it
-	// commits a part or writes the checkpoint.
-	attempt, err := c.claim(ctx, date, runID, unitID)
+	defer stopTimer()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a, err := r.startAttempt(ctx, runCtx, p, cp, unitID)
+	if err != nil {
+		return nil, err
+	}
+	before := ex.Client.Stats()
+	if err := a.walk(ctx, runCtx, cp, stop); err != nil {
+		return nil, err
+	}
+	files, err := a.finish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := a.checkpoint(ctx, cp, files, apiDelta(before, ex.Client.Stats()))
+	if err != nil {
+		return nil, err
+	}
+	res := &ChunkResult{Unit: unitID, Chunk: cp.Chunk - 1, Done: cp.Done, Checkpoint: cp, Files: n, Duration: time.Since(start)}
+	r.log.Info("chunk finished", "chunk", res.Chunk, "done", cp.Done, "files", n, "rows", cp.Rows(), "duration_ms", res.Duration.Milliseconds())
+	return res, nil
+}
+
+// loadUnit reads what a chunk of unitID starts from, while the run owns its
+// date: the run, its plan and the unit's checkpoint.
+func (ex *Exporter) loadUnit(ctx context.Context, date, runID, unitID string) (*run, *Plan, *Checkpoint, error) {
+	r, err := ex.newRun(date, runID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r.log = r.log.With("unit", unitID)
+	if err := r.checkLease(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := loadPlan(ctx, ex.Store, date, runID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	u, ok := p.unit(unitID)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("export: run %s of %s has no unit %q (its plan has units %v)", runID, date, unitID, p.UnitIDs())
+	}
+	cp, err := loadCheckpoint(ctx, ex, p, u)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return r, p, cp, nil
+}
+
+// stopBeforeDeadline returns a channel closed margin before ctx's deadline
+// (never, without one), and the function that stops its timer.
+func stopBeforeDeadline(ctx context.Context, margin time.Duration) (<-chan struct{}, func(), error) {
+	stop := make(chan struct{})
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return stop, func() {}, nil
+	}
+	stopAt := dl.Add(-margin)
+	if time.Until(stopAt) <= 0 {
+		return nil, nil, fmt.Errorf("export: %w: only %s left before the deadline, less than the %s margin; raise the function timeout or lower EXPORT_DEADLINE_MARGIN",
+			ErrDeadline, time.Until(dl).Round(time.Second), margin)
+	}
+	timer := time.AfterFunc(time.Until(stopAt), func() { close(stop) })
+	return stop, func() { timer.Stop() }, nil
+}
+
+// attempt is one invocation's chunk of a unit, from its claim on the unit
+// to its checkpoint.
+type attempt struct {
+	r      *run
+	c      *chunk
+	p      *Plan
+	unitID string
+	token  string
+}
+
+// startAttempt opens the chunk's table writers and claims the unit: this
+// attempt owns it until a later attempt (a retry while this invocation
+// still runs) names itself; then this one stops before it commits a part or
+// writes the checkpoint.
+func (r *run) startAttempt(ctx, runCtx context.Context, p *Plan, cp *Checkpoint, unitID string) (*attempt, error) {
+	cfg := cfgOf(r.ex.Config, p)
+	c := &chunk{ex: r.ex, cfg: cfg, plan: p, log: r.log, n: cp.Chunk}
+	if err := c.openTables(runCtx, r.snap.Date, r.snap.RunID, unitID); err != nil {
+		return nil, err
+	}
+	token, err := c.claim(ctx, r.snap.Date, r.snap.RunID, unitID)
 	if err != nil {
 		c.abortTables(err)
 		return nil, err
 	}
-	c.attempt.Store(&attempt)
-	check := func(ctx context.Context) error {
-		if err := r.checkLease(ctx); err != nil {
-			return err
-		}
-		return c.checkClaim(ctx, date, runID, unitID, attempt)
+	c.attempt.Store(&token)
+	return &attempt{r: r, c: c, p: p, unitID: unitID, token: token}, nil
+}
+
+// check fails when the run lost its date, is aborted, or another attempt
+// took the unit over.
+func (a *attempt) check(ctx context.Context) error {
+	if err := a.r.checkLease(ctx); err != nil {
+		return err
 	}
-	// cleanup deletes this chunk's parts after a failure, unless another
-	// attempt owns the unit now: its parts have the same keys.
-	cleanup := func(cause error) {
-		if errors.Is(cause, ErrChunkTakenOver) {
-			return
-		}
-		bg := context.WithoutCancel(ctx)
-		if err := c.checkClaim(bg, date, runID, unitID, attempt); err != nil {
-			return
-		}
-		c.deleteParts(bg, date, runID, unitID)
+	return a.c.checkClaim(ctx, a.r.snap.Date, a.r.snap.RunID, a.unitID, a.token)
+}
+
+// cleanup deletes this chunk's parts after a failure, unless another
+// attempt owns the unit now: its parts have the same keys.
+func (a *attempt) cleanup(ctx context.Context, cause error) {
+	if errors.Is(cause, ErrChunkTakenOver) {
+		return
 	}
-	before := ex.Client.Stats()
-	// The progress loop may cancel the walk (superseded, aborted, taken
-	// over), never the writers: they finish or abort their parts themselves.
+	bg := context.WithoutCancel(ctx)
+	if err := a.c.checkClaim(bg, a.r.snap.Date, a.r.snap.RunID, a.unitID, a.token); err != nil {
+		return
+	}
+	a.c.deleteParts(bg, a.r.snap.Date, a.r.snap.RunID, a.unitID)
+}
+
+// walk runs the unit's walk until it is done or stop closes, with the
+// progress loop, which may cancel the walk (superseded, aborted, taken
+// over), never the writers: they finish or abort their parts themselves.
+// On failure the chunk's parts are aborted and deleted.
+func (a *attempt) walk(ctx, runCtx context.Context, cp *Checkpoint, stop <-chan struct{}) error {
 	walkCtx, cancelWalk := context.WithCancelCause(runCtx)
 	defer cancelWalk(nil)
-	tr := ex.tracker
+	tr := a.r.ex.tracker
 	stopProgress := func() {}
 	if tr == nil {
-		tr = newTracker(ex, p, r.log)
-		stopProgress = tr.start(walkCtx, cancelWalk, check)
+		tr = newTracker(a.r.ex, a.p, a.r.log)
+		stopProgress = tr.start(walkCtx, cancelWalk, a.check)
 	}
-	tr.attach(c, cp)
-	walkErr := c.walk(walkCtx, cp, stop)
+	tr.attach(a.c, cp)
+	walkErr := a.c.walk(walkCtx, cp, stop)
 	stopProgress()
-	tr.detach(c, cp, walkErr == nil)
+	tr.detach(a.c, cp, walkErr == nil)
 	if walkErr == nil {
 		walkErr = context.Cause(walkCtx) // superseded meanwhile
 	}
-	if walkErr != nil {
-		c.abortTables(walkErr)
-		if cause := context.Cause(walkCtx); cause != nil && (errors.Is(cause, ErrSuperseded) || errors.Is(cause, ErrAborted) || errors.Is(cause, ErrChunkTakenOver)) {
-			walkErr = cause
-		}
-		cleanup(walkErr) // parts that rolled over before the failure
-		return nil, walkErr
+	if walkErr == nil {
+		return nil
 	}
-	// The parts are committed only while this attempt owns the unit: a later
-	// attempt writes the same keys.
-	if err := check(ctx); err != nil {
-		c.abortTables(err)
-		cleanup(err)
+	a.c.abortTables(walkErr)
+	if cause := context.Cause(walkCtx); cause != nil && (errors.Is(cause, ErrSuperseded) || errors.Is(cause, ErrAborted) || errors.Is(cause, ErrChunkTakenOver)) {
+		walkErr = cause
+	}
+	a.cleanup(ctx, walkErr) // parts that rolled over before the failure
+	return walkErr
+}
+
+// finish closes the chunk's parts, only while this attempt owns the unit (a
+// later attempt writes the same keys), and returns their files by table.
+func (a *attempt) finish(ctx context.Context) (map[string][]snapshot.File, error) {
+	if err := a.check(ctx); err != nil {
+		a.c.abortTables(err)
+		a.cleanup(ctx, err)
 		return nil, err
 	}
 	// The check above covers the parts closed now: no check per part.
-	c.finishing.Store(true)
-	files, err := c.finishTables(date, runID, unitID)
+	a.c.finishing.Store(true)
+	files, err := a.c.finishTables(a.r.snap.Date, a.r.snap.RunID, a.unitID)
 	if err != nil {
 		// A part whose upload failed may have landed all the same: delete the
 		// chunk's parts, so an abort that already ran leaves nothing behind.
-		cleanup(err)
+		a.cleanup(ctx, err)
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("export: the chunk's parts were not finished before the invocation's deadline; raise EXPORT_DEADLINE_MARGIN (%s): %w", cfg.DeadlineMargin, errors.Join(ctx.Err(), err))
+			return nil, fmt.Errorf("export: the chunk's parts were not finished before the invocation's deadline; raise EXPORT_DEADLINE_MARGIN (%s): %w", a.c.cfg.DeadlineMargin, errors.Join(ctx.Err(), err))
 		}
 		return nil, err
 	}
-	// The checkpoint is written only after its parts are durable, and only
-	// while the run still owns the date and is not aborted. Otherwise the
-	// chunk deletes its parts (the abort may have listed the date before
-	// they were complete).
-	if err := check(ctx); err != nil {
-		cleanup(err)
-		return nil, err
+	return files, nil
+}
+
+// checkpoint stores the unit's checkpoint with the chunk's files, only
+// after its parts are durable and only while the run still owns the date
+// and is not aborted; otherwise the chunk deletes its parts (the abort may
+// have listed the date before they were complete). It returns the number
+// of files.
+func (a *attempt) checkpoint(ctx context.Context, cp *Checkpoint, files map[string][]snapshot.File, api snapshot.APIStats) (int, error) {
+	if err := a.check(ctx); err != nil {
+		a.cleanup(ctx, err)
+		return 0, err
 	}
 	n := 0
 	for t, fs := range files {
 		cp.Tables[t] = append(cp.Tables[t], fs...)
 		n += len(fs)
 	}
-	addAPI(&cp.API, apiDelta(before, ex.Client.Stats()))
+	addAPI(&cp.API, api)
 	cp.Chunk++
 	cp.Done = cp.Delta == nil || cp.Delta.Done
 	for _, d := range cp.Directories {
@@ -238,17 +308,16 @@ func (ex *Exporter) RunChunk(ctx context.Context, date, runID, unitID string) (*
 		}
 	}
 	cp.UpdatedAt = time.Now().UTC()
-	if err := putJSON(ctx, ex.Store, snapshot.CheckpointKey(date, runID, unitID), cp); err != nil {
-		return nil, fmt.Errorf("export: store the checkpoint of unit %s: %w", unitID, err)
+	date, runID := a.r.snap.Date, a.r.snap.RunID
+	if err := putJSON(ctx, a.r.ex.Store, snapshot.CheckpointKey(date, runID, a.unitID), cp); err != nil {
+		return 0, fmt.Errorf("export: store the checkpoint of unit %s: %w", a.unitID, err)
 	}
 	// A failure an earlier attempt recorded is over: the abort step must not
 	// report it for a unit that went on.
-	if err := ex.Store.Delete(ctx, []string{snapshot.FailureKey(date, runID, unitID)}); err != nil {
-		r.log.Warn("the unit's earlier failure record was not deleted", "error", err.Error())
+	if err := a.r.ex.Store.Delete(ctx, []string{snapshot.FailureKey(date, runID, a.unitID)}); err != nil {
+		a.r.log.Warn("the unit's earlier failure record was not deleted", "error", err.Error())
 	}
-	res := &ChunkResult{Unit: unitID, Chunk: cp.Chunk - 1, Done: cp.Done, Checkpoint: cp, Files: n, Duration: time.Since(start)}
-	r.log.Info("chunk finished", "chunk", res.Chunk, "done", cp.Done, "files", n, "rows", cp.Rows(), "duration_ms", res.Duration.Milliseconds())
-	return res, nil
+	return n, nil
 }
 
 // loadCheckpoint reads a unit's checkpoint, or starts the unit.
