@@ -1,4 +1,4 @@
-package export
+package main
 
 import (
 	"cmp"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
@@ -167,8 +168,8 @@ func CheckDate(date string, now time.Time, projectionStart string) error {
 
 // Apply copies the input's overrides onto cfg. A filter given with only blank
 // entries is an error, not "everything". cfg is checked as a whole by
-// Config.Validate afterwards.
-func (in *Input) Apply(cfg *Config) error {
+// export.Config.Validate afterwards.
+func (in *Input) Apply(cfg *export.Config) error {
 	if len(in.DirectoryIDs) > 0 {
 		if cfg.DirectoryIDs = trimAll(in.DirectoryIDs); len(cfg.DirectoryIDs) == 0 {
 			return fmt.Errorf("export: input directory_ids has only blank entries: list directory IDs or leave it out to export every directory")
