@@ -144,7 +144,7 @@ func (h *handler) step(ctx context.Context, ev Event) (any, error) {
 		}
 		return h.Handle(ctx, ev.Input)
 	case StepPlan:
-		if !emptyInput(&ev.Input) || ev.RunID != "" || ev.Unit != "" || ev.Error != nil {
+		if !ev.Input.isEmpty() || ev.RunID != "" || ev.Unit != "" || ev.Error != nil {
 			return nil, fmt.Errorf("export: %w: the plan step takes only \"trigger\" (the execution's input) and \"execution\"", errInput)
 		}
 		in := Input{}
@@ -155,7 +155,7 @@ func (h *handler) step(ctx context.Context, ev Event) (any, error) {
 	case StepUnit, StepCommit, StepAbort, StepFailed:
 		rest := ev.Input
 		rest.SnapshotDate = ""
-		if ev.Trigger != nil || ev.Execution != nil || !emptyInput(&rest) {
+		if ev.Trigger != nil || ev.Execution != nil || !rest.isEmpty() {
 			return nil, fmt.Errorf("export: %w: the %s step takes only snapshot_date, run_id%s", errInput, ev.Step, map[bool]string{true: " and unit", false: ""}[ev.Step == StepUnit])
 		}
 		if _, err := snapshot.ParseDate(ev.SnapshotDate); err != nil {
@@ -182,12 +182,6 @@ func (h *handler) step(ctx context.Context, ev Event) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("export: %w: unknown step %q: want plan, unit, commit or abort (or none, for the whole export)", errInput, ev.Step)
-}
-
-func emptyInput(in *Input) bool {
-	return in.SnapshotDate == "" && in.ScheduledTime == "" && !in.Force && len(in.DirectoryIDs) == 0 &&
-		len(in.OrganizationIDs) == 0 && in.MembershipMode == "" && in.Mode == "" && in.Source == "" && in.DetailType == "" && in.ID == "" &&
-		in.Time.IsZero() && len(in.Detail) == 0
 }
 
 // exporter builds the Exporter of one step; workers > 1 gives the client and

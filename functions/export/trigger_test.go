@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +122,50 @@ func TestInputResolve(t *testing.T) {
 	}
 	if _, err := DecodeInput([]byte(`{"snapshot_dt":"2026-11-28"}`)); err == nil || !strings.Contains(err.Error(), "snapshot_dt") {
 		t.Errorf("a misspelt field: err %v, want it named", err)
+	}
+}
+
+// TestInputIsEmpty: a step refuses any trigger field at its top level, and
+// every field of Input counts, the EventBridge envelope's included, without
+// a list to keep up to date; empty lists and the zero time are not set.
+func TestInputIsEmpty(t *testing.T) {
+	for _, js := range []string{`{}`, `{"directory_ids":[],"organization_ids":null,"resources":[]}`,
+		`{"time":"0001-01-01T00:00:00Z"}`, `{"time":"0001-01-01T00:00:00+00:00"}`, `{"force":false,"snapshot_date":""}`} {
+		in, err := DecodeInput([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !in.isEmpty() || in.isEnvelope() {
+			t.Errorf("%s: isEmpty %v, isEnvelope %v; want empty", js, in.isEmpty(), in.isEnvelope())
+		}
+	}
+	set := map[string]string{
+		"version": `"0"`, "id": `"x"`, "detail-type": `"Scheduled Event"`, "source": `"aws.events"`, "account": `"123456789012"`,
+		"time": `"2026-11-28T00:00:00Z"`, "region": `"eu-west-1"`, "resources": `["arn:x"]`, "detail": `{}`,
+		"scheduled_time": `"2026-11-28T02:00:00Z"`, "snapshot_date": `"2026-11-28"`, "force": `true`,
+		"directory_ids": `["d"]`, "organization_ids": `["o"]`, "membership_mode": `"by_user"`, "mode": `"full"`,
+	}
+	envelope := map[string]bool{}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[events.CloudWatchEvent]()) {
+		envelope[strings.Split(f.Tag.Get("json"), ",")[0]] = true
+	}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[Input]()) {
+		name := strings.Split(f.Tag.Get("json"), ",")[0]
+		if f.Anonymous {
+			continue
+		}
+		v, ok := set[name]
+		if !ok {
+			t.Errorf("field %s (%q) has no value in this test", f.Name, name)
+			continue
+		}
+		js := `{"` + name + `":` + v + `}`
+		in, err := DecodeInput([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.isEmpty() || in.isEnvelope() != envelope[name] {
+			t.Errorf("%s: isEmpty %v, isEnvelope %v; want set, envelope %v", js, in.isEmpty(), in.isEnvelope(), envelope[name])
+		}
 	}
 }
