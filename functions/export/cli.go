@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 )
 
@@ -105,14 +104,14 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 	if dm.now != nil {
 		h.now = dm.now // the export reads events on the fake's clock
 	}
-	var in export.Input
+	var in Input
 	if *inputFile != "" {
 		b, err := os.ReadFile(*inputFile)
 		if err != nil {
 			fmt.Fprintln(stderr, "export:", err)
 			return 2
 		}
-		if in, err = export.DecodeInput(b); err != nil {
+		if in, err = DecodeInput(b); err != nil {
 			fmt.Fprintf(stderr, "export: %s: %v\n", *inputFile, err)
 			return 2
 		}
@@ -162,7 +161,7 @@ func demoMonth(ctx context.Context, h *handler, dm demoFake, days int, w io.Writ
 		if k > 0 {
 			events = dm.nextDay()
 		}
-		in := export.Input{SnapshotDate: today.AddDate(0, 0, k-days).Format(schema.PartitionFormat), Force: true}
+		in := Input{SnapshotDate: today.AddDate(0, 0, k-days).Format(schema.PartitionFormat), Force: true}
 		var err error
 		if out, err = h.Handle(ctx, in); err != nil {
 			return Output{}, err
@@ -175,10 +174,10 @@ func demoMonth(ctx context.Context, h *handler, dm demoFake, days int, w io.Writ
 
 // triggerMeaning explains the output's trigger field.
 var triggerMeaning = map[string]string{
-	export.TriggerNow:         "no date was given, so this is today's snapshot (UTC)",
-	export.TriggerManual:      "the date came from the input's snapshot_date",
-	export.TriggerEventBridge: "the date came from the EventBridge scheduled event's time",
-	export.TriggerScheduler:   "the date came from the EventBridge Scheduler's scheduled_time",
+	TriggerNow:         "no date was given, so this is today's snapshot (UTC)",
+	TriggerManual:      "the date came from the input's snapshot_date",
+	TriggerEventBridge: "the date came from the EventBridge scheduled event's time",
+	TriggerScheduler:   "the date came from the EventBridge Scheduler's scheduled_time",
 }
 
 func printNextSteps(w io.Writer, dest string, out Output) {

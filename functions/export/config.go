@@ -174,7 +174,7 @@ var inputOfField = map[string]string{
 
 // applyInput applies an invocation's overrides to a copy of the configured
 // export settings and checks the result, naming the input fields at fault.
-func applyInput(in *export.Input, base export.Config) (export.Config, error) {
+func applyInput(in *Input, base export.Config) (export.Config, error) {
 	cfg := base
 	if err := in.Apply(&cfg); err != nil {
 		return cfg, err

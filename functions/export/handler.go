@@ -69,7 +69,7 @@ type handler struct {
 }
 
 // Handle runs one export for the trigger in.
-func (h *handler) Handle(ctx context.Context, in export.Input) (Output, error) {
+func (h *handler) Handle(ctx context.Context, in Input) (Output, error) {
 	start := h.now()
 	date, trigger, err := in.Resolve(start, time.Time{}, h.cfg.ProjectionStart)
 	if err != nil {

@@ -77,7 +77,7 @@ func TestHandlerExportsWithKeyFromSecretsManagerAndCachesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.now = testNow
-	for i, in := range []export.Input{
+	for i, in := range []Input{
 		{ScheduledTime: "2026-11-28T13:00:00Z"}, // 23 hours late: a scheduler retry
 		{CloudWatchEvent: events.CloudWatchEvent{DetailType: "Scheduled Event", Source: "aws.events", Time: time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)}},
 	} {
@@ -132,7 +132,7 @@ func TestHandlerWrongKeyNamesTheSecretAndRereadsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.now = testNow
-	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-29"})
+	_, err = h.Handle(context.Background(), Input{SnapshotDate: "2026-11-29"})
 	if err == nil {
 		t.Fatal("want an error for a wrong key")
 	}
@@ -142,7 +142,7 @@ func TestHandlerWrongKeyNamesTheSecretAndRereadsIt(t *testing.T) {
 	}
 	// After the 401 the cached key is dropped: the fixed secret is used next.
 	c.sm.Set("prod/workos", "sk_test_handler")
-	if _, err := h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-29"}); err != nil {
+	if _, err := h.Handle(context.Background(), Input{SnapshotDate: "2026-11-29"}); err != nil {
 		t.Fatalf("after rotating the secret: %v", err)
 	}
 	if n := c.sm.Calls(); n != 2 {
@@ -158,7 +158,7 @@ func TestHandlerMissingSecretAndBucketNameTheResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.now = testNow
-	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-29"})
+	_, err = h.Handle(context.Background(), Input{SnapshotDate: "2026-11-29"})
 	if err == nil || !strings.Contains(err.Error(), "prod/does-not-exist") {
 		t.Errorf("missing secret: err %v, want it named", err)
 	}
@@ -171,7 +171,7 @@ func TestHandlerMissingSecretAndBucketNameTheResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.now = testNow
-	_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-29"})
+	_, err = h.Handle(context.Background(), Input{SnapshotDate: "2026-11-29"})
 	if err == nil || !strings.Contains(err.Error(), "prod/malformed") || !strings.Contains(err.Error(), "api_key") || strings.Contains(err.Error(), "secretvalue") {
 		t.Errorf("malformed secret: err %v, want the secret and the missing field named without the value", err)
 	}
@@ -181,7 +181,7 @@ func TestHandlerMissingSecretAndBucketNameTheResource(t *testing.T) {
 	h, err = newHandler(context.Background(), c.getenv, discardLog, nil)
 	if err == nil {
 		h.now = testNow
-		_, err = h.Handle(context.Background(), export.Input{SnapshotDate: "2026-11-29"})
+		_, err = h.Handle(context.Background(), Input{SnapshotDate: "2026-11-29"})
 	}
 	if err == nil || !strings.Contains(err.Error(), "no-such-bucket-here") {
 		t.Errorf("missing bucket: err %v, want the bucket named", err)
@@ -228,11 +228,11 @@ func TestLoadConfigNamesEveryBadVariable(t *testing.T) {
 // date each one resolves to.
 func TestEventsDecodeIntoInput(t *testing.T) {
 	for file, wantTrigger := range map[string]string{
-		"scheduled.json":       export.TriggerEventBridge,
-		"scheduler.json":       export.TriggerScheduler,
-		"manual.json":          export.TriggerManual,
-		"manual-filtered.json": export.TriggerManual,
-		"manual-full.json":     export.TriggerManual,
+		"scheduled.json":       TriggerEventBridge,
+		"scheduler.json":       TriggerScheduler,
+		"manual.json":          TriggerManual,
+		"manual-filtered.json": TriggerManual,
+		"manual-full.json":     TriggerManual,
 	} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "events", file))
 		if err != nil {
@@ -240,7 +240,7 @@ func TestEventsDecodeIntoInput(t *testing.T) {
 		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
-		var in export.Input
+		var in Input
 		if err := dec.Decode(&in); err != nil {
 			t.Errorf("%s: %v", file, err)
 			continue
@@ -295,7 +295,7 @@ func TestRunLocalDemoWritesASnapshot(t *testing.T) {
 		t.Errorf("demo rows %v, want %d users and some memberships", out.Rows, wantUsers)
 	}
 	today := time.Now().UTC().Format(schema.PartitionFormat)
-	if out.SnapshotDate != today || !out.Demo || out.Trigger != export.TriggerNow {
+	if out.SnapshotDate != today || !out.Demo || out.Trigger != TriggerNow {
 		t.Errorf("demo output date %s demo %v trigger %q, want today %s, demo, trigger now", out.SnapshotDate, out.Demo, out.Trigger, today)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "_manifests", "dt="+today, "manifest.json"))
@@ -422,7 +422,7 @@ func TestHandlerEmitsFailureMetricForEarlyErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.now = testNow
-	for _, in := range []export.Input{{SnapshotDate: "2026-13-01"}, {SnapshotDate: "2026-11-28", DirectoryIDs: []string{" "}}} {
+	for _, in := range []Input{{SnapshotDate: "2026-13-01"}, {SnapshotDate: "2026-11-28", DirectoryIDs: []string{" "}}} {
 		metrics.Reset()
 		if _, err := h.Handle(context.Background(), in); err == nil {
 			t.Fatalf("%+v: want an error", in)

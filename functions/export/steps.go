@@ -30,7 +30,7 @@ const (
 	StepFailed = "failed"
 )
 
-// Event is the function's input: a trigger (see export.Input), which runs
+// Event is the function's input: a trigger (see Input), which runs
 // the whole export in this invocation, or one step of a state machine
 // execution, named by step:
 //
@@ -40,11 +40,11 @@ const (
 //	{"step":"abort","snapshot_date":"2026-12-06","run_id":"…","error":{"Error":"…","Cause":"…"}}
 //	{"step":"failed","snapshot_date":"2026-12-06","run_id":"…","unit":"0003","error":{"Error":"…","Cause":"…"}}
 type Event struct {
-	export.Input
-	Step    string        `json:"step,omitempty"`
-	Trigger *export.Input `json:"trigger,omitempty"`
-	RunID   string        `json:"run_id,omitempty"`
-	Unit    string        `json:"unit,omitempty"`
+	Input
+	Step    string `json:"step,omitempty"`
+	Trigger *Input `json:"trigger,omitempty"`
+	RunID   string `json:"run_id,omitempty"`
+	Unit    string `json:"unit,omitempty"`
 	// Error is the error a state machine caught, passed to abort and
 	// failed.
 	Error *StepError `json:"error,omitempty"`
@@ -144,10 +144,10 @@ func (h *handler) step(ctx context.Context, ev Event) (any, error) {
 		}
 		return h.Handle(ctx, ev.Input)
 	case StepPlan:
-		if !emptyInput(&ev.Input) || ev.RunID != "" || ev.Unit != "" || ev.Error != nil {
+		if !ev.Input.isEmpty() || ev.RunID != "" || ev.Unit != "" || ev.Error != nil {
 			return nil, fmt.Errorf("export: %w: the plan step takes only \"trigger\" (the execution's input) and \"execution\"", errInput)
 		}
-		in := export.Input{}
+		in := Input{}
 		if ev.Trigger != nil {
 			in = *ev.Trigger
 		}
@@ -155,7 +155,7 @@ func (h *handler) step(ctx context.Context, ev Event) (any, error) {
 	case StepUnit, StepCommit, StepAbort, StepFailed:
 		rest := ev.Input
 		rest.SnapshotDate = ""
-		if ev.Trigger != nil || ev.Execution != nil || !emptyInput(&rest) {
+		if ev.Trigger != nil || ev.Execution != nil || !rest.isEmpty() {
 			return nil, fmt.Errorf("export: %w: the %s step takes only snapshot_date, run_id%s", errInput, ev.Step, map[bool]string{true: " and unit", false: ""}[ev.Step == StepUnit])
 		}
 		if _, err := snapshot.ParseDate(ev.SnapshotDate); err != nil {
@@ -184,12 +184,6 @@ func (h *handler) step(ctx context.Context, ev Event) (any, error) {
 	return nil, fmt.Errorf("export: %w: unknown step %q: want plan, unit, commit or abort (or none, for the whole export)", errInput, ev.Step)
 }
 
-func emptyInput(in *export.Input) bool {
-	return in.SnapshotDate == "" && in.ScheduledTime == "" && !in.Force && len(in.DirectoryIDs) == 0 &&
-		len(in.OrganizationIDs) == 0 && in.MembershipMode == "" && in.Mode == "" && in.Source == "" && in.DetailType == "" && in.ID == "" &&
-		in.Time.IsZero() && len(in.Detail) == 0
-}
-
 // exporter builds the Exporter of one step; workers > 1 gives the client and
 // the estimates the worker's share of the global rate.
 func (h *handler) exporter(ctx context.Context, cfg export.Config, workers int) (*export.Exporter, error) {
@@ -203,7 +197,7 @@ func (h *handler) exporter(ctx context.Context, cfg export.Config, workers int) 
 	return &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg, Watch: h.watch, Now: h.now}, nil
 }
 
-func (h *handler) plan(ctx context.Context, in export.Input, exec *Execution) (any, error) {
+func (h *handler) plan(ctx context.Context, in Input, exec *Execution) (any, error) {
 	start := h.now()
 	var started time.Time
 	var runID string

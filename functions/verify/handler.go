@@ -105,11 +105,11 @@ func (h *handler) Handle(ctx context.Context, in Input) (*verify.Report, error) 
 		log.Error("verification did not finish", "error", err)
 		return nil, fmt.Errorf("verify: snapshot %s in %s could not be verified: %w", date, h.cfg.Destination, err)
 	}
-	emf := rep.EMF(h.now())
+	line := emf(rep, h.now(), "")
 	if in.Detail == nil { // a manual verification: its own metric, not the alarm's
-		emf = rep.EMFWithTrigger(h.now(), "manual")
+		line = emf(rep, h.now(), "manual")
 	}
-	if _, err := h.stdout.Write(append(rep.JSONLines(), emf...)); err != nil {
+	if _, err := h.stdout.Write(append(rep.JSONLines(), line...)); err != nil {
 		return nil, fmt.Errorf("verify: writing the report: %w", err)
 	}
 	if !rep.Valid {

@@ -4,7 +4,10 @@
 //	report, err := verify.Verify(ctx, dst, "2026-11-28", verify.Options{})
 //	if err != nil { /* storage unreachable: the snapshot was not checked */ }
 //	os.Stdout.Write(report.JSONLines())        // one JSON line per check
-//	os.Stdout.Write(report.EMF(time.Now()))    // CloudWatch metric SnapshotValid
+//
+// functions/verify also prints the report's CloudWatch metric SnapshotValid
+// (an EMF line, in the namespace EMFNamespace); this package imports no
+// Lambda code.
 //
 // The checks, in order (see the Check… constants):
 //

@@ -7,9 +7,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"time"
-
-	"github.com/dsync-export/dsync-export/pkg/lambdafn"
 )
 
 // MaxErrors is the number of messages a Check keeps; ErrorCount and
@@ -173,47 +170,10 @@ func (r *Report) JSONLines() []byte {
 	return b.Bytes()
 }
 
-// EMFNamespace is the CloudWatch namespace of the SnapshotValid metric.
-const EMFNamespace = lambdafn.Namespace
-
-// EMF returns the CloudWatch Embedded Metric Format line (with a trailing
-// newline) that publishes SnapshotValid: 1 when the report is valid, else 0.
-// Printed on stdout by a Lambda function, it becomes a metric without any API
-// call.
-func (r *Report) EMF(now time.Time) []byte { return r.EMFWithTrigger(now, "") }
-
-// EMFWithTrigger is EMF with a Trigger dimension when trigger is not empty.
-// Manual verifications of past snapshots use it, so that their result is a
-// metric of its own and cannot clear or raise the alarm on the dimensionless
-// SnapshotValid that scheduled snapshots feed. The line also carries the
-// snapshot date as a property (not a dimension).
-func (r *Report) EMFWithTrigger(now time.Time, trigger string) []byte {
-	m := r.Metrics(now, trigger)
-	b, err := json.Marshal(m)
-	if err != nil { // one metric, at most one dimension: cannot clash
-		panic(fmt.Sprintf("verify: encoding the EMF line: %v", err))
-	}
-	return append(b, '\n')
-}
-
-// Metrics returns the SnapshotValid line of EMFWithTrigger.
-func (r *Report) Metrics(now time.Time, trigger string) lambdafn.Metrics {
-	v := 0.0
-	if r.Valid {
-		v = 1
-	}
-	m := lambdafn.Metrics{
-		Time:   now,
-		Values: []lambdafn.Metric{{Name: "SnapshotValid", Unit: lambdafn.UnitNone, Value: v}},
-	}
-	if trigger != "" {
-		m.Dimensions = map[string]string{"Trigger": trigger}
-	}
-	if r.SnapshotDate != "" {
-		m.Properties = map[string]any{"snapshot_date": r.SnapshotDate}
-	}
-	return m
-}
+// EMFNamespace is the CloudWatch namespace of the SnapshotValid metric that
+// functions/verify publishes for a Report (lambdafn.Namespace, which its
+// tests check: this package imports no Lambda code).
+const EMFNamespace = "DsyncExport"
 
 // findings collects the problems and warnings of one check; safe for
 // concurrent use. It keeps the first MaxErrors of each and counts them all.

@@ -496,56 +496,6 @@ func TestReportOutput(t *testing.T) {
 	}
 }
 
-func TestEMFWithTriggerIsASeparateMetric(t *testing.T) {
-	t.Parallel()
-	var emf map[string]any
-	if err := json.Unmarshal((&Report{Valid: true}).EMFWithTrigger(time.UnixMilli(1), "manual"), &emf); err != nil {
-		t.Fatal(err)
-	}
-	dims := emf["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Dimensions"]
-	if emf["Trigger"] != "manual" || emf["SnapshotValid"] != float64(1) || fmt.Sprint(dims) != "[[Trigger]]" {
-		t.Errorf("EMF %v", emf)
-	}
-}
-
-func TestEMF(t *testing.T) {
-	t.Parallel()
-	at := time.UnixMilli(1795000000123)
-	for _, valid := range []bool{true, false} {
-		got := (&Report{Valid: valid}).EMF(at)
-		want := 0
-		if valid {
-			want = 1
-		}
-		var emf struct {
-			AWS struct {
-				Timestamp         int64
-				CloudWatchMetrics []struct {
-					Namespace  string
-					Dimensions [][]string
-					Metrics    []struct{ Name, Unit string }
-				}
-			} `json:"_aws"`
-			SnapshotValid *int
-		}
-		if !bytes.HasSuffix(got, []byte("}\n")) || bytes.Count(got, []byte("\n")) != 1 {
-			t.Errorf("EMF is not one line: %q", got)
-		}
-		dec := json.NewDecoder(bytes.NewReader(got))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&emf); err != nil {
-			t.Fatal(err)
-		}
-		cw := emf.AWS.CloudWatchMetrics
-		if emf.AWS.Timestamp != 1795000000123 || len(cw) != 1 || cw[0].Namespace != "DsyncExport" ||
-			len(cw[0].Dimensions) != 1 || len(cw[0].Dimensions[0]) != 0 ||
-			len(cw[0].Metrics) != 1 || cw[0].Metrics[0] != (struct{ Name, Unit string }{"SnapshotValid", "None"}) ||
-			emf.SnapshotValid == nil || *emf.SnapshotValid != want {
-			t.Errorf("EMF = %s", got)
-		}
-	}
-}
-
 func TestVerifyArguments(t *testing.T) {
 	t.Parallel()
 	s, _ := localSink(t)

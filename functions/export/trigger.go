@@ -1,14 +1,16 @@
-package export
+package main
 
 import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/dsync-export/dsync-export/pkg/export"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
@@ -68,10 +70,33 @@ type Input struct {
 }
 
 // isEnvelope reports whether the input carries any EventBridge envelope field.
-func (in *Input) isEnvelope() bool {
-	e := &in.CloudWatchEvent
-	return e.Source != "" || e.DetailType != "" || e.ID != "" || e.Version != "" || e.AccountID != "" ||
-		e.Region != "" || !e.Time.IsZero() || len(e.Resources) > 0 || len(e.Detail) > 0
+func (in *Input) isEnvelope() bool { return !blank(reflect.ValueOf(in.CloudWatchEvent)) }
+
+// isEmpty reports whether no field of the input is set, the envelope's
+// included: a step of a state machine execution takes the trigger's fields
+// only under "trigger" (plan) or not at all.
+func (in *Input) isEmpty() bool { return blank(reflect.ValueOf(*in)) }
+
+// blank reports whether v holds nothing: a zero value, an empty slice or
+// map, a zero time.Time (in any location), or a struct whose fields are all
+// blank. It walks the fields rather than naming them, so isEnvelope and
+// isEmpty stay right when Input or events.CloudWatchEvent gains one.
+func blank(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Slice, reflect.Map:
+		return v.Len() == 0
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() && v.CanInterface() {
+			return v.Interface().(time.Time).IsZero()
+		}
+		for i := range v.NumField() {
+			if !blank(v.Field(i)) {
+				return false
+			}
+		}
+		return true
+	}
+	return v.IsZero()
 }
 
 // Resolve returns the snapshot date and trigger kind, refusing unknown event
@@ -167,8 +192,8 @@ func CheckDate(date string, now time.Time, projectionStart string) error {
 
 // Apply copies the input's overrides onto cfg. A filter given with only blank
 // entries is an error, not "everything". cfg is checked as a whole by
-// Config.Validate afterwards.
-func (in *Input) Apply(cfg *Config) error {
+// export.Config.Validate afterwards.
+func (in *Input) Apply(cfg *export.Config) error {
 	if len(in.DirectoryIDs) > 0 {
 		if cfg.DirectoryIDs = trimAll(in.DirectoryIDs); len(cfg.DirectoryIDs) == 0 {
 			return fmt.Errorf("export: input directory_ids has only blank entries: list directory IDs or leave it out to export every directory")
