@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/google/go-cmp/cmp"
 	"github.com/parquet-go/parquet-go"
 
