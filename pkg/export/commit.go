@@ -332,23 +332,9 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 		listed[k] = true
 	}
 	listed[snapshot.SnapshotRowKey(m.SnapshotDate, m.RunID)] = true
-	prefixes := []string{snapshot.PartitionPrefix(schema.TableSnapshots, m.SnapshotDate)}
-	for _, t := range schema.Tables() {
-		prefixes = append(prefixes, snapshot.PartitionPrefix(t.Name, m.SnapshotDate))
-	}
-	var stale []string
-	for _, p := range prefixes {
-		objs, err := r.ex.Store.List(ctx, p)
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", p, err)
-		}
-		for _, o := range objs {
-			// A later run's files stay: it may have taken the date since
-			// this run's last lease check.
-			if run := snapshot.RunOfKey(o.Key); !listed[o.Key] && (run == "" || run <= m.RunID) {
-				stale = append(stale, o.Key)
-			}
-		}
+	stale, err := r.staleData(ctx, m, listed)
+	if err != nil {
+		return nil, err
 	}
 	if len(stale) > 0 {
 		if err := r.ex.Store.Delete(ctx, stale); err != nil {
@@ -368,29 +354,9 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 			runs = append(runs, o.Key)
 		}
 	}
-	// An earlier run of the date whose commit failed after it wrote its
-	// directory_events files (its manifest write failed, or the process
-	// died): its plan names their dates. The files this manifest took over
-	// stay.
-	var orphans []string
-	for _, k := range runs {
-		run := snapshot.RunOfRunsKey(k)
-		if run == m.RunID || !strings.HasSuffix(k, "/plan.json") {
-			continue
-		}
-		var op Plan
-		if err := getJSON(ctx, r.ex.Store, k, &op); err != nil || op.Events == nil {
-			continue
-		}
-		keys, err := eventFilesOf(ctx, r.ex.Store, run, op.Events.Dates)
-		if err != nil {
-			return stale, fmt.Errorf("list the events files of run %s: %w", run, err)
-		}
-		for _, key := range keys {
-			if !listed[key] {
-				orphans = append(orphans, key)
-			}
-		}
+	orphans, err := r.orphanEvents(ctx, m, runs, listed)
+	if err != nil {
+		return stale, err
 	}
 	if len(orphans) > 0 {
 		if err := r.ex.Store.Delete(ctx, orphans); err != nil {
@@ -405,6 +371,58 @@ func (r *run) deleteStale(ctx context.Context, m *snapshot.Manifest) ([]string, 
 		}
 	}
 	return stale, nil
+}
+
+// staleData lists the objects of the snapshot's date partitions that the
+// manifest does not list (listed) and that no later run wrote: a later
+// run's files stay, as it may have taken the date since this run's last
+// lease check.
+func (r *run) staleData(ctx context.Context, m *snapshot.Manifest, listed map[string]bool) ([]string, error) {
+	prefixes := []string{snapshot.PartitionPrefix(schema.TableSnapshots, m.SnapshotDate)}
+	for _, t := range schema.Tables() {
+		prefixes = append(prefixes, snapshot.PartitionPrefix(t.Name, m.SnapshotDate))
+	}
+	var stale []string
+	for _, p := range prefixes {
+		objs, err := r.ex.Store.List(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", p, err)
+		}
+		for _, o := range objs {
+			if run := snapshot.RunOfKey(o.Key); !listed[o.Key] && (run == "" || run <= m.RunID) {
+				stale = append(stale, o.Key)
+			}
+		}
+	}
+	return stale, nil
+}
+
+// orphanEvents lists the directory_events files of an earlier run of the
+// date whose commit failed after it wrote them (its manifest write failed,
+// or the process died): its plan, among runs' objects, names their dates.
+// The files this manifest took over (listed) stay.
+func (r *run) orphanEvents(ctx context.Context, m *snapshot.Manifest, runs []string, listed map[string]bool) ([]string, error) {
+	var orphans []string
+	for _, k := range runs {
+		run := snapshot.RunOfRunsKey(k)
+		if run == m.RunID || !strings.HasSuffix(k, "/plan.json") {
+			continue
+		}
+		var op Plan
+		if err := getJSON(ctx, r.ex.Store, k, &op); err != nil || op.Events == nil {
+			continue
+		}
+		keys, err := eventFilesOf(ctx, r.ex.Store, run, op.Events.Dates)
+		if err != nil {
+			return nil, fmt.Errorf("list the events files of run %s: %w", run, err)
+		}
+		for _, key := range keys {
+			if !listed[key] {
+				orphans = append(orphans, key)
+			}
+		}
+	}
+	return orphans, nil
 }
 
 // writeSnapshotRow writes the snapshots table's row of a committed snapshot

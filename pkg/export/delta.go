@@ -217,20 +217,9 @@ func (ch *changes) memberLive(k memberKey, cm *change[bool]) bool {
 // table writers; the directories' counts to their manifests in cp.
 func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{}) error {
 	st := cp.Delta
-	p := c.plan
-	if p.Base == nil {
-		return errors.New("export: the plan has a delta unit but no base snapshot")
-	}
-	body, err := c.ex.Store.Get(ctx, snapshot.ManifestKey(p.Base.Date))
+	bm, err := c.deltaBaseManifest(ctx)
 	if err != nil {
-		return fmt.Errorf("read the base snapshot %s: %w", p.Base.Date, err)
-	}
-	bm, err := snapshot.Unmarshal(body)
-	if err != nil {
-		return fmt.Errorf("read the base snapshot %s: %w", p.Base.Date, err)
-	}
-	if bm.RunID != p.Base.RunID {
-		return fmt.Errorf("export: the base snapshot %s was replaced (run %s, the plan's base is run %s) while this run was going on; rerun the export", p.Base.Date, bm.RunID, p.Base.RunID)
+		return err
 	}
 	dirs := map[string]bool{}
 	idx := map[string]int{}
@@ -238,7 +227,7 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 		dirs[cp.Directories[i].ID] = true
 		idx[cp.Directories[i].ID] = i
 	}
-	ch, err := loadChanges(ctx, c.ex.Store, p, dirs, c.ex.Client.Redact)
+	ch, err := loadChanges(ctx, c.ex.Store, c.plan, dirs, c.ex.Client.Redact)
 	if err != nil {
 		return err
 	}
@@ -263,9 +252,42 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 	if st.Table == 0 && st.File == 0 {
 		c.recordEvents(cp, idx, ch)
 	}
+	return c.deltaSteps(ctx, st, bm, stop, func(ctx context.Context, table int, key string) error {
+		if key == "" {
+			return c.deltaRest(ctx, table, ch, kept, count)
+		}
+		return c.deltaBase(ctx, table, key, dirs, ch, kept, count)
+	})
+}
+
+// deltaBaseManifest reads the plan's base snapshot, which must still be the
+// run the plan named.
+func (c *chunk) deltaBaseManifest(ctx context.Context) (*snapshot.Manifest, error) {
+	p := c.plan
+	if p.Base == nil {
+		return nil, errors.New("export: the plan has a delta unit but no base snapshot")
+	}
+	body, err := c.ex.Store.Get(ctx, snapshot.ManifestKey(p.Base.Date))
+	if err != nil {
+		return nil, fmt.Errorf("read the base snapshot %s: %w", p.Base.Date, err)
+	}
+	bm, err := snapshot.Unmarshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("read the base snapshot %s: %w", p.Base.Date, err)
+	}
+	if bm.RunID != p.Base.RunID {
+		return nil, fmt.Errorf("export: the base snapshot %s was replaced (run %s, the plan's base is run %s) while this run was going on; rerun the export", p.Base.Date, bm.RunID, p.Base.RunID)
+	}
+	return bm, nil
+}
+
+// deltaSteps runs the delta unit's steps from the checkpoint st until done
+// or stop closes: each base file of each table (step with its key), then
+// the table's rows the events created or changed after the base (step with
+// key ""). Every chunk does at least one step, so a chunk whose setup used
+// its time still moves the unit on.
+func (c *chunk) deltaSteps(ctx context.Context, st *deltaState, bm *snapshot.Manifest, stop <-chan struct{}, step func(ctx context.Context, table int, key string) error) error {
 	for progress := false; st.Table < len(deltaTables); progress = true {
-		// Every chunk does at least one step, so a chunk whose setup used
-		// its time still moves the unit on.
 		if progress {
 			select {
 			case <-stop:
@@ -279,15 +301,13 @@ func (c *chunk) delta(ctx context.Context, cp *Checkpoint, stop <-chan struct{})
 		files := bm.Tables[deltaTables[st.Table]].Files
 		if st.File < len(files) {
 			key := files[st.File].Key
-			if err := c.deltaBase(ctx, st.Table, key, dirs, ch, kept, count); err != nil {
+			if err := step(ctx, st.Table, key); err != nil {
 				return fmt.Errorf("apply events to base file %s: %w", key, err)
 			}
 			st.File++
 			continue
 		}
-		// The base is read: what the events created (or changed after the
-		// base row) is written now.
-		if err := c.deltaRest(ctx, st.Table, ch, kept, count); err != nil {
+		if err := step(ctx, st.Table, ""); err != nil {
 			return err
 		}
 		st.Table++

@@ -118,13 +118,13 @@ func (r *run) readEvents(ctx context.Context, b *base, now time.Time) (*EventsPl
 	if r.pastDate(b) {
 		return r.pastDateEvents(b), nil
 	}
-	ep, through := r.eventsFromBase(b)
+	ep, through := eventsFromBase(b, r.snap.Date)
 	unchanged := *ep // the chain as it stands, should the read fail
 	if unchanged.CarriedFrom == "" {
 		unchanged.From = through
 	}
 	unchanged.Through = through
-	opts := r.eventsRange(ep, through, now)
+	opts := eventsRange(ep, through, now, r.cfg.EventsSettle)
 	readUntil := opts.RangeEnd
 	ep.net, ep.ambiguous = map[string]*netCount{}, map[string]*netCount{}
 	carriedQ := len(ep.Quarantined)
@@ -171,7 +171,7 @@ func (r *run) pastDateEvents(b *base) *EventsPlan {
 // returns the base's cursor. A rerun of the latest date builds on that
 // date's snapshot and takes its events over: its files, and the range they
 // cover.
-func (r *run) eventsFromBase(b *base) (*EventsPlan, snapshot.EventCursor) {
+func eventsFromBase(b *base, date string) (*EventsPlan, snapshot.EventCursor) {
 	ep := &EventsPlan{}
 	if b == nil || b.m == nil {
 		return ep, snapshot.EventCursor{}
@@ -181,7 +181,7 @@ func (r *run) eventsFromBase(b *base) (*EventsPlan, snapshot.EventCursor) {
 	if prev == nil {
 		return ep, snapshot.EventCursor{}
 	}
-	if b.m.SnapshotDate == r.snap.Date {
+	if b.m.SnapshotDate == date {
 		ep.EventsManifest = *prev
 		ep.Files = slices.Clone(prev.Files)
 		ep.Quarantined = slices.Clone(prev.Quarantined)
@@ -198,7 +198,10 @@ func (r *run) eventsFromBase(b *base) (*EventsPlan, snapshot.EventCursor) {
 // or the retention's start when the chain restarts, recorded in ep) and
 // where it ends: now minus EventsSettle, always after through, so each
 // slice's cursor, and so its chain link, is new. It sets ep's chain link.
-func (r *run) eventsRange(ep *EventsPlan, through snapshot.EventCursor, now time.Time) *workos.ListEventsOptions {
+//
+// It is pure: a run's read start is a function of its base's record and the
+// clock (TestEventsReadStart).
+func eventsRange(ep *EventsPlan, through snapshot.EventCursor, now time.Time, settle time.Duration) *workos.ListEventsOptions {
 	opts := &workos.ListEventsOptions{Events: workos.DirectorySyncEvents, ListOptions: workos.ListOptions{Limit: 100, Order: workos.OrderAsc}}
 	hasBase := ep.CarriedFrom != "" || ep.BaseRunID != ""
 	if hasBase && now.Sub(through.CheckedAt) < workos.EventRetention-eventsReadSafety {
@@ -227,7 +230,7 @@ func (r *run) eventsRange(ep *EventsPlan, through snapshot.EventCursor, now time
 	ep.Link = snapshot.ChainLinkKey(through, ep.Restarted)
 	// The stream's unstable tail is left to the next run: an event WorkOS
 	// still holds back is created before readUntil only if it is visible.
-	readUntil := now.Add(-r.cfg.EventsSettle).UTC().Truncate(time.Millisecond)
+	readUntil := now.Add(-settle).UTC().Truncate(time.Millisecond)
 	if !readUntil.After(through.CheckedAt) {
 		// A rerun moments after its base, a settle raised, a clock behind.
 		readUntil = through.CheckedAt.Add(time.Millisecond)

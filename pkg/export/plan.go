@@ -134,105 +134,137 @@ func unitID(i int) string { return fmt.Sprintf("%04d", i) }
 // busy to the end) large enough for each unit to fit in half a budget.
 // budget <= 0 means no limit: one unit per worker (one in one process).
 func packUnits(dirs []workos.Directory, cfg Config, workers int, budget float64) []Unit {
-	perDir := rateOr(cfg.PerDirectoryRate)
-	share := rateOr(cfg.GlobalRate) / float64(max(1, workers))
-	concurrency := float64(max(1, cfg.Concurrency))
-	if budget <= 0 {
-		budget = math.Inf(1)
+	pk := packer{
+		perDir:      rateOr(cfg.PerDirectoryRate),
+		share:       rateOr(cfg.GlobalRate) / float64(max(1, workers)),
+		concurrency: float64(max(1, cfg.Concurrency)),
+		workers:     max(1, workers),
+		budget:      budget,
 	}
+	if pk.budget <= 0 {
+		pk.budget = math.Inf(1)
+	}
+	big, small, smallReq := pk.split(dirs)
+	units := pk.packSmall(dirs, small, smallReq, len(big))
+	units = pk.addBig(dirs, units, big)
+	// The longest units first, so they start first.
+	sort.SliceStable(units, func(a, b int) bool { return units[a].EstimateSeconds > units[b].EstimateSeconds })
+	for i := range units {
+		units[i].ID = unitID(i)
+	}
+	return units
+}
+
+// packer holds the rates packUnits packs for.
+type packer struct {
+	perDir, share, concurrency float64
+	workers                    int
+	budget                     float64
+}
+
+// split returns the directories' costs: those over the budget (a unit
+// each) and the others, with the others' total requests. A directory
+// listed without counts costs the median of the others: if it is in fact
+// large, its unit just runs more chunks.
+func (pk *packer) split(dirs []workos.Directory) (big, small []dirCost, smallReq float64) {
 	costs := make([]dirCost, len(dirs))
 	var known []float64
 	for i := range dirs {
-		costs[i] = costOf(i, &dirs[i], perDir)
+		costs[i] = costOf(i, &dirs[i], pk.perDir)
 		if costs[i].known {
 			known = append(known, costs[i].req)
 		}
 	}
-	// A directory listed without counts is packed at the median cost of
-	// the others: if it is in fact large, its unit just runs more chunks.
 	var median dirCost
 	if len(known) > 0 {
 		slices.Sort(known)
 		median.req = known[len(known)/2]
-		median.sec = median.req / perDir
+		median.sec = median.req / pk.perDir
 	}
-	var big, small []dirCost
-	var smallReq float64
 	for i := range costs {
 		c := costs[i]
 		if !c.known {
 			c.sec, c.req = median.sec, median.req
 		}
-		if c.sec > budget || c.req/share > budget {
+		if c.sec > pk.budget || c.req/pk.share > pk.budget {
 			big = append(big, c)
 			continue
 		}
 		small = append(small, c)
 		smallReq += c.req
 	}
-	// unitCost is the time of a set of directories at one worker's bound:
-	// its slowest directory, its requests at the worker's share of the
-	// global rate, and its directories' time over the concurrency.
-	type bin struct {
-		dirs           []dirCost
-		maxSec, reqSum float64
-		secSum         float64
+	return big, small, smallReq
+}
+
+// bin is a unit being packed.
+type bin struct {
+	dirs           []dirCost
+	maxSec, reqSum float64
+	secSum         float64
+}
+
+// cost is a set of directories' time at one worker's bound: its slowest
+// directory, its requests at the worker's share of the global rate, and
+// its directories' time over the concurrency.
+func (pk *packer) cost(b *bin) float64 {
+	return math.Max(b.maxSec, math.Max(b.reqSum/pk.share, b.secSum/pk.concurrency))
+}
+
+// packSmall packs the small directories, largest first, into the least
+// loaded of n units of whole waves of workers (n units of equal cost keep
+// every worker busy until the last wave ends), at most MaxUnits less the
+// reserved units of the big directories.
+func (pk *packer) packSmall(dirs []workos.Directory, small []dirCost, smallReq float64, reserved int) []Unit {
+	if len(small) == 0 {
+		return nil
 	}
-	cost := func(b *bin) float64 {
-		return math.Max(b.maxSec, math.Max(b.reqSum/share, b.secSum/concurrency))
+	n := pk.workers
+	if !math.IsInf(pk.budget, 1) {
+		waves := int(math.Ceil(smallReq / pk.share / (pk.budget / 2) / float64(pk.workers)))
+		n = max(1, waves) * pk.workers
+	}
+	n = min(n, len(small), max(1, MaxUnits-reserved))
+	sort.SliceStable(small, func(a, b int) bool { return small[a].req > small[b].req })
+	bins := make([]bin, n)
+	for _, c := range small {
+		best := 0
+		for j := range bins {
+			if pk.cost(&bins[j]) < pk.cost(&bins[best]) || (pk.cost(&bins[j]) == pk.cost(&bins[best]) && len(bins[j].dirs) < len(bins[best].dirs)) {
+				best = j
+			}
+		}
+		b := &bins[best]
+		b.dirs = append(b.dirs, c)
+		b.maxSec = math.Max(b.maxSec, c.sec)
+		b.reqSum += c.req
+		b.secSum += c.sec
 	}
 	var units []Unit
-	if len(small) > 0 {
-		// Whole waves of workers: n units of equal cost keep every worker
-		// busy until the last wave ends.
-		w := max(1, workers)
-		n := w
-		if !math.IsInf(budget, 1) {
-			waves := int(math.Ceil(smallReq / share / (budget / 2) / float64(w)))
-			n = max(1, waves) * w
+	for j := range bins {
+		if len(bins[j].dirs) == 0 {
+			continue
 		}
-		n = min(n, len(small), max(1, MaxUnits-len(big)))
-		sort.SliceStable(small, func(a, b int) bool { return small[a].req > small[b].req })
-		bins := make([]bin, n)
-		for _, c := range small {
-			best := 0
-			for j := range bins {
-				if cost(&bins[j]) < cost(&bins[best]) || (cost(&bins[j]) == cost(&bins[best]) && len(bins[j].dirs) < len(bins[best].dirs)) {
-					best = j
-				}
-			}
-			b := &bins[best]
-			b.dirs = append(b.dirs, c)
-			b.maxSec = math.Max(b.maxSec, c.sec)
-			b.reqSum += c.req
-			b.secSum += c.sec
+		u := Unit{EstimateSeconds: round2(pk.cost(&bins[j]))}
+		for _, c := range bins[j].dirs {
+			u.Directories = append(u.Directories, dirs[c.index].ID)
 		}
-		for j := range bins {
-			if len(bins[j].dirs) == 0 {
-				continue
-			}
-			u := Unit{EstimateSeconds: round2(cost(&bins[j]))}
-			for _, c := range bins[j].dirs {
-				u.Directories = append(u.Directories, dirs[c.index].ID)
-			}
-			units = append(units, u)
-		}
+		units = append(units, u)
 	}
+	return units
+}
+
+// addBig gives each big directory a unit of its own; past MaxUnits they
+// share the last ones.
+func (pk *packer) addBig(dirs []workos.Directory, units []Unit, big []dirCost) []Unit {
 	for i, c := range big {
-		est := round2(math.Max(c.sec, c.req/share))
+		est := round2(math.Max(c.sec, c.req/pk.share))
 		if n := len(units); n >= MaxUnits {
-			// More large directories than units: they share the last ones.
 			u := &units[MaxUnits-1-i%min(n, MaxUnits)]
 			u.Directories = append(u.Directories, dirs[c.index].ID)
 			u.EstimateSeconds = round2(u.EstimateSeconds + est)
 			continue
 		}
 		units = append(units, Unit{Directories: []string{dirs[c.index].ID}, EstimateSeconds: est})
-	}
-	// The longest units first, so they start first.
-	sort.SliceStable(units, func(a, b int) bool { return units[a].EstimateSeconds > units[b].EstimateSeconds })
-	for i := range units {
-		units[i].ID = unitID(i)
 	}
 	return units
 }
