@@ -39,16 +39,33 @@ func deltaEstimate(m *snapshot.Manifest) float64 {
 // per-directory limit paces: the user pages, one page per group for its
 // members (by_group) and the overflow pages of big groups.
 func estimateRequests(d *workos.Directory) (total, directoryUsers float64, ok bool) {
-	if d.Metadata == nil {
+	c, ok := countsOf(d)
+	if !ok {
 		return 0, 0, false
 	}
-	users := float64(d.Metadata.Users.Active + d.Metadata.Users.Inactive)
-	groups := float64(d.Metadata.Groups)
-	userPages := math.Max(1, math.Ceil(users/100))
-	directoryUsers = userPages + groups + math.Ceil(users/100)
-	total = directoryUsers + math.Max(1, math.Ceil(groups/100))
+	directoryUsers = c.byGroupRequests()
+	total = directoryUsers + math.Max(1, math.Ceil(c.groups/100))
 	return total, directoryUsers, true
 }
+
+// counts are a directory's listed users and groups.
+type counts struct{ users, groups float64 }
+
+// countsOf returns the counts in a directory's listing (false: none).
+func countsOf(d *workos.Directory) (counts, bool) {
+	if d.Metadata == nil {
+		return counts{}, false
+	}
+	return counts{users: float64(d.Metadata.Users.Active + d.Metadata.Users.Inactive), groups: float64(d.Metadata.Groups)}, true
+}
+
+// userPages is the pages of the directory's users walk (at least one).
+func (c counts) userPages() float64 { return math.Max(1, math.Ceil(c.users/100)) }
+
+// byGroupRequests is the /directory_users requests of a by_group walk: the
+// user pages, one page per group for its members, and the overflow pages
+// of big groups (about one per 100 members, so one per 100 users).
+func (c counts) byGroupRequests() float64 { return c.userPages() + c.groups + math.Ceil(c.users/100) }
 
 // chooseRoute picks how memberships are fetched. In auto mode it estimates,
 // from the counts in the directory's metadata, how long each route takes:
@@ -69,17 +86,14 @@ func chooseRoute(dm *snapshot.DirectoryManifest, d *workos.Directory, cfg Config
 		return
 	}
 	dm.MembershipRoute = snapshot.RouteByGroup
-	md := d.Metadata
-	if md == nil {
+	c, ok := countsOf(d)
+	if !ok {
 		return
 	}
-	users := float64(md.Users.Active + md.Users.Inactive)
-	groups := float64(md.Groups)
 	perDir := rateOr(cfg.PerDirectoryRate)
 	share := rateOr(cfg.GlobalRate) / float64(max(1, parallel))
-	userPages := math.Max(1, math.Ceil(users/100))
-	byGroup := (userPages + groups + math.Ceil(users/100)) / perDir
-	byUser := math.Max(userPages/perDir, users/share)
+	byGroup := c.byGroupRequests() / perDir
+	byUser := math.Max(c.userPages()/perDir, c.users/share)
 	dm.EstimateByGroupSec = round2(byGroup)
 	dm.EstimateByUserSec = round2(byUser)
 	if byUser < byGroup {
