@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
-	"github.com/parquet-go/parquet-go"
-
+	"github.com/dsync-export/dsync-export/pkg/parquetfile"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
@@ -86,10 +84,15 @@ func eventPartition(key string) (date string, ok bool) {
 // events record has files in.
 func (v *verifier) eventPartitions() int { return v.events.partitions }
 
+// eventsReadBatch is the rows of a directory_events row group decoded at a
+// time.
+const eventsReadBatch = 256
+
 // readEvents decodes a directory_events file in the pass that hashes it:
 // every page of every column in file order (scanRowGroup, which retains the
 // row group's column chunks), then the rows from memory, for the events
-// check. A file that is not usable is only scanned.
+// check (parquetfile.ReadRowGroup; a panic of the Parquet reader is a
+// finding, as in guard). A file that is not usable is only scanned.
 func (v *verifier) readEvents(ctx context.Context, df *dataFile) error {
 	if df.f == nil || !df.usable {
 		return v.scanFile(ctx, df)
@@ -103,10 +106,15 @@ func (v *verifier) readEvents(ctx context.Context, df *dataFile) error {
 		if err := v.scanRowGroup(df, rgi, rg, all...); err != nil {
 			return ignoreDone(err)
 		}
-		err := readRows(rg, func(e *schema.DirectoryEvent) {
+		err := parquetfile.ReadRowGroup(rg, eventsReadBatch, func(e *schema.DirectoryEvent) error {
 			at := e.CreatedAt.UTC()
 			rows = append(rows, eventRow{id: e.ID, created: at.Format(schema.PartitionFormat), at: at.Format("2006-01-02T15:04:05.000Z")})
+			return nil
 		})
+		if pe, ok := errors.AsType[*parquetfile.PanicError](err); ok {
+			v.readerPanicked(df, pe.Value) // as guard would: the file is corrupt
+			return nil
+		}
 		if err != nil {
 			return ignoreDone(v.columnErr(df, "(rows)", rgi, err))
 		}
@@ -116,25 +124,6 @@ func (v *verifier) readEvents(ctx context.Context, df *dataFile) error {
 	}
 	df.events = rows
 	return nil
-}
-
-// readRows calls fn for every row of a directory_events row group.
-func readRows(rg parquet.RowGroup, fn func(*schema.DirectoryEvent)) error {
-	r := parquet.NewGenericRowGroupReader[schema.DirectoryEvent](rg)
-	defer r.Close()
-	buf := make([]schema.DirectoryEvent, 256)
-	for {
-		n, err := r.Read(buf)
-		for i := range n {
-			fn(&buf[i])
-		}
-		if errors.Is(err, io.EOF) || (err == nil && n == 0) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // checkEvents checks the snapshot's slice of the directory_events change

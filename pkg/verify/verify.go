@@ -704,11 +704,16 @@ func openParquet(r io.ReaderAt, size int64) (f *parquet.File, err error) {
 func (v *verifier) guard(df *dataFile, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			v.columns.errorf("%s cannot be read, the Parquet reader failed (%v): the file is corrupt; re-run the export for %s", df.entry.Key, p, v.date)
+			v.readerPanicked(df, p)
 			err = nil
 		}
 	}()
 	return fn()
+}
+
+// readerPanicked reports that the Parquet reader panicked with p on df.
+func (v *verifier) readerPanicked(df *dataFile, p any) {
+	v.columns.errorf("%s cannot be read, the Parquet reader failed (%v): the file is corrupt; re-run the export for %s", df.entry.Key, p, v.date)
 }
 
 // forEach runs fn for each file, Concurrency at a time, and returns the first
