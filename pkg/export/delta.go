@@ -15,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/dsync-export/dsync-export/pkg/objstore"
+	"github.com/dsync-export/dsync-export/pkg/parquetfile"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 	"github.com/dsync-export/dsync-export/pkg/workos"
@@ -470,8 +471,9 @@ const deltaBatch = 100
 const deltaReadBuffer = 128 << 10
 
 // readParquet calls fn for every row of the Parquet object key, streaming
-// it in batches.
-func readParquet[T any](ctx context.Context, s objstore.Store, key string, fn func(*T) error) (err error) {
+// it 128 rows at a time through parquetfile.ReadFile (see its buffer and
+// panic rules: a panic of parquet-go on a corrupt file is an error).
+func readParquet[T any](ctx context.Context, s objstore.Store, key string, fn func(*T) error) error {
 	rd, size, err := s.OpenRange(ctx, key)
 	if err != nil {
 		return err
@@ -479,34 +481,5 @@ func readParquet[T any](ctx context.Context, s objstore.Store, key string, fn fu
 	if cl, ok := rd.(io.Closer); ok {
 		defer cl.Close()
 	}
-	defer func() {
-		if p := recover(); p != nil { // parquet-go panics on some corrupt inputs
-			err = fmt.Errorf("%s is not a readable Parquet file: %v", key, p)
-		}
-	}()
-	f, err := parquet.OpenFile(rd, size, parquet.SkipBloomFilters(true), parquet.ReadBufferSize(deltaReadBuffer))
-	if err != nil {
-		return fmt.Errorf("open %s: %w", key, err)
-	}
-	r := parquet.NewGenericReader[T](f)
-	defer r.Close()
-	buf := make([]T, 128)
-	for {
-		clear(buf) // rows are passed on: never let the reader reuse their slices
-		n, err := r.Read(buf)
-		for i := range n {
-			if ferr := fn(&buf[i]); ferr != nil {
-				return ferr
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w", key, err)
-		}
-		if n == 0 {
-			return nil
-		}
-	}
+	return parquetfile.ReadFile(rd, size, key, 128, fn, parquet.SkipBloomFilters(true), parquet.ReadBufferSize(deltaReadBuffer))
 }

@@ -9,6 +9,10 @@
 // table and the dsync-export version in its key-value metadata (the Metadata*
 // keys), and each finished Part carries its row count, size and SHA-256.
 //
+// ReadFile and ReadRowGroup read rows back in batches, for the export's delta
+// unit and for verify, under one buffer rule and one panic rule (see
+// reader.go).
+//
 // # Usage
 //
 //	open := func(n int) (io.WriteCloser, error) { return store.Create(ctx, partKey(n), "application/vnd.apache.parquet") }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
-	"github.com/parquet-go/parquet-go"
-
+	"github.com/dsync-export/dsync-export/pkg/parquetfile"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
@@ -86,10 +84,15 @@ func eventPartition(key string) (date string, ok bool) {
 // events record has files in.
 func (v *verifier) eventPartitions() int { return v.events.partitions }
 
+// eventsReadBatch is the rows of a directory_events row group decoded at a
+// time.
+const eventsReadBatch = 256
+
 // readEvents decodes a directory_events file in the pass that hashes it:
 // every page of every column in file order (scanRowGroup, which retains the
 // row group's column chunks), then the rows from memory, for the events
-// check. A file that is not usable is only scanned.
+// check (parquetfile.ReadRowGroup; a panic of the Parquet reader is a
+// finding, as in guard). A file that is not usable is only scanned.
 func (v *verifier) readEvents(ctx context.Context, df *dataFile) error {
 	if df.f == nil || !df.usable {
 		return v.scanFile(ctx, df)
@@ -103,10 +106,15 @@ func (v *verifier) readEvents(ctx context.Context, df *dataFile) error {
 		if err := v.scanRowGroup(df, rgi, rg, all...); err != nil {
 			return ignoreDone(err)
 		}
-		err := readRows(rg, func(e *schema.DirectoryEvent) {
+		err := parquetfile.ReadRowGroup(rg, eventsReadBatch, func(e *schema.DirectoryEvent) error {
 			at := e.CreatedAt.UTC()
 			rows = append(rows, eventRow{id: e.ID, created: at.Format(schema.PartitionFormat), at: at.Format("2006-01-02T15:04:05.000Z")})
+			return nil
 		})
+		if pe, ok := errors.AsType[*parquetfile.PanicError](err); ok {
+			v.readerPanicked(df, pe.Value) // as guard would: the file is corrupt
+			return nil
+		}
 		if err != nil {
 			return ignoreDone(v.columnErr(df, "(rows)", rgi, err))
 		}
@@ -116,25 +124,6 @@ func (v *verifier) readEvents(ctx context.Context, df *dataFile) error {
 	}
 	df.events = rows
 	return nil
-}
-
-// readRows calls fn for every row of a directory_events row group.
-func readRows(rg parquet.RowGroup, fn func(*schema.DirectoryEvent)) error {
-	r := parquet.NewGenericRowGroupReader[schema.DirectoryEvent](rg)
-	defer r.Close()
-	buf := make([]schema.DirectoryEvent, 256)
-	for {
-		n, err := r.Read(buf)
-		for i := range n {
-			fn(&buf[i])
-		}
-		if errors.Is(err, io.EOF) || (err == nil && n == 0) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // checkEvents checks the snapshot's slice of the directory_events change
@@ -165,60 +154,16 @@ func (v *verifier) checkEvents(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	from, through := e.From.After, e.Through.After
-	var n int64
-	first := map[string]string{} // event id -> where it was first found
-	greatest := ""
-	inSlice := func(where, id string) {
-		if prev, dup := first[id]; dup {
-			f.errorf("%s: event %s appears twice (also in %s)", where, id, prev)
-			return
-		}
-		first[id] = where
-		greatest = max(greatest, id)
-		if from != "" && id <= from {
-			f.errorf("%s: event %s is at or below the base's cursor %s: it is in the base's slice already (logged twice)", where, id, from)
-		}
-		if through != "" && id > through {
-			f.errorf("%s: event %s is after the slice's end %s: the next slice will log it again", where, id, through)
-		}
-	}
-	decoded := true
-	for _, df := range v.byTable[schema.TableEvents] {
-		switch {
-		case df.size < 0:
-			f.errorf("%s is listed in the events record but missing: the change log lost its events; re-run the export of %s", df.entry.Key, v.date)
-			decoded = false
-			continue
-		case df.events == nil:
-			f.errorf("%s cannot be decoded (see parquet_footers, schema and columns): its events were not checked", df.entry.Key)
-			decoded = false
-			continue
-		}
-		date, _ := eventPartition(df.entry.Key)
-		for _, row := range df.events {
-			n++
-			inSlice(df.entry.Key, row.id)
-			if row.created != date {
-				f.errorf("%s: event %s of %s is in the wrong partition (want %s)", df.entry.Key, row.id, row.at, snapshot.PartitionPrefix(schema.TableEvents, row.created))
-			}
-		}
-	}
+	s := &eventSlice{f: f, from: e.From.After, through: e.Through.After, first: map[string]string{}}
+	n, decoded := v.checkEventFiles(s)
 	for _, q := range e.Quarantined {
 		if q.ID == "" {
 			f.errorf("a quarantined event (%s) has no id", q.Event)
 			continue
 		}
-		inSlice("quarantined", q.ID)
+		s.add("quarantined", q.ID)
 	}
-	switch {
-	case greatest != "" && through == "":
-		f.errorf("the slice holds events up to %s, but its cursor (through.after) is empty: the next run would read them again", greatest)
-	case decoded && greatest != "" && greatest < through:
-		f.errorf("the slice's cursor %s is after its greatest event %s: the events read between them are in no file and not quarantined", through, greatest)
-	case decoded && greatest == "" && through != from:
-		f.errorf("the slice has no events, but its cursor moved from %q to %q: the events read between them are in no file and not quarantined", from, through)
-	}
+	s.checkEnd(decoded)
 	switch {
 	case decoded && n != e.Events:
 		f.errorf("the events files hold %d events, the manifest says %d", n, e.Events)
@@ -235,8 +180,78 @@ func (v *verifier) checkEvents(ctx context.Context) error {
 		f.errorf("the events record counts %d duplicates", e.Duplicates)
 	}
 	v.add(f.check(CheckEvents, fmt.Sprintf("%d events in %d files and %d quarantined, each once, after %q through %q; %s",
-		n, len(e.Files), len(e.Quarantined), from, through, link)))
+		n, len(e.Files), len(e.Quarantined), s.from, s.through, link)))
 	return nil
+}
+
+// eventSlice checks the events of a change-log slice, after the base's
+// cursor from and at or before through, as checkEvents adds them.
+type eventSlice struct {
+	f             *findings
+	from, through string
+	first         map[string]string // event id -> where it was first found
+	greatest      string            // the greatest id added
+}
+
+// add checks event id, found in where (a file's key, or "quarantined"): it
+// is in the slice and not found before.
+func (s *eventSlice) add(where, id string) {
+	if prev, dup := s.first[id]; dup {
+		s.f.errorf("%s: event %s appears twice (also in %s)", where, id, prev)
+		return
+	}
+	s.first[id] = where
+	s.greatest = max(s.greatest, id)
+	if s.from != "" && id <= s.from {
+		s.f.errorf("%s: event %s is at or below the base's cursor %s: it is in the base's slice already (logged twice)", where, id, s.from)
+	}
+	if s.through != "" && id > s.through {
+		s.f.errorf("%s: event %s is after the slice's end %s: the next slice will log it again", where, id, s.through)
+	}
+}
+
+// checkEnd checks, once every event is added, that the slice's cursor is its
+// greatest event (decoded is false when some file's events are unknown: a
+// cursor past the events seen is then not an error).
+func (s *eventSlice) checkEnd(decoded bool) {
+	switch {
+	case s.greatest != "" && s.through == "":
+		s.f.errorf("the slice holds events up to %s, but its cursor (through.after) is empty: the next run would read them again", s.greatest)
+	case decoded && s.greatest != "" && s.greatest < s.through:
+		s.f.errorf("the slice's cursor %s is after its greatest event %s: the events read between them are in no file and not quarantined", s.through, s.greatest)
+	case decoded && s.greatest == "" && s.through != s.from:
+		s.f.errorf("the slice has no events, but its cursor moved from %q to %q: the events read between them are in no file and not quarantined", s.from, s.through)
+	}
+}
+
+// checkEventFiles adds the events of the directory_events files to s and
+// checks that each is in the partition of its UTC date. It returns the
+// number of events, and whether every file was decoded (a missing or
+// undecodable file is an error in s's findings).
+func (v *verifier) checkEventFiles(s *eventSlice) (n int64, decoded bool) {
+	f := s.f
+	decoded = true
+	for _, df := range v.byTable[schema.TableEvents] {
+		switch {
+		case df.size < 0:
+			f.errorf("%s is listed in the events record but missing: the change log lost its events; re-run the export of %s", df.entry.Key, v.date)
+			decoded = false
+			continue
+		case df.events == nil:
+			f.errorf("%s cannot be decoded (see parquet_footers, schema and columns): its events were not checked", df.entry.Key)
+			decoded = false
+			continue
+		}
+		date, _ := eventPartition(df.entry.Key)
+		for _, row := range df.events {
+			n++
+			s.add(df.entry.Key, row.id)
+			if row.created != date {
+				f.errorf("%s: event %s of %s is in the wrong partition (want %s)", df.entry.Key, row.id, row.at, snapshot.PartitionPrefix(schema.TableEvents, row.created))
+			}
+		}
+	}
+	return n, decoded
 }
 
 // eventsLink checks that the slice joins its base snapshot's slice (or says

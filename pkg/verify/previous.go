@@ -47,35 +47,64 @@ const DefaultMaxDrop = 0.2
 // directory to which the per-directory drop rule applies.
 const MinDropBase = 100
 
-// comparePrevious runs the previous_snapshot check.
+// comparePrevious runs the previous_snapshot check: it finds and reads the
+// previous snapshot's manifest, then compares the totals and the
+// directories' counts with it (see the comment above).
 func (v *verifier) comparePrevious(ctx context.Context) error {
 	var f findings
+	prevDate, prev, err := v.readPrevious(ctx, &f)
+	if prev == nil || err != nil {
+		return err
+	}
+	limit := strconv.FormatFloat(v.opts.MaxDrop*100, 'f', -1, 64) + "%"
+	totals := v.compareTotals(&f, prev, prevDate, limit)
+	both := v.compareDirectories(&f, prev, prevDate, limit)
+	which := "the latest earlier snapshot that passed verify"
+	if !v.previousVerified {
+		which = "the latest earlier snapshot (none has passed verify yet)"
+	}
+	v.add(f.check(CheckPrevious, fmt.Sprintf("compared with %s, %s: %s; %d directories in both; drops over %s fail (per directory from %d rows)",
+		which, prevDate, strings.Join(totals, ", "), both, limit, MinDropBase)))
+	return nil
+}
+
+// readPrevious returns the date and the manifest of the previous snapshot.
+// When there is none, or its manifest is gone or cannot be decoded, it adds
+// the previous_snapshot check (passed, or with a warning in f) and returns a
+// nil manifest; err is an error of the store.
+func (v *verifier) readPrevious(ctx context.Context, f *findings) (string, *snapshot.Manifest, error) {
 	prevDate, err := v.previousDate(ctx)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	if prevDate == "" {
 		v.add(f.check(CheckPrevious, fmt.Sprintf("no snapshot before %s under %s/: nothing to compare with", v.date, snapshot.ManifestsDir)))
-		return nil
+		return "", nil, nil
 	}
 	key := snapshot.ManifestKey(prevDate)
 	raw, err := v.src.Get(ctx, key)
 	if v.missing(ctx, key, err) {
 		f.warnf("the previous snapshot's manifest %s disappeared while it was being read: not compared", key)
 		v.add(f.check(CheckPrevious, "previous snapshot "+prevDate))
-		return nil
+		return "", nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("verify: reading the previous manifest %s: %w", key, err)
+		return "", nil, fmt.Errorf("verify: reading the previous manifest %s: %w", key, err)
 	}
 	prev, err := snapshot.Unmarshal(raw)
 	if err != nil {
 		f.warnf("the previous snapshot's manifest %s cannot be read (%v): not compared", key, err)
 		v.add(f.check(CheckPrevious, "previous snapshot "+prevDate))
-		return nil
+		return "", nil, nil
 	}
+	return prevDate, prev, nil
+}
 
-	limit := strconv.FormatFloat(v.opts.MaxDrop*100, 'f', -1, 64) + "%"
+// compareTotals reports in f a snapshot emptied since the previous one
+// (prev, of prevDate) and a drop of directory_users or
+// directory_group_memberships over the limit, and returns the tables'
+// totals, for the check's summary.
+func (v *verifier) compareTotals(f *findings, prev *snapshot.Manifest, prevDate, limit string) []string {
 	cur := v.m
 	if rows, prevRows := totalRows(cur), totalRows(prev); rows == 0 && prevRows > 0 {
 		f.errorf("snapshot %s is empty, but the previous snapshot %s has %d rows: the export found nothing to export; check EXPORT_ORGANIZATION_IDS, that the WorkOS API key is of the right environment, and the export's log, and re-run the export for %s",
@@ -90,12 +119,19 @@ func (v *verifier) comparePrevious(ctx context.Context) error {
 				table, now, was, prevDate, 100*d, limit, v.date)
 		}
 	}
+	return totals
+}
 
-	current := make(map[string]snapshot.DirectoryManifest, len(cur.Directories))
-	for _, d := range cur.Directories {
+// compareDirectories compares each directory of the previous snapshot
+// (prev, of prevDate) with this one's: a directory gone without a deleted
+// status is a warning in f, a drop over the limit in a directory with status
+// ok and at least MinDropBase rows an error. It returns the number of
+// directories in both snapshots.
+func (v *verifier) compareDirectories(f *findings, prev *snapshot.Manifest, prevDate, limit string) (both int) {
+	current := make(map[string]snapshot.DirectoryManifest, len(v.m.Directories))
+	for _, d := range v.m.Directories {
 		current[d.ID] = d
 	}
-	var both int
 	for _, p := range prev.Directories {
 		d, ok := current[p.ID]
 		if !ok {
@@ -125,13 +161,7 @@ func (v *verifier) comparePrevious(ctx context.Context) error {
 			}
 		}
 	}
-	which := "the latest earlier snapshot that passed verify"
-	if !v.previousVerified {
-		which = "the latest earlier snapshot (none has passed verify yet)"
-	}
-	v.add(f.check(CheckPrevious, fmt.Sprintf("compared with %s, %s: %s; %d directories in both; drops over %s fail (per directory from %d rows)",
-		which, prevDate, strings.Join(totals, ", "), both, limit, MinDropBase)))
-	return nil
+	return both
 }
 
 // previousDate returns the date of the snapshot to compare with (see the

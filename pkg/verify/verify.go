@@ -269,30 +269,14 @@ func (v *verifier) run(ctx context.Context) error {
 	return nil
 }
 
-// loadManifest reads and checks the manifest. ok is false when there is no
-// usable manifest; the remaining checks are then reported as skipped.
+// loadManifest reads and checks the manifest, and lists the files it names
+// for the other checks. ok is false when there is no usable manifest; the
+// remaining checks are then reported as skipped.
 func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 	key := snapshot.ManifestKey(v.date)
-	all := []string{CheckPrevious, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
-		CheckColumns, CheckChecksums, CheckEvents, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
-	raw, err := v.src.Get(ctx, key)
-	if v.missing(ctx, key, err) {
-		var f findings
-		f.errorf("manifest %s is missing: the export of %s did not finish or never ran; its data must not be used: re-run the export for %s", key, v.date, v.date)
-		v.add(f.check(CheckManifest, "looked for "+key))
-		v.skipRest("no manifest", all...)
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("verify: reading manifest %s: %w", key, err)
-	}
-	m, err := snapshot.Unmarshal(raw)
-	if err != nil {
-		var f findings
-		f.errorf("manifest %s cannot be read: %v", key, err)
-		v.add(f.check(CheckManifest, "read "+key))
-		v.skipRest("the manifest cannot be read", all...)
-		return false, nil
+	m, err := v.readManifest(ctx, key)
+	if m == nil || err != nil {
+		return false, err
 	}
 	v.m = m
 	v.report.RunID = m.RunID
@@ -305,6 +289,51 @@ func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 	if m.SchemaVersion != schema.Version {
 		f.errorf("manifest %s: schema_version is %q, this verifier checks schema version %q: verify with the dsync-export version that wrote it, or re-export", key, m.SchemaVersion, schema.Version)
 	}
+	v.listTableFiles(&f, key)
+	v.listEventFiles()
+	v.checkManifestDirectories(&f, key)
+	v.report.Stats.Files = len(v.files)
+	v.add(f.check(CheckManifest, fmt.Sprintf("%s lists %d files, %d rows, %d directories (format %d, schema %s, written by dsync-export %s)",
+		key, len(v.files), v.report.Stats.Rows, len(m.Directories), m.FormatVersion, m.SchemaVersion, m.DsyncExportVersion)))
+	return true, nil
+}
+
+// readManifest reads and decodes the manifest key. When it is missing or
+// cannot be decoded, readManifest reports the manifest check failed and
+// every other check skipped, and returns a nil manifest; err is an error of
+// the store.
+func (v *verifier) readManifest(ctx context.Context, key string) (*snapshot.Manifest, error) {
+	all := []string{CheckPrevious, CheckObjects, CheckStrayObjects, CheckSnapshotRow, CheckFooters, CheckSchema, CheckRowCounts,
+		CheckColumns, CheckChecksums, CheckEvents, CheckUniqueIDs, CheckReferences, CheckDirectoryCounts, CheckSample}
+	raw, err := v.src.Get(ctx, key)
+	if v.missing(ctx, key, err) {
+		var f findings
+		f.errorf("manifest %s is missing: the export of %s did not finish or never ran; its data must not be used: re-run the export for %s", key, v.date, v.date)
+		v.add(f.check(CheckManifest, "looked for "+key))
+		v.skipRest("no manifest", all...)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify: reading manifest %s: %w", key, err)
+	}
+	m, err := snapshot.Unmarshal(raw)
+	if err != nil {
+		var f findings
+		f.errorf("manifest %s cannot be read: %v", key, err)
+		v.add(f.check(CheckManifest, "read "+key))
+		v.skipRest("the manifest cannot be read", all...)
+		return nil, nil
+	}
+	return m, nil
+}
+
+// listTableFiles checks the snapshot tables' entries of the manifest key
+// (every table listed, with files; each file once, a Parquet file of the
+// table's partition, with plausible rows, bytes and SHA-256; the files' rows
+// adding up to the table's; no unknown table) into f, and adds the files to
+// the ones the verifier lists, opens, decodes and hashes.
+func (v *verifier) listTableFiles(f *findings, key string) {
+	m := v.m
 	known := make(map[string]bool)
 	seen := make(map[string]bool)
 	for _, t := range schema.Tables() {
@@ -348,9 +377,13 @@ func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 			f.errorf("manifest %s: unknown table %q: this verifier knows %s", key, name, strings.Join(tableNames(), ", "))
 		}
 	}
-	v.listEventFiles()
+}
+
+// checkManifestDirectories checks the directories of the manifest key into
+// f: each listed once, with status ok or deleted.
+func (v *verifier) checkManifestDirectories(f *findings, key string) {
 	dirs := make(map[string]bool)
-	for _, d := range m.Directories {
+	for _, d := range v.m.Directories {
 		if dirs[d.ID] {
 			f.errorf("manifest %s: directory %s is listed twice", key, d.ID)
 		}
@@ -359,10 +392,6 @@ func (v *verifier) loadManifest(ctx context.Context) (ok bool, err error) {
 			f.errorf("manifest %s: directory %s has status %q, want %q or %q", key, d.ID, d.Status, snapshot.DirectoryOK, snapshot.DirectoryDeleted)
 		}
 	}
-	v.report.Stats.Files = len(v.files)
-	v.add(f.check(CheckManifest, fmt.Sprintf("%s lists %d files, %d rows, %d directories (format %d, schema %s, written by dsync-export %s)",
-		key, len(v.files), v.report.Stats.Rows, len(m.Directories), m.FormatVersion, m.SchemaVersion, m.DsyncExportVersion)))
-	return true, nil
 }
 
 // listObjects lists each table's partition: every listed file must exist with
@@ -704,11 +733,16 @@ func openParquet(r io.ReaderAt, size int64) (f *parquet.File, err error) {
 func (v *verifier) guard(df *dataFile, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			v.columns.errorf("%s cannot be read, the Parquet reader failed (%v): the file is corrupt; re-run the export for %s", df.entry.Key, p, v.date)
+			v.readerPanicked(df, p)
 			err = nil
 		}
 	}()
 	return fn()
+}
+
+// readerPanicked reports that the Parquet reader panicked with p on df.
+func (v *verifier) readerPanicked(df *dataFile, p any) {
+	v.columns.errorf("%s cannot be read, the Parquet reader failed (%v): the file is corrupt; re-run the export for %s", df.entry.Key, p, v.date)
 }
 
 // forEach runs fn for each file, Concurrency at a time, and returns the first
