@@ -35,6 +35,58 @@ Flags:
 // runLocal runs one export outside Lambda and prints the summary. It returns
 // the process exit status: 0 committed, 1 failed, 2 bad usage or config.
 func runLocal(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	f, code := parseLocalFlags(args, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	env := map[string]string{}
+	lookup := func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+	if f.dest != "" {
+		env["EXPORT_DESTINATION"] = f.dest
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if f.days != 0 && (!f.demo || f.days < 1 || f.days > maxDemoDays) {
+		fmt.Fprintf(stderr, "export: --demo-days %d: give 1 to %d days, with --demo\n", f.days, maxDemoDays)
+		return 2
+	}
+	var dm demoFake
+	if f.demo {
+		var err error
+		if dm, err = startDemo(lookup, env, stderr, f.days); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+		defer dm.stop()
+	}
+	h, disp, code := newLocalHandler(ctx, lookup, f.demo, dm, stderr)
+	if code >= 0 {
+		return code
+	}
+	in, err := localInput(f)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	return exportLocal(ctx, h, disp, dm, in, f.days, stdout, stderr)
+}
+
+// localFlags are runLocal's flags.
+type localFlags struct {
+	demo, force           bool
+	date, dest, inputFile string
+	days                  int
+}
+
+// parseLocalFlags parses runLocal's arguments. A status of 0 or more is the
+// exit status to stop with (help, bad usage); -1 goes on with the flags.
+func parseLocalFlags(args []string, stdout, stderr io.Writer) (localFlags, int) {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	demo := fs.Bool("demo", false, "export the built-in WorkOS fake's demo dataset into a local folder (no WorkOS account needed)")
@@ -53,40 +105,21 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return localFlags{}, 0
 		}
-		return 2
+		return localFlags{}, 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "export: unexpected argument %q: see --help\n", fs.Arg(0))
-		return 2
+		return localFlags{}, 2
 	}
-	env := map[string]string{}
-	lookup := func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return getenv(k)
-	}
-	if *dest != "" {
-		env["EXPORT_DESTINATION"] = *dest
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	return localFlags{demo: *demo, force: *force, date: *date, dest: *dest, inputFile: *inputFile, days: *days}, -1
+}
 
-	if *days != 0 && (!*demo || *days < 1 || *days > maxDemoDays) {
-		fmt.Fprintf(stderr, "export: --demo-days %d: give 1 to %d days, with --demo\n", *days, maxDemoDays)
-		return 2
-	}
-	var dm demoFake
-	if *demo {
-		var err error
-		if dm, err = startDemo(lookup, env, stderr, *days); err != nil {
-			fmt.Fprintln(stderr, err)
-			return 2
-		}
-		defer dm.stop()
-	}
+// newLocalHandler makes the export's handler with a display on stderr, whose
+// log level comes from the config. A status of 0 or more is the exit status
+// to stop with (a bad config); -1 goes on with the handler.
+func newLocalHandler(ctx context.Context, lookup func(string) string, demo bool, dm demoFake, stderr io.Writer) (*handler, *display, int) {
 	var disp *display // made from the config's log level
 	h, err := newHandler(ctx, lookup, func(c config) *slog.Logger {
 		disp = newDisplay(stderr, c.LogLevel, c.LogLevelSet)
@@ -94,35 +127,47 @@ func runLocal(args []string, getenv func(string) string, stdout, stderr io.Write
 	}, io.Discard)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		if errors.Is(err, errConfig) && !*demo {
+		if errors.Is(err, errConfig) && !demo {
 			fmt.Fprintln(stderr, "hint: run with --demo (or `make run`) to export the built-in fake's demo dataset without a WorkOS account; --help lists every variable")
 		}
-		return 2
+		return nil, nil, 2
 	}
-	h.demo = *demo
+	h.demo = demo
 	h.watch = disp.watch
 	if dm.now != nil {
 		h.now = dm.now // the export reads events on the fake's clock
 	}
+	return h, disp, -1
+}
+
+// localInput is the run's input: the --input file's, if given, with
+// --snapshot-date and --force on top.
+func localInput(f localFlags) (Input, error) {
 	var in Input
-	if *inputFile != "" {
-		b, err := os.ReadFile(*inputFile)
+	if f.inputFile != "" {
+		b, err := os.ReadFile(f.inputFile)
 		if err != nil {
-			fmt.Fprintln(stderr, "export:", err)
-			return 2
+			return Input{}, fmt.Errorf("export: %w", err)
 		}
 		if in, err = DecodeInput(b); err != nil {
-			fmt.Fprintf(stderr, "export: %s: %v\n", *inputFile, err)
-			return 2
+			return Input{}, fmt.Errorf("export: %s: %w", f.inputFile, err)
 		}
 	}
-	if *date != "" {
-		in.SnapshotDate = *date
+	if f.date != "" {
+		in.SnapshotDate = f.date
 	}
-	in.Force = in.Force || *force
+	in.Force = in.Force || f.force
+	return in, nil
+}
+
+// exportLocal runs the export (or --demo-days' month of them), closes the
+// display and prints the output and the next steps. It returns the exit
+// status: 0 committed, 1 failed.
+func exportLocal(ctx context.Context, h *handler, disp *display, dm demoFake, in Input, days int, stdout, stderr io.Writer) int {
 	var out Output
-	if *days > 0 {
-		out, err = demoMonth(ctx, h, dm, *days, stderr)
+	var err error
+	if days > 0 {
+		out, err = demoMonth(ctx, h, dm, days, stderr)
 	} else {
 		out, err = h.Handle(ctx, in)
 	}

@@ -1,18 +1,15 @@
 package export_test
 
-// Issue 18: the change log holds every event WorkOS sent exactly once, and
-// each day's snapshot equals WorkOS's state, whatever the Events API sends.
-// Each test is named for the behaviour it pins; the hostile month in
-// internal/testenv/soak proves the whole.
-
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,37 +21,9 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/objstore"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
+	"github.com/dsync-export/dsync-export/pkg/verify"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
-
-// hostileSetup is reviewSetup on a fake whose Events API misbehaves.
-func hostileSetup(t *testing.T, seed int64, cfg export.Config, h workostest.Hostile, md workostest.MetadataMode) (*workostest.Server, *export.Exporter, objstore.Store) {
-	t.Helper()
-	fake, client := startFake(t, workostest.Config{Seed: seed, Directories: 3, UsersPerDirectory: 200, GroupsPerDirectory: 5, Hostile: h, Metadata: md}, nil)
-	dst := localStore(t)
-	return fake, &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}, dst
-}
-
-// runToday runs the export of the fake's date at its time, without
-// comparing the snapshot with the fake (see dayRun).
-func runToday(t *testing.T, ex *export.Exporter, fake *workostest.Server) *snapshot.Manifest {
-	t.Helper()
-	res, err := ex.Run(context.Background(), export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Manifest
-}
-
-// localStore opens a store in a fresh local folder.
-func localStore(t *testing.T) objstore.Store {
-	t.Helper()
-	s, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // checkEventPartitions fails for an event file whose rows are not all of
 // its partition's date.
@@ -124,37 +93,6 @@ func TestSwappedAndRepeatedEventsAreLoggedOnce(t *testing.T) {
 	}
 	if dups == 0 {
 		t.Error("no repeated event was dropped: the hostile modes did not reach the export")
-	}
-}
-
-// Item 3: the snapshots row says what the manifest says, mode included
-// (it was always "full").
-func TestSnapshotsRowIsTheManifests(t *testing.T) {
-	fake, ex, dst := reviewSetup(t, 85, testConfig())
-	dayRun(t, ex, fake, dst, fakeDate(fake))
-	quietDay(fake)
-	m, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
-	if m.Mode != schema.SnapshotModeIncremental {
-		t.Fatalf("day 1 mode %q, want incremental", m.Mode)
-	}
-	checkSnapshotRow(t, dst, m)
-}
-
-// Item 5: a base written with another schema_version is not built on.
-func TestBaseOfAnotherSchemaVersionIsWalkedInFull(t *testing.T) {
-	fake, ex, dst := reviewSetup(t, 87, testConfig())
-	m0, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
-	m0.SchemaVersion = "0"
-	body, _ := m0.Marshal()
-	if err := dst.Put(context.Background(), snapshot.ManifestKey(m0.SnapshotDate), body, "application/json"); err != nil {
-		t.Fatal(err)
-	}
-	quietDay(fake)
-	m1, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
-	for _, d := range m1.Directories {
-		if d.Mode != schema.SnapshotModeFull || d.ModeReason != export.ReasonSchema {
-			t.Errorf("%s: mode %s (%s), want a full walk: %s", d.ID, d.Mode, d.ModeReason, export.ReasonSchema)
-		}
 	}
 }
 
@@ -276,22 +214,6 @@ func TestFullWalkNeverDependsOnEvents(t *testing.T) {
 	snapshottest.CheckEventsOnce(t, dst, fake.Events())
 }
 
-// hookStore calls onPut after each Put that stored its object.
-type hookStore struct {
-	objstore.Store
-	onPut func(key string)
-}
-
-func (s *hookStore) Put(ctx context.Context, key string, body []byte, ct string) error {
-	if err := s.Store.Put(ctx, key, body, ct); err != nil {
-		return err
-	}
-	if s.onPut != nil {
-		s.onPut(key)
-	}
-	return nil
-}
-
 // Item 10: two dates committing at once extend the chain from the same
 // cursor. The second commit passes the early "latest snapshot" check (the
 // first's manifest is not written yet), but the chain link lets only one
@@ -353,36 +275,6 @@ func (s *linkHook) PutIfAbsent(ctx context.Context, key string, body []byte, ct 
 	return err
 }
 
-// Item 11: a snapshot that verify rejected is not a base: the directories
-// the rejection names (all, when it names none) are walked in full.
-func TestRejectedBaseIsWalkedInFull(t *testing.T) {
-	fake, ex, dst := reviewSetup(t, 95, testConfig())
-	m0, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
-	reject := func(m *snapshot.Manifest, dirs ...string) {
-		b, _ := json.Marshal(snapshot.Rejected{SnapshotDate: m.SnapshotDate, RunID: m.RunID, RejectedAt: time.Now(), Checks: []string{"volume"}, Directories: dirs})
-		if err := dst.Put(context.Background(), snapshot.RejectedKey(m.SnapshotDate), b, "application/json"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	reject(m0, m0.Directories[1].ID)
-	quietDay(fake)
-	m1, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
-	for _, d := range m1.Directories {
-		rejected := d.ID == m0.Directories[1].ID
-		if rejected != (d.ModeReason == export.ReasonRejected) {
-			t.Errorf("%s (rejected %v): mode %s (%s)", d.ID, rejected, d.Mode, d.ModeReason)
-		}
-	}
-	reject(m1)
-	quietDay(fake)
-	m2, _ := dayRun(t, ex, fake, dst, fakeDate(fake))
-	for _, d := range m2.Directories {
-		if d.ModeReason != export.ReasonRejected {
-			t.Errorf("%s: mode %s (%s), want a full walk: the whole base was rejected", d.ID, d.Mode, d.ModeReason)
-		}
-	}
-}
-
 // Item 13: events are read up to now minus EventsSettle, and that moment is
 // the cursor's checked_at: an event of the last minutes is logged by the
 // next run, not skipped.
@@ -417,172 +309,6 @@ func TestEventsSettleLeavesTheTailToTheNextRun(t *testing.T) {
 	fake.AdvanceWith(time.Hour, workostest.AdvanceOptions{Churn: 0, DirectoryRate: -1})
 	run()
 	snapshottest.CheckEventsOnce(t, dst, fake.Events())
-}
-
-// Item 14: a change that emitted no event (a silent create or delete) shows
-// in the directory's metadata counts: the plan walks that directory in full
-// the same day, and the snapshot equals WorkOS's state. Directories listed
-// without metadata are not checked.
-func TestDriftWalksTheDirectoryInFull(t *testing.T) {
-	fake, ex, dst := hostileSetup(t, 99, testConfig(), workostest.Hostile{}, workostest.MetadataAll)
-	ex.Config.FullEvery = 0
-	dayRun(t, ex, fake, dst, fakeDate(fake))
-	fake.SetHostile(workostest.Hostile{Seed: 4, Silent: 0.5})
-	quietDay(fake)
-	silent := map[string]bool{}
-	for _, c := range fake.SilentChanges() {
-		silent[c.DirectoryID] = true
-	}
-	if len(silent) == 0 {
-		t.Fatal("no silent change")
-	}
-	m, _ := dayRun(t, ex, fake, dst, fakeDate(fake)) // exact against the fake
-	for _, d := range m.Directories {
-		if d.Drift == nil {
-			t.Fatalf("%s: no drift check recorded", d.ID)
-		}
-		if silent[d.ID] != (d.Drift.Result == snapshot.DriftFound) || silent[d.ID] != (d.ModeReason == export.ReasonDrift) {
-			t.Errorf("%s (silent change %v): drift %+v, mode %s (%s)", d.ID, silent[d.ID], d.Drift, d.Mode, d.ModeReason)
-		}
-	}
-	fake.SetHostile(workostest.Hostile{})
-	fake.SetMetadata(workostest.MetadataNone)
-	quietDay(fake)
-	m, _ = dayRun(t, ex, fake, dst, fakeDate(fake))
-	for _, d := range m.Directories {
-		if d.Drift == nil || d.Drift.Result != snapshot.DriftNoMetadata || d.Mode != schema.SnapshotModeIncremental {
-			t.Errorf("%s without metadata: drift %+v, mode %s (%s): want not checked, incremental", d.ID, d.Drift, d.Mode, d.ModeReason)
-		}
-	}
-}
-
-// Item 18: a late abort of run R1 (its commit failed after the manifest)
-// between a rerun R2's manifest PUT and R2's cleanup must not delete the
-// events files R2 took over from R1.
-func TestLateAbortKeepsEventsARerunTookOver(t *testing.T) {
-	fake, client := startFake(t, workostest.Config{Seed: 101, Directories: 3, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
-	dir := localStore(t)
-	dst := &hookStore{Store: dir}
-	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Now: fake.Now}
-	ctx := context.Background()
-	dayRun(t, ex, fake, dst, fakeDate(fake))
-	quietDay(fake)
-	date := fakeDate(fake)
-	p1, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runUnits(t, ex, p1, time.Minute, func(error) bool { return false })
-	// R1's manifest lands, then another run takes the date at once, so R1
-	// skips its cleanup (its plan stays) and its execution goes on to fail.
-	var r2 string
-	dst.onPut = func(key string) {
-		if key == snapshot.ManifestKey(date) && r2 == "" {
-			r2 = "pending"
-			b, _ := json.Marshal(map[string]any{"run_id": snapshot.NewRunID(time.Now()), "started_at": time.Now().UTC()})
-			_ = dir.Put(ctx, snapshot.LeaseKey(date), b, "application/json")
-		}
-	}
-	if _, err := ex.Commit(ctx, date, p1.RunID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dir.Get(ctx, snapshot.PlanKey(date, p1.RunID)); err != nil {
-		t.Fatalf("R1's plan: %v; the test needs it kept", err)
-	}
-	// R2 reruns the date, taking R1's events over; R1's abort runs right
-	// after R2's manifest PUT.
-	dst.onPut = func(key string) {
-		if key == snapshot.ManifestKey(date) {
-			dst.onPut = nil
-			if _, err := ex.Abort(ctx, date, p1.RunID); err != nil {
-				t.Errorf("abort of R1: %v", err)
-			}
-		}
-	}
-	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Manifest.Events.CarriedFrom != p1.RunID {
-		t.Fatalf("R2 carried %q, want R1's events %s", res.Manifest.Events.CarriedFrom, p1.RunID)
-	}
-	snapshottest.CheckObjectsAreManifest(t, dir, res.Manifest)
-	for _, f := range res.Manifest.Events.Files {
-		if _, err := dir.Get(ctx, f.Key); err != nil {
-			t.Errorf("R2's events file %s: %v", f.Key, err)
-		}
-	}
-	snapshottest.CheckEventsOnce(t, dst, fake.Events())
-}
-
-// gateStore holds the first Create of key until release is closed, after
-// telling reached.
-type gateStore struct {
-	objstore.Store
-	key              string
-	once             sync.Once
-	reached, release chan struct{}
-}
-
-func (s *gateStore) Create(ctx context.Context, key, ct string) (objstore.Object, error) {
-	if key == s.key {
-		s.once.Do(func() {
-			close(s.reached)
-			<-s.release
-		})
-	}
-	return s.Store.Create(ctx, key, ct)
-}
-
-// Item 18: a stale chunk attempt A (an invocation that went on after the
-// state machine retried it) rolls a part over after the retry B finished
-// the unit and the run committed. A and B share part keys, so A's rolled
-// part would overwrite a committed file: it must not be committed.
-func TestStaleAttemptNeverOverwritesACommittedPart(t *testing.T) {
-	fake, client := startFake(t, workostest.Config{Seed: 103, Directories: 1, UsersPerDirectory: 2500, GroupsPerDirectory: 3}, nil)
-	local := localStore(t)
-	cfg := testConfig()
-	cfg.ProgressEvery = 0 // no progress check: only the part's own check stops A
-	cfg.Writer.MaxFileBytes = 32 << 10
-	ex := &export.Exporter{Client: client, Store: local, Config: cfg, Now: fake.Now}
-	ctx := context.Background()
-	p, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	unit := p.UnitIDs()[0]
-	gate := &gateStore{Store: local, key: snapshot.ChunkPartKey(schema.TableDirectoryUsers, p.SnapshotDate, p.RunID, unit, 0, 1),
-		reached: make(chan struct{}), release: make(chan struct{})}
-	exA := *ex
-	exA.Store = gate
-	var aErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, aErr = exA.RunChunk(ctx, p.SnapshotDate, p.RunID, unit)
-	}()
-	<-gate.reached
-	// The state machine retried A: B walks changed data, finishes the unit,
-	// and the run commits.
-	fake.AdvanceWith(time.Hour, workostest.AdvanceOptions{Churn: 0.2, DirectoryRate: -1})
-	res, err := ex.RunChunk(ctx, p.SnapshotDate, p.RunID, unit)
-	if err != nil || !res.Done {
-		t.Fatalf("attempt B: %+v, %v", res, err)
-	}
-	c, err := ex.Commit(ctx, p.SnapshotDate, p.RunID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	close(gate.release)
-	<-done
-	t.Logf("A: %v; users parts %d", aErr, len(c.Manifest.Tables[schema.TableDirectoryUsers].Files))
-	if !errors.Is(aErr, export.ErrChunkTakenOver) {
-		t.Errorf("attempt A: %v, want ErrChunkTakenOver", aErr)
-	}
-	if len(c.Manifest.Tables[schema.TableDirectoryUsers].Files) < 3 {
-		t.Fatalf("users in %d parts: the test needs rolled-over parts", len(c.Manifest.Tables[schema.TableDirectoryUsers].Files))
-	}
-	verifyOK(t, local, p.SnapshotDate)
 }
 
 // From review: a retention restart on a quiet account (no event in the last 30
@@ -694,42 +420,6 @@ func TestSupersededRunsEventsFilesAreNotOrphaned(t *testing.T) {
 	}
 }
 
-// From review: a create/delete between the cursor's checked_at and the walk of a
-// directory is in the full-walked base AND in the next slice's events, so
-// the drift check (base count + net events) expects it twice and walks the
-// directory in full again -- every day for a directory with churn during
-// its walk or the settle window; an EXPORT_MODE=incremental run fails.
-func TestDriftFalsePositiveFromWalkOverlap(t *testing.T) {
-	cfg := testConfig()
-	cfg.EventsSettle = 2 * time.Minute
-	cfg.FullEvery = 0
-	fake, ex, dst := hostileSetup(t, 207, cfg, workostest.Hostile{}, workostest.MetadataAll)
-	run := func() *snapshot.Manifest { return runToday(t, ex, fake) }
-	run()
-	quietDay(fake)
-	// Churn in the minute before the plan: after now-settle, seen by the walk.
-	fake.AdvanceWith(time.Minute, workostest.AdvanceOptions{Churn: 50, DirectoryRate: -1})
-	m2 := run() // incremental day
-	for _, d := range m2.Directories {
-		if d.Drift != nil && d.Drift.Result == snapshot.DriftFound {
-			t.Errorf("incremental day %s: drift %+v: the listing counts now, the events stop at now-settle", d.ID, d.Drift)
-		}
-	}
-	ex.Config.Mode = export.ModeFull
-	fake.AdvanceWith(time.Hour, workostest.AdvanceOptions{Churn: 0, DirectoryRate: -1})
-	fake.AdvanceWith(time.Minute, workostest.AdvanceOptions{Churn: 50, DirectoryRate: -1})
-	run() // a full walk that sees the last minute's changes
-	ex.Config.Mode = export.ModeAuto
-	fake.AdvanceWith(24*time.Hour, workostest.AdvanceOptions{Churn: 0, DirectoryRate: -1})
-	m := run()
-	for _, d := range m.Directories {
-		if d.Drift != nil && d.Drift.Result == snapshot.DriftFound {
-			t.Errorf("%s: drift %+v with no missed event: walked in full (%s)", d.ID, d.Drift, d.ModeReason)
-		}
-	}
-	verifyOK(t, dst, m.SnapshotDate)
-}
-
 // putHook calls before once before the first PutIfAbsent of key.
 type putHook struct {
 	objstore.Store
@@ -779,4 +469,299 @@ func TestDeadLinkTakeoverIsAtomic(t *testing.T) {
 	if n := countDuplicates(allEventFiles(t, dir)); n > 0 {
 		t.Errorf("%d events logged twice", n)
 	}
+}
+
+// Regression (fixed; incremental.go readEvents, the past-date guard at the top, and
+// findBase returning b.m == nil): a backfill of a date BEFORE the first
+// committed snapshot is a past date (r.snap.Date < b.head), but findBase
+// finds no base on or before it, so b.m is nil and readEvents skips the
+// "past date: carry, read nothing" branch. It falls through to the chain
+// restart and reads (and commits) every event still in the Events API's
+// retention again: directory_events then holds those events twice.
+func TestBackfillBeforeFirstSnapshotLogsNoEvents(t *testing.T) {
+	fake, ex, dst := reviewSetup(t, 41, testConfig())
+	d0 := fakeDate(fake)
+	dayRun(t, ex, fake, dst, d0)
+	quietDay(fake)
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	snapshottest.CheckEventsOnce(t, dst, fake.Events()) // passes: the chain is fine so far
+
+	// Backfill the day before the first snapshot.
+	t0, _ := snapshot.ParseDate(d0)
+	back := t0.Add(-24 * time.Hour).Format(schema.PartitionFormat)
+	bm, _ := dayRun(t, ex, fake, dst, back)
+	if bm.Events != nil {
+		t.Errorf("backfill of %s (before the first snapshot %s): events record %+v (restart %q, %d events), want none: later snapshots hold those events",
+			back, d0, bm.Events.From, bm.Events.Restart, bm.Events.Events)
+	}
+	snapshottest.CheckEventsOnce(t, dst, fake.Events())
+}
+
+// Regression (fixed; no serialisation across dates: plan.go Plan/findBase and commit.go
+// Commit): two runs of different dates in flight at once (a day's run still
+// going when the next day's starts, or a manual run) both take the same
+// committed snapshot as their base, so both event slices start at its
+// cursor and both commits log the same events. Nothing at commit checks
+// that the base is still the latest snapshot, and verify passes both
+// (each slice joins its base), so directory_events silently holds every
+// event of the overlap twice.
+func TestRacingDatesLogEventsOnce(t *testing.T) {
+	fake, ex, dst := reviewSetup(t, 43, testConfig())
+	ctx := context.Background()
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	quietDay(fake)
+	pa, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quietDay(fake)
+	forgetInFlight(t, dst) // past the in-flight check: the chain link is the last line
+	pb, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range []*export.Plan{pa, pb} {
+		runUnits(t, ex, p, time.Minute, func(error) bool { return false })
+		_, err := ex.Commit(ctx, p.SnapshotDate, p.RunID)
+		if i == 0 && err != nil {
+			t.Fatalf("commit of %s: %v", p.SnapshotDate, err)
+		}
+		if i == 1 && !errors.Is(err, export.ErrEventsRaced) {
+			t.Fatalf("commit of %s after %s committed: %v, want ErrEventsRaced", p.SnapshotDate, pa.SnapshotDate, err)
+		}
+	}
+	if _, err := ex.Abort(ctx, pb.SnapshotDate, pb.RunID); err != nil {
+		t.Fatal(err)
+	}
+	// Exported again, the date continues the latest snapshot.
+	dayRun(t, ex, fake, dst, pb.SnapshotDate)
+	snapshottest.CheckEventsOnce(t, dst, fake.Events())
+	if dup := countDuplicates(snapshottest.LoggedEvents(t, dst)); dup > 0 {
+		t.Errorf("runs of %s and %s, in flight together, committed %d events twice to directory_events", pa.SnapshotDate, pb.SnapshotDate, dup)
+	}
+}
+
+// Regression (fixed; commit.go Commit for a past date / verify events.go base link): a
+// rerun of a past date D commits a new run id for D and carries D's events
+// record, but the next date's events record (and manifest) still names D's
+// OLD run as its base (BaseRunID). verify of D+1, which passed before the
+// rerun, now fails its events check ("the events continue run X of D, but
+// that date's snapshot is now run Y"), which breaks invariant 3 (verify
+// passes for every committed date) after an ordinary backfill.
+func TestPastDateRerunKeepsNextDayValid(t *testing.T) {
+	fake, ex, dst := reviewSetup(t, 47, testConfig())
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	quietDay(fake)
+	d1 := fakeDate(fake)
+	dayRun(t, ex, fake, dst, d1)
+	quietDay(fake)
+	d2 := fakeDate(fake)
+	dayRun(t, ex, fake, dst, d2) // verified OK here
+	dayRun(t, ex, fake, dst, d1) // rerun of a past date: verified OK
+	verifyOK(t, dst, d2)         // fails: d2 names d1's replaced run
+	snapshottest.CheckEventsOnce(t, dst, fake.Events())
+}
+
+// filterExpected keeps the expected rows of dirs.
+func filterExpected(e snapshottest.Expected, dirs map[string]bool) snapshottest.Expected {
+	var out snapshottest.Expected
+	for _, r := range e.Dirs {
+		if dirs[r.ID] {
+			out.Dirs = append(out.Dirs, r)
+		}
+	}
+	for _, r := range e.Users {
+		if dirs[r.DirectoryID] {
+			out.Users = append(out.Users, r)
+		}
+	}
+	for _, r := range e.Groups {
+		if dirs[r.DirectoryID] {
+			out.Groups = append(out.Groups, r)
+		}
+	}
+	for _, r := range e.Memberships {
+		if dirs[r.DirectoryID] {
+			out.Memberships = append(out.Memberships, r)
+		}
+	}
+	return out
+}
+
+// TestFilteredRunLogsEveryEvent: incremental days with organization and
+// directory filters, the filters changed between runs (widened: the new
+// directory is walked in full; narrowed), each day equal to the filtered
+// state. The change log is the account's: a filtered run logs every event
+// it reads, so no other directory's event is lost (issue 18, item 4: before,
+// a filtered run moved the shared cursor past them without logging them).
+func TestFilteredRunLogsEveryEvent(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 67, Directories: 4, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := fake.Directories()
+	ctx := context.Background()
+	day := func(cfg export.Config, scope ...workos.Directory) *snapshot.Manifest {
+		t.Helper()
+		ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
+		at := fake.Now().UTC().Truncate(time.Millisecond)
+		res, err := ex.Run(ctx, export.Snapshot{Date: fakeDate(fake), Time: at, Trigger: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := map[string]bool{}
+		for _, d := range scope {
+			in[d.ID] = true
+		}
+		snapshottest.CheckExact(t, dst, res.Manifest, filterExpected(snapshottest.ExpectedRows(fake, at), in))
+		verifyOK(t, dst, res.Manifest.SnapshotDate)
+		return res.Manifest
+	}
+	orgCfg := testConfig()
+	orgCfg.FullEvery = 0 // no reconcile day: isolate the filters
+	orgCfg.OrganizationIDs = []string{ds[0].OrganizationID, ds[1].OrganizationID}
+	day(orgCfg, ds[0], ds[1])
+	quietDay(fake)
+	if m := day(orgCfg, ds[0], ds[1]); m.Mode != schema.SnapshotModeIncremental {
+		t.Errorf("org-filtered day 1: mode %s", m.Mode)
+	}
+	quietDay(fake)
+	dirCfg := testConfig()
+	dirCfg.FullEvery = 0
+	dirCfg.DirectoryIDs = []string{ds[1].ID, ds[2].ID}
+	m := day(dirCfg, ds[1], ds[2])
+	for _, d := range m.Directories {
+		if d.ID == ds[2].ID && d.ModeReason != export.ReasonNewDirectory {
+			t.Errorf("widened filter: %s mode %s (%s), want a full walk of a new directory", d.ID, d.Mode, d.ModeReason)
+		}
+		if d.ID == ds[1].ID && d.Mode != schema.SnapshotModeIncremental {
+			t.Errorf("widened filter: %s mode %s (%s), want incremental", d.ID, d.Mode, d.ModeReason)
+		}
+	}
+	quietDay(fake)
+	dirCfg.DirectoryIDs = []string{ds[2].ID}
+	day(dirCfg, ds[2])
+	// Every event of every directory, in scope or not, is logged once.
+	snapshottest.CheckEventsOnce(t, dst, fake.Events())
+}
+
+// Check (no bug found): a quiet account whose last
+// event left the retention while daily snapshots went on (the cursor's
+// After expired, its CheckedAt did not): the run reads from range_start =
+// CheckedAt - 5 min, skipping ids up to After, and logs each event once.
+func TestQuietAccountCursor(t *testing.T) {
+	cfg := testConfig()
+	fake, ex, dst := reviewSetup(t, 71, cfg)
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	quietDay(fake)
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	var last *snapshot.Manifest
+	for range 32 {
+		fake.AdvanceWith(24*time.Hour, workostest.AdvanceOptions{Churn: 0, DirectoryRate: -1})
+		last, _ = dayRun(t, ex, fake, dst, fakeDate(fake))
+	}
+	if fake.Now().Sub(last.Events.Through.AfterTime) < 30*24*time.Hour {
+		t.Fatalf("the cursor's After is still in the retention")
+	}
+	quietDay(fake)
+	dayRun(t, ex, fake, dst, fakeDate(fake))
+	all := fake.Events()
+	snapshottest.CheckEventsOnce(t, dst, all)
+}
+
+// TestVerifyCatchesBrokenEventChains: verify fails a snapshot whose events
+// slice does not join its base's, holds an event twice, or lost a file.
+func TestVerifyCatchesBrokenEventChains(t *testing.T) {
+	fake, client := startFake(t, workostest.Config{Seed: 21, Directories: 2, UsersPerDirectory: 150, GroupsPerDirectory: 4}, nil)
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Now: fake.Now}
+	date := func() string { return fake.Now().UTC().Format(schema.PartitionFormat) }
+	dayRun(t, ex, fake, dst, date())
+	fake.AdvanceWith(24*time.Hour, workostest.AdvanceOptions{Churn: 0.05, DirectoryRate: -1})
+	m, _ := dayRun(t, ex, fake, dst, date())
+	if m.Events == nil || m.Events.Events == 0 || len(m.Events.Files) == 0 {
+		t.Fatalf("day 1 logged no events: %+v", m.Events)
+	}
+	good := *m
+	events := *m.Events
+	good.Events = &events
+	tamper := func(name string, edit func(m *snapshot.Manifest), want string) {
+		t.Helper()
+		bad := good
+		e := *good.Events
+		e.Files = slices.Clone(good.Events.Files)
+		bad.Events = &e
+		edit(&bad)
+		body, err := bad.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.Put(ctx, snapshot.ManifestKey(m.SnapshotDate), body, "application/json"); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := verify.Verify(ctx, dst, m.SnapshotDate, verify.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, c := range rep.Checks {
+			if c.Name == verify.CheckEvents && !c.OK && strings.Contains(strings.Join(c.Errors, "\n"), want) {
+				found = true
+			}
+		}
+		if found == rep.Valid || !found {
+			t.Errorf("%s: verify valid=%v, want the events check to fail with %q: %+v", name, rep.Valid, want, rep.Checks)
+		}
+	}
+	tamper("gap", func(m *snapshot.Manifest) { m.Events.From.After = "event_01ZZZZZZZZZZZZZZZZZZZZZZZZ" }, "a gap or an overlap")
+	tamper("count", func(m *snapshot.Manifest) { m.Events.Events++ }, "the manifest says")
+	tamper("twice", func(m *snapshot.Manifest) {
+		m.Events.Files = append(m.Events.Files, m.Events.Files[0])
+		m.Events.Events += m.Events.Files[0].Rows
+	}, "appears twice")
+	tamper("lost file", func(m *snapshot.Manifest) {
+		m.Events.Files[0].Key = snapshot.PartKey(schema.TableEvents, "2020-01-01", m.RunID, 9)
+	}, "missing")
+}
+
+// TestChangeDuringWalkIsNotLost: changes made while day 0's full walk runs
+// are read by day 1 (the cursor is taken before the walk), so day 1's
+// incremental snapshot equals the state, whatever the walk saw.
+func TestChangeDuringWalkIsNotLost(t *testing.T) {
+	var fake *workostest.Server
+	var pending atomic.Int32
+	pending.Store(3)
+	mid := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/directory_users" && pending.Add(-1) >= 0 {
+				fake.AdvanceWith(2*time.Hour, workostest.AdvanceOptions{Churn: 0.2, DirectoryRate: -1})
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	fake, client := startFake(t, workostest.Config{Seed: 17, Directories: 3, UsersPerDirectory: 400, GroupsPerDirectory: 5}, mid)
+	dst, err := objstore.Open(context.Background(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Now: fake.Now}
+	ctx := context.Background()
+	start := fake.Now()
+	d0, err := ex.Run(ctx, export.Snapshot{Date: start.UTC().Format(schema.PartitionFormat), Time: start, Trigger: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved := fake.Now().Sub(start); moved < 6*time.Hour {
+		t.Fatalf("the fake moved %s during the walk, want three changes", moved)
+	}
+	if d0.Manifest.Events.Through.CheckedAt.After(start.Add(time.Minute)) {
+		t.Errorf("day 0's cursor was checked at %s, after the walk's changes began (%s)", d0.Manifest.Events.Through.CheckedAt, start)
+	}
+	fake.AdvanceWith(24*time.Hour, workostest.AdvanceOptions{Churn: 0.02, DirectoryRate: -1})
+	dayRun(t, ex, fake, dst, fake.Now().UTC().Format(schema.PartitionFormat))
 }
