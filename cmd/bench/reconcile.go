@@ -88,7 +88,7 @@ func (s *reconcileSim) day(ctx context.Context, n int) (dayStat, map[string]bool
 	before := s.fake.Stats().Requests
 	at := s.fake.Now().UTC().Truncate(time.Millisecond)
 	date := at.Format(schema.PartitionFormat)
-	res, err := s.ex.Run(ctx, export.Snapshot{Date: date, Time: at, Trigger: "bench"})
+	res, err := s.ex.Run(ctx, export.Target{Date: date, Time: at, Trigger: "bench"})
 	if err != nil {
 		return dayStat{}, nil, fmt.Errorf("day %d (%s): %w", n, date, err)
 	}

@@ -206,7 +206,7 @@ func runExportDay(ctx context.Context, baseURL, dir string, limits workos.RateLi
 	}
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: now}
 	start := time.Now()
-	res, err := ex.Run(ctx, export.Snapshot{Date: date, Trigger: "bench"})
+	res, err := ex.Run(ctx, export.Target{Date: date, Trigger: "bench"})
 	wall := time.Since(start)
 	if err != nil {
 		return nil, err

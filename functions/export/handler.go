@@ -91,7 +91,7 @@ func (h *handler) Handle(ctx context.Context, in Input) (Output, error) {
 	h.log.Info("export starting", "snapshot_date", date, "trigger", trigger, "destination", h.sink.String(),
 		"concurrency", cfg.Concurrency, "membership_mode", cfg.MembershipMode)
 	ex := &export.Exporter{Client: client, Store: h.sink, Log: h.log, Config: cfg, Watch: h.watch, Now: h.now}
-	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger, Demo: h.demo})
+	res, err := ex.Run(ctx, export.Target{Date: date, Time: start, Trigger: trigger, Demo: h.demo})
 	if err != nil {
 		err = h.keyHint(err)
 		h.log.Error("export failed: no manifest written", "snapshot_date", date, "error", err.Error())

@@ -224,7 +224,7 @@ func (h *handler) plan(ctx context.Context, in Input, exec *Execution) (any, err
 	if dl, ok := ctx.Deadline(); ok {
 		budget = time.Until(dl) - cfg.DeadlineMargin
 	}
-	p, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: start, Trigger: trigger, RunID: runID, Demo: h.demo}, export.PlanOptions{Workers: h.cfg.Workers, UnitBudget: budget})
+	p, err := ex.Plan(ctx, export.Target{Date: date, Time: start, Trigger: trigger, RunID: runID, Demo: h.demo}, export.PlanOptions{Workers: h.cfg.Workers, UnitBudget: budget})
 	if err != nil {
 		h.log.Error("plan failed", "snapshot_date", date, "error", err.Error())
 		return nil, h.keyHint(err)

@@ -32,7 +32,7 @@ func TestLateAbortKeepsEventsARerunTookOver(t *testing.T) {
 	dayRun(t, ex, fake, dst, fakeDate(fake))
 	quietDay(fake)
 	date := fakeDate(fake)
-	p1, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	p1, err := ex.Plan(ctx, export.Target{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestLateAbortKeepsEventsARerunTookOver(t *testing.T) {
 			}
 		}
 	}
-	res, err := ex.Run(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"})
+	res, err := ex.Run(ctx, export.Target{Date: date, Time: fake.Now(), Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestFailedRunRemovesItsRolledOverParts(t *testing.T) {
 	cfg.Writer.MaxRowsPerRowGroup = 200
 	var logs bytes.Buffer
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Log: slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil))}
-	if _, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}); !workos.IsUnauthorized(err) {
+	if _, err := ex.Run(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime}); !workos.IsUnauthorized(err) {
 		t.Fatalf("err %v, want the 401", err)
 	}
 	if !strings.Contains(logs.String(), "failed run's files deleted") {

@@ -44,7 +44,7 @@ func TestRetriedCommitWritesTheSnapshotRowAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	ex := &export.Exporter{Client: client, Store: local, Config: testConfig()}
-	p, err := ex.Plan(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 1})
+	p, err := ex.Plan(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestRerunReplacesTheSnapshotAndRemovesEarlierRuns(t *testing.T) {
 	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig()}
 	var prev *snapshot.Manifest
 	for run := range 2 {
-		res, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+		res, err := ex.Run(ctx, export.Target{Date: "2026-11-28", Time: snapTime})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +187,7 @@ func TestLostManifestAnswerKeepsTheFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	ex := &export.Exporter{Client: client, Store: lostAnswerStore{local}, Config: testConfig()}
-	if _, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}); err == nil {
+	if _, err := ex.Run(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime}); err == nil {
 		t.Fatal("the manifest write failed, yet the run succeeded")
 	}
 	m := snapshottest.ReadManifest(t, local, "2026-11-28")
@@ -239,7 +239,7 @@ func TestFailedManifestWriteLeavesNoEventFiles(t *testing.T) {
 	dayRun(t, ex, fake, dir, fakeDate(fake))
 	quietDay(fake)
 	st.date = fakeDate(fake)
-	if _, err := ex.Run(context.Background(), export.Snapshot{Date: st.date, Time: fake.Now(), Trigger: "test"}); err == nil {
+	if _, err := ex.Run(context.Background(), export.Target{Date: st.date, Time: fake.Now(), Trigger: "test"}); err == nil {
 		t.Fatal("the run with a failed manifest PUT succeeded")
 	}
 	// The next attempt of the date (the scheduler's retry, or tomorrow).
@@ -265,14 +265,14 @@ func TestStepsFailedUnitCommitsNothingAndLaterRunWins(t *testing.T) {
 	cfg := testConfig()
 	cfg.Mode = export.ModeFull // units that walk: an incremental rerun has one delta unit
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
-	first, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	first, err := ex.Run(ctx, export.Target{Date: "2026-11-28", Time: snapTime})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := snapshottest.ExpectedRows(fake, snapTime)
 
 	// Run A: one chunk of one unit, then the commit is refused.
-	a, err := ex.Plan(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 3})
+	a, err := ex.Plan(ctx, export.Target{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,11 +296,11 @@ func TestStepsFailedUnitCommitsNothingAndLaterRunWins(t *testing.T) {
 	snapshottest.CheckObjectsAreManifest(t, dst, m)
 
 	// Runs B then C of the same date: C takes the lease, B's chunks stop.
-	b, err := ex.Plan(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 2})
+	b, err := ex.Plan(ctx, export.Target{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ex.Plan(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 2})
+	c, err := ex.Plan(ctx, export.Target{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

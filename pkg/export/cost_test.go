@@ -21,7 +21,7 @@ func TestAutoRouteChoosesByUserForManySmallGroups(t *testing.T) {
 	cfg := testConfig()
 	cfg.PerDirectoryRate, cfg.GlobalRate = 4, 100 // the estimates use the real limits
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
-	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-01-02", Time: snapTime})
+	res, err := ex.Run(context.Background(), export.Target{Date: "2026-01-02", Time: snapTime})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func keptRun(t *testing.T, chunked bool) (int, string) {
 	cfg.DeadlineMargin = 2 * time.Second // room for one step under -race on a busy machine
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
 	ctx := context.Background()
-	res0, err := ex.Run(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"})
+	res0, err := ex.Run(ctx, export.Target{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func keptRun(t *testing.T, chunked bool) (int, string) {
 	if !bumped {
 		t.Fatalf("user %s not in the base", target)
 	}
-	p, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	p, err := ex.Plan(ctx, export.Target{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,12 +153,12 @@ func TestDeltaUnitResumesAcrossChunks(t *testing.T) {
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
 	ctx := context.Background()
 	date := func() string { return fake.Now().UTC().Format(schema.PartitionFormat) }
-	if _, err := ex.Run(ctx, export.Snapshot{Date: date(), Time: fake.Now(), Trigger: "test"}); err != nil {
+	if _, err := ex.Run(ctx, export.Target{Date: date(), Time: fake.Now(), Trigger: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	fake.AdvanceWith(24*time.Hour, workostest.AdvanceOptions{Churn: 0.05, DirectoryRate: -1})
 	at := fake.Now().UTC().Truncate(time.Millisecond)
-	p, err := ex.Plan(ctx, export.Snapshot{Date: date(), Time: at, Trigger: "test"}, export.PlanOptions{Workers: 3})
+	p, err := ex.Plan(ctx, export.Target{Date: date(), Time: at, Trigger: "test"}, export.PlanOptions{Workers: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -226,13 +226,13 @@ func TestChainLinkLetsOneRunExtendACursor(t *testing.T) {
 	ctx := context.Background()
 	dayRun(t, ex, fake, dst, fakeDate(fake))
 	quietDay(fake)
-	pa, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	pa, err := ex.Plan(ctx, export.Target{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	quietDay(fake)
 	forgetInFlight(t, dst) // past the in-flight check: the chain link is the last line
-	pb, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	pb, err := ex.Plan(ctx, export.Target{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +322,7 @@ func TestQuietRetentionRestartPassesVerify(t *testing.T) {
 	dayRun(t, ex, fake, dst, fakeDate(fake))
 	fake.AdvanceWith(31*24*time.Hour, workostest.AdvanceOptions{Churn: 0, DirectoryRate: -1})
 	date := fakeDate(fake)
-	res, err := ex.Run(context.Background(), export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"})
+	res, err := ex.Run(context.Background(), export.Target{Date: date, Time: fake.Now(), Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,14 +349,14 @@ func TestEmptySliceDoesNotWedgeTheChain(t *testing.T) {
 	// EXPORT_EVENTS_SETTLE to its default (2m); no event in that minute.
 	fake.AdvanceWith(time.Minute, workostest.AdvanceOptions{Churn: 0, DirectoryRate: -1})
 	ex.Config.EventsSettle = 2 * time.Minute
-	res, err := ex.Run(ctx, export.Snapshot{Date: d1, Time: fake.Now(), Trigger: "test"})
+	res, err := ex.Run(ctx, export.Target{Date: d1, Time: fake.Now(), Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("rerun from %+v through %+v", res.Manifest.Events.From, res.Manifest.Events.Through)
 	quietDay(fake)
 	for i := 0; i < 2; i++ {
-		_, err = ex.Run(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"})
+		_, err = ex.Run(ctx, export.Target{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"})
 		if errors.Is(err, export.ErrEventsRaced) {
 			t.Errorf("run %d of %s: %v", i, fakeDate(fake), err)
 		} else if err != nil {
@@ -378,7 +378,7 @@ func supersededAfterLink(t *testing.T, seed int64) (fake *workostest.Server, ex 
 	dayRun(t, ex, fake, dir, fakeDate(fake))
 	quietDay(fake)
 	date = fakeDate(fake)
-	px, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	px, err := ex.Plan(ctx, export.Target{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func supersededAfterLink(t *testing.T, seed int64) (fake *workostest.Server, ex 
 		exz := *ex
 		exz.Store = dir
 		var err error
-		if pz, err = exz.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1}); err != nil {
+		if pz, err = exz.Plan(ctx, export.Target{Date: date, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1}); err != nil {
 			t.Error(err)
 		}
 	}}
@@ -445,7 +445,7 @@ func TestDeadLinkTakeoverIsAtomic(t *testing.T) {
 	ctx := context.Background()
 	quietDay(fake)
 	forgetInFlight(t, dir) // past the in-flight check: the chain link is the last line
-	pw, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	pw, err := ex.Plan(ctx, export.Target{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,13 +510,13 @@ func TestRacingDatesLogEventsOnce(t *testing.T) {
 	ctx := context.Background()
 	dayRun(t, ex, fake, dst, fakeDate(fake))
 	quietDay(fake)
-	pa, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	pa, err := ex.Plan(ctx, export.Target{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	quietDay(fake)
 	forgetInFlight(t, dst) // past the in-flight check: the chain link is the last line
-	pb, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	pb, err := ex.Plan(ctx, export.Target{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,7 +606,7 @@ func TestFilteredRunLogsEveryEvent(t *testing.T) {
 		t.Helper()
 		ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
 		at := fake.Now().UTC().Truncate(time.Millisecond)
-		res, err := ex.Run(ctx, export.Snapshot{Date: fakeDate(fake), Time: at, Trigger: "test"})
+		res, err := ex.Run(ctx, export.Target{Date: fakeDate(fake), Time: at, Trigger: "test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -752,7 +752,7 @@ func TestChangeDuringWalkIsNotLost(t *testing.T) {
 	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Now: fake.Now}
 	ctx := context.Background()
 	start := fake.Now()
-	d0, err := ex.Run(ctx, export.Snapshot{Date: start.UTC().Format(schema.PartitionFormat), Time: start, Trigger: "test"})
+	d0, err := ex.Run(ctx, export.Target{Date: start.UTC().Format(schema.PartitionFormat), Time: start, Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

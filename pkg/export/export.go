@@ -23,7 +23,7 @@
 // Run runs them in one process:
 //
 //	ex := &export.Exporter{Client: client, Store: dst, Config: export.DefaultConfig()}
-//	res, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: now})
+//	res, err := ex.Run(ctx, export.Target{Date: "2026-11-28", Time: now})
 //	if err != nil { ... } // no manifest was written
 //	fmt.Println(res.ManifestKey, res.Manifest.Tables["directory_users"].Rows)
 //
@@ -59,8 +59,10 @@ import (
 	"github.com/dsync-export/dsync-export/pkg/workos"
 )
 
-// Snapshot names the snapshot to write.
-type Snapshot struct {
+// Target is what a run writes: the snapshot date, the time its rows are
+// exported at, and the run (pkg/snapshot and schema.Snapshot name the
+// stored snapshot itself).
+type Target struct {
 	Date    string    // the dt partition, YYYY-MM-DD
 	Time    time.Time // the exported_at value of every row
 	Trigger string    // what started it, recorded in the manifest
@@ -148,7 +150,7 @@ var ErrSuperseded = errors.New("superseded by a later run of the same date")
 type run struct {
 	ex   *Exporter
 	cfg  Config
-	snap Snapshot
+	snap Target
 	log  *slog.Logger
 	// attempt names this plan invocation's staged files (Plan only).
 	attempt string
@@ -163,13 +165,13 @@ func (ex *Exporter) newRun(date, runID string) (*run, error) {
 	if !snapshot.ValidRunID(runID) {
 		return nil, fmt.Errorf("export: run id %q is not of the form snapshot.NewRunID returns", runID)
 	}
-	return &run{ex: ex, cfg: ex.Config, snap: Snapshot{Date: date, RunID: runID}, log: ex.logger().With("snapshot_date", date, "run_id", runID)}, nil
+	return &run{ex: ex, cfg: ex.Config, snap: Target{Date: date, RunID: runID}, log: ex.logger().With("snapshot_date", date, "run_id", runID)}, nil
 }
 
 // other returns another run of the store (a lease's, a chain link's, an
 // in-flight marker's), as r sees it.
 func (r *run) other(date, runID string) *run {
-	return &run{ex: r.ex, cfg: r.cfg, snap: Snapshot{Date: date, RunID: runID}, log: r.log}
+	return &run{ex: r.ex, cfg: r.cfg, snap: Target{Date: date, RunID: runID}, log: r.log}
 }
 
 func (ex *Exporter) logger() *slog.Logger {
@@ -185,7 +187,7 @@ func (ex *Exporter) logger() *slog.Logger {
 // table gets one file. On error nothing is committed, the date keeps its
 // previous snapshot, the run's files are removed, and the error says how far
 // the run got.
-func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
+func (ex *Exporter) Run(ctx context.Context, snap Target) (*Result, error) {
 	start := time.Now()
 	if err := ex.Config.Validate(); err != nil {
 		return nil, err
@@ -203,7 +205,7 @@ func (ex *Exporter) Run(ctx context.Context, snap Snapshot) (*Result, error) {
 	tr := newTracker(ex, p, log)
 	exr := *ex
 	exr.tracker = tr
-	r := &run{ex: &exr, cfg: ex.Config, snap: Snapshot{Date: p.SnapshotDate, RunID: p.RunID}, log: log}
+	r := &run{ex: &exr, cfg: ex.Config, snap: Target{Date: p.SnapshotDate, RunID: p.RunID}, log: log}
 	stopProgress := tr.start(runCtx, cancel, r.checkLease)
 	fail := func(err error) error {
 		stopProgress()

@@ -31,7 +31,7 @@ func TestExportToS3WithFaultsMatchesDatasetExactly(t *testing.T) {
 	}, nil)
 	dst, _ := newS3Sink(t)
 	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig()}
-	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime, Trigger: "test"})
+	res, err := ex.Run(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime, Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestFailedRerunKeepsTheCommittedSnapshot(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig()
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
-	res, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	res, err := ex.Run(ctx, export.Target{Date: "2026-11-28", Time: snapTime})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestFailedRerunKeepsTheCommittedSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	down.Store(true)
-	if _, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime}); err == nil {
+	if _, err := ex.Run(ctx, export.Target{Date: "2026-11-28", Time: snapTime}); err == nil {
 		t.Fatal("a rerun against a WorkOS that answers 502 succeeded")
 	}
 	after, err := dst.Get(ctx, res.ManifestKey)
@@ -109,7 +109,7 @@ func TestFailedRerunKeepsTheCommittedSnapshot(t *testing.T) {
 	}
 	snapshottest.CheckExact(t, dst, res.Manifest, snapshottest.ExpectedRows(fake, snapTime))
 	down.Store(false)
-	res2, err := ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	res2, err := ex.Run(ctx, export.Target{Date: "2026-11-28", Time: snapTime})
 	if err != nil {
 		t.Fatalf("rerun after recovery: %v", err)
 	}
@@ -129,7 +129,7 @@ func TestDeadlineStopsBeforeTimeoutWithoutManifest(t *testing.T) {
 	defer cancel()
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 	start := time.Now()
-	_, err = ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	_, err = ex.Run(ctx, export.Target{Date: "2026-11-28", Time: snapTime})
 	elapsed := time.Since(start)
 	if !errors.Is(err, export.ErrDeadline) {
 		t.Fatalf("err = %v, want ErrDeadline", err)
@@ -159,7 +159,7 @@ func TestWrongKeyStopsAtOnceWithoutRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig()}
-	_, err = ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	_, err = ex.Run(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime})
 	if !workos.IsUnauthorized(err) {
 		t.Fatalf("err = %v, want a 401", err)
 	}
@@ -196,7 +196,7 @@ func TestMalformedAPIJSONFailsWithRequestID(t *testing.T) {
 		t.Fatal(err)
 	}
 	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig()}
-	_, err = ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	_, err = ex.Run(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime})
 	if err == nil || !strings.Contains(err.Error(), "req_malformed_0042") {
 		t.Fatalf("err = %v, want a failure naming the request id", err)
 	}

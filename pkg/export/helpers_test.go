@@ -53,7 +53,7 @@ func hostileSetup(t *testing.T, seed int64, cfg export.Config, h workostest.Host
 // comparing the snapshot with the fake (see dayRun).
 func runToday(t *testing.T, ex *export.Exporter, fake *workostest.Server) *snapshot.Manifest {
 	t.Helper()
-	res, err := ex.Run(context.Background(), export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"})
+	res, err := ex.Run(context.Background(), export.Target{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func dayRun(t *testing.T, ex *export.Exporter, fake *workostest.Server, dst objs
 	t.Helper()
 	before := fake.Stats().Requests
 	at := fake.Now().UTC().Truncate(time.Millisecond)
-	res, err := ex.Run(context.Background(), export.Snapshot{Date: date, Time: at, Trigger: "test"})
+	res, err := ex.Run(context.Background(), export.Target{Date: date, Time: at, Trigger: "test"})
 	if err != nil {
 		t.Fatalf("%s: %v", date, err)
 	}

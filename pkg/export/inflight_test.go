@@ -31,7 +31,7 @@ func TestOneDateInFlightAtATime(t *testing.T) {
 	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Now: fake.Now}
 	ctx := context.Background()
 	d1 := fakeDate(fake)
-	pa, err := ex.Plan(ctx, export.Snapshot{Date: d1, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	pa, err := ex.Plan(ctx, export.Target{Date: d1, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestOneDateInFlightAtATime(t *testing.T) {
 	d2 := fakeDate(fake)
 	before := fake.Stats().Requests
 	runB := snapshot.NewRunID(time.Now())
-	_, err = ex.Plan(ctx, export.Snapshot{Date: d2, Time: fake.Now(), Trigger: "test", RunID: runB}, export.PlanOptions{Workers: 1})
+	_, err = ex.Plan(ctx, export.Target{Date: d2, Time: fake.Now(), Trigger: "test", RunID: runB}, export.PlanOptions{Workers: 1})
 	if !errors.Is(err, export.ErrBusy) || !strings.Contains(err.Error(), pa.RunID) || !strings.Contains(err.Error(), d1) {
 		t.Fatalf("plan of %s while %s runs: %v, want ErrBusy naming run %s", d2, d1, err, pa.RunID)
 	}
@@ -54,7 +54,7 @@ func TestOneDateInFlightAtATime(t *testing.T) {
 	if _, err := ex.Commit(ctx, d1, pa.RunID); err != nil {
 		t.Fatal(err)
 	}
-	pb, err := ex.Plan(ctx, export.Snapshot{Date: d2, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	pb, err := ex.Plan(ctx, export.Target{Date: d2, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatalf("plan of %s after %s committed: %v", d2, d1, err)
 	}
@@ -65,7 +65,7 @@ func TestOneDateInFlightAtATime(t *testing.T) {
 	// InFlightStale old.
 	quietDay(fake)
 	d3 := fakeDate(fake)
-	if _, err := ex.Plan(ctx, export.Snapshot{Date: d3, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1}); !errors.Is(err, export.ErrBusy) {
+	if _, err := ex.Plan(ctx, export.Target{Date: d3, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1}); !errors.Is(err, export.ErrBusy) {
 		t.Fatalf("plan of %s while %s's run is fresh: %v, want ErrBusy", d3, d2, err)
 	}
 	old := time.Now().Add(-export.InFlightStale - time.Minute)
@@ -80,7 +80,7 @@ func TestOneDateInFlightAtATime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pc, err := ex.Plan(ctx, export.Snapshot{Date: d3, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	pc, err := ex.Plan(ctx, export.Target{Date: d3, Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatalf("plan of %s after %s's run went stale: %v", d3, d2, err)
 	}
@@ -96,7 +96,7 @@ func TestOneDateInFlightAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	quietDay(fake)
-	if _, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1}); err != nil {
+	if _, err := ex.Plan(ctx, export.Target{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1}); err != nil {
 		t.Fatalf("plan after the run in flight was aborted: %v", err)
 	}
 }
@@ -117,7 +117,7 @@ func TestPlansOfTwoDatesAtOnceStartOneRun(t *testing.T) {
 		var wg sync.WaitGroup
 		for i, date := range []string{d0, d1} {
 			wg.Go(func() {
-				plans[i], errs[i] = ex.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test", RunID: runs[i]}, export.PlanOptions{Workers: 1})
+				plans[i], errs[i] = ex.Plan(ctx, export.Target{Date: date, Time: fake.Now(), Trigger: "test", RunID: runs[i]}, export.PlanOptions{Workers: 1})
 			})
 		}
 		wg.Wait()

@@ -63,7 +63,7 @@ func TestStaleAttemptCannotOverwriteCheckpointedParts(t *testing.T) {
 	cfg.ProgressEvery = 0
 	cfg.DeadlineMargin = 100 * time.Millisecond
 	ex := &export.Exporter{Client: client, Store: st, Config: cfg}
-	p, err := ex.Plan(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 1})
+	p, err := ex.Plan(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestStaleAttemptNeverOverwritesACommittedPart(t *testing.T) {
 	cfg.Writer.MaxFileBytes = 32 << 10
 	ex := &export.Exporter{Client: client, Store: local, Config: cfg, Now: fake.Now}
 	ctx := context.Background()
-	p, err := ex.Plan(ctx, export.Snapshot{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
+	p, err := ex.Plan(ctx, export.Target{Date: fakeDate(fake), Time: fake.Now(), Trigger: "test"}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestConcurrentRunsOfADateTheLaterOneWins(t *testing.T) {
 
 	errc := make(chan error, 1)
 	go func() {
-		_, err := earlier.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+		_, err := earlier.Run(ctx, export.Target{Date: "2026-11-28", Time: snapTime})
 		errc <- err
 	}()
 	// Wait until the earlier run holds the lease.
@@ -196,7 +196,7 @@ func TestConcurrentRunsOfADateTheLaterOneWins(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	res, err := later.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	res, err := later.Run(ctx, export.Target{Date: "2026-11-28", Time: snapTime})
 	if err != nil {
 		t.Fatalf("the later run failed: %v", err)
 	}
@@ -226,7 +226,7 @@ func TestStepsTwoAttemptsOfAChunk(t *testing.T) {
 	cfg.ProgressEvery = 50 * time.Millisecond
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
 	ctx := context.Background()
-	p, err := ex.Plan(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 1})
+	p, err := ex.Plan(ctx, export.Target{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,7 +184,7 @@ func TestIncrementalModeRefusesFullWalk(t *testing.T) {
 	cfg := testConfig()
 	cfg.Mode = export.ModeIncremental
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Now: fake.Now}
-	_, err = ex.Run(context.Background(), export.Snapshot{Date: fake.Now().UTC().Format(schema.PartitionFormat), Trigger: "test"})
+	_, err = ex.Run(context.Background(), export.Target{Date: fake.Now().UTC().Format(schema.PartitionFormat), Trigger: "test"})
 	if !errors.Is(err, export.ErrFullWalkNeeded) || !strings.Contains(err.Error(), export.ReasonNoBase) || !strings.Contains(err.Error(), "EXPORT_MODE=auto") {
 		t.Fatalf("err = %v, want ErrFullWalkNeeded naming the reason and the fix", err)
 	}

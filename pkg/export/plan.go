@@ -289,7 +289,7 @@ type PlanOptions struct {
 // plan invoked twice for one run id (snap.RunID from the execution: a
 // retried plan while the first invocation still runs) returns the plan the
 // first to finish stored.
-func (ex *Exporter) Plan(ctx context.Context, snap Snapshot, po PlanOptions) (*Plan, error) {
+func (ex *Exporter) Plan(ctx context.Context, snap Target, po PlanOptions) (*Plan, error) {
 	start := time.Now()
 	cfg := ex.Config
 	if err := cfg.Validate(); err != nil {

@@ -31,14 +31,14 @@ func TestFailedPlanLeavesTheRunningRunAlone(t *testing.T) {
 	fake, ex, dst := reviewSetup(t, 221, testConfig())
 	ctx := context.Background()
 	date := fakeDate(fake)
-	pa, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "scheduler"}, export.PlanOptions{Workers: 2})
+	pa, err := ex.Plan(ctx, export.Target{Date: date, Time: fake.Now(), Trigger: "scheduler"}, export.PlanOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	typo := *ex
 	typo.Config.DirectoryIDs = []string{"directory_01TYPO0000000000000000000"}
 	runB := snapshot.NewRunID(time.Now())
-	_, err = typo.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "manual", RunID: runB}, export.PlanOptions{Workers: 2})
+	_, err = typo.Plan(ctx, export.Target{Date: date, Time: fake.Now(), Trigger: "manual", RunID: runB}, export.PlanOptions{Workers: 2})
 	if err == nil || !strings.Contains(err.Error(), "directory_01TYPO") {
 		t.Fatalf("plan with a mistyped directory id: %v, want the 404 naming it", err)
 	}
@@ -76,14 +76,14 @@ func TestFailedPlanDeletesItsStagedEvents(t *testing.T) {
 	bad := *ex
 	bad.Store = failPlanPut{dst}
 	run := snapshot.NewRunID(time.Now())
-	if _, err := bad.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test", RunID: run}, export.PlanOptions{Workers: 1}); err == nil {
+	if _, err := bad.Plan(ctx, export.Target{Date: date, Time: fake.Now(), Trigger: "test", RunID: run}, export.PlanOptions{Workers: 1}); err == nil {
 		t.Fatal("the plan succeeded without its PUT")
 	}
 	if left := runObjects(t, dst, date, run); len(left) > 0 {
 		t.Errorf("the failed plan left %v", left)
 	}
 	// The same plan, stored: it staged events (so the check above saw them go).
-	p, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "test", RunID: run}, export.PlanOptions{Workers: 1})
+	p, err := ex.Plan(ctx, export.Target{Date: date, Time: fake.Now(), Trigger: "test", RunID: run}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestPlanInvokedTwiceIsOnePlan(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range plans {
 		wg.Go(func() {
-			plans[i], errs[i] = ex.Plan(ctx, export.Snapshot{Date: date, Time: fake.Now(), Trigger: "scheduler", RunID: run}, export.PlanOptions{Workers: 2})
+			plans[i], errs[i] = ex.Plan(ctx, export.Target{Date: date, Time: fake.Now(), Trigger: "scheduler", RunID: run}, export.PlanOptions{Workers: 2})
 		})
 	}
 	wg.Wait()

@@ -35,7 +35,7 @@ func TestRunReportsProgress(t *testing.T) {
 			seen = append(seen, s)
 			mu.Unlock()
 		}}
-	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	res, err := ex.Run(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime})
 	if err != nil {
 		t.Fatal(err)
 	}

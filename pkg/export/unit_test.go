@@ -37,7 +37,7 @@ func TestFailedChunkDeletesItsRolledOverParts(t *testing.T) {
 	cfg.Writer.MaxFileBytes = 64 << 10
 	cfg.Writer.MaxRowsPerRowGroup = 200
 	ex := &export.Exporter{Client: client, Store: local, Config: cfg}
-	p, err := ex.Plan(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 1})
+	p, err := ex.Plan(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestStepsStressEveryRoute(t *testing.T) {
 				cfg.DeadlineMargin = 300 * time.Millisecond
 				cfg.ProgressEvery = 20 * time.Millisecond
 				ex := &export.Exporter{Client: client, Store: dir, Config: cfg}
-				p, err := ex.Plan(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 2})
+				p, err := ex.Plan(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 2})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -124,7 +124,7 @@ func TestStepsResumeAcrossChunksExactly(t *testing.T) {
 	cfg.DeadlineMargin = 300 * time.Millisecond
 	cfg.ProgressEvery = 50 * time.Millisecond // checks the lease too
 	ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
-	p, err := ex.Plan(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime, Trigger: "test"}, export.PlanOptions{Workers: 3})
+	p, err := ex.Plan(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime, Trigger: "test"}, export.PlanOptions{Workers: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

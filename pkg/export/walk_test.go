@@ -129,7 +129,7 @@ func TestExportEndsOnARepeatedCursor(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
 				ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
-				_, err = ex.Run(ctx, export.Snapshot{Date: "2026-11-28", Time: snapTime})
+				_, err = ex.Run(ctx, export.Target{Date: "2026-11-28", Time: snapTime})
 				if ctx.Err() != nil {
 					t.Fatalf("the export ran into the test's timeout after %d rewritten pages: it loops", served.Load())
 				}
@@ -263,7 +263,7 @@ func TestHostileRowsAreSkippedOnEveryRoute(t *testing.T) {
 			cfg := testConfig()
 			cfg.MembershipMode = tc.mode
 			ex := &export.Exporter{Client: client, Store: dst, Config: cfg, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
-			res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+			res, err := ex.Run(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime})
 			if err != nil {
 				t.Fatalf("the export failed instead of skipping the hostile rows: %v", err)
 			}
@@ -323,7 +323,7 @@ func TestRejectedRowSampleNeverCarriesTheKey(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	ex := &export.Exporter{Client: client, Store: dst, Config: testConfig(), Log: slog.New(slog.NewJSONHandler(&logs, nil))}
-	res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+	res, err := ex.Run(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestMembershipRoutesAgree(t *testing.T) {
 			cfg := testConfig()
 			cfg.MembershipMode = mode
 			ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
-			res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-01-02", Time: snapTime})
+			res, err := ex.Run(context.Background(), export.Target{Date: "2026-01-02", Time: snapTime})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -422,7 +422,7 @@ func TestDirectoryDeletedMidExportIsRecordedAndOthersComplete(t *testing.T) {
 			cfg := testConfig()
 			cfg.MembershipMode = tc.mode
 			ex := &export.Exporter{Client: client, Store: dst, Config: cfg}
-			res, err := ex.Run(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime})
+			res, err := ex.Run(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -507,7 +507,7 @@ func TestRejectedRowsCountedOnceAcrossStoppedByUserBatches(t *testing.T) {
 	cfg.MembershipMode = snapshot.RouteByUser
 	cfg.DeadlineMargin = 100 * time.Millisecond
 	ex := &export.Exporter{Client: client, Store: local, Config: cfg}
-	p, err := ex.Plan(context.Background(), export.Snapshot{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 1})
+	p, err := ex.Plan(context.Background(), export.Target{Date: "2026-11-28", Time: snapTime}, export.PlanOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

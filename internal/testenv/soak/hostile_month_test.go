@@ -116,7 +116,7 @@ func TestSoakHostileMonth(t *testing.T) {
 		if steps {
 			res, err = stepsRun(ctx, ex, d, at)
 		} else {
-			res, err = ex.Run(ctx, export.Snapshot{Date: d, Time: at, Trigger: "soak"})
+			res, err = ex.Run(ctx, export.Target{Date: d, Time: at, Trigger: "soak"})
 		}
 		if err != nil {
 			t.Fatalf("day %d (%s, seed %d): %v", n, d, seed, err)
@@ -646,7 +646,7 @@ func TestSoakSilentChangesCancel(t *testing.T) {
 	run := func() (*snapshot.Manifest, time.Time) {
 		t.Helper()
 		at := fake.Now().UTC().Truncate(time.Millisecond)
-		res, err := ex.Run(t.Context(), export.Snapshot{Date: at.Format(schema.PartitionFormat), Time: at, Trigger: "soak"})
+		res, err := ex.Run(t.Context(), export.Target{Date: at.Format(schema.PartitionFormat), Time: at, Trigger: "soak"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -58,7 +58,7 @@ func TestSoakIncrementalMonth(t *testing.T) {
 		if n%3 == 2 {
 			res, err = stepsRun(ctx, ex, d, at)
 		} else {
-			res, err = ex.Run(ctx, export.Snapshot{Date: d, Time: at, Trigger: "soak"})
+			res, err = ex.Run(ctx, export.Target{Date: d, Time: at, Trigger: "soak"})
 		}
 		if err != nil {
 			t.Fatalf("day %d (%s): %v", n, d, err)
@@ -86,7 +86,7 @@ func TestSoakIncrementalMonth(t *testing.T) {
 	}
 	before := len(snapshottest.LoggedEvents(t, dst))
 	past := fake.Now().Add(-48 * time.Hour).UTC().Format(schema.PartitionFormat)
-	if _, err := ex.Run(ctx, export.Snapshot{Date: past, Trigger: "soak"}); err != nil {
+	if _, err := ex.Run(ctx, export.Target{Date: past, Trigger: "soak"}); err != nil {
 		t.Fatalf("rerun of %s: %v", past, err)
 	}
 	if after := len(snapshottest.LoggedEvents(t, dst)); after != before {
@@ -106,7 +106,7 @@ func TestSoakIncrementalMonth(t *testing.T) {
 // stepsRun runs one export as plan, every unit in short chunks (a chunk
 // that overran its deadline is retried from the checkpoint), and commit.
 func stepsRun(ctx context.Context, ex *export.Exporter, date string, at time.Time) (*export.Result, error) {
-	p, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: at, Trigger: "soak"}, export.PlanOptions{Workers: 3})
+	p, err := ex.Plan(ctx, export.Target{Date: date, Time: at, Trigger: "soak"}, export.PlanOptions{Workers: 3})
 	if err != nil {
 		return nil, err
 	}

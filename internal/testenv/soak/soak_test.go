@@ -265,7 +265,7 @@ func soakSeed(t *testing.T, s3srv *awstest.S3Server, seed int64, sum *summary) {
 		ex.Config = cfg
 		res, chunks, err = runSteps(ctx, ex, sc)
 	} else {
-		res, err = ex.Run(ctx, export.Snapshot{Date: date, Time: snapTime, Trigger: "soak"})
+		res, err = ex.Run(ctx, export.Target{Date: date, Time: snapTime, Trigger: "soak"})
 	}
 	if err != nil {
 		t.Fatalf("seed %d: the export failed under faults: %v", seed, err)
@@ -473,7 +473,7 @@ func soakDeadline(t *testing.T, s3srv *awstest.S3Server) string {
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	_, err := ex.Run(runCtx, export.Snapshot{Date: date, Time: snapTime})
+	_, err := ex.Run(runCtx, export.Target{Date: date, Time: snapTime})
 	elapsed := time.Since(start)
 	if !errors.Is(err, export.ErrDeadline) {
 		t.Fatalf("err = %v, want export.ErrDeadline", err)
@@ -499,7 +499,7 @@ func soakDeadline(t *testing.T, s3srv *awstest.S3Server) string {
 	before := tl.snapshot().Requests
 	shortCtx, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancelShort()
-	if _, err := ex.Run(shortCtx, export.Snapshot{Date: date, Time: snapTime}); !errors.Is(err, export.ErrDeadline) {
+	if _, err := ex.Run(shortCtx, export.Target{Date: date, Time: snapTime}); !errors.Is(err, export.ErrDeadline) {
 		t.Errorf("deadline shorter than the margin: err = %v, want export.ErrDeadline", err)
 	}
 	if n := tl.snapshot().Requests - before; n != 0 {
@@ -513,7 +513,7 @@ func soakDeadline(t *testing.T, s3srv *awstest.S3Server) string {
 	cfg = export.DefaultConfig()
 	cfg.Concurrency = 4
 	client := newClient(t, url)
-	res, err := (&export.Exporter{Client: client, Store: dst, Config: cfg}).Run(ctx, export.Snapshot{Date: date, Time: snapTime})
+	res, err := (&export.Exporter{Client: client, Store: dst, Config: cfg}).Run(ctx, export.Target{Date: date, Time: snapTime})
 	if err != nil {
 		t.Fatalf("re-run after the deadline: %v", err)
 	}
@@ -542,7 +542,7 @@ func soakDeadline(t *testing.T, s3srv *awstest.S3Server) string {
 // unit's checkpoint, as the state machine's Retry does), commit. It returns
 // the chunks run.
 func runSteps(ctx context.Context, ex *export.Exporter, sc scenario) (*export.Result, int, error) {
-	p, err := ex.Plan(ctx, export.Snapshot{Date: date, Time: snapTime, Trigger: "soak"}, export.PlanOptions{Workers: sc.workers})
+	p, err := ex.Plan(ctx, export.Target{Date: date, Time: snapTime, Trigger: "soak"}, export.PlanOptions{Workers: sc.workers})
 	if err != nil {
 		return nil, 0, err
 	}
