@@ -205,7 +205,10 @@ func (ex *Exporter) Run(ctx context.Context, snap Target) (*Result, error) {
 	tr := newTracker(ex, p, log)
 	exr := *ex
 	exr.tracker = tr
-	r := &run{ex: &exr, cfg: ex.Config, snap: Target{Date: p.SnapshotDate, RunID: p.RunID}, log: log}
+	r, err := exr.newRun(p.SnapshotDate, p.RunID)
+	if err != nil {
+		return nil, err
+	}
 	stopProgress := tr.start(runCtx, cancel, r.checkLease)
 	fail := func(err error) error {
 		stopProgress()
