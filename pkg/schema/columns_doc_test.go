@@ -19,7 +19,7 @@ func columnsMarkdown() string {
 	fmt.Fprintf(&b, "<!-- Generated from pkg/schema by `go test ./pkg/schema -update`; do not edit. -->\n")
 	fmt.Fprintf(&b, "## Tables and columns (schema version %s)\n\n", Version)
 	b.WriteString("Every table is Parquet under `<prefix>/<table>/dt=<yyyy-MM-dd>/`, partitioned by `" + PartitionColumn +
-		"` (string, the snapshot date in UTC), which is in the S3 path, not in the files. ")
+		"` (string: the snapshot date in UTC; for `" + TableEvents + "`, the event's date), which is in the S3 path, not in the files. ")
 	b.WriteString("Timestamps are `TIMESTAMP(MILLIS)` adjusted to UTC (Athena `timestamp`); text is UTF-8. ")
 	b.WriteString("JSON columns hold compact JSON text: query them with `json_extract_scalar(custom_attributes, '$.department')`. ")
 	b.WriteString("Columns are only ever added (always nullable), never renamed or retyped.\n")
