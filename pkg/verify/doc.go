@@ -19,7 +19,8 @@
 //   - previous_snapshot: compared with the latest manifest before D, this
 //     snapshot is not empty, and users and memberships did not fall by more
 //     than Options.MaxDrop in total or per directory; a directory that
-//     vanished without a deleted status is a warning (see previous.go).
+//     vanished without a deleted status is a warning, and the fall deleted
+//     directories account for is explained, not a failure (see previous.go).
 //   - objects, stray_objects: each table's partition is listed once; every
 //     listed file exists with its listed size, and no other object sits there
 //     (Athena would read it). The directory_events partitions that the

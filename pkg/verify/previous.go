@@ -37,8 +37,18 @@ import (
 // A directory of the previous snapshot (status ok there) that is missing from
 // this one, without a deleted status, is a warning, not a failure: it is what
 // a directory deleted at WorkOS between two exports, or an organization taken
-// out of EXPORT_ORGANIZATION_IDS, looks like. Its rows still count in the
-// totals. Without a previous snapshot the check passes with a note.
+// out of EXPORT_ORGANIZATION_IDS, looks like.
+//
+// A deleted directory explains a fall in the totals (a customer offboarding):
+// one with status deleted in this snapshot, or one of the previous snapshot
+// that is gone from this one, provided some directory of the previous
+// snapshot is still here with status ok (a snapshot that shares no directory
+// with the previous one is a wrong API key or organization filter, not a
+// deletion). The fall they account for is a warning naming them, and the
+// total drop rule applies to the rest: the previous total less the deleted
+// directories' previous counts against this total less their current counts
+// (nothing, for a directory gone). A drop nothing explains still fails.
+// Without a previous snapshot the check passes with a note.
 
 // DefaultMaxDrop is the default Options.MaxDrop: a 20% drop.
 const DefaultMaxDrop = 0.2
@@ -57,7 +67,7 @@ func (v *verifier) comparePrevious(ctx context.Context) error {
 		return err
 	}
 	limit := strconv.FormatFloat(v.opts.MaxDrop*100, 'f', -1, 64) + "%"
-	totals := v.compareTotals(&f, prev, prevDate, limit)
+	totals := v.compareTotals(&f, prev, prevDate, limit, v.deletions(prev))
 	both := v.compareDirectories(&f, prev, prevDate, limit)
 	which := "the latest earlier snapshot that passed verify"
 	if !v.previousVerified {
@@ -100,11 +110,67 @@ func (v *verifier) readPrevious(ctx context.Context, f *findings) (string, *snap
 	return prevDate, prev, nil
 }
 
+// deletion is a directory of the previous snapshot that explains a fall in
+// the totals: prev is its entry there, cur its entry in this snapshot (zero
+// when it is gone).
+type deletion struct {
+	prev, cur snapshot.DirectoryManifest
+	gone      bool
+}
+
+// deletions returns the directories of the previous snapshot prev that were
+// deleted (see the comment above): with status deleted in this snapshot, or
+// gone from it while some directory of prev is still here with status ok.
+func (v *verifier) deletions(prev *snapshot.Manifest) []deletion {
+	current := make(map[string]snapshot.DirectoryManifest, len(v.m.Directories))
+	for _, d := range v.m.Directories {
+		current[d.ID] = d
+	}
+	var dels []deletion
+	kept := false
+	for _, p := range prev.Directories {
+		d, ok := current[p.ID]
+		switch {
+		case !ok:
+			dels = append(dels, deletion{prev: p, gone: true})
+		case d.Status == snapshot.DirectoryDeleted:
+			dels = append(dels, deletion{prev: p, cur: d})
+		case d.Status == snapshot.DirectoryOK:
+			kept = true
+		}
+	}
+	if !kept {
+		dels = slices.DeleteFunc(dels, func(d deletion) bool { return d.gone })
+	}
+	return dels
+}
+
+// maxNamed is the most deleted directories an explained drop names.
+const maxNamed = 10
+
+// names describes the deleted directories dels, for a warning.
+func names(dels []deletion) string {
+	var parts []string
+	for i, d := range dels {
+		if i == maxNamed {
+			parts = append(parts, fmt.Sprintf("and %d more", len(dels)-maxNamed))
+			break
+		}
+		how := "status deleted"
+		if d.gone {
+			how = "gone from this snapshot"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%q, organization %s, %s)", d.prev.ID, d.prev.Name, d.prev.OrganizationID, how))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // compareTotals reports in f a snapshot emptied since the previous one
 // (prev, of prevDate) and a drop of directory_users or
-// directory_group_memberships over the limit, and returns the tables'
-// totals, for the check's summary.
-func (v *verifier) compareTotals(f *findings, prev *snapshot.Manifest, prevDate, limit string) []string {
+// directory_group_memberships over the limit in what the deleted
+// directories dels do not account for (the part they do account for is a
+// warning), and returns the tables' totals, for the check's summary.
+func (v *verifier) compareTotals(f *findings, prev *snapshot.Manifest, prevDate, limit string, dels []deletion) []string {
 	cur := v.m
 	if rows, prevRows := totalRows(cur), totalRows(prev); rows == 0 && prevRows > 0 {
 		f.errorf("snapshot %s is empty, but the previous snapshot %s has %d rows: the export found nothing to export; check EXPORT_ORGANIZATION_IDS, that the WorkOS API key is of the right environment, and the export's log, and re-run the export for %s",
@@ -113,10 +179,30 @@ func (v *verifier) compareTotals(f *findings, prev *snapshot.Manifest, prevDate,
 	var totals []string
 	for _, table := range []string{schema.TableDirectoryUsers, schema.TableMemberships} {
 		was, now := prev.Tables[table].Rows, cur.Tables[table].Rows
-		totals = append(totals, fmt.Sprintf("%s %d (was %d)", table, now, was))
-		if d, ok := dropped(was, now, v.opts.MaxDrop); ok {
-			f.errorf("%s has %d rows, %d in the previous snapshot %s: a drop of %.1f%%, more than the %s allowed (VERIFY_MAX_DROP); find out why before trusting snapshot %s",
-				table, now, was, prevDate, 100*d, limit, v.date)
+		var wasDel, nowDel int64
+		for _, d := range dels {
+			if table == schema.TableDirectoryUsers {
+				wasDel, nowDel = wasDel+d.prev.Users, nowDel+d.cur.Users
+			} else {
+				wasDel, nowDel = wasDel+d.prev.Memberships, nowDel+d.cur.Memberships
+			}
+		}
+		if wasDel == 0 && nowDel == 0 {
+			totals = append(totals, fmt.Sprintf("%s %d (was %d)", table, now, was))
+			if d, ok := dropped(was, now, v.opts.MaxDrop); ok {
+				f.errorf("%s has %d rows, %d in the previous snapshot %s: a drop of %.1f%%, more than the %s allowed (VERIFY_MAX_DROP); find out why before trusting snapshot %s",
+					table, now, was, prevDate, 100*d, limit, v.date)
+			}
+			continue
+		}
+		totals = append(totals, fmt.Sprintf("%s %d (was %d, %d of them in deleted directories)", table, now, was, wasDel))
+		if explained := min(was-now, wasDel-nowDel); explained > 0 {
+			f.warnf("explained drop: %s fell from %d rows in the previous snapshot %s to %d; %d of the fall is the deleted directories' %s; the drop check applies to the other directories: %d rows, %d in the previous snapshot",
+				table, was, prevDate, now, explained, names(dels), now-nowDel, was-wasDel)
+		}
+		if d, ok := dropped(was-wasDel, now-nowDel, v.opts.MaxDrop); ok {
+			f.errorf("%s has %d rows outside the deleted directories, %d in the previous snapshot %s: a drop of %.1f%% that no deletion explains, more than the %s allowed (VERIFY_MAX_DROP); find out why before trusting snapshot %s",
+				table, now-nowDel, was-wasDel, prevDate, 100*d, limit, v.date)
 		}
 	}
 	return totals

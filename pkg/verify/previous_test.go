@@ -269,3 +269,74 @@ func TestDirectoryDropNamesTheDirectory(t *testing.T) {
 		t.Errorf("with a total drop too, FailedDirectories() = %q, want none: the whole snapshot is suspect", got)
 	}
 }
+
+// A customer offboarding: the previous snapshot had a directory that is gone
+// from this one, and the totals fell by more than MaxDrop only because of it.
+// The fall it accounts for is explained, naming it; the drop rule applies to
+// the other directories, and a fall there that nothing explains still fails.
+func TestDeletedDirectoryExplainsDrop(t *testing.T) {
+	t.Parallel()
+	gone := snapshot.DirectoryManifest{ID: "directory_gone", Name: "Offboarded", OrganizationID: "org_9",
+		Status: snapshot.DirectoryOK, Users: 200, Memberships: 300}
+	for _, tc := range []struct {
+		name               string
+		deleted            bool  // the previous snapshot has directory_gone
+		users, memberships int64 // the previous snapshot's totals; now 600 and 900
+		fail               string
+	}{
+		// -25% users and -25% memberships, all of it directory_gone's.
+		{name: "explained", deleted: true, users: 800, memberships: 1200},
+		// The same fall without any deletion.
+		{name: "no deletion", users: 800, memberships: 1200,
+			fail: "directory_users has 600 rows, 800 in the previous snapshot 2026-11-27: a drop of 25.0%"},
+		// directory_gone's 200 users, and 200 more (-25%) in the others.
+		{name: "deletion and unexplained", deleted: true, users: 1000, memberships: 1200,
+			fail: "directory_users has 600 rows outside the deleted directories, 800 in the previous snapshot 2026-11-27: a drop of 25.0% that no deletion explains"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := localSink(t)
+			w := newFixture(4, 150, 3).write(t, s) // 600 users, 900 memberships
+			putPrevious(t, s, w.manifest, "2026-11-27", func(p *snapshot.Manifest) {
+				if tc.deleted {
+					p.Directories = append(p.Directories, gone)
+				}
+				setRows(p, schema.TableDirectoryUsers, tc.users)
+				setRows(p, schema.TableMemberships, tc.memberships)
+			})
+			r := mustVerify(t, s, Options{})
+			if tc.fail != "" {
+				wantFailure(t, r, CheckPrevious, tc.fail)
+				wantOnlyFailures(t, r, CheckPrevious)
+			} else if !r.Valid {
+				t.Fatalf("a drop the deleted directory accounts for fails:\n%s", r.JSONLines())
+			}
+			if tc.deleted {
+				wantWarning(t, r, CheckPrevious, "explained drop", "directory_users fell from", "200 of the fall", "directory_gone", "Offboarded", "org_9")
+			}
+			if tc.name == "explained" {
+				wantWarning(t, r, CheckPrevious, "explained drop", "directory_group_memberships", "300 of the fall", "directory_gone")
+			}
+		})
+	}
+}
+
+// A directory deleted while the export ran (status deleted, the users fetched
+// before kept) explains the fall from its previous count to its current one.
+func TestDeletedStatusExplainsDrop(t *testing.T) {
+	t.Parallel()
+	s, _ := localSink(t)
+	w := newFixture(4, 150, 3).write(t, s) // 600 users
+	w.manifest.Directories[3].Status = snapshot.DirectoryDeleted
+	putManifest(t, s, w.manifest)
+	putPrevious(t, s, w.manifest, "2026-11-27", func(p *snapshot.Manifest) {
+		p.Directories[3].Status = snapshot.DirectoryOK
+		p.Directories[3].Users = 350 // now 150: the other three keep their 450
+		setRows(p, schema.TableDirectoryUsers, 800)
+	})
+	r := mustVerify(t, s, Options{})
+	if !r.Valid {
+		t.Fatalf("a drop the deleted directory accounts for fails:\n%s", r.JSONLines())
+	}
+	wantWarning(t, r, CheckPrevious, "explained drop", "200 of the fall", "directory_03", "status deleted")
+}
