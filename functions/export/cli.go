@@ -162,7 +162,7 @@ func localInput(f localFlags) (Input, error) {
 
 // exportLocal runs the export (or --demo-days' month of them), closes the
 // display and prints the output and the next steps. It returns the exit
-// status: 0 committed, 1 failed.
+// status: 0 committed, 1 failed, 2 a configuration error (a refused destination).
 func exportLocal(ctx context.Context, h *handler, disp *display, dm demoFake, in Input, days int, stdout, stderr io.Writer) int {
 	var out Output
 	var err error
@@ -174,6 +174,9 @@ func exportLocal(ctx context.Context, h *handler, disp *display, dm demoFake, in
 	disp.close()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		if errors.Is(err, errConfig) {
+			return 2 // a refused destination
+		}
 		return 1
 	}
 	b, _ := json.MarshalIndent(out, "", "  ")

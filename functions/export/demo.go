@@ -3,16 +3,12 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/dsync-export/dsync-export/internal/testenv/workostest"
-	"github.com/dsync-export/dsync-export/pkg/objstore"
-	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
 
 // This file is the --demo wiring. The Lambda build (-tags lambda.norpc)
@@ -61,34 +57,4 @@ func startDemo(lookup func(string) string, env map[string]string, stderr io.Writ
 	fmt.Fprintf(stderr, "demo: built-in WorkOS fake at %s with %d directories x %d users -> %s\n", base, demoDataset.Directories, demoDataset.UsersPerDirectory, dest)
 	next := func() int { return fake.AdvanceWith(24*time.Hour, workostest.AdvanceOptions{Churn: 0.01}).Events }
 	return demoFake{stop: func() { _ = fake.Close() }, nextDay: next, now: fake.Now}, nil
-}
-
-// checkDemoFolder refuses a folder holding a committed snapshot that is not
-// demo data, so a demo can never overwrite a real export.
-func checkDemoFolder(dir string) error {
-	ctx := context.Background()
-	st, err := objstore.Open(ctx, dir, objstore.Options{})
-	if err != nil {
-		return fmt.Errorf("export: demo destination %s: %w", dir, err)
-	}
-	objs, err := st.List(ctx, snapshot.ManifestsDir+"/")
-	if err != nil {
-		if errors.Is(err, objstore.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("export: demo destination %s: %w", dir, err)
-	}
-	for _, o := range objs {
-		if _, date, ok := snapshot.ParseManifestKey(o.Key); ok {
-			b, err := st.Get(ctx, o.Key)
-			if err != nil {
-				return fmt.Errorf("export: demo destination %s: read %s: %w", dir, o.Key, err)
-			}
-			m, err := snapshot.Unmarshal(b)
-			if err != nil || !m.Demo {
-				return fmt.Errorf("export: the folder %s holds a snapshot of %s that is not demo data (%s); --demo never writes over a real export: pass --destination with another folder", dir, date, o.Key)
-			}
-		}
-	}
-	return nil
 }

@@ -79,6 +79,9 @@ func (h *handler) Handle(ctx context.Context, in Input) (Output, error) {
 	if err == nil {
 		cfg, err = applyInput(&in, h.cfg.Export)
 	}
+	if err == nil {
+		err = h.checkDestination(ctx)
+	}
 	var client *workos.Client
 	if err == nil {
 		client, err = h.workosClient(ctx, 1)
@@ -99,6 +102,16 @@ func (h *handler) Handle(ctx context.Context, in Input) (Output, error) {
 		return Output{}, err
 	}
 	return h.committed(res, trigger), nil
+}
+
+// checkDestination refuses, before anything is written, a destination that
+// holds the other kind of data: an export of real data refuses one holding
+// demo snapshots (see destguard.go; the demo checks its folder when it starts).
+func (h *handler) checkDestination(ctx context.Context) error {
+	if h.demo {
+		return nil
+	}
+	return checkNoDemoSnapshots(ctx, h.sink)
 }
 
 // committed summarizes a committed snapshot, logs it and emits its metrics.

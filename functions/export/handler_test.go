@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/dsync-export/dsync-export/pkg/workos"
 	"log/slog"
 	"math"
@@ -13,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -477,4 +481,115 @@ func TestRunLocalDemoDays(t *testing.T) {
 	if code := runLocal([]string{"--demo-days", "3", "--destination", dir}, func(k string) string { return env[k] }, &stdout, &stderr); code != 2 {
 		t.Errorf("--demo-days without --demo: exit %d, want 2", code)
 	}
+}
+
+// TestRealExportRefusesADemoFolder (issue 23): an export of real data into a
+// folder that holds demo snapshots (make run's ./out) is refused, by the
+// CLI, Handle, the whole export through Invoke and the plan step, as a
+// configuration error naming the folder and what to do, and writes nothing;
+// a folder holding only real snapshots takes a real export as before.
+func TestRealExportRefusesADemoFolder(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := runLocal([]string{"--demo", "--destination", dir}, func(string) string { return "" }, &stdout, &stderr); code != 0 {
+		t.Fatalf("demo run: exit %d\n%s", code, stderr.String())
+	}
+	before := folderListing(t, dir)
+
+	fake, err := workostest.New(workostest.Config{APIKey: "sk_test_real", Seed: 4, Directories: 1, UsersPerDirectory: 20, GroupsPerDirectory: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	env := map[string]string{
+		"EXPORT_DESTINATION":                dir,
+		"WORKOS_API_KEY":                    "sk_test_real",
+		"WORKOS_BASE_URL":                   srv.URL,
+		"WORKOS_RATE_LIMIT_DIRECTORY_USERS": "0",
+		"WORKOS_RATE_LIMIT_GLOBAL":          "0",
+	}
+	getenv := func(k string) string { return env[k] }
+	refused := func(what, msg string) {
+		t.Helper()
+		for _, want := range []string{dir, "this folder holds demo snapshots from make run", "EXPORT_DESTINATION=", "delete the demo folder"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: error %q lacks %q", what, msg, want)
+			}
+		}
+	}
+
+	// The CLI: exit status 2, a configuration error.
+	stdout.Reset()
+	stderr.Reset()
+	if code := runLocal(nil, getenv, &stdout, &stderr); code != 2 {
+		t.Errorf("CLI: exit %d, want 2\nstderr: %s", code, stderr.String())
+	}
+	refused("CLI", stderr.String())
+
+	// Handle, and the Lambda's whole export and plan step: Export.InvalidInput, not retried.
+	h, err := newHandler(context.Background(), getenv, discardLog, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.now = testNow
+	_, err = h.Handle(context.Background(), Input{SnapshotDate: "2026-11-29"})
+	if err == nil || !errors.Is(err, errConfig) || errorType(err) != ErrorInvalidInput {
+		t.Fatalf("Handle: %v (type %s), want a configuration error (%s)", err, errorType(err), ErrorInvalidInput)
+	}
+	refused("Handle", err.Error())
+	for _, payload := range []string{`{"snapshot_date":"2026-11-29"}`, `{"step":"plan","trigger":{"scheduled_time":"2026-11-29T02:00:00Z"}}`} {
+		ev, err := decodeEvent(t, []byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = h.Invoke(context.Background(), ev)
+		var ie messages.InvokeResponse_Error
+		if !errors.As(err, &ie) || ie.Type != ErrorInvalidInput {
+			t.Fatalf("Invoke %s: %#v, want %s", payload, err, ErrorInvalidInput)
+		}
+		refused("Invoke "+payload, ie.Message)
+	}
+	if after := folderListing(t, dir); !slices.Equal(after, before) {
+		t.Errorf("the refused exports wrote into the demo folder:\nbefore %v\nafter  %v", before, after)
+	}
+
+	// A folder holding only real snapshots takes the next real export.
+	env["EXPORT_DESTINATION"] = t.TempDir()
+	h, err = newHandler(context.Background(), getenv, discardLog, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, date := range []string{"2026-11-28", "2026-11-29"} {
+		day := testNow().AddDate(0, 0, i-1)
+		h.now = func() time.Time { return day }
+		out, err := h.Handle(context.Background(), Input{SnapshotDate: date})
+		if err != nil || out.Demo || out.SnapshotDate != date {
+			t.Fatalf("real export of %s into a real folder: %+v, %v", date, out, err)
+		}
+	}
+}
+
+// folderListing lists every file under dir with its size and modification
+// time, sorted.
+func folderListing(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		files = append(files, fmt.Sprintf("%s %v %d %s", rel, d.IsDir(), info.Size(), info.ModTime().Format(time.RFC3339Nano)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(files)
+	return files
 }

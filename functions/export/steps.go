@@ -216,6 +216,10 @@ func (h *handler) plan(ctx context.Context, in Input, exec *Execution) (any, err
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInput, err)
 	}
+	if err := h.checkDestination(ctx); err != nil {
+		h.log.Error("plan refused: nothing written", "snapshot_date", date, "error", err.Error())
+		return nil, err
+	}
 	ex, err := h.exporter(ctx, cfg, 1)
 	if err != nil {
 		return nil, err
