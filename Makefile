@@ -84,7 +84,8 @@ lint-asl: node-tools
 
 ## run: one export end to end with no cloud account: the built-in WorkOS fake -> ./out (a local folder only).
 ## make run DAYS=30 simulates a month of 1% daily churn: a full snapshot, then one incremental snapshot a day.
-## With WORKOS_API_KEY set it exports that real account to EXPORT_DESTINATION (default ./out; s3://... for S3).
+## With WORKOS_API_KEY set it exports that real account to EXPORT_DESTINATION (default ./out; s3://... for S3); give
+## it a folder of its own (EXPORT_DESTINATION=./real): a real export refuses a folder that holds demo snapshots.
 DAYS ?=
 run:
 	@if [ -n "$$WORKOS_API_KEY$$WORKOS_API_KEY_SECRET_ID" ]; then \
