@@ -261,10 +261,8 @@ func (h *handler) unit(ctx context.Context, date, run, unit string) (any, error)
 // it: the unit's record (for the abort step) and, if it is the run's first,
 // the run's (for the state machine, when the abort step cannot run).
 func (h *handler) failed(ctx context.Context, date, run, unit string, caught *StepError) (any, error) {
-	ex, err := h.exporter(ctx, h.cfg.Export, 1)
-	if err != nil {
-		return nil, err
-	}
+	// Only the store: no WorkOS client, so no read of the key's secret.
+	ex := &export.Exporter{Store: h.sink, Log: h.log, Config: h.cfg.Export, Now: h.now}
 	f := export.Failure{Error: caught.Error, Cause: causeMessage(caught.Cause)}
 	if err := ex.RecordUnitFailed(ctx, date, run, unit, f); err != nil {
 		return nil, err

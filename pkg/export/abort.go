@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -70,11 +69,7 @@ func (ex *Exporter) recordFailure(ctx context.Context, date, runID, unit string,
 	if !final {
 		return nil
 	}
-	body, err := json.Marshal(f)
-	if err != nil {
-		return err
-	}
-	if err := ex.Store.PutIfAbsent(ctx, snapshot.RunFailureKey(date, runID), body, "application/json"); err != nil && !errors.Is(err, objstore.ErrExist) {
+	if err := putJSONIfAbsent(ctx, ex.Store, snapshot.RunFailureKey(date, runID), f); err != nil && !errors.Is(err, objstore.ErrExist) {
 		return fmt.Errorf("export: record the run's first failure: %w", err)
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -96,39 +95,35 @@ func (r *run) checkOverlap(ctx context.Context) error {
 // written to within InFlightStale of now (the wall clock: the store's
 // times are). marked is its marker's time.
 func (r *run) runLive(ctx context.Context, date, runID string, marked time.Time) (time.Time, bool, error) {
-	other := r.other(date, runID)
 	if m, err := r.ex.committedManifest(ctx, date, runID); err != nil {
 		return time.Time{}, false, err
 	} else if m != nil {
 		return time.Time{}, false, nil
 	}
-	switch err := other.checkLease(ctx); {
-	case err == nil:
-	case errors.Is(err, ErrAborted):
-		return time.Time{}, false, nil
-	case errors.Is(err, ErrSuperseded):
-		// A later run of its date took the lease: that run has a marker of
-		// its own. An earlier one: this run's plan has not taken it yet.
-		if l, lerr := other.readLease(ctx); lerr == nil && l.RunID > runID {
-			return time.Time{}, false, nil
-		}
+	switch l, err := r.other(date, runID).readLease(ctx); {
 	case errors.Is(err, objstore.ErrNotExist):
 		// No lease yet: its plan is between the marker and the lease.
-	default:
-		return time.Time{}, false, fmt.Errorf("export: %w", err)
+	case err != nil:
+		return time.Time{}, false, fmt.Errorf("export: check the lease on %s: %w", date, err)
+	case l.RunID > runID:
+		// A later run of its date took the lease: that run has a marker of
+		// its own. (An earlier one: this run's plan has not taken it yet.)
+		return time.Time{}, false, nil
 	}
+	// One listing of the run's prefix: its plan, its abort, a unit failed
+	// for good, and its last write.
 	objs, err := r.ex.Store.List(ctx, snapshot.RunPrefix(date, runID))
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("export: list run %s of %s: %w", runID, date, err)
 	}
 	last, planned := marked, false
 	for _, o := range objs {
-		if o.Key == snapshot.PlanKey(date, runID) {
+		switch o.Key {
+		case snapshot.PlanKey(date, runID):
 			planned = true
-		}
-		if o.Key == snapshot.RunFailureKey(date, runID) {
-			// A unit failed for good: the run cannot commit, even if its
-			// abort never runs.
+		case snapshot.AbortedKey(date, runID), snapshot.RunFailureKey(date, runID):
+			// Aborted, or a unit failed for good: the run cannot commit,
+			// even if its abort never runs.
 			return o.LastModified, false, nil
 		}
 		if o.LastModified.After(last) {
@@ -144,11 +139,7 @@ func (r *run) runLive(ctx context.Context, date, runID string, marked time.Time)
 // markInFlight creates the run's in-flight marker.
 func (r *run) markInFlight(ctx context.Context, start time.Time) error {
 	m := inFlight{SnapshotDate: r.snap.Date, RunID: r.snap.RunID, StartedAt: start.UTC(), Trigger: r.snap.Trigger}
-	body, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("export: encode the in-flight marker: %w", err)
-	}
-	if err := r.ex.Store.Put(ctx, snapshot.ActiveKey(r.snap.Date, r.snap.RunID), body, "application/json"); err != nil {
+	if err := putJSON(ctx, r.ex.Store, snapshot.ActiveKey(r.snap.Date, r.snap.RunID), m); err != nil {
 		return fmt.Errorf("export: mark run %s of %s in flight: %w", r.snap.RunID, r.snap.Date, err)
 	}
 	return nil

@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -389,12 +388,7 @@ func (r *run) plan(ctx context.Context, start time.Time, po PlanOptions) (*Plan,
 // staged events and returns the stored plan. own reports whether p is
 // this invocation's.
 func (r *run) storePlan(ctx context.Context, p *Plan) (_ *Plan, own bool, err error) {
-	key := snapshot.PlanKey(r.snap.Date, r.snap.RunID)
-	body, err := json.Marshal(p)
-	if err != nil {
-		return nil, false, fmt.Errorf("export: encode the plan: %w", err)
-	}
-	err = r.ex.Store.PutIfAbsent(ctx, key, body, "application/json")
+	err = putJSONIfAbsent(ctx, r.ex.Store, snapshot.PlanKey(r.snap.Date, r.snap.RunID), p)
 	if err == nil {
 		return p, true, nil
 	}
@@ -405,16 +399,14 @@ func (r *run) storePlan(ctx context.Context, p *Plan) (_ *Plan, own bool, err er
 	if err != nil {
 		return nil, false, err
 	}
-	if !planOfAttempt(stored, r.attempt) {
+	// A stored plan of this attempt is its own (a PUT whose answer was lost
+	// and was retried).
+	if own = stored.Attempt == r.attempt; !own {
 		r.log.Info("another invocation of this run's plan stored it first; its plan is the run's", "attempt", r.attempt)
 		r.dropPlan(ctx, nil)
 	}
-	return stored, planOfAttempt(stored, r.attempt), nil
+	return stored, own, nil
 }
-
-// planOfAttempt reports whether the stored plan staged attempt's events (a
-// stored plan whose answer was lost and whose PUT was retried is its own).
-func planOfAttempt(p *Plan, attempt string) bool { return p.Attempt == attempt }
 
 // start puts the planned run in flight: its in-flight marker, a last check
 // that no run of another date started meanwhile (of two plans that mark
@@ -442,8 +434,7 @@ func (r *run) dropPlan(ctx context.Context, p *Plan) {
 		r.log.Warn("the failed plan's files were not deleted", "error", err.Error())
 		return
 	}
-	staged := snapshot.EventsStageKey(r.snap.Date, r.snap.RunID, r.attempt, 0)
-	staged = staged[:strings.LastIndexByte(staged, '-')+1]
+	staged := snapshot.EventsStagePrefix(r.snap.Date, r.snap.RunID, r.attempt)
 	var keys []string
 	for _, o := range objs {
 		if strings.HasPrefix(o.Key, staged) || (p != nil && o.Key == snapshot.PlanKey(r.snap.Date, r.snap.RunID)) {

@@ -21,6 +21,20 @@ func putJSON(ctx context.Context, s objstore.Store, key string, v any) error {
 	return nil
 }
 
+// putJSONIfAbsent writes v at key only if key does not exist yet
+// (objstore.Store.PutIfAbsent): the error wraps objstore.ErrExist when
+// another writer won.
+func putJSONIfAbsent(ctx context.Context, s objstore.Store, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if err := s.PutIfAbsent(ctx, key, b, "application/json"); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
 func getJSON(ctx context.Context, s objstore.Store, key string, v any) error {
 	b, err := s.Get(ctx, key)
 	if err != nil {

@@ -130,7 +130,13 @@ func FailureKey(date, run, unit string) string {
 // still runs) off each other's files; the stored plan names the files of
 // the attempt that stored it.
 func EventsStageKey(date, run, attempt string, part int) string {
-	return fmt.Sprintf("%sevents-%s-%05d.parquet", RunPrefix(date, run), attempt, part)
+	return fmt.Sprintf("%s%05d.parquet", EventsStagePrefix(date, run, attempt), part)
+}
+
+// EventsStagePrefix returns the prefix of every staged events file of a
+// run's plan attempt.
+func EventsStagePrefix(date, run, attempt string) string {
+	return RunPrefix(date, run) + "events-" + attempt + "-"
 }
 
 // RunFailureKey returns the key of a run's first recorded failure: the

@@ -13,6 +13,7 @@ import (
 	"github.com/dsync-export/dsync-export/internal/testenv/proc"
 	"github.com/dsync-export/dsync-export/internal/testenv/rie"
 	"github.com/dsync-export/dsync-export/internal/testenv/sfn"
+	"github.com/dsync-export/dsync-export/internal/testenv/snapshottest"
 	"github.com/dsync-export/dsync-export/pkg/schema"
 	"github.com/dsync-export/dsync-export/pkg/snapshot"
 )
@@ -123,7 +124,7 @@ func TestStateMachineFailurePaths(t *testing.T) {
 		}
 	})
 
-	committed := func() string { return snapshottestManifestRun(t, ctx, env, today) }
+	committed := func() string { return snapshottest.ReadManifest(t, env.dst, today).RunID }
 
 	t.Run("an Abort throttled twice cleans up and reports the unit's error", func(t *testing.T) {
 		before := committed()
@@ -213,20 +214,6 @@ func TestStateMachineFailurePaths(t *testing.T) {
 			}
 		})
 	}
-}
-
-// snapshottestManifestRun returns the run id of date's manifest.
-func snapshottestManifestRun(t *testing.T, ctx context.Context, env *stateMachineEnv, date string) string {
-	t.Helper()
-	b, err := env.dst.Get(ctx, snapshot.ManifestKey(date))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := snapshot.Unmarshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.RunID
 }
 
 // TestStateMachineMapOf5000Units: a plan of 5,000 units (half MaxUnits)
